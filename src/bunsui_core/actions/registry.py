@@ -1,0 +1,106 @@
+"""The action registry: every capability declared once, for every adapter to expose."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from bunsui_core.actions.context import ActionContext
+
+ActionName = str
+"""`resource:verb`, e.g. `session:list`; the tool is `session_list`, the CLI `bunsui session list`."""
+
+Handler = Callable[["ActionContext", Any], BaseModel]
+
+
+class Effect(StrEnum):
+    """Whether an action changes anything; read-only mode and policy key off this."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One capability: its input and output models, its effect, and the handler doing the work."""
+
+    name: ActionName
+    title: str
+    description: str
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    effect: Effect
+    handler: Handler
+    destructive: bool = False
+    idempotent: bool = False
+    cli_arguments: tuple[str, ...] = field(default=())
+
+    @property
+    def resource(self) -> str:
+        """`session` of `session:list`."""
+        return self.name.split(":", 1)[0]
+
+    @property
+    def verb(self) -> str:
+        """`list` of `session:list`."""
+        return self.name.split(":", 1)[1]
+
+    @property
+    def tool_name(self) -> str:
+        """The MCP tool name: `job:update-config` -> `job_update_config`."""
+        return self.name.replace(":", "_").replace("-", "_")
+
+
+class ActionRegistry:
+    """Actions by name; registering a name twice is a programming error caught at import."""
+
+    def __init__(self) -> None:
+        self._actions: dict[ActionName, Action] = {}
+
+    def add(self, action: Action) -> Action:
+        """Register an action; its name must be `resource:verb` and unused."""
+        if action.name.count(":") != 1 or action.name in self._actions:
+            msg = f"bad or duplicate action name {action.name!r}"
+            raise ValueError(msg)
+        self._actions[action.name] = action
+        return action
+
+    def get(self, name: ActionName) -> Action | None:
+        """The action, or None when no action has that name."""
+        return self._actions.get(name)
+
+    def __iter__(self) -> Iterator[Action]:
+        return iter(sorted(self._actions.values(), key=lambda a: a.name))
+
+    def define(
+        self,
+        name: ActionName,
+        *,
+        title: str,
+        input_model: type[BaseModel],
+        output_model: type[BaseModel],
+        effect: Effect,
+        destructive: bool = False,
+        idempotent: bool = False,
+        cli_arguments: tuple[str, ...] = (),
+    ) -> Callable[[Handler], Handler]:
+        """Decorator: the handler's docstring becomes the description an LLM reads."""
+
+        def register(handler: Handler) -> Handler:
+            self.add(Action(
+                name=name, title=title, description=" ".join((handler.__doc__ or "").split()),
+                input_model=input_model, output_model=output_model, effect=effect,
+                handler=handler, destructive=destructive, idempotent=idempotent,
+                cli_arguments=cli_arguments,
+            ))
+            return handler
+
+        return register
+
+
+REGISTRY = ActionRegistry()

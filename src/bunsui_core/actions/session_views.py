@@ -1,0 +1,68 @@
+"""Output shapes for sessions and jobs, shared by the pipeline, session and job actions."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from bunsui_core.model.session import JobRun, RunStatus, Session, SessionStatus
+from bunsui_core.store.base import Store
+
+
+class SessionSummary(BaseModel):
+    """One line of `session list`."""
+
+    session_id: str = Field(description="Session id (ses-...).")
+    pipeline_id: str = Field(description="Pipeline the session ran.")
+    status: SessionStatus = Field(description="Current status.")
+    failed_jobs: list[str] = Field(description="Jobs that failed or timed out.")
+    created_at: str = Field(description="When the session was created (ISO 8601 UTC).")
+    error_summary: str | None = Field(description="First line of the last error, if any.")
+
+    @classmethod
+    def of(cls, session: Session) -> SessionSummary:
+        """Project a stored session onto the list shape."""
+        return cls.model_validate(session.model_dump(include=set(cls.model_fields)))
+
+
+class JobSummary(BaseModel):
+    """A job's state within a session."""
+
+    job_id: str = Field(description="Job id from the pipeline.")
+    status: RunStatus = Field(description="pending, running, completed, failed, timeout, "
+                                          "skipped, upstream_failed or cancelled.")
+    started_at: str | None = Field(None, description="When the job started.")
+    finished_at: str | None = Field(None, description="When the job ended.")
+    skipped_reason: str | None = Field(None, description="Why it did not run, if it did not.")
+
+    @classmethod
+    def of(cls, job_run: JobRun) -> JobSummary:
+        """Project a stored job run onto the summary shape."""
+        return cls.model_validate(job_run.model_dump(include=set(cls.model_fields)))
+
+
+class SessionDetail(BaseModel):
+    """Everything about one session at a glance."""
+
+    session_id: str = Field(description="Session id (ses-...).")
+    pipeline_id: str = Field(description="Pipeline the session ran.")
+    pipeline_version: int = Field(description="Exact registered pipeline version it ran.")
+    pipeline_name: str = Field(description="Human name of the pipeline.")
+    status: SessionStatus = Field(description="Current status.")
+    created_at: str = Field(description="Creation time (ISO 8601 UTC).")
+    started_at: str | None = Field(description="When a runner started it.")
+    finished_at: str | None = Field(description="When it reached a terminal status.")
+    failed_jobs: list[str] = Field(description="Jobs that failed or timed out.")
+    error_code: str | None = Field(description="Session-level error code (e.g. RUNNER_LOST).")
+    error_summary: str | None = Field(description="First line of the last error, if any.")
+    parent_session_id: str | None = Field(description="The session this one reruns, if any.")
+    jobs: list[JobSummary] = Field(description="Every job's state, in dependency order.")
+    error_count: int = Field(description="Number of error records (see job logs / errors).")
+
+    @classmethod
+    def load(cls, store: Store, session: Session, job_order: list[str]) -> SessionDetail:
+        """Join a session with its job runs, ordered like the pipeline."""
+        runs = {r.job_id: r for r in store.list_job_runs(session.session_id)}
+        jobs = [JobSummary.of(runs[j]) if j in runs else JobSummary(job_id=j,
+                status=RunStatus.PENDING) for j in job_order]
+        data = session.model_dump(include=set(cls.model_fields))
+        return cls(**data, jobs=jobs, error_count=len(store.list_errors(session.session_id)))

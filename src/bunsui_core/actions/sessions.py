@@ -1,0 +1,85 @@
+"""Session actions: list, describe, cancel."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bunsui_core.actions._lookups import job_order, require_session, session_pipeline
+from bunsui_core.actions.context import ActionContext
+from bunsui_core.actions.registry import REGISTRY, Effect
+from bunsui_core.actions.session_views import SessionDetail, SessionSummary
+from bunsui_core.engine.liveness import reap_lost_runners
+from bunsui_core.model.session import Session, SessionStatus, check_transition, utc_now
+from bunsui_core.store.base import SessionFilter, update_session
+
+
+class SessionListInput(BaseModel):
+    """Filters and paging for `session list`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filter: SessionFilter = Field(default_factory=SessionFilter,
+                                  description="status, pipeline_id, created_after, created_before.")
+    limit: int = Field(50, ge=1, le=1000, description="Most sessions to return (newest first).")
+    cursor: str | None = Field(None, description="next_cursor of the previous page.")
+
+
+class SessionList(BaseModel):
+    """A page of sessions, newest first."""
+
+    sessions: list[SessionSummary] = Field(description="Matching sessions, newest first.")
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null at end.")
+
+
+@REGISTRY.define("session:list", title="List sessions", input_model=SessionListInput,
+                 output_model=SessionList, effect=Effect.READ, idempotent=True)
+def list_sessions(ctx: ActionContext, args: SessionListInput) -> SessionList:
+    """List pipeline runs (sessions), newest first. Filter by status (e.g. failed),
+    pipeline_id, created_after / created_before; page with limit and cursor. Each entry
+    names the failed jobs and a one-line error summary; use error analysis for causes."""
+    reap_lost_runners(ctx.store)
+    page = ctx.store.list_sessions(args.filter, limit=args.limit, cursor=args.cursor)
+    return SessionList(sessions=[SessionSummary.of(s) for s in page.sessions],
+                       next_cursor=page.next_cursor)
+
+
+class SessionIdInput(BaseModel):
+    """One session."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: str = Field(description="Session id (ses-...).")
+
+
+def session_detail(ctx: ActionContext, session: Session) -> SessionDetail:
+    """A session with its jobs in pipeline order."""
+    return SessionDetail.load(ctx.store, session, job_order(session_pipeline(ctx.store, session).pipeline))
+
+
+@REGISTRY.define("session:describe", title="Describe a session", input_model=SessionIdInput,
+                 output_model=SessionDetail, effect=Effect.READ, idempotent=True,
+                 cli_arguments=("session_id",))
+def describe(ctx: ActionContext, args: SessionIdInput) -> SessionDetail:
+    """Show one session: status, timing, the exact pipeline version, every job's status and
+    the session's error summary."""
+    reap_lost_runners(ctx.store)
+    return session_detail(ctx, require_session(ctx.store, args.session_id))
+
+
+@REGISTRY.define("session:cancel", title="Cancel a session", input_model=SessionIdInput,
+                 output_model=SessionDetail, effect=Effect.WRITE, destructive=True,
+                 idempotent=True, cli_arguments=("session_id",))
+def cancel(ctx: ActionContext, args: SessionIdInput) -> SessionDetail:
+    """Stop a queued or running session: its runner kills every running command and marks
+    unfinished jobs cancelled. Cancelling a cancelled session is a no-op; a finished one
+    cannot be cancelled (INVALID_TRANSITION)."""
+
+    def cancelled(current: Session) -> Session:
+        if current.status is SessionStatus.CANCELLED:
+            return current
+        check_transition(current.session_id, current.status, SessionStatus.CANCELLED)
+        return current.model_copy(update={"status": SessionStatus.CANCELLED,
+                                          "finished_at": utc_now()})
+
+    require_session(ctx.store, args.session_id)
+    return session_detail(ctx, update_session(ctx.store, args.session_id, cancelled))

@@ -1,0 +1,109 @@
+"""Detecting sessions whose runner died (kill -9, reboot) so none stays `running` forever."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime
+
+from bunsui_core.engine._process import LiveProcessGroups
+from bunsui_core.model.session import (
+    ErrorRecord,
+    FailureKind,
+    RunStatus,
+    Session,
+    SessionStatus,
+    utc_now,
+)
+from bunsui_core.store.base import SessionFilter, Store, update_session
+
+HEARTBEAT_STALE_SECONDS = 30.0
+UNCLAIMED_STALE_SECONDS = 60.0
+RUNNER_LOST = "RUNNER_LOST"
+
+
+def _age_seconds(timestamp: str, now: datetime) -> float:
+    moment = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return (now - moment).total_seconds()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def lost_reason(session: Session, *, now: datetime, host: str) -> str | None:
+    """Why this active session's runner is gone, or None while it may still be alive.
+
+    A runner on this host is checked by pid; elsewhere only its heartbeat can tell.
+    """
+    if session.status not in {SessionStatus.QUEUED, SessionStatus.RUNNING}:
+        return None
+    runner = session.runner
+    if runner is None:
+        age = _age_seconds(session.created_at, now)
+        if age > UNCLAIMED_STALE_SECONDS:
+            return f"no runner claimed the session within {UNCLAIMED_STALE_SECONDS:.0f} s"
+        return None
+    if runner.host == host and not _pid_alive(runner.pid):
+        return f"runner process {runner.pid} on {runner.host} is gone"
+    age = _age_seconds(runner.heartbeat_at, now)
+    if age > HEARTBEAT_STALE_SECONDS:
+        return f"runner {runner.pid} on {runner.host} sent no heartbeat for {age:.0f} s"
+    return None
+
+
+def reap_lost_runners(store: Store) -> list[Session]:
+    """Mark every session with a dead runner failed (RUNNER_LOST) and close its open runs."""
+    now = datetime.now(UTC)
+    host = socket.gethostname()
+    reaped: list[Session] = []
+    for status in (SessionStatus.RUNNING, SessionStatus.QUEUED):
+        page = store.list_sessions(SessionFilter(status=status), limit=1000)
+        for session in page.sessions:
+            reason = lost_reason(session, now=now, host=host)
+            if reason is not None:
+                reaped.append(_mark_lost(store, session, reason, same_host=
+                                         session.runner is None or session.runner.host == host))
+    return reaped
+
+
+def _mark_lost(store: Store, session: Session, reason: str, *, same_host: bool) -> Session:
+    orphans = LiveProcessGroups()
+    failed_jobs: list[str] = []
+    for op_run in store.list_operation_runs(session.session_id):
+        if op_run.status is RunStatus.RUNNING:
+            for attempt in op_run.attempts:
+                if attempt.status is RunStatus.RUNNING and attempt.pid and same_host:
+                    orphans.add(attempt.pid)
+                    attempt.status = RunStatus.FAILED
+                    attempt.finished_at = utc_now()
+            op_run.status = RunStatus.FAILED
+            store.put_operation_run(op_run)
+    # Children run in their own process groups and outlive the runner: stop them too.
+    orphans.kill_all()
+    for job_run in store.list_job_runs(session.session_id):
+        if job_run.status is RunStatus.RUNNING:
+            failed_jobs.append(job_run.job_id)
+            store.put_job_run(job_run.model_copy(update={
+                "status": RunStatus.FAILED, "finished_at": utc_now(), "error_summary": reason}))
+        elif job_run.status is RunStatus.PENDING:
+            store.put_job_run(job_run.model_copy(update={
+                "status": RunStatus.CANCELLED, "finished_at": utc_now(),
+                "skipped_reason": "the session's runner was lost"}))
+    store.add_error(ErrorRecord(session_id=session.session_id, kind=FailureKind.RUNNER_LOST,
+                                message=f"Runner lost: {reason}"))
+
+    def fail(current: Session) -> Session:
+        if current.status.is_terminal:
+            return current
+        return current.model_copy(update={
+            "status": SessionStatus.FAILED, "finished_at": utc_now(), "error_code": RUNNER_LOST,
+            "error_summary": f"Runner lost: {reason}", "failed_jobs": sorted(failed_jobs)})
+
+    return update_session(store, session.session_id, fail)

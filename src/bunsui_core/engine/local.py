@@ -1,0 +1,382 @@
+"""The local engine: a session's jobs as real child processes, in dependency order."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+
+from bunsui_core.config import Settings
+from bunsui_core.engine._process import (
+    LiveProcessGroups,
+    ProcessResult,
+    ProcessSpec,
+    read_tail,
+    run_process,
+)
+from bunsui_core.errors import EngineError, ErrorCode, NotFoundError
+from bunsui_core.model.dag import topological_order
+from bunsui_core.model.pipeline import Job, Operation, OperationType, Pipeline
+from bunsui_core.model.session import (
+    ErrorRecord,
+    FailureKind,
+    JobRun,
+    OperationAttempt,
+    OperationRun,
+    RunnerInfo,
+    RunStatus,
+    Session,
+    SessionStatus,
+    utc_now,
+)
+from bunsui_core.store.base import PipelineVersion, Store, update_session
+
+ProgressCallback = Callable[[str], None]
+
+MESSAGE_TAIL_CHARS = 2000
+
+
+def check_runnable(pipeline: Pipeline) -> None:
+    """Refuse, before any session exists, a pipeline the local engine cannot run."""
+    foreign = [
+        f"{job.job_id}/{op.operation_id} ({op.config.operation_type})"
+        for job in pipeline.jobs
+        for op in job.operations
+        if op.config.operation_type is not OperationType.COMMAND
+    ]
+    if foreign:
+        raise EngineError(
+            "the local engine runs only `command` operations; these need the aws backend: "
+            + ", ".join(foreign),
+            code=ErrorCode.ENGINE_UNSUPPORTED,
+            details={"operations": foreign},
+        )
+
+
+class LocalEngine:
+    """Drives one session from queued to a terminal status; one instance per run."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        progress: ProgressCallback | None = None,
+        poll_seconds: float = 0.2,
+        heartbeat_seconds: float = 2.0,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.progress = progress or (lambda _message: None)
+        self.poll_seconds = poll_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self._live = LiveProcessGroups()
+        self._stop_reason: SessionStatus | None = None
+
+    def run(self, session_id: str) -> Session:
+        """Claim the session, run every job, record the outcome; returns the final session.
+
+        An interrupt (Ctrl-C on a foreground run) kills every child and cancels the session.
+        """
+        session = self.store.get_session(session_id)
+        if session is None:
+            raise NotFoundError(f"session {session_id} not found", details={"session_id": session_id})
+        version = self.store.get_pipeline(session.pipeline_id, session.pipeline_version)
+        if version is None:
+            raise NotFoundError(
+                f"pipeline {session.pipeline_id} v{session.pipeline_version} not found",
+                details={"pipeline_id": session.pipeline_id},
+            )
+        check_runnable(version.pipeline)
+        session = self._claim(session)
+        try:
+            outcome = self._schedule(session, version)
+        except KeyboardInterrupt:
+            self._stop(SessionStatus.CANCELLED)
+            self._finish(session_id, SessionStatus.CANCELLED, version.pipeline)
+            raise
+        return self._finish(session_id, outcome, version.pipeline)
+
+    def _claim(self, session: Session) -> Session:
+        now = utc_now()
+        runner = RunnerInfo(pid=os.getpid(), host=socket.gethostname(), started_at=now,
+                            heartbeat_at=now)
+        return update_session(
+            self.store, session.session_id,
+            lambda s: s.model_copy(update={"status": SessionStatus.RUNNING, "started_at": now,
+                                           "runner": runner}),
+        )
+
+    def _schedule(self, session: Session, version: PipelineVersion) -> SessionStatus:
+        """Start ready jobs up to the concurrency cap until nothing more can run."""
+        pipeline = version.pipeline
+        edges = {job.job_id: job.dependencies for job in pipeline.jobs}
+        order = topological_order(edges)
+        runs = {job_id: JobRun(session_id=session.session_id, job_id=job_id) for job_id in order}
+        for job_run in runs.values():
+            self.store.put_job_run(job_run)
+        cwd = Path(version.source).parent if version.source else None
+        deadline = (time.monotonic() + pipeline.timeout_seconds) if pipeline.timeout_seconds else None
+        next_heartbeat = time.monotonic() + self.heartbeat_seconds
+        self.progress(f"session {session.session_id}: running {len(order)} jobs")
+        running: dict[Future[JobRun], str] = {}
+        with ThreadPoolExecutor(max_workers=pipeline.max_concurrent_jobs) as pool:
+            while True:
+                self._mark_upstream_failed(runs, edges)
+                if self._stop_reason is None:
+                    for job_id in order:
+                        if len(running) >= pipeline.max_concurrent_jobs:
+                            break
+                        job_run = runs[job_id]
+                        if job_run.status is RunStatus.PENDING and all(
+                            runs[d].status is RunStatus.COMPLETED for d in edges[job_id]
+                        ):
+                            job_run.status = RunStatus.RUNNING
+                            job = pipeline.job(job_id)
+                            future = pool.submit(self._run_job, session, job, cwd)
+                            running[future] = job_id
+                if not running:
+                    break
+                done, _ = wait(running, timeout=self.poll_seconds, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job_id = running.pop(future)
+                    runs[job_id] = future.result()
+                now = time.monotonic()
+                if now >= next_heartbeat:
+                    self.store.touch_heartbeat(session.session_id, utc_now())
+                    next_heartbeat = now + self.heartbeat_seconds
+                self._check_external_stop(session.session_id, deadline)
+        if self._stop_reason is not None:
+            self._close_unstarted(runs, RunStatus.CANCELLED, "session stopped before the job ran")
+            return self._stop_reason
+        failed = any(r.status is not RunStatus.COMPLETED for r in runs.values())
+        return SessionStatus.FAILED if failed else SessionStatus.COMPLETED
+
+    def _check_external_stop(self, session_id: str, deadline: float | None) -> None:
+        """Cancel requested from elsewhere, or the pipeline's timeout passed: kill everything."""
+        if self._stop_reason is not None:
+            return
+        if deadline is not None and time.monotonic() >= deadline:
+            self.store.add_error(ErrorRecord(
+                session_id=session_id, kind=FailureKind.SESSION_TIMEOUT,
+                message="Session exceeded the pipeline's timeout_seconds and was stopped",
+            ))
+            self._stop(SessionStatus.TIMEOUT)
+            return
+        current = self.store.get_session(session_id)
+        if current is not None and current.status is SessionStatus.CANCELLED:
+            self._stop(SessionStatus.CANCELLED)
+
+    def _stop(self, reason: SessionStatus) -> None:
+        self._stop_reason = reason
+        self._live.kill_all()
+        self.progress(f"stopping: {reason}")
+
+    def _mark_upstream_failed(self, runs: dict[str, JobRun], edges: dict[str, list[str]]) -> None:
+        """A pending job whose dependency ended without completing can never run."""
+        blocked = {RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.UPSTREAM_FAILED,
+                   RunStatus.CANCELLED, RunStatus.SKIPPED}
+        changed = True
+        while changed:
+            changed = False
+            for job_id, job_run in runs.items():
+                if job_run.status is RunStatus.PENDING and any(
+                    runs[d].status in blocked for d in edges[job_id]
+                ):
+                    job_run.status = RunStatus.UPSTREAM_FAILED
+                    job_run.skipped_reason = "a dependency did not complete"
+                    job_run.finished_at = utc_now()
+                    self.store.put_job_run(job_run)
+                    self.progress(f"job {job_id}: upstream_failed")
+                    changed = True
+
+    def _close_unstarted(self, runs: dict[str, JobRun], status: RunStatus, reason: str) -> None:
+        for job_run in runs.values():
+            if job_run.status is RunStatus.PENDING:
+                job_run.status = status
+                job_run.skipped_reason = reason
+                job_run.finished_at = utc_now()
+                self.store.put_job_run(job_run)
+
+    def _run_job(self, session: Session, job: Job, cwd: Path | None) -> JobRun:
+        """Run a job's operations in order; the first failure ends the job."""
+        jobs_dir = self.settings.session_dir(session.session_id) / "jobs"
+        workdir = jobs_dir / job.job_id / "work"
+        workdir.mkdir(parents=True, exist_ok=True)
+        job_run = JobRun(session_id=session.session_id, job_id=job.job_id,
+                         status=RunStatus.RUNNING, started_at=utc_now(), workdir=str(workdir))
+        self.store.put_job_run(job_run)
+        self.progress(f"job {job.job_id}: running")
+        upstream = {d: str(jobs_dir / d / "work") for d in job.dependencies}
+        status = RunStatus.COMPLETED
+        for operation in job.operations:
+            if status is not RunStatus.COMPLETED:
+                self.store.put_operation_run(OperationRun(
+                    session_id=session.session_id, job_id=job.job_id,
+                    operation_id=operation.operation_id, status=RunStatus.SKIPPED,
+                ))
+                continue
+            env = self._environment(session, job, operation, workdir, upstream)
+            status = self._run_operation(session, job, operation, env, cwd or workdir)
+        job_run = job_run.model_copy(update={
+            "status": status, "finished_at": utc_now(),
+            "error_summary": None if status is RunStatus.COMPLETED else f"{job.job_id}: {status}",
+        })
+        self.store.put_job_run(job_run)
+        self.progress(f"job {job.job_id}: {status}")
+        return job_run
+
+    def _environment(self, session: Session, job: Job, operation: Operation, workdir: Path,
+                     upstream: dict[str, str]) -> dict[str, str]:
+        config = operation.config
+        env = dict(os.environ)
+        env.update({str(k): str(v) for k, v in (config.parameters.get("env") or {}).items()})
+        state_dir = self.settings.pipeline_state_dir(session.pipeline_id)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        env.update({
+            "BUNSUI_SESSION_ID": session.session_id,
+            "BUNSUI_PIPELINE_ID": session.pipeline_id,
+            "BUNSUI_JOB_ID": job.job_id,
+            "BUNSUI_OPERATION_ID": operation.operation_id,
+            "BUNSUI_PARAMS": json.dumps(config.process_parameters(), sort_keys=True),
+            "BUNSUI_WORKDIR": str(workdir),
+            "BUNSUI_UPSTREAM_DIRS": json.dumps(upstream, sort_keys=True),
+            "BUNSUI_STATE_DIR": str(state_dir),
+        })
+        return env
+
+    def _run_operation(self, session: Session, job: Job, operation: Operation,
+                       env: dict[str, str], cwd: Path) -> RunStatus:
+        """Attempt the operation up to its retry policy's max_attempts."""
+        config = operation.config
+        max_attempts = config.retry.max_attempts if config.retry else 1
+        logs = self.settings.session_dir(session.session_id) / "jobs" / job.job_id / "logs"
+        op_run = OperationRun(session_id=session.session_id, job_id=job.job_id,
+                              operation_id=operation.operation_id, status=RunStatus.RUNNING)
+        for attempt in range(1, max_attempts + 1):
+            delay = config.retry.delay_before(attempt) if config.retry else 0.0
+            if delay and not self._sleep_unless_stopped(delay):
+                break
+            if self._stop_reason is not None:
+                break
+            spec = ProcessSpec(
+                argv=config.command_argv(),
+                env={**env, "BUNSUI_ATTEMPT": str(attempt)},
+                cwd=cwd,
+                stdout_path=logs / f"{operation.operation_id}.{attempt}.stdout",
+                stderr_path=logs / f"{operation.operation_id}.{attempt}.stderr",
+                memory_limit_mb=config.memory_limit_mb,
+                timeout_seconds=config.timeout_seconds,
+            )
+            started_at = utc_now()
+            op_run.attempts.append(OperationAttempt(attempt=attempt, status=RunStatus.RUNNING,
+                                                    started_at=started_at))
+            self.store.put_operation_run(op_run)
+            result = run_process(spec, self._live)
+            record = self._attempt_record(attempt, started_at, spec, result)
+            op_run.attempts[-1] = record
+            op_run.status = record.status
+            self.store.put_operation_run(op_run)
+            if record.status is RunStatus.COMPLETED:
+                return RunStatus.COMPLETED
+            self._record_error(session, job, operation, record, result)
+            self.progress(f"job {job.job_id}/{operation.operation_id}: attempt {attempt} "
+                          f"{record.status}")
+        if op_run.status is RunStatus.RUNNING or self._stop_reason is not None:
+            op_run.status = RunStatus.CANCELLED
+            self.store.put_operation_run(op_run)
+        return op_run.status
+
+    def _sleep_unless_stopped(self, seconds: float) -> bool:
+        """Retry backoff that a cancel interrupts; False when the session is stopping."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if self._stop_reason is not None:
+                return False
+            time.sleep(min(self.poll_seconds, end - time.monotonic()))
+        return self._stop_reason is None
+
+    def _attempt_record(self, attempt: int, started_at: str, spec: ProcessSpec,
+                        result: ProcessResult) -> OperationAttempt:
+        if result.succeeded:
+            status = RunStatus.COMPLETED
+        elif result.timed_out:
+            status = RunStatus.TIMEOUT
+        elif self._stop_reason is not None:
+            status = RunStatus.CANCELLED
+        else:
+            status = RunStatus.FAILED
+        return OperationAttempt(
+            attempt=attempt, status=status, started_at=started_at, finished_at=utc_now(),
+            pid=result.pid, exit_code=result.exit_code, signal=result.signal,
+            peak_rss_mb=result.peak_rss_mb, memory_limit_mb=spec.memory_limit_mb,
+            timeout_seconds=int(spec.timeout_seconds) if spec.timeout_seconds else None,
+            elapsed_seconds=result.elapsed_seconds,
+            stdout_path=str(spec.stdout_path), stderr_path=str(spec.stderr_path),
+            stdout_tail=read_tail(spec.stdout_path), stderr_tail=read_tail(spec.stderr_path),
+        )
+
+    def _record_error(self, session: Session, job: Job, operation: Operation,
+                      record: OperationAttempt, result: ProcessResult) -> None:
+        """Keep the facts of a failed attempt for the analyzer, retried or not."""
+        if record.status is RunStatus.CANCELLED:
+            return
+        kind, headline = describe_failure(record, result)
+        message = headline
+        if record.stderr_tail.strip():
+            message += "\n" + record.stderr_tail.strip()[-MESSAGE_TAIL_CHARS:]
+        context = {key: value for key, value in {
+            "exit_code": record.exit_code, "signal": record.signal,
+            "signal_name": signal.Signals(record.signal).name if record.signal else None,
+            "peak_rss_mb": record.peak_rss_mb, "memory_limit_mb": record.memory_limit_mb,
+            "timeout_seconds": record.timeout_seconds, "elapsed_seconds": record.elapsed_seconds,
+            "command": operation.config.command_argv(),
+        }.items() if value is not None}
+        self.store.add_error(ErrorRecord(
+            session_id=session.session_id, job_id=job.job_id,
+            operation_id=operation.operation_id, attempt=record.attempt, kind=kind,
+            message=message, context=context,
+        ))
+
+    def _finish(self, session_id: str, outcome: SessionStatus, pipeline: Pipeline) -> Session:
+        """Write the terminal status, unless someone else already ended the session."""
+        runs = self.store.list_job_runs(session_id)
+        failed = [r.job_id for r in sorted(runs, key=lambda r: r.job_id)
+                  if r.status in {RunStatus.FAILED, RunStatus.TIMEOUT}]
+        errors = self.store.list_errors(session_id)
+        summary = errors[-1].message.splitlines()[0] if errors else None
+
+        def finish(current: Session) -> Session:
+            if current.status.is_terminal:
+                return current
+            return current.model_copy(update={
+                "status": outcome, "finished_at": utc_now(), "failed_jobs": failed,
+                "error_summary": summary if outcome is not SessionStatus.COMPLETED else None,
+            })
+
+        final = update_session(self.store, session_id, finish)
+        self.progress(f"session {session_id}: {final.status} ({pipeline.name})")
+        return final
+
+
+def describe_failure(record: OperationAttempt, result: ProcessResult) -> tuple[FailureKind, str]:
+    """The engine's plain statement of what happened, with the numbers an analyzer needs."""
+    limits = ""
+    if record.memory_limit_mb:
+        limits = f" (memory limit {record.memory_limit_mb} MiB, peak RSS {record.peak_rss_mb} MiB)"
+    if result.spawn_error:
+        return FailureKind.SPAWN_FAILED, f"Command could not be started: {result.spawn_error}"
+    if result.timed_out:
+        return FailureKind.TIMEOUT, (
+            f"Command timed out after {record.timeout_seconds} seconds and was killed{limits}"
+        )
+    if record.signal:
+        name = signal.Signals(record.signal).name
+        return FailureKind.KILLED_BY_SIGNAL, f"Command was killed by signal {name}{limits}"
+    return FailureKind.EXIT_NONZERO, f"Command exited with code {record.exit_code}{limits}"

@@ -1,0 +1,181 @@
+"""Reading pipeline YAML and reporting every problem in it at once, each with its location."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from bunsui_core.errors import PipelineInvalidError
+from bunsui_core.model.dag import find_cycle
+from bunsui_core.model.pipeline import OperationType, Pipeline
+
+MAX_PIPELINE_BYTES = 1_000_000
+
+Problem = dict[str, str]
+
+
+def location(loc: tuple[str | int, ...]) -> str:
+    """Render a pydantic-style location as `jobs[2].dependencies[0]`."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(root)"
+
+
+def parse_pipeline_text(text: str, *, source: str = "<text>") -> Pipeline:
+    """Validate YAML text into a Pipeline, or raise PIPELINE_INVALID listing every problem."""
+    if len(text.encode()) > MAX_PIPELINE_BYTES:
+        raise PipelineInvalidError(
+            f"{source}: pipeline file is larger than {MAX_PIPELINE_BYTES} bytes",
+            details={"source": source, "problems": []},
+        )
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown)"
+        problem = {"location": where, "message": f"malformed YAML: {getattr(exc, 'problem', exc)}"}
+        raise PipelineInvalidError(
+            f"{source}: malformed YAML at {where}", details={"source": source, "problems": [problem]}
+        ) from None
+    return validate_pipeline_data(data, source=source)
+
+
+def load_pipeline_file(path: Path) -> Pipeline:
+    """Read and validate a pipeline file; unreadable files are reported like invalid ones."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PipelineInvalidError(
+            f"cannot read pipeline file {path}: {exc}",
+            details={"source": str(path), "problems": []},
+        ) from None
+    return parse_pipeline_text(text, source=str(path))
+
+
+def validate_pipeline_data(data: Any, *, source: str = "<data>") -> Pipeline:
+    """Check structure (types, unknown keys) and meaning (ids, dependencies, cycles) together."""
+    problems: list[Problem] = []
+    pipeline: Pipeline | None = None
+    try:
+        pipeline = Pipeline.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(
+            {"location": location(err["loc"]), "message": err["msg"]}
+            for err in exc.errors(include_url=False)
+        )
+    if isinstance(data, dict):
+        problems.extend(_semantic_problems(data))
+    if problems or pipeline is None:
+        count = len(problems)
+        raise PipelineInvalidError(
+            f"{source}: {count} problem{'s' if count != 1 else ''} in pipeline",
+            details={"source": source, "problems": problems},
+        )
+    return pipeline
+
+
+def _semantic_problems(data: dict[str, Any]) -> Iterator[Problem]:
+    """Problems no field type can express; tolerant of bad types reported elsewhere."""
+    jobs = data.get("jobs")
+    if not isinstance(jobs, list):
+        return
+    job_ids = [j.get("job_id") for j in jobs if isinstance(j, dict)]
+    seen: set[Any] = set()
+    for index, job in enumerate(jobs):
+        if not isinstance(job, dict):
+            continue
+        job_id = job.get("job_id")
+        if job_id in seen:
+            yield {"location": f"jobs[{index}].job_id", "message": f"duplicate job_id {job_id!r}"}
+        seen.add(job_id)
+        yield from _dependency_problems(index, job, job_ids)
+        yield from _operation_problems(index, job)
+    edges = {
+        j["job_id"]: [d for d in j.get("dependencies") or [] if isinstance(d, str)]
+        for j in jobs
+        if isinstance(j, dict) and isinstance(j.get("job_id"), str)
+        and isinstance(j.get("dependencies") or [], list)
+    }
+    cycle = find_cycle(edges)
+    if cycle:
+        yield {"location": "jobs", "message": f"dependency cycle: {' -> '.join(cycle)}"}
+
+
+def _dependency_problems(index: int, job: dict[str, Any], job_ids: list[Any]) -> Iterator[Problem]:
+    dependencies = job.get("dependencies") or []
+    if not isinstance(dependencies, list):
+        return
+    for dep_index, dep in enumerate(dependencies):
+        where = f"jobs[{index}].dependencies[{dep_index}]"
+        if dep == job.get("job_id"):
+            yield {"location": where, "message": f"job {dep!r} depends on itself"}
+        elif isinstance(dep, str) and dep not in job_ids:
+            yield {"location": where, "message": f"unknown job {dep!r}"}
+
+
+def _operation_problems(index: int, job: dict[str, Any]) -> Iterator[Problem]:
+    operations = job.get("operations")
+    if not isinstance(operations, list):
+        return
+    seen: set[Any] = set()
+    for op_index, operation in enumerate(operations):
+        if not isinstance(operation, dict):
+            continue
+        where = f"jobs[{index}].operations[{op_index}]"
+        op_id = operation.get("operation_id")
+        if op_id in seen:
+            yield {"location": f"{where}.operation_id", "message": f"duplicate operation_id {op_id!r}"}
+        seen.add(op_id)
+        config = operation.get("config")
+        if isinstance(config, dict):
+            yield from _config_problems(f"{where}.config", config)
+
+
+def _config_problems(where: str, config: dict[str, Any]) -> Iterator[Problem]:
+    parameters = config.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        return
+    kind = config.get("operation_type")
+    if kind == OperationType.COMMAND:
+        command = parameters.get("command")
+        if command in (None, "", []):
+            yield {"location": f"{where}.parameters.command", "message": "command operation needs a command"}
+        elif not (isinstance(command, str) or (
+            isinstance(command, list) and all(isinstance(a, str | int | float) for a in command)
+        )):
+            yield {"location": f"{where}.parameters.command", "message": "command must be an argv list or a string"}
+        memory = parameters.get("memory")
+        if memory is not None and (isinstance(memory, bool) or not isinstance(memory, int) or memory < 1):
+            yield {"location": f"{where}.parameters.memory", "message": "memory must be a positive integer (MiB)"}
+        env = parameters.get("env")
+        if env is not None and not (isinstance(env, dict) and all(isinstance(k, str) for k in env)):
+            yield {"location": f"{where}.parameters.env", "message": "env must be a mapping of names to values"}
+    elif kind in {OperationType.LAMBDA, OperationType.ECS} and not config.get("resource_arn"):
+        yield {"location": f"{where}.resource_arn", "message": f"{kind} operation needs a resource_arn"}
+
+
+def canonical_json(pipeline: Pipeline) -> str:
+    """Stable JSON of a pipeline: equal content gives equal text, whatever the YAML layout."""
+    return json.dumps(pipeline.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def content_hash(pipeline: Pipeline) -> str:
+    """sha256 of the canonical JSON; registering the same content twice keeps one version."""
+    return hashlib.sha256(canonical_json(pipeline).encode()).hexdigest()
+
+
+def pipeline_id_for(pipeline: Pipeline, *, fallback: str) -> str:
+    """A URL- and CLI-safe id from the pipeline name, or from `fallback` (the file stem)."""
+    for text in (pipeline.name, fallback):
+        slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:64].strip("-")
+        if slug:
+            return slug
+    return "pipeline-" + content_hash(pipeline)[:12]

@@ -1,0 +1,348 @@
+"""The embedded default store: one SQLite file in WAL mode under `$BUNSUI_HOME`."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from bunsui_core.errors import (
+    BunsuiError,
+    ConflictError,
+    ErrorCode,
+    NotFoundError,
+    StoreError,
+)
+from bunsui_core.model.pipeline import Pipeline
+from bunsui_core.model.pipeline_loader import content_hash
+from bunsui_core.model.session import (
+    ErrorRecord,
+    JobRun,
+    OperationRun,
+    Session,
+    SessionStatus,
+    check_transition,
+    utc_now,
+)
+from bunsui_core.store._sqlite_schema import MIGRATIONS
+from bunsui_core.store.base import (
+    PipelineVersion,
+    SessionFilter,
+    SessionPage,
+    decode_cursor,
+    encode_cursor,
+)
+
+RecordT = TypeVar("RecordT", bound=BaseModel)
+
+BUSY_TIMEOUT_SECONDS = 5.0
+
+
+def _parse(model: type[RecordT], body: str, *, table: str, key: str) -> RecordT:
+    """Turn a stored row into a model; a row that does not parse is reported, never guessed."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise StoreError(
+            f"stored {table} record {key} is corrupt",
+            code=ErrorCode.STORE_CORRUPT,
+            details={"table": table, "key": key, "errors": exc.error_count()},
+        ) from None
+
+
+class SqliteStore:
+    """Store on a SQLite file; safe to share between threads, and between processes via WAL."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        with self._guard():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+
+    def close(self) -> None:
+        """Close the connection; the file stays consistent (WAL) whenever this is skipped."""
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Map sqlite3 failures to coded store errors, under the store's lock."""
+        with self._lock:
+            try:
+                yield
+            except BunsuiError:
+                raise
+            except sqlite3.OperationalError as exc:
+                text = str(exc)
+                if "locked" in text or "busy" in text:
+                    raise StoreError(
+                        f"database {self.path} is locked by another process",
+                        code=ErrorCode.STORE_LOCKED, details={"path": str(self.path)},
+                    ) from None
+                raise StoreError(
+                    f"database {self.path} cannot be used: {text}",
+                    code=ErrorCode.STORE_CORRUPT, details={"path": str(self.path)},
+                ) from None
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(
+                    f"database {self.path} is corrupt or not a bunsui database: {exc}",
+                    code=ErrorCode.STORE_CORRUPT, details={"path": str(self.path)},
+                ) from None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """An IMMEDIATE transaction: the write lock is taken up front, so read-check-write is atomic."""
+        with self._guard():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        (current,) = self._db.execute("PRAGMA user_version").fetchone()
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"database {self.path} has schema version {current}; this bunsui knows up to "
+                f"{len(MIGRATIONS)}. Upgrade bunsui.",
+                code=ErrorCode.STORE_SCHEMA_TOO_NEW,
+                details={"path": str(self.path), "schema_version": current},
+            )
+        if current == len(MIGRATIONS):
+            return
+        with self._transaction() as db:
+            (current,) = db.execute("PRAGMA user_version").fetchone()
+            for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._guard():
+            return self._db.execute(sql, params).fetchall()
+
+    # pipelines
+
+    def register_pipeline(
+        self, pipeline_id: str, pipeline: Pipeline, *, source: str | None = None
+    ) -> PipelineVersion:
+        """Store a new version when the content differs from the latest, else return the latest."""
+        digest = content_hash(pipeline)
+        with self._transaction() as db:
+            latest = db.execute(
+                "SELECT body FROM pipelines WHERE pipeline_id = ? ORDER BY version DESC LIMIT 1",
+                (pipeline_id,),
+            ).fetchone()
+            if latest is not None:
+                current = _parse(PipelineVersion, latest[0], table="pipelines", key=pipeline_id)
+                if current.content_hash == digest:
+                    return current
+            record = PipelineVersion(
+                pipeline_id=pipeline_id,
+                version=(current.version + 1) if latest is not None else 1,
+                content_hash=digest,
+                registered_at=utc_now(),
+                source=source,
+                pipeline=pipeline,
+            )
+            db.execute(
+                "INSERT INTO pipelines VALUES (?, ?, ?, ?, ?)",
+                (pipeline_id, record.version, digest, record.registered_at,
+                 record.model_dump_json()),
+            )
+            return record
+
+    def get_pipeline(self, pipeline_id: str, version: int | None = None) -> PipelineVersion | None:
+        """A version (the latest when `version` is None), or None when missing."""
+        if version is None:
+            rows = self._rows(
+                "SELECT body FROM pipelines WHERE pipeline_id = ? ORDER BY version DESC LIMIT 1",
+                (pipeline_id,),
+            )
+        else:
+            rows = self._rows(
+                "SELECT body FROM pipelines WHERE pipeline_id = ? AND version = ?",
+                (pipeline_id, version),
+            )
+        return _parse(PipelineVersion, rows[0][0], table="pipelines", key=pipeline_id) if rows else None
+
+    def list_pipelines(self) -> list[PipelineVersion]:
+        """The latest version of every pipeline, by id."""
+        rows = self._rows(
+            "SELECT pipeline_id, body FROM pipelines p WHERE version = "
+            "(SELECT MAX(version) FROM pipelines q WHERE q.pipeline_id = p.pipeline_id) "
+            "ORDER BY pipeline_id"
+        )
+        return [_parse(PipelineVersion, body, table="pipelines", key=pid) for pid, body in rows]
+
+    # sessions
+
+    def create_session(self, session: Session) -> Session:
+        """Insert a new session; CONFLICT when the id exists."""
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, NULL, ?)",
+                    (session.session_id, session.pipeline_id, str(session.status),
+                     session.created_at, session.version, session.model_dump_json()),
+                )
+        except StoreError:
+            raise
+        except sqlite3.IntegrityError:
+            raise ConflictError(
+                f"session {session.session_id} already exists",
+                details={"session_id": session.session_id},
+            ) from None
+        return session
+
+    def get_session(self, session_id: str) -> Session | None:
+        """The session, or None when missing."""
+        rows = self._rows(
+            "SELECT body, heartbeat_at FROM sessions WHERE session_id = ?", (session_id,)
+        )
+        return self._session_from_row(session_id, *rows[0]) if rows else None
+
+    def _session_from_row(self, session_id: str, body: str, heartbeat_at: str | None) -> Session:
+        session = _parse(Session, body, table="sessions", key=session_id)
+        if heartbeat_at and session.runner is not None:
+            session.runner.heartbeat_at = max(heartbeat_at, session.runner.heartbeat_at)
+        return session
+
+    def update_session(self, session: Session, *, expected_version: int) -> Session:
+        """Compare-and-set on `version`, enforcing the status transition table."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT status, version FROM sessions WHERE session_id = ?", (session.session_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(
+                    f"session {session.session_id} not found",
+                    details={"session_id": session.session_id},
+                )
+            status, version = row
+            if version != expected_version:
+                raise ConflictError(
+                    f"session {session.session_id} changed concurrently "
+                    f"(version {version}, expected {expected_version})",
+                    details={"session_id": session.session_id, "version": version},
+                )
+            if status != session.status:
+                check_transition(session.session_id, SessionStatus(status), session.status)
+            updated = session.model_copy(
+                update={"version": expected_version + 1, "updated_at": utc_now()}
+            )
+            db.execute(
+                "UPDATE sessions SET status = ?, version = ?, body = ? WHERE session_id = ?",
+                (str(updated.status), updated.version, updated.model_dump_json(),
+                 updated.session_id),
+            )
+            return updated
+
+    def touch_heartbeat(self, session_id: str, heartbeat_at: str) -> None:
+        """Record that the runner is alive; not a state change, so the version stays."""
+        with self._guard():
+            self._db.execute(
+                "UPDATE sessions SET heartbeat_at = ? WHERE session_id = ?",
+                (heartbeat_at, session_id),
+            )
+
+    def list_sessions(
+        self, session_filter: SessionFilter, *, limit: int, cursor: str | None = None
+    ) -> SessionPage:
+        """Sessions matching the filter, newest first, keyset-paginated."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if session_filter.status is not None:
+            clauses.append("status = ?")
+            params.append(str(session_filter.status))
+        if session_filter.pipeline_id is not None:
+            clauses.append("pipeline_id = ?")
+            params.append(session_filter.pipeline_id)
+        if session_filter.created_after is not None:
+            clauses.append("created_at > ?")
+            params.append(session_filter.created_after)
+        if session_filter.created_before is not None:
+            clauses.append("created_at < ?")
+            params.append(session_filter.created_before)
+        if cursor is not None:
+            clauses.append("(created_at, session_id) < (?, ?)")
+            params.extend(decode_cursor(cursor))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._rows(
+            f"SELECT session_id, body, heartbeat_at FROM sessions {where} "  # noqa: S608 - clauses are fixed strings; values are bound
+            "ORDER BY created_at DESC, session_id DESC LIMIT ?",
+            (*params, limit + 1),
+        )
+        sessions = [self._session_from_row(*row) for row in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = sessions[-1]
+            next_cursor = encode_cursor(last.created_at, last.session_id)
+        return SessionPage(sessions=sessions, next_cursor=next_cursor)
+
+    # runs
+
+    def put_job_run(self, job_run: JobRun) -> None:
+        """Insert or replace the run of one job in one session."""
+        with self._guard():
+            self._db.execute(
+                "INSERT OR REPLACE INTO job_runs VALUES (?, ?, ?)",
+                (job_run.session_id, job_run.job_id, job_run.model_dump_json()),
+            )
+
+    def list_job_runs(self, session_id: str) -> list[JobRun]:
+        """Job runs of a session, in no particular order."""
+        rows = self._rows("SELECT job_id, body FROM job_runs WHERE session_id = ?", (session_id,))
+        return [_parse(JobRun, body, table="job_runs", key=f"{session_id}/{j}") for j, body in rows]
+
+    def put_operation_run(self, operation_run: OperationRun) -> None:
+        """Insert or replace the run of one operation in one session."""
+        with self._guard():
+            self._db.execute(
+                "INSERT OR REPLACE INTO operation_runs VALUES (?, ?, ?, ?)",
+                (operation_run.session_id, operation_run.job_id, operation_run.operation_id,
+                 operation_run.model_dump_json()),
+            )
+
+    def list_operation_runs(self, session_id: str, job_id: str | None = None) -> list[OperationRun]:
+        """Operation runs of a session (of one job when given)."""
+        sql = "SELECT operation_id, body FROM operation_runs WHERE session_id = ?"
+        params: tuple[Any, ...] = (session_id,)
+        if job_id is not None:
+            sql += " AND job_id = ?"
+            params = (session_id, job_id)
+        return [
+            _parse(OperationRun, body, table="operation_runs", key=f"{session_id}/{op}")
+            for op, body in self._rows(sql, params)
+        ]
+
+    # errors
+
+    def add_error(self, error: ErrorRecord) -> None:
+        """Append an error record; records are never changed afterwards."""
+        with self._guard():
+            self._db.execute(
+                "INSERT INTO errors (error_id, session_id, body) VALUES (?, ?, ?)",
+                (error.error_id, error.session_id, error.model_dump_json()),
+            )
+
+    def list_errors(self, session_id: str) -> list[ErrorRecord]:
+        """Errors of a session in the order they happened."""
+        rows = self._rows(
+            "SELECT error_id, body FROM errors WHERE session_id = ? ORDER BY seq", (session_id,)
+        )
+        return [_parse(ErrorRecord, body, table="errors", key=eid) for eid, body in rows]

@@ -1,0 +1,288 @@
+"""The `bunsui` CLI: `bunsui <resource> <action>`, one command per registry action.
+
+Commands are generated from the action registry, so the CLI can never drift from the MCP
+tools: the options are the action's input fields, typing and validation are the gateway's.
+"""
+
+from __future__ import annotations
+
+import getpass
+import inspect
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any, get_args, get_origin
+
+import typer
+from typer.exceptions import TyperException
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from bunsui_core.actions import REGISTRY, Action, Gateway
+from bunsui_core.config import Settings
+from bunsui_core.errors import BunsuiError, ErrorCode, InvalidArgumentError
+from bunsui_core.model.session import SessionStatus
+from bunsui_mcp._cli_render import OutputFormat, print_error, render
+
+EXIT_CODES: dict[ErrorCode, int] = {
+    ErrorCode.INTERNAL: 1,
+    ErrorCode.INVALID_ARGUMENT: 2,
+    ErrorCode.PIPELINE_INVALID: 2,
+    ErrorCode.NOT_FOUND: 3,
+    ErrorCode.CONFLICT: 4,
+    ErrorCode.INVALID_TRANSITION: 4,
+    ErrorCode.STORE_LOCKED: 7,
+    ErrorCode.STORE_CORRUPT: 7,
+    ErrorCode.STORE_SCHEMA_TOO_NEW: 7,
+    ErrorCode.ENGINE_UNSUPPORTED: 8,
+    ErrorCode.SPAWN_FAILED: 8,
+}
+"""Exit code per error code (README: "Exit codes")."""
+
+SESSION_EXIT_CODES: dict[SessionStatus, int] = {
+    SessionStatus.COMPLETED: 0,
+    SessionStatus.FAILED: 10,
+    SessionStatus.TIMEOUT: 11,
+    SessionStatus.CANCELLED: 12,
+}
+"""Exit code of `pipeline run --wait` and `session watch` by the session's final status."""
+
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class CliState:
+    """Global options, resolved once per invocation."""
+
+    output_format: OutputFormat
+    home: str | None
+    actor: str
+
+    @property
+    def gateway(self) -> Gateway:
+        """A gateway over the chosen home."""
+        return Gateway(Settings.resolve(self.home))
+
+
+STATE = CliState(output_format=OutputFormat.JSON, home=None, actor="")
+
+
+def _default_format() -> OutputFormat:
+    chosen = os.environ.get("BUNSUI_FORMAT")
+    if chosen:
+        try:
+            return OutputFormat(chosen)
+        except ValueError:
+            raise InvalidArgumentError(
+                f"BUNSUI_FORMAT must be one of json, yaml, table (got {chosen!r})",
+                details={"field": "BUNSUI_FORMAT"},
+            ) from None
+    return OutputFormat.TABLE if sys.stdout.isatty() else OutputFormat.JSON
+
+
+def _progress_printer() -> Any:
+    """Progress lines on a terminal's stderr; silent when output is captured."""
+    if not sys.stderr.isatty():
+        return None
+    return lambda message: print(f"· {message}", file=sys.stderr, flush=True)
+
+
+app = typer.Typer(
+    name="bunsui",
+    help="Run data pipelines; diagnose and recover failed sessions.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _global_options(
+    output_format: Annotated[
+        OutputFormat | None,
+        typer.Option("--format", help="json | yaml | table (default: table on a terminal, json "
+                                      "when piped; BUNSUI_FORMAT overrides the default)."),
+    ] = None,
+    home: Annotated[
+        str | None,
+        typer.Option("--home", help="State directory (default: $BUNSUI_HOME or ~/.bunsui)."),
+    ] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option("--actor", envvar="BUNSUI_ACTOR", help="Who is acting (default: OS user)."),
+    ] = None,
+) -> None:
+    STATE.output_format = output_format or _default_format()
+    STATE.home = home
+    STATE.actor = actor or getpass.getuser()
+
+
+def _is_mapping_field(info: FieldInfo) -> bool:
+    """Fields given on the CLI as repeatable `--name key=value` (filters, parameter maps)."""
+    annotation = info.annotation
+    origin = get_origin(annotation)
+    return origin is dict or (isinstance(annotation, type) and issubclass(annotation, BaseModel))
+
+
+def _is_flag(info: FieldInfo) -> bool:
+    return info.annotation is bool
+
+
+def _is_list(info: FieldInfo) -> bool:
+    return get_origin(info.annotation) is list or any(
+        get_origin(a) is list for a in get_args(info.annotation)
+    )
+
+
+def _parameter(action: Action, name: str, info: FieldInfo) -> inspect.Parameter:
+    """The Typer parameter for one input field; values stay text so the gateway validates them."""
+    option = "--" + name.replace("_", "-")
+    help_text = info.description or ""
+    if name in action.cli_arguments:
+        annotation: Any = Annotated[str, typer.Argument(help=help_text, show_default=False)]
+        default: Any = inspect.Parameter.empty
+    elif _is_flag(info):
+        annotation = Annotated[bool, typer.Option(option, help=help_text)]
+        default = bool(info.default)
+    elif _is_mapping_field(info) or _is_list(info):
+        suffix = " Repeatable key=value." if _is_mapping_field(info) else " Repeatable."
+        annotation = Annotated[list[str] | None, typer.Option(option, help=help_text + suffix)]
+        default = None
+    else:
+        annotation = Annotated[str | None, typer.Option(option, help=help_text)]
+        default = None
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=annotation)
+
+
+def _key_values(name: str, items: list[str]) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidArgumentError(f"--{name.replace('_', '-')} expects key=value, got {item!r}",
+                                       details={"field": name, "value": item})
+        pairs[key] = value
+    return pairs
+
+
+def raw_arguments(action: Action, values: dict[str, Any]) -> dict[str, Any]:
+    """CLI values as the gateway's raw arguments: omitted options are left to model defaults."""
+    raw: dict[str, Any] = {}
+    fields = action.input_model.model_fields
+    for name, value in values.items():
+        if value is None or (isinstance(value, list) and not value):
+            continue
+        raw[name] = _key_values(name, value) if _is_mapping_field(fields[name]) else value
+    return raw
+
+
+def _exit_code_for(action: Action, raw: dict[str, Any], result: BaseModel) -> int:
+    """Waiting commands report the session's outcome; everything else succeeded."""
+    if action.name == "pipeline:run" and raw.get("wait"):
+        return SESSION_EXIT_CODES.get(SessionStatus(result.model_dump()["status"]), 1)
+    return 0
+
+
+def run_action(action: Action, values: dict[str, Any]) -> None:
+    """Invoke through the gateway, print the result, exit with the documented code."""
+    raw = raw_arguments(action, values)
+    result = STATE.gateway.invoke(STATE.actor, action.name, raw, progress=_progress_printer())
+    print(render(result.model_dump(mode="json"), STATE.output_format))
+    code = _exit_code_for(action, raw, result)
+    if code:
+        raise typer.Exit(code)
+
+
+def _command_for(action: Action) -> Any:
+    def command(**values: Any) -> None:
+        run_action(action, values)
+
+    parameters = [_parameter(action, name, info)
+                  for name, info in action.input_model.model_fields.items()]
+    # Typer reads the signature and annotations; positional arguments first, as on the CLI.
+    parameters.sort(key=lambda p: p.default is not inspect.Parameter.empty)
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    command.__doc__ = action.description
+    return command
+
+
+def _build_commands() -> None:
+    groups: dict[str, typer.Typer] = {}
+    for action in REGISTRY:
+        group = groups.get(action.resource)
+        if group is None:
+            group = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                                help=f"{action.resource.capitalize()} commands.")
+            groups[action.resource] = group
+            app.add_typer(group, name=action.resource)
+        group.command(action.verb, help=action.description, short_help=action.title)(
+            _command_for(action)
+        )
+    groups["session"].command("watch", short_help="Follow a session until it ends")(watch)
+
+
+def watch(
+    session_id: Annotated[str, typer.Argument(help="Session id (ses-...).")],
+    interval: Annotated[float, typer.Option(help="Seconds between checks.")] = 1.0,
+) -> None:
+    """Follow a session until it ends, then print it; the exit code is its outcome
+    (0 completed, 10 failed, 11 timeout, 12 cancelled)."""
+    gateway = STATE.gateway
+    progress = _progress_printer()
+    seen: dict[str, str] = {}
+    while True:
+        detail = gateway.invoke(STATE.actor, "session:describe", {"session_id": session_id})
+        data = detail.model_dump(mode="json")
+        for job in data["jobs"]:
+            if progress and seen.get(job["job_id"]) != job["status"]:
+                progress(f"job {job['job_id']}: {job['status']}")
+            seen[job["job_id"]] = job["status"]
+        status = SessionStatus(data["status"])
+        if status.is_terminal:
+            print(render(data, STATE.output_format))
+            raise typer.Exit(SESSION_EXIT_CODES[status])
+        time.sleep(max(0.1, interval))
+
+
+_build_commands()
+
+
+def _usage_error(exc: TyperException) -> int:
+    """Bad command lines get the same coded error as bad arguments; bare groups show help."""
+    ctx = getattr(exc, "ctx", None)
+    # A group called without a command raises its help text as the "error": show it.
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        print(exc.format_message())
+        return 0
+    print_error({"code": str(ErrorCode.INVALID_ARGUMENT), "message": exc.format_message(),
+                 "details": {"usage": ctx.get_usage() if ctx is not None else ""}},
+                STATE.output_format)
+    return EXIT_CODES[ErrorCode.INVALID_ARGUMENT]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: every failure becomes a coded error and a documented exit code."""
+    command = typer.main.get_command(app)
+    try:
+        STATE.output_format = _default_format()
+        returned = command.main(args=argv, prog_name="bunsui", standalone_mode=False)
+    except BunsuiError as exc:
+        print_error(exc.to_dict(), STATE.output_format)
+        return EXIT_CODES.get(exc.code, 1)
+    except TyperException as exc:
+        return _usage_error(exc)
+    except typer.Abort:
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    # With standalone_mode off, click returns the code of a typer.Exit instead of raising it.
+    return returned if isinstance(returned, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
