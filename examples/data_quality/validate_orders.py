@@ -1,4 +1,4 @@
-"""Check each order row: integer ids, a decimal amount, a known currency. Stop at the first bad row."""
+"""Check each order row (integer ids, decimal amount, known currency); stop at the first bad one."""
 
 import csv
 import json
@@ -18,7 +18,9 @@ with open(params["input_file"], newline="") as handle:
             if row["currency"] not in CURRENCIES:
                 raise ValueError(f"unknown currency {row['currency']!r}")
         except (InvalidOperation, ValueError) as exc:
-            detail = exc if isinstance(exc, ValueError) else f"amount {row['amount']!r} is not a number"
+            detail = (
+                exc if isinstance(exc, ValueError) else f"amount {row['amount']!r} is not a number"
+            )
             print(f"SchemaValidationError: orders.csv line {line}: {detail}", file=sys.stderr)
             sys.exit(2)
 print("all rows valid")

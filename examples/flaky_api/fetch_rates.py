@@ -15,8 +15,11 @@ calls = int(counter.read_text()) + 1 if counter.exists() else 1
 counter.write_text(str(calls))
 if calls <= int(params.get("outage_calls", 1)):
     print(f"call {calls} to https://rates.example.com/v1/latest", flush=True)
-    print("requests.exceptions.ConnectionError: ('Connection aborted.', "
-          "ConnectionResetError(104, 'Connection reset by peer'))", file=sys.stderr)
+    print(
+        "requests.exceptions.ConnectionError: ('Connection aborted.', "
+        "ConnectionResetError(104, 'Connection reset by peer'))",
+        file=sys.stderr,
+    )
     sys.exit(1)
 rates = {"EUR": 0.92, "JPY": 151.3, "GBP": 0.79}
 (Path(os.environ["BUNSUI_WORKDIR"]) / "rates.json").write_text(json.dumps(rates))

@@ -31,7 +31,7 @@ def render(data: dict[str, Any], output_format: OutputFormat) -> str:
 
 
 def print_error(error: dict[str, Any], output_format: OutputFormat) -> None:
-    """Errors: the `{"error": ...}` object on stdout for scripts, plain text on stderr for people."""
+    """Errors: `{"error": ...}` on stdout for scripts, plain text on stderr for people."""
     if output_format is OutputFormat.TABLE:
         text = f"error {error['code']}: {error['message']}"
         if error.get("details"):

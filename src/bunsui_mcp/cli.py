@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any, get_args, get_origin
 
 import typer
-from typer.exceptions import TyperException
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+from typer.exceptions import TyperException
 
 from bunsui_core.actions import REGISTRY, Action, Gateway
 from bunsui_core.config import Settings
@@ -102,8 +102,11 @@ app = typer.Typer(
 def _global_options(
     output_format: Annotated[
         OutputFormat | None,
-        typer.Option("--format", help="json | yaml | table (default: table on a terminal, json "
-                                      "when piped; BUNSUI_FORMAT overrides the default)."),
+        typer.Option(
+            "--format",
+            help="json | yaml | table (default: table on a terminal, json "
+            "when piped; BUNSUI_FORMAT overrides the default).",
+        ),
     ] = None,
     home: Annotated[
         str | None,
@@ -153,8 +156,9 @@ def _parameter(action: Action, name: str, info: FieldInfo) -> inspect.Parameter:
     else:
         annotation = Annotated[str | None, typer.Option(option, help=help_text)]
         default = None
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                             annotation=annotation)
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
 
 
 def _key_values(name: str, items: list[str]) -> dict[str, str]:
@@ -162,8 +166,10 @@ def _key_values(name: str, items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise InvalidArgumentError(f"--{name.replace('_', '-')} expects key=value, got {item!r}",
-                                       details={"field": name, "value": item})
+            raise InvalidArgumentError(
+                f"--{name.replace('_', '-')} expects key=value, got {item!r}",
+                details={"field": name, "value": item},
+            )
         pairs[key] = value
     return pairs
 
@@ -200,8 +206,9 @@ def _command_for(action: Action) -> Any:
     def command(**values: Any) -> None:
         run_action(action, values)
 
-    parameters = [_parameter(action, name, info)
-                  for name, info in action.input_model.model_fields.items()]
+    parameters = [
+        _parameter(action, name, info) for name, info in action.input_model.model_fields.items()
+    ]
     # Typer reads the signature and annotations; positional arguments first, as on the CLI.
     parameters.sort(key=lambda p: p.default is not inspect.Parameter.empty)
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
@@ -215,8 +222,11 @@ def _build_commands() -> None:
     for action in REGISTRY:
         group = groups.get(action.resource)
         if group is None:
-            group = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
-                                help=f"{action.resource.capitalize()} commands.")
+            group = typer.Typer(
+                no_args_is_help=True,
+                rich_markup_mode=None,
+                help=f"{action.resource.capitalize()} commands.",
+            )
             groups[action.resource] = group
             app.add_typer(group, name=action.resource)
         group.command(action.verb, help=action.description, short_help=action.title)(
@@ -258,9 +268,14 @@ def _usage_error(exc: TyperException) -> int:
     if type(exc).__name__ == "NoArgsIsHelpError":
         print(exc.format_message())
         return 0
-    print_error({"code": str(ErrorCode.INVALID_ARGUMENT), "message": exc.format_message(),
-                 "details": {"usage": ctx.get_usage() if ctx is not None else ""}},
-                STATE.output_format)
+    print_error(
+        {
+            "code": str(ErrorCode.INVALID_ARGUMENT),
+            "message": exc.format_message(),
+            "details": {"usage": ctx.get_usage() if ctx is not None else ""},
+        },
+        STATE.output_format,
+    )
     return EXIT_CODES[ErrorCode.INVALID_ARGUMENT]
 
 

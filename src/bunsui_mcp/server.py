@@ -11,8 +11,10 @@ import sys
 
 def main() -> int:
     """Exit with a clear message: no MCP tools are served by this version yet."""
-    print("bunsui-mcp: the MCP server is not part of this version yet; use the `bunsui` CLI.",
-          file=sys.stderr)
+    print(
+        "bunsui-mcp: the MCP server is not part of this version yet; use the `bunsui` CLI.",
+        file=sys.stderr,
+    )
     return 2
 
 

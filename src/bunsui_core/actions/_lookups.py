@@ -22,8 +22,9 @@ def require_pipeline(store: Store, pipeline_id: str, version: int | None = None)
     found = store.get_pipeline(pipeline_id, version)
     if found is None:
         what = f"pipeline {pipeline_id}" + (f" version {version}" if version else "")
-        raise NotFoundError(f"{what} not found",
-                            details={"pipeline_id": pipeline_id, "version": version})
+        raise NotFoundError(
+            f"{what} not found", details={"pipeline_id": pipeline_id, "version": version}
+        )
     return found
 
 

@@ -1,11 +1,11 @@
 """The gateway: the single path every call takes, from every adapter.
 
-    invoke(actor, action, raw_args)
-      -> unknown action                      -> NOT_FOUND
-      -> validate input (pydantic)           -> INVALID_ARGUMENT with every field error
-      -> (read-only, policy, tickets, audit: the governance layer plugs in here)
-      -> run handler                         -> output model
-      -> unexpected exception                -> INTERNAL (traceback to the home's log only)
+invoke(actor, action, raw_args)
+  -> unknown action                      -> NOT_FOUND
+  -> validate input (pydantic)           -> INVALID_ARGUMENT with every field error
+  -> (read-only, policy, tickets, audit: the governance layer plugs in here)
+  -> run handler                         -> output model
+  -> unexpected exception                -> INTERNAL (traceback to the home's log only)
 """
 
 from __future__ import annotations
@@ -29,10 +29,12 @@ logger = logging.getLogger("bunsui")
 
 def validation_details(exc: ValidationError) -> dict[str, Any]:
     """Field errors as `{"errors": [{"field", "message"}]}`, locations in dotted form."""
-    return {"errors": [
-        {"field": location(err["loc"]), "message": err["msg"]}
-        for err in exc.errors(include_url=False)
-    ]}
+    return {
+        "errors": [
+            {"field": location(err["loc"]), "message": err["msg"]}
+            for err in exc.errors(include_url=False)
+        ]
+    }
 
 
 class Gateway:

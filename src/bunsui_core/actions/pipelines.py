@@ -39,9 +39,15 @@ class PipelineValidation(BaseModel):
     operations: int = Field(description="Number of operations across all jobs.")
 
 
-@REGISTRY.define("pipeline:validate", title="Validate a pipeline file",
-                 input_model=PipelineFileInput, output_model=PipelineValidation,
-                 effect=Effect.READ, idempotent=True, cli_arguments=("file",))
+@REGISTRY.define(
+    "pipeline:validate",
+    title="Validate a pipeline file",
+    input_model=PipelineFileInput,
+    output_model=PipelineValidation,
+    effect=Effect.READ,
+    idempotent=True,
+    cli_arguments=("file",),
+)
 def validate(ctx: ActionContext, args: PipelineFileInput) -> PipelineValidation:
     """Check a pipeline YAML file without running or storing it. Reports every problem at
     once (duplicate ids, unknown dependencies, cycles, bad types, unknown keys, missing
@@ -49,7 +55,9 @@ def validate(ctx: ActionContext, args: PipelineFileInput) -> PipelineValidation:
     path = Path(args.file)
     pipeline = load_pipeline_file(path)
     return PipelineValidation(
-        valid=True, pipeline_id=pipeline_id_for(pipeline, fallback=path.stem), name=pipeline.name,
+        valid=True,
+        pipeline_id=pipeline_id_for(pipeline, fallback=path.stem),
+        name=pipeline.name,
         job_order=job_order(pipeline),
         operations=sum(len(j.operations) for j in pipeline.jobs),
     )
@@ -58,8 +66,11 @@ def validate(ctx: ActionContext, args: PipelineFileInput) -> PipelineValidation:
 class PipelineRegisterInput(PipelineFileInput):
     """A pipeline file and, optionally, the id to register it under."""
 
-    pipeline_id: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
-                                    description="Id to register under; default from the name.")
+    pipeline_id: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="Id to register under; default from the name.",
+    )
 
 
 class PipelineSummary(BaseModel):
@@ -76,10 +87,15 @@ class PipelineSummary(BaseModel):
     @classmethod
     def of(cls, record: PipelineVersion) -> PipelineSummary:
         """Project a stored version onto the summary shape."""
-        return cls(pipeline_id=record.pipeline_id, version=record.version,
-                   name=record.pipeline.name, content_hash=record.content_hash,
-                   registered_at=record.registered_at, source=record.source,
-                   jobs=len(record.pipeline.jobs))
+        return cls(
+            pipeline_id=record.pipeline_id,
+            version=record.version,
+            name=record.pipeline.name,
+            content_hash=record.content_hash,
+            registered_at=record.registered_at,
+            source=record.source,
+            jobs=len(record.pipeline.jobs),
+        )
 
 
 def _register(ctx: ActionContext, file: str, pipeline_id: str | None) -> PipelineVersion:
@@ -89,9 +105,15 @@ def _register(ctx: ActionContext, file: str, pipeline_id: str | None) -> Pipelin
     return ctx.store.register_pipeline(chosen, pipeline, source=str(path.resolve()))
 
 
-@REGISTRY.define("pipeline:register", title="Register a pipeline version",
-                 input_model=PipelineRegisterInput, output_model=PipelineSummary,
-                 effect=Effect.WRITE, idempotent=True, cli_arguments=("file",))
+@REGISTRY.define(
+    "pipeline:register",
+    title="Register a pipeline version",
+    input_model=PipelineRegisterInput,
+    output_model=PipelineSummary,
+    effect=Effect.WRITE,
+    idempotent=True,
+    cli_arguments=("file",),
+)
 def register(ctx: ActionContext, args: PipelineRegisterInput) -> PipelineSummary:
     """Validate a pipeline file and store it. Changed content becomes a new version;
     registering identical content again returns the existing version."""
@@ -108,8 +130,14 @@ class PipelineList(BaseModel):
     pipelines: list[PipelineSummary] = Field(description="Latest version of each pipeline.")
 
 
-@REGISTRY.define("pipeline:list", title="List pipelines", input_model=PipelineListInput,
-                 output_model=PipelineList, effect=Effect.READ, idempotent=True)
+@REGISTRY.define(
+    "pipeline:list",
+    title="List pipelines",
+    input_model=PipelineListInput,
+    output_model=PipelineList,
+    effect=Effect.READ,
+    idempotent=True,
+)
 def list_pipelines(ctx: ActionContext, _args: PipelineListInput) -> PipelineList:
     """List registered pipelines with their latest version."""
     return PipelineList(pipelines=[PipelineSummary.of(p) for p in ctx.store.list_pipelines()])
@@ -128,28 +156,48 @@ class PipelineDetail(PipelineSummary):
     definition: dict[str, Any] = Field(description="The validated pipeline definition.")
 
 
-@REGISTRY.define("pipeline:describe", title="Describe a pipeline",
-                 input_model=PipelineDescribeInput, output_model=PipelineDetail,
-                 effect=Effect.READ, idempotent=True, cli_arguments=("pipeline_id",))
+@REGISTRY.define(
+    "pipeline:describe",
+    title="Describe a pipeline",
+    input_model=PipelineDescribeInput,
+    output_model=PipelineDetail,
+    effect=Effect.READ,
+    idempotent=True,
+    cli_arguments=("pipeline_id",),
+)
 def describe(ctx: ActionContext, args: PipelineDescribeInput) -> PipelineDetail:
     """Show a registered pipeline version (latest by default) with its jobs and operations."""
     record = require_pipeline(ctx.store, args.pipeline_id, args.version)
-    return PipelineDetail(**PipelineSummary.of(record).model_dump(),
-                          definition=record.pipeline.model_dump(mode="json"))
+    return PipelineDetail(
+        **PipelineSummary.of(record).model_dump(),
+        definition=record.pipeline.model_dump(mode="json"),
+    )
 
 
 class PipelineRunInput(_Input):
     """What to run and whether to wait for it."""
 
     pipeline: str = Field(description="A pipeline YAML file (registered first) or a pipeline id.")
-    pipeline_id: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
-                                    description="Id to register a file under; default from name.")
-    wait: bool = Field(False, description="Run in the foreground and return the finished "
-                                          "session; otherwise return at once with it queued.")
+    pipeline_id: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="Id to register a file under; default from name.",
+    )
+    wait: bool = Field(
+        False,
+        description="Run in the foreground and return the finished "
+        "session; otherwise return at once with it queued.",
+    )
 
 
-@REGISTRY.define("pipeline:run", title="Run a pipeline", input_model=PipelineRunInput,
-                 output_model=SessionDetail, effect=Effect.WRITE, cli_arguments=("pipeline",))
+@REGISTRY.define(
+    "pipeline:run",
+    title="Run a pipeline",
+    input_model=PipelineRunInput,
+    output_model=SessionDetail,
+    effect=Effect.WRITE,
+    cli_arguments=("pipeline",),
+)
 def run(ctx: ActionContext, args: PipelineRunInput) -> SessionDetail:
     """Start a new session of a pipeline on the local engine. Returns the session: at once
     (status queued, a detached runner does the work) or, with wait, when it has finished."""
@@ -157,16 +205,21 @@ def run(ctx: ActionContext, args: PipelineRunInput) -> SessionDetail:
     if path.is_file():
         record = _register(ctx, args.pipeline, args.pipeline_id)
     elif path.suffix in {".yaml", ".yml"} or "/" in args.pipeline:
-        raise NotFoundError(f"pipeline file {args.pipeline} not found",
-                            details={"pipeline": args.pipeline})
+        raise NotFoundError(
+            f"pipeline file {args.pipeline} not found", details={"pipeline": args.pipeline}
+        )
     else:
         record = require_pipeline(ctx.store, args.pipeline)
     check_runnable(record.pipeline)
-    session = ctx.store.create_session(Session(
-        session_id=new_id("ses"), pipeline_id=record.pipeline_id,
-        pipeline_version=record.version, pipeline_name=record.pipeline.name,
-        status=SessionStatus.QUEUED,
-    ))
+    session = ctx.store.create_session(
+        Session(
+            session_id=new_id("ses"),
+            pipeline_id=record.pipeline_id,
+            pipeline_version=record.version,
+            pipeline_name=record.pipeline.name,
+            status=SessionStatus.QUEUED,
+        )
+    )
     if args.wait:
         session = LocalEngine(ctx.store, ctx.settings, progress=ctx.progress).run(
             session.session_id

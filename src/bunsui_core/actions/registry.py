@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from bunsui_core.actions.context import ActionContext
 
 ActionName = str
-"""`resource:verb`, e.g. `session:list`; the tool is `session_list`, the CLI `bunsui session list`."""
+"""`resource:verb`, e.g. `session:list`: tool `session_list`, CLI `bunsui session list`."""
 
 Handler = Callable[["ActionContext", Any], BaseModel]
 
@@ -92,12 +92,20 @@ class ActionRegistry:
         """Decorator: the handler's docstring becomes the description an LLM reads."""
 
         def register(handler: Handler) -> Handler:
-            self.add(Action(
-                name=name, title=title, description=" ".join((handler.__doc__ or "").split()),
-                input_model=input_model, output_model=output_model, effect=effect,
-                handler=handler, destructive=destructive, idempotent=idempotent,
-                cli_arguments=cli_arguments,
-            ))
+            self.add(
+                Action(
+                    name=name,
+                    title=title,
+                    description=" ".join((handler.__doc__ or "").split()),
+                    input_model=input_model,
+                    output_model=output_model,
+                    effect=effect,
+                    handler=handler,
+                    destructive=destructive,
+                    idempotent=idempotent,
+                    cli_arguments=cli_arguments,
+                )
+            )
             return handler
 
         return register

@@ -28,8 +28,10 @@ class JobSummary(BaseModel):
     """A job's state within a session."""
 
     job_id: str = Field(description="Job id from the pipeline.")
-    status: RunStatus = Field(description="pending, running, completed, failed, timeout, "
-                                          "skipped, upstream_failed or cancelled.")
+    status: RunStatus = Field(
+        description="pending, running, completed, failed, timeout, "
+        "skipped, upstream_failed or cancelled."
+    )
     started_at: str | None = Field(None, description="When the job started.")
     finished_at: str | None = Field(None, description="When the job ended.")
     skipped_reason: str | None = Field(None, description="Why it did not run, if it did not.")
@@ -62,7 +64,9 @@ class SessionDetail(BaseModel):
     def load(cls, store: Store, session: Session, job_order: list[str]) -> SessionDetail:
         """Join a session with its job runs, ordered like the pipeline."""
         runs = {r.job_id: r for r in store.list_job_runs(session.session_id)}
-        jobs = [JobSummary.of(runs[j]) if j in runs else JobSummary(job_id=j,
-                status=RunStatus.PENDING) for j in job_order]
+        jobs = [
+            JobSummary.of(runs[j]) if j in runs else JobSummary(job_id=j, status=RunStatus.PENDING)
+            for j in job_order
+        ]
         data = session.model_dump(include=set(cls.model_fields))
         return cls(**data, jobs=jobs, error_count=len(store.list_errors(session.session_id)))

@@ -18,8 +18,10 @@ class SessionListInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    filter: SessionFilter = Field(default_factory=SessionFilter,
-                                  description="status, pipeline_id, created_after, created_before.")
+    filter: SessionFilter = Field(
+        default_factory=SessionFilter,
+        description="status, pipeline_id, created_after, created_before.",
+    )
     limit: int = Field(50, ge=1, le=1000, description="Most sessions to return (newest first).")
     cursor: str | None = Field(None, description="next_cursor of the previous page.")
 
@@ -31,16 +33,23 @@ class SessionList(BaseModel):
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null at end.")
 
 
-@REGISTRY.define("session:list", title="List sessions", input_model=SessionListInput,
-                 output_model=SessionList, effect=Effect.READ, idempotent=True)
+@REGISTRY.define(
+    "session:list",
+    title="List sessions",
+    input_model=SessionListInput,
+    output_model=SessionList,
+    effect=Effect.READ,
+    idempotent=True,
+)
 def list_sessions(ctx: ActionContext, args: SessionListInput) -> SessionList:
     """List pipeline runs (sessions), newest first. Filter by status (e.g. failed),
     pipeline_id, created_after / created_before; page with limit and cursor. Each entry
     names the failed jobs and a one-line error summary; use error analysis for causes."""
     reap_lost_runners(ctx.store)
     page = ctx.store.list_sessions(args.filter, limit=args.limit, cursor=args.cursor)
-    return SessionList(sessions=[SessionSummary.of(s) for s in page.sessions],
-                       next_cursor=page.next_cursor)
+    return SessionList(
+        sessions=[SessionSummary.of(s) for s in page.sessions], next_cursor=page.next_cursor
+    )
 
 
 class SessionIdInput(BaseModel):
@@ -53,12 +62,20 @@ class SessionIdInput(BaseModel):
 
 def session_detail(ctx: ActionContext, session: Session) -> SessionDetail:
     """A session with its jobs in pipeline order."""
-    return SessionDetail.load(ctx.store, session, job_order(session_pipeline(ctx.store, session).pipeline))
+    return SessionDetail.load(
+        ctx.store, session, job_order(session_pipeline(ctx.store, session).pipeline)
+    )
 
 
-@REGISTRY.define("session:describe", title="Describe a session", input_model=SessionIdInput,
-                 output_model=SessionDetail, effect=Effect.READ, idempotent=True,
-                 cli_arguments=("session_id",))
+@REGISTRY.define(
+    "session:describe",
+    title="Describe a session",
+    input_model=SessionIdInput,
+    output_model=SessionDetail,
+    effect=Effect.READ,
+    idempotent=True,
+    cli_arguments=("session_id",),
+)
 def describe(ctx: ActionContext, args: SessionIdInput) -> SessionDetail:
     """Show one session: status, timing, the exact pipeline version, every job's status and
     the session's error summary."""
@@ -66,9 +83,16 @@ def describe(ctx: ActionContext, args: SessionIdInput) -> SessionDetail:
     return session_detail(ctx, require_session(ctx.store, args.session_id))
 
 
-@REGISTRY.define("session:cancel", title="Cancel a session", input_model=SessionIdInput,
-                 output_model=SessionDetail, effect=Effect.WRITE, destructive=True,
-                 idempotent=True, cli_arguments=("session_id",))
+@REGISTRY.define(
+    "session:cancel",
+    title="Cancel a session",
+    input_model=SessionIdInput,
+    output_model=SessionDetail,
+    effect=Effect.WRITE,
+    destructive=True,
+    idempotent=True,
+    cli_arguments=("session_id",),
+)
 def cancel(ctx: ActionContext, args: SessionIdInput) -> SessionDetail:
     """Stop a queued or running session: its runner kills every running command and marks
     unfinished jobs cancelled. Cancelling a cancelled session is a no-op; a finished one
@@ -78,8 +102,9 @@ def cancel(ctx: ActionContext, args: SessionIdInput) -> SessionDetail:
         if current.status is SessionStatus.CANCELLED:
             return current
         check_transition(current.session_id, current.status, SessionStatus.CANCELLED)
-        return current.model_copy(update={"status": SessionStatus.CANCELLED,
-                                          "finished_at": utc_now()})
+        return current.model_copy(
+            update={"status": SessionStatus.CANCELLED, "finished_at": utc_now()}
+        )
 
     require_session(ctx.store, args.session_id)
     return session_detail(ctx, update_session(ctx.store, args.session_id, cancelled))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
@@ -77,10 +78,8 @@ class LiveProcessGroups:
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _memory_limiter(limit_mb: int) -> Callable[[], None]:
@@ -93,11 +92,14 @@ def _memory_limiter(limit_mb: int) -> Callable[[], None]:
     return apply
 
 
-def run_process(spec: ProcessSpec, live: LiveProcessGroups) -> ProcessResult:
+def run_process(
+    spec: ProcessSpec, live: LiveProcessGroups, on_start: Callable[[int], None] | None = None
+) -> ProcessResult:
     """Start the command in its own process group, wait for it, and report what happened.
 
     The child is reaped with wait4 so its own peak RSS is known; a timeout kills the whole
-    group, grandchildren included.
+    group, grandchildren included. `on_start(pid)` lets the caller record the pid, so the
+    group can still be killed if the caller itself dies.
     """
     started = time.monotonic()
     spec.stdout_path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,12 +116,16 @@ def run_process(spec: ProcessSpec, live: LiveProcessGroups) -> ProcessResult:
                 preexec_fn=_memory_limiter(spec.memory_limit_mb) if spec.memory_limit_mb else None,  # noqa: PLW1509 - setrlimit must run in the child before exec; it only calls one async-signal-safe syscall
             )
         except (OSError, subprocess.SubprocessError) as exc:
-            return ProcessResult(None, None, None, None, time.monotonic() - started,
-                                 spawn_error=str(exc))
+            return ProcessResult(
+                None, None, None, None, time.monotonic() - started, spawn_error=str(exc)
+            )
     live.add(proc.pid)
+    if on_start is not None:
+        on_start(proc.pid)
     timed_out = threading.Event()
     timer = None
     if spec.timeout_seconds:
+
         def expire() -> None:
             timed_out.set()
             live.kill(proc.pid)

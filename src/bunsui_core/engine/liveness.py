@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bunsui_core.engine._process import LiveProcessGroups
 from bunsui_core.model.session import (
@@ -28,13 +29,18 @@ def _age_seconds(timestamp: str, now: datetime) -> float:
 
 
 def _pid_alive(pid: int) -> bool:
+    """True while the process exists and has not exited (a zombie is an exited runner)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in {"Z", "X"}
 
 
 def lost_reason(session: Session, *, now: datetime, host: str) -> str | None:
@@ -68,8 +74,14 @@ def reap_lost_runners(store: Store) -> list[Session]:
         for session in page.sessions:
             reason = lost_reason(session, now=now, host=host)
             if reason is not None:
-                reaped.append(_mark_lost(store, session, reason, same_host=
-                                         session.runner is None or session.runner.host == host))
+                reaped.append(
+                    _mark_lost(
+                        store,
+                        session,
+                        reason,
+                        same_host=session.runner is None or session.runner.host == host,
+                    )
+                )
     return reaped
 
 
@@ -90,20 +102,44 @@ def _mark_lost(store: Store, session: Session, reason: str, *, same_host: bool) 
     for job_run in store.list_job_runs(session.session_id):
         if job_run.status is RunStatus.RUNNING:
             failed_jobs.append(job_run.job_id)
-            store.put_job_run(job_run.model_copy(update={
-                "status": RunStatus.FAILED, "finished_at": utc_now(), "error_summary": reason}))
+            store.put_job_run(
+                job_run.model_copy(
+                    update={
+                        "status": RunStatus.FAILED,
+                        "finished_at": utc_now(),
+                        "error_summary": reason,
+                    }
+                )
+            )
         elif job_run.status is RunStatus.PENDING:
-            store.put_job_run(job_run.model_copy(update={
-                "status": RunStatus.CANCELLED, "finished_at": utc_now(),
-                "skipped_reason": "the session's runner was lost"}))
-    store.add_error(ErrorRecord(session_id=session.session_id, kind=FailureKind.RUNNER_LOST,
-                                message=f"Runner lost: {reason}"))
+            store.put_job_run(
+                job_run.model_copy(
+                    update={
+                        "status": RunStatus.CANCELLED,
+                        "finished_at": utc_now(),
+                        "skipped_reason": "the session's runner was lost",
+                    }
+                )
+            )
+    store.add_error(
+        ErrorRecord(
+            session_id=session.session_id,
+            kind=FailureKind.RUNNER_LOST,
+            message=f"Runner lost: {reason}",
+        )
+    )
 
     def fail(current: Session) -> Session:
         if current.status.is_terminal:
             return current
-        return current.model_copy(update={
-            "status": SessionStatus.FAILED, "finished_at": utc_now(), "error_code": RUNNER_LOST,
-            "error_summary": f"Runner lost: {reason}", "failed_jobs": sorted(failed_jobs)})
+        return current.model_copy(
+            update={
+                "status": SessionStatus.FAILED,
+                "finished_at": utc_now(),
+                "error_code": RUNNER_LOST,
+                "error_summary": f"Runner lost: {reason}",
+                "failed_jobs": sorted(failed_jobs),
+            }
+        )
 
     return update_session(store, session.session_id, fail)

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import socket
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -86,7 +85,9 @@ class LocalEngine:
         """
         session = self.store.get_session(session_id)
         if session is None:
-            raise NotFoundError(f"session {session_id} not found", details={"session_id": session_id})
+            raise NotFoundError(
+                f"session {session_id} not found", details={"session_id": session_id}
+            )
         version = self.store.get_pipeline(session.pipeline_id, session.pipeline_version)
         if version is None:
             raise NotFoundError(
@@ -105,12 +106,15 @@ class LocalEngine:
 
     def _claim(self, session: Session) -> Session:
         now = utc_now()
-        runner = RunnerInfo(pid=os.getpid(), host=socket.gethostname(), started_at=now,
-                            heartbeat_at=now)
+        runner = RunnerInfo(
+            pid=os.getpid(), host=socket.gethostname(), started_at=now, heartbeat_at=now
+        )
         return update_session(
-            self.store, session.session_id,
-            lambda s: s.model_copy(update={"status": SessionStatus.RUNNING, "started_at": now,
-                                           "runner": runner}),
+            self.store,
+            session.session_id,
+            lambda s: s.model_copy(
+                update={"status": SessionStatus.RUNNING, "started_at": now, "runner": runner}
+            ),
         )
 
     def _schedule(self, session: Session, version: PipelineVersion) -> SessionStatus:
@@ -122,14 +126,16 @@ class LocalEngine:
         for job_run in runs.values():
             self.store.put_job_run(job_run)
         cwd = Path(version.source).parent if version.source else None
-        deadline = (time.monotonic() + pipeline.timeout_seconds) if pipeline.timeout_seconds else None
+        deadline = (
+            (time.monotonic() + pipeline.timeout_seconds) if pipeline.timeout_seconds else None
+        )
         next_heartbeat = time.monotonic() + self.heartbeat_seconds
         self.progress(f"session {session.session_id}: running {len(order)} jobs")
         running: dict[Future[JobRun], str] = {}
         with ThreadPoolExecutor(max_workers=pipeline.max_concurrent_jobs) as pool:
             while True:
-                self._mark_upstream_failed(runs, edges)
                 if self._stop_reason is None:
+                    self._mark_upstream_failed(runs, edges)
                     for job_id in order:
                         if len(running) >= pipeline.max_concurrent_jobs:
                             break
@@ -163,10 +169,13 @@ class LocalEngine:
         if self._stop_reason is not None:
             return
         if deadline is not None and time.monotonic() >= deadline:
-            self.store.add_error(ErrorRecord(
-                session_id=session_id, kind=FailureKind.SESSION_TIMEOUT,
-                message="Session exceeded the pipeline's timeout_seconds and was stopped",
-            ))
+            self.store.add_error(
+                ErrorRecord(
+                    session_id=session_id,
+                    kind=FailureKind.SESSION_TIMEOUT,
+                    message="Session exceeded the pipeline's timeout_seconds and was stopped",
+                )
+            )
             self._stop(SessionStatus.TIMEOUT)
             return
         current = self.store.get_session(session_id)
@@ -180,8 +189,13 @@ class LocalEngine:
 
     def _mark_upstream_failed(self, runs: dict[str, JobRun], edges: dict[str, list[str]]) -> None:
         """A pending job whose dependency ended without completing can never run."""
-        blocked = {RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.UPSTREAM_FAILED,
-                   RunStatus.CANCELLED, RunStatus.SKIPPED}
+        blocked = {
+            RunStatus.FAILED,
+            RunStatus.TIMEOUT,
+            RunStatus.UPSTREAM_FAILED,
+            RunStatus.CANCELLED,
+            RunStatus.SKIPPED,
+        }
         changed = True
         while changed:
             changed = False
@@ -209,56 +223,83 @@ class LocalEngine:
         jobs_dir = self.settings.session_dir(session.session_id) / "jobs"
         workdir = jobs_dir / job.job_id / "work"
         workdir.mkdir(parents=True, exist_ok=True)
-        job_run = JobRun(session_id=session.session_id, job_id=job.job_id,
-                         status=RunStatus.RUNNING, started_at=utc_now(), workdir=str(workdir))
+        job_run = JobRun(
+            session_id=session.session_id,
+            job_id=job.job_id,
+            status=RunStatus.RUNNING,
+            started_at=utc_now(),
+            workdir=str(workdir),
+        )
         self.store.put_job_run(job_run)
         self.progress(f"job {job.job_id}: running")
         upstream = {d: str(jobs_dir / d / "work") for d in job.dependencies}
         status = RunStatus.COMPLETED
         for operation in job.operations:
             if status is not RunStatus.COMPLETED:
-                self.store.put_operation_run(OperationRun(
-                    session_id=session.session_id, job_id=job.job_id,
-                    operation_id=operation.operation_id, status=RunStatus.SKIPPED,
-                ))
+                self.store.put_operation_run(
+                    OperationRun(
+                        session_id=session.session_id,
+                        job_id=job.job_id,
+                        operation_id=operation.operation_id,
+                        status=RunStatus.SKIPPED,
+                    )
+                )
                 continue
             env = self._environment(session, job, operation, workdir, upstream)
             status = self._run_operation(session, job, operation, env, cwd or workdir)
-        job_run = job_run.model_copy(update={
-            "status": status, "finished_at": utc_now(),
-            "error_summary": None if status is RunStatus.COMPLETED else f"{job.job_id}: {status}",
-        })
+        job_run = job_run.model_copy(
+            update={
+                "status": status,
+                "finished_at": utc_now(),
+                "error_summary": None
+                if status is RunStatus.COMPLETED
+                else f"{job.job_id}: {status}",
+            }
+        )
         self.store.put_job_run(job_run)
         self.progress(f"job {job.job_id}: {status}")
         return job_run
 
-    def _environment(self, session: Session, job: Job, operation: Operation, workdir: Path,
-                     upstream: dict[str, str]) -> dict[str, str]:
+    def _environment(
+        self,
+        session: Session,
+        job: Job,
+        operation: Operation,
+        workdir: Path,
+        upstream: dict[str, str],
+    ) -> dict[str, str]:
         config = operation.config
         env = dict(os.environ)
         env.update({str(k): str(v) for k, v in (config.parameters.get("env") or {}).items()})
         state_dir = self.settings.pipeline_state_dir(session.pipeline_id)
         state_dir.mkdir(parents=True, exist_ok=True)
-        env.update({
-            "BUNSUI_SESSION_ID": session.session_id,
-            "BUNSUI_PIPELINE_ID": session.pipeline_id,
-            "BUNSUI_JOB_ID": job.job_id,
-            "BUNSUI_OPERATION_ID": operation.operation_id,
-            "BUNSUI_PARAMS": json.dumps(config.process_parameters(), sort_keys=True),
-            "BUNSUI_WORKDIR": str(workdir),
-            "BUNSUI_UPSTREAM_DIRS": json.dumps(upstream, sort_keys=True),
-            "BUNSUI_STATE_DIR": str(state_dir),
-        })
+        env.update(
+            {
+                "BUNSUI_SESSION_ID": session.session_id,
+                "BUNSUI_PIPELINE_ID": session.pipeline_id,
+                "BUNSUI_JOB_ID": job.job_id,
+                "BUNSUI_OPERATION_ID": operation.operation_id,
+                "BUNSUI_PARAMS": json.dumps(config.process_parameters(), sort_keys=True),
+                "BUNSUI_WORKDIR": str(workdir),
+                "BUNSUI_UPSTREAM_DIRS": json.dumps(upstream, sort_keys=True),
+                "BUNSUI_STATE_DIR": str(state_dir),
+            }
+        )
         return env
 
-    def _run_operation(self, session: Session, job: Job, operation: Operation,
-                       env: dict[str, str], cwd: Path) -> RunStatus:
+    def _run_operation(
+        self, session: Session, job: Job, operation: Operation, env: dict[str, str], cwd: Path
+    ) -> RunStatus:
         """Attempt the operation up to its retry policy's max_attempts."""
         config = operation.config
         max_attempts = config.retry.max_attempts if config.retry else 1
         logs = self.settings.session_dir(session.session_id) / "jobs" / job.job_id / "logs"
-        op_run = OperationRun(session_id=session.session_id, job_id=job.job_id,
-                              operation_id=operation.operation_id, status=RunStatus.RUNNING)
+        op_run = OperationRun(
+            session_id=session.session_id,
+            job_id=job.job_id,
+            operation_id=operation.operation_id,
+            status=RunStatus.RUNNING,
+        )
         for attempt in range(1, max_attempts + 1):
             delay = config.retry.delay_before(attempt) if config.retry else 0.0
             if delay and not self._sleep_unless_stopped(delay):
@@ -275,19 +316,32 @@ class LocalEngine:
                 timeout_seconds=config.timeout_seconds,
             )
             started_at = utc_now()
-            op_run.attempts.append(OperationAttempt(attempt=attempt, status=RunStatus.RUNNING,
-                                                    started_at=started_at))
-            self.store.put_operation_run(op_run)
-            result = run_process(spec, self._live)
+
+            def record_start(
+                pid: int, attempt: int = attempt, started_at: str = started_at
+            ) -> None:
+                # Stored with its pid, so a runner-loss check can still kill the group.
+                op_run.attempts.append(
+                    OperationAttempt(
+                        attempt=attempt, status=RunStatus.RUNNING, started_at=started_at, pid=pid
+                    )
+                )
+                self.store.put_operation_run(op_run)
+
+            result = run_process(spec, self._live, on_start=record_start)
             record = self._attempt_record(attempt, started_at, spec, result)
-            op_run.attempts[-1] = record
+            if op_run.attempts and op_run.attempts[-1].attempt == attempt:
+                op_run.attempts[-1] = record
+            else:
+                op_run.attempts.append(record)
             op_run.status = record.status
             self.store.put_operation_run(op_run)
             if record.status is RunStatus.COMPLETED:
                 return RunStatus.COMPLETED
             self._record_error(session, job, operation, record, result)
-            self.progress(f"job {job.job_id}/{operation.operation_id}: attempt {attempt} "
-                          f"{record.status}")
+            self.progress(
+                f"job {job.job_id}/{operation.operation_id}: attempt {attempt} {record.status}"
+            )
         if op_run.status is RunStatus.RUNNING or self._stop_reason is not None:
             op_run.status = RunStatus.CANCELLED
             self.store.put_operation_run(op_run)
@@ -302,8 +356,9 @@ class LocalEngine:
             time.sleep(min(self.poll_seconds, end - time.monotonic()))
         return self._stop_reason is None
 
-    def _attempt_record(self, attempt: int, started_at: str, spec: ProcessSpec,
-                        result: ProcessResult) -> OperationAttempt:
+    def _attempt_record(
+        self, attempt: int, started_at: str, spec: ProcessSpec, result: ProcessResult
+    ) -> OperationAttempt:
         if result.succeeded:
             status = RunStatus.COMPLETED
         elif result.timed_out:
@@ -313,17 +368,31 @@ class LocalEngine:
         else:
             status = RunStatus.FAILED
         return OperationAttempt(
-            attempt=attempt, status=status, started_at=started_at, finished_at=utc_now(),
-            pid=result.pid, exit_code=result.exit_code, signal=result.signal,
-            peak_rss_mb=result.peak_rss_mb, memory_limit_mb=spec.memory_limit_mb,
+            attempt=attempt,
+            status=status,
+            started_at=started_at,
+            finished_at=utc_now(),
+            pid=result.pid,
+            exit_code=result.exit_code,
+            signal=result.signal,
+            peak_rss_mb=result.peak_rss_mb,
+            memory_limit_mb=spec.memory_limit_mb,
             timeout_seconds=int(spec.timeout_seconds) if spec.timeout_seconds else None,
             elapsed_seconds=result.elapsed_seconds,
-            stdout_path=str(spec.stdout_path), stderr_path=str(spec.stderr_path),
-            stdout_tail=read_tail(spec.stdout_path), stderr_tail=read_tail(spec.stderr_path),
+            stdout_path=str(spec.stdout_path),
+            stderr_path=str(spec.stderr_path),
+            stdout_tail=read_tail(spec.stdout_path),
+            stderr_tail=read_tail(spec.stderr_path),
         )
 
-    def _record_error(self, session: Session, job: Job, operation: Operation,
-                      record: OperationAttempt, result: ProcessResult) -> None:
+    def _record_error(
+        self,
+        session: Session,
+        job: Job,
+        operation: Operation,
+        record: OperationAttempt,
+        result: ProcessResult,
+    ) -> None:
         """Keep the facts of a failed attempt for the analyzer, retried or not."""
         if record.status is RunStatus.CANCELLED:
             return
@@ -331,38 +400,72 @@ class LocalEngine:
         message = headline
         if record.stderr_tail.strip():
             message += "\n" + record.stderr_tail.strip()[-MESSAGE_TAIL_CHARS:]
-        context = {key: value for key, value in {
-            "exit_code": record.exit_code, "signal": record.signal,
-            "signal_name": signal.Signals(record.signal).name if record.signal else None,
-            "peak_rss_mb": record.peak_rss_mb, "memory_limit_mb": record.memory_limit_mb,
-            "timeout_seconds": record.timeout_seconds, "elapsed_seconds": record.elapsed_seconds,
-            "command": operation.config.command_argv(),
-        }.items() if value is not None}
-        self.store.add_error(ErrorRecord(
-            session_id=session.session_id, job_id=job.job_id,
-            operation_id=operation.operation_id, attempt=record.attempt, kind=kind,
-            message=message, context=context,
-        ))
+        context = {
+            key: value
+            for key, value in {
+                "exit_code": record.exit_code,
+                "signal": record.signal,
+                "signal_name": signal.Signals(record.signal).name if record.signal else None,
+                "peak_rss_mb": record.peak_rss_mb,
+                "memory_limit_mb": record.memory_limit_mb,
+                "timeout_seconds": record.timeout_seconds,
+                "elapsed_seconds": record.elapsed_seconds,
+                "command": operation.config.command_argv(),
+            }.items()
+            if value is not None
+        }
+        self.store.add_error(
+            ErrorRecord(
+                session_id=session.session_id,
+                job_id=job.job_id,
+                operation_id=operation.operation_id,
+                attempt=record.attempt,
+                kind=kind,
+                message=message,
+                context=context,
+            )
+        )
 
     def _finish(self, session_id: str, outcome: SessionStatus, pipeline: Pipeline) -> Session:
         """Write the terminal status, unless someone else already ended the session."""
         runs = self.store.list_job_runs(session_id)
-        failed = [r.job_id for r in sorted(runs, key=lambda r: r.job_id)
-                  if r.status in {RunStatus.FAILED, RunStatus.TIMEOUT}]
+        failed = [
+            r.job_id
+            for r in sorted(runs, key=lambda r: r.job_id)
+            if r.status in {RunStatus.FAILED, RunStatus.TIMEOUT}
+        ]
         errors = self.store.list_errors(session_id)
-        summary = errors[-1].message.splitlines()[0] if errors else None
+        summary = summarize_error(errors[-1]) if errors else None
 
         def finish(current: Session) -> Session:
             if current.status.is_terminal:
                 return current
-            return current.model_copy(update={
-                "status": outcome, "finished_at": utc_now(), "failed_jobs": failed,
-                "error_summary": summary if outcome is not SessionStatus.COMPLETED else None,
-            })
+            return current.model_copy(
+                update={
+                    "status": outcome,
+                    "finished_at": utc_now(),
+                    "failed_jobs": failed,
+                    "error_summary": summary if outcome is not SessionStatus.COMPLETED else None,
+                }
+            )
 
         final = update_session(self.store, session_id, finish)
         self.progress(f"session {session_id}: {final.status} ({pipeline.name})")
         return final
+
+
+SUMMARY_CHARS = 240
+
+
+def summarize_error(error: ErrorRecord) -> str:
+    """One line for listings: where it failed, the engine's headline, the last stderr line."""
+    lines = [line.strip() for line in error.message.splitlines() if line.strip()]
+    where = "/".join(part for part in (error.job_id, error.operation_id) if part)
+    text = lines[0] if lines else error.kind.value
+    if len(lines) > 1:
+        text += f": {lines[-1]}"
+    text = f"{where}: {text}" if where else text
+    return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
 
 
 def describe_failure(record: OperationAttempt, result: ProcessResult) -> tuple[FailureKind, str]:

@@ -23,9 +23,17 @@ def spawn_detached(settings: Settings, session_id: str) -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bunsui_core.engine.runner", "--home", str(settings.home),
-             session_id],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "bunsui_core.engine.runner",
+                "--home",
+                str(settings.home),
+                session_id,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     # A long-lived caller (the MCP server) must still reap it to avoid a zombie.

@@ -64,12 +64,12 @@ class OperationConfig(_Strict):
         return int(value) if value is not None else None
 
     def command_argv(self) -> list[str]:
-        """The argv of a command operation; a string is split like a shell would, never run by one."""
+        """The argv of a command operation; a string is split like a shell would, never run."""
         command = self.parameters["command"]
         return shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
 
     def process_parameters(self) -> dict[str, Any]:
-        """Parameters handed to the process as `BUNSUI_PARAMS` (everything but command/memory/env)."""
+        """Parameters the process gets as `BUNSUI_PARAMS` (all but command, memory, env)."""
         return {k: v for k, v in self.parameters.items() if k not in RESERVED_COMMAND_PARAMETERS}
 
 

@@ -43,7 +43,8 @@ def parse_pipeline_text(text: str, *, source: str = "<text>") -> Pipeline:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown)"
         problem = {"location": where, "message": f"malformed YAML: {getattr(exc, 'problem', exc)}"}
         raise PipelineInvalidError(
-            f"{source}: malformed YAML at {where}", details={"source": source, "problems": [problem]}
+            f"{source}: malformed YAML at {where}",
+            details={"source": source, "problems": [problem]},
         ) from None
     return validate_pipeline_data(data, source=source)
 
@@ -101,7 +102,8 @@ def _semantic_problems(data: dict[str, Any]) -> Iterator[Problem]:
     edges = {
         j["job_id"]: [d for d in j.get("dependencies") or [] if isinstance(d, str)]
         for j in jobs
-        if isinstance(j, dict) and isinstance(j.get("job_id"), str)
+        if isinstance(j, dict)
+        and isinstance(j.get("job_id"), str)
         and isinstance(j.get("dependencies") or [], list)
     }
     cycle = find_cycle(edges)
@@ -132,7 +134,10 @@ def _operation_problems(index: int, job: dict[str, Any]) -> Iterator[Problem]:
         where = f"jobs[{index}].operations[{op_index}]"
         op_id = operation.get("operation_id")
         if op_id in seen:
-            yield {"location": f"{where}.operation_id", "message": f"duplicate operation_id {op_id!r}"}
+            yield {
+                "location": f"{where}.operation_id",
+                "message": f"duplicate operation_id {op_id!r}",
+            }
         seen.add(op_id)
         config = operation.get("config")
         if isinstance(config, dict):
@@ -147,19 +152,39 @@ def _config_problems(where: str, config: dict[str, Any]) -> Iterator[Problem]:
     if kind == OperationType.COMMAND:
         command = parameters.get("command")
         if command in (None, "", []):
-            yield {"location": f"{where}.parameters.command", "message": "command operation needs a command"}
-        elif not (isinstance(command, str) or (
-            isinstance(command, list) and all(isinstance(a, str | int | float) for a in command)
-        )):
-            yield {"location": f"{where}.parameters.command", "message": "command must be an argv list or a string"}
+            yield {
+                "location": f"{where}.parameters.command",
+                "message": "command operation needs a command",
+            }
+        elif not (
+            isinstance(command, str)
+            or (
+                isinstance(command, list) and all(isinstance(a, str | int | float) for a in command)
+            )
+        ):
+            yield {
+                "location": f"{where}.parameters.command",
+                "message": "command must be an argv list or a string",
+            }
         memory = parameters.get("memory")
-        if memory is not None and (isinstance(memory, bool) or not isinstance(memory, int) or memory < 1):
-            yield {"location": f"{where}.parameters.memory", "message": "memory must be a positive integer (MiB)"}
+        if memory is not None and (
+            isinstance(memory, bool) or not isinstance(memory, int) or memory < 1
+        ):
+            yield {
+                "location": f"{where}.parameters.memory",
+                "message": "memory must be a positive integer (MiB)",
+            }
         env = parameters.get("env")
         if env is not None and not (isinstance(env, dict) and all(isinstance(k, str) for k in env)):
-            yield {"location": f"{where}.parameters.env", "message": "env must be a mapping of names to values"}
+            yield {
+                "location": f"{where}.parameters.env",
+                "message": "env must be a mapping of names to values",
+            }
     elif kind in {OperationType.LAMBDA, OperationType.ECS} and not config.get("resource_arn"):
-        yield {"location": f"{where}.resource_arn", "message": f"{kind} operation needs a resource_arn"}
+        yield {
+            "location": f"{where}.resource_arn",
+            "message": f"{kind} operation needs a resource_arn",
+        }
 
 
 def canonical_json(pipeline: Pipeline) -> str:

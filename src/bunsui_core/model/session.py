@@ -41,15 +41,24 @@ class SessionStatus(StrEnum):
 
 
 TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {
-    SessionStatus.CREATED: frozenset({SessionStatus.QUEUED, SessionStatus.RUNNING,
-                                      SessionStatus.CANCELLED, SessionStatus.FAILED}),
-    SessionStatus.QUEUED: frozenset({SessionStatus.RUNNING, SessionStatus.CANCELLED,
-                                     SessionStatus.FAILED}),
-    SessionStatus.RUNNING: frozenset({SessionStatus.PAUSED, SessionStatus.COMPLETED,
-                                      SessionStatus.FAILED, SessionStatus.CANCELLED,
-                                      SessionStatus.TIMEOUT}),
-    SessionStatus.PAUSED: frozenset({SessionStatus.RUNNING, SessionStatus.CANCELLED,
-                                     SessionStatus.FAILED}),
+    SessionStatus.CREATED: frozenset(
+        {SessionStatus.QUEUED, SessionStatus.RUNNING, SessionStatus.CANCELLED, SessionStatus.FAILED}
+    ),
+    SessionStatus.QUEUED: frozenset(
+        {SessionStatus.RUNNING, SessionStatus.CANCELLED, SessionStatus.FAILED}
+    ),
+    SessionStatus.RUNNING: frozenset(
+        {
+            SessionStatus.PAUSED,
+            SessionStatus.COMPLETED,
+            SessionStatus.FAILED,
+            SessionStatus.CANCELLED,
+            SessionStatus.TIMEOUT,
+        }
+    ),
+    SessionStatus.PAUSED: frozenset(
+        {SessionStatus.RUNNING, SessionStatus.CANCELLED, SessionStatus.FAILED}
+    ),
     SessionStatus.COMPLETED: frozenset(),
     SessionStatus.FAILED: frozenset(),
     SessionStatus.CANCELLED: frozenset(),
@@ -62,8 +71,12 @@ def check_transition(session_id: str, current: SessionStatus, target: SessionSta
     if target not in TRANSITIONS[current]:
         raise InvalidTransitionError(
             f"session {session_id} cannot go from {current} to {target}",
-            details={"session_id": session_id, "from": str(current), "to": str(target),
-                     "allowed": sorted(str(s) for s in TRANSITIONS[current])},
+            details={
+                "session_id": session_id,
+                "from": str(current),
+                "to": str(target),
+                "allowed": sorted(str(s) for s in TRANSITIONS[current]),
+            },
         )
 
 

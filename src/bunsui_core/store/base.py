@@ -135,9 +135,7 @@ class Store(Protocol):
 CAS_ATTEMPTS = 20
 
 
-def update_session(
-    store: Store, session_id: str, change: Callable[[Session], Session]
-) -> Session:
+def update_session(store: Store, session_id: str, change: Callable[[Session], Session]) -> Session:
     """Apply `change` to the latest session with compare-and-set, re-reading after a lost race.
 
     `change` must be a pure function of the session it is given: it may run several times.
@@ -146,7 +144,9 @@ def update_session(
     for _ in range(CAS_ATTEMPTS):
         current = store.get_session(session_id)
         if current is None:
-            raise NotFoundError(f"session {session_id} not found", details={"session_id": session_id})
+            raise NotFoundError(
+                f"session {session_id} not found", details={"session_id": session_id}
+            )
         wanted = change(current)
         if wanted == current:
             return current

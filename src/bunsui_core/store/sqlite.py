@@ -88,21 +88,24 @@ class SqliteStore:
                 if "locked" in text or "busy" in text:
                     raise StoreError(
                         f"database {self.path} is locked by another process",
-                        code=ErrorCode.STORE_LOCKED, details={"path": str(self.path)},
+                        code=ErrorCode.STORE_LOCKED,
+                        details={"path": str(self.path)},
                     ) from None
                 raise StoreError(
                     f"database {self.path} cannot be used: {text}",
-                    code=ErrorCode.STORE_CORRUPT, details={"path": str(self.path)},
+                    code=ErrorCode.STORE_CORRUPT,
+                    details={"path": str(self.path)},
                 ) from None
             except sqlite3.DatabaseError as exc:
                 raise StoreError(
                     f"database {self.path} is corrupt or not a bunsui database: {exc}",
-                    code=ErrorCode.STORE_CORRUPT, details={"path": str(self.path)},
+                    code=ErrorCode.STORE_CORRUPT,
+                    details={"path": str(self.path)},
                 ) from None
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """An IMMEDIATE transaction: the write lock is taken up front, so read-check-write is atomic."""
+        """IMMEDIATE transaction: the write lock is taken first, so read-check-write is atomic."""
         with self._guard():
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -161,8 +164,13 @@ class SqliteStore:
             )
             db.execute(
                 "INSERT INTO pipelines VALUES (?, ?, ?, ?, ?)",
-                (pipeline_id, record.version, digest, record.registered_at,
-                 record.model_dump_json()),
+                (
+                    pipeline_id,
+                    record.version,
+                    digest,
+                    record.registered_at,
+                    record.model_dump_json(),
+                ),
             )
             return record
 
@@ -178,7 +186,11 @@ class SqliteStore:
                 "SELECT body FROM pipelines WHERE pipeline_id = ? AND version = ?",
                 (pipeline_id, version),
             )
-        return _parse(PipelineVersion, rows[0][0], table="pipelines", key=pipeline_id) if rows else None
+        return (
+            _parse(PipelineVersion, rows[0][0], table="pipelines", key=pipeline_id)
+            if rows
+            else None
+        )
 
     def list_pipelines(self) -> list[PipelineVersion]:
         """The latest version of every pipeline, by id."""
@@ -197,8 +209,14 @@ class SqliteStore:
             with self._transaction() as db:
                 db.execute(
                     "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, NULL, ?)",
-                    (session.session_id, session.pipeline_id, str(session.status),
-                     session.created_at, session.version, session.model_dump_json()),
+                    (
+                        session.session_id,
+                        session.pipeline_id,
+                        str(session.status),
+                        session.created_at,
+                        session.version,
+                        session.model_dump_json(),
+                    ),
                 )
         except StoreError:
             raise
@@ -247,8 +265,12 @@ class SqliteStore:
             )
             db.execute(
                 "UPDATE sessions SET status = ?, version = ?, body = ? WHERE session_id = ?",
-                (str(updated.status), updated.version, updated.model_dump_json(),
-                 updated.session_id),
+                (
+                    str(updated.status),
+                    updated.version,
+                    updated.model_dump_json(),
+                    updated.session_id,
+                ),
             )
             return updated
 
@@ -314,8 +336,12 @@ class SqliteStore:
         with self._guard():
             self._db.execute(
                 "INSERT OR REPLACE INTO operation_runs VALUES (?, ?, ?, ?)",
-                (operation_run.session_id, operation_run.job_id, operation_run.operation_id,
-                 operation_run.model_dump_json()),
+                (
+                    operation_run.session_id,
+                    operation_run.job_id,
+                    operation_run.operation_id,
+                    operation_run.model_dump_json(),
+                ),
             )
 
     def list_operation_runs(self, session_id: str, job_id: str | None = None) -> list[OperationRun]:

@@ -1,0 +1,37 @@
+# Two commands for a fresh machine with Python 3.11+, git and make:
+#   make demo   install bunsui into .venv and run the demo on the embedded default
+#   make test   install bunsui with dev extras into .venv and run the whole test suite
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DEMO_HOME ?= .demo-home
+
+.PHONY: demo test install install-dev lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Non-editable on purpose: tests and demo run the package as users install it.
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet .
+
+install-dev: $(BIN)/python
+	$(BIN)/python -m pip install --quiet ".[dev]"
+
+demo: install
+	rm -rf $(DEMO_HOME)
+	BUNSUI_HOME=$(CURDIR)/$(DEMO_HOME) PATH=$(CURDIR)/$(BIN):$$PATH bash examples/demo.sh
+
+test: install-dev
+	$(BIN)/python -m pytest
+
+lint: install-dev
+	$(BIN)/ruff check .
+
+bench: install-dev
+	for script in tests/benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(DEMO_HOME) build dist .pytest_cache .ruff_cache
