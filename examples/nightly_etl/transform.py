@@ -17,8 +17,14 @@ batch_size = int(params.get("batch_size", 10000))
 upstream = json.loads(os.environ["BUNSUI_UPSTREAM_DIRS"])
 source = Path(upstream["extract"]) / "orders.csv"
 
-print(f"staging a batch of {batch_size} slots ({batch_size * SLOT_BYTES // 2**20} MiB)")
-staging = bytearray(batch_size * SLOT_BYTES)
+size_mib = batch_size * SLOT_BYTES / 2**20
+print(f"staging a batch of {batch_size} slots ({size_mib:.0f} MiB)")
+try:
+    staging = bytearray(batch_size * SLOT_BYTES)
+except MemoryError:
+    # Say how much was asked for, as numpy does: the size is what a fix is sized from.
+    raise MemoryError(f"Unable to allocate {size_mib:.0f}. MiB for a staging buffer of "
+                      f"{batch_size} slots") from None
 totals: dict[str, float] = defaultdict(float)
 with source.open(newline="") as handle:
     for index, row in enumerate(csv.DictReader(handle)):

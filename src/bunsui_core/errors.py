@@ -5,7 +5,8 @@
     │   └── PipelineInvalidError     PIPELINE_INVALID
     ├── NotFoundError                NOT_FOUND
     ├── ConflictError                CONFLICT
-    │   └── InvalidTransitionError   INVALID_TRANSITION
+    │   └── InvalidTransitionError   INVALID_TRANSITION | SESSION_ACTIVE | RETRY_BUDGET_EXHAUSTED
+    ├── RecoveryError                NOT_EXECUTABLE | STEP_FAILED
     ├── StoreError                   STORE_LOCKED | STORE_CORRUPT | STORE_SCHEMA_TOO_NEW
     └── EngineError                  ENGINE_UNSUPPORTED | SPAWN_FAILED
 
@@ -28,6 +29,10 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     CONFLICT = "CONFLICT"
     INVALID_TRANSITION = "INVALID_TRANSITION"
+    SESSION_ACTIVE = "SESSION_ACTIVE"
+    RETRY_BUDGET_EXHAUSTED = "RETRY_BUDGET_EXHAUSTED"
+    NOT_EXECUTABLE = "NOT_EXECUTABLE"
+    STEP_FAILED = "STEP_FAILED"
     STORE_LOCKED = "STORE_LOCKED"
     STORE_CORRUPT = "STORE_CORRUPT"
     STORE_SCHEMA_TOO_NEW = "STORE_SCHEMA_TOO_NEW"
@@ -85,6 +90,12 @@ class InvalidTransitionError(ConflictError):
     """A status change the transition table forbids (e.g. completed -> running)."""
 
     default_code = ErrorCode.INVALID_TRANSITION
+
+
+class RecoveryError(BunsuiError):
+    """A recovery plan cannot run (needs a person) or one of its steps failed."""
+
+    default_code = ErrorCode.NOT_EXECUTABLE
 
 
 class StoreError(BunsuiError):

@@ -47,6 +47,9 @@ def _cell(value: Any) -> str:
         return str(value["text"])
     if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
         text = ", ".join(str(v) for v in value)
+    elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        # Nested records (a job's operations): their first two fields, e.g. `aggregate:failed`.
+        text = ", ".join(":".join(str(x) for x in list(v.values())[:2]) for v in value)
     elif isinstance(value, dict | list):
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     else:

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel
@@ -20,6 +20,13 @@ from pydantic.fields import FieldInfo
 from typer.exceptions import TyperException
 
 from bunsui_core.actions import REGISTRY, Action, Gateway
+from bunsui_core.actions.command_line import (
+    is_flag,
+    is_list,
+    is_mapping_field,
+    option_name,
+    raw_arguments,
+)
 from bunsui_core.config import Settings
 from bunsui_core.errors import BunsuiError, ErrorCode, InvalidArgumentError
 from bunsui_core.model.session import SessionStatus
@@ -122,35 +129,19 @@ def _global_options(
     STATE.actor = actor or getpass.getuser()
 
 
-def _is_mapping_field(info: FieldInfo) -> bool:
-    """Fields given on the CLI as repeatable `--name key=value` (filters, parameter maps)."""
-    annotation = info.annotation
-    origin = get_origin(annotation)
-    return origin is dict or (isinstance(annotation, type) and issubclass(annotation, BaseModel))
-
-
-def _is_flag(info: FieldInfo) -> bool:
-    return info.annotation is bool
-
-
-def _is_list(info: FieldInfo) -> bool:
-    return get_origin(info.annotation) is list or any(
-        get_origin(a) is list for a in get_args(info.annotation)
-    )
-
-
 def _parameter(action: Action, name: str, info: FieldInfo) -> inspect.Parameter:
     """The Typer parameter for one input field; values stay text so the gateway validates them."""
-    option = "--" + name.replace("_", "-")
+    option = option_name(name)
     help_text = info.description or ""
     if name in action.cli_arguments:
         annotation: Any = Annotated[str, typer.Argument(help=help_text, show_default=False)]
         default: Any = inspect.Parameter.empty
-    elif _is_flag(info):
-        annotation = Annotated[bool, typer.Option(option, help=help_text)]
+    elif is_flag(info):
+        flags = f"{option}/--no-{option.removeprefix('--')}"
+        annotation = Annotated[bool, typer.Option(flags, help=help_text)]
         default = bool(info.default)
-    elif _is_mapping_field(info) or _is_list(info):
-        suffix = " Repeatable key=value." if _is_mapping_field(info) else " Repeatable."
+    elif is_mapping_field(info) or is_list(info):
+        suffix = " Repeatable key=value." if is_mapping_field(info) else " Repeatable."
         annotation = Annotated[list[str] | None, typer.Option(option, help=help_text + suffix)]
         default = None
     else:
@@ -159,30 +150,6 @@ def _parameter(action: Action, name: str, info: FieldInfo) -> inspect.Parameter:
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
     )
-
-
-def _key_values(name: str, items: list[str]) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidArgumentError(
-                f"--{name.replace('_', '-')} expects key=value, got {item!r}",
-                details={"field": name, "value": item},
-            )
-        pairs[key] = value
-    return pairs
-
-
-def raw_arguments(action: Action, values: dict[str, Any]) -> dict[str, Any]:
-    """CLI values as the gateway's raw arguments: omitted options are left to model defaults."""
-    raw: dict[str, Any] = {}
-    fields = action.input_model.model_fields
-    for name, value in values.items():
-        if value is None or (isinstance(value, list) and not value):
-            continue
-        raw[name] = _key_values(name, value) if _is_mapping_field(fields[name]) else value
-    return raw
 
 
 def _exit_code_for(action: Action, raw: dict[str, Any], result: BaseModel) -> int:
@@ -195,6 +162,8 @@ def _exit_code_for(action: Action, raw: dict[str, Any], result: BaseModel) -> in
 def run_action(action: Action, values: dict[str, Any]) -> None:
     """Invoke through the gateway, print the result, exit with the documented code."""
     raw = raw_arguments(action, values)
+    if action.cli_stdin and action.cli_stdin not in raw and not sys.stdin.isatty():
+        raw[action.cli_stdin] = sys.stdin.read()
     result = STATE.gateway.invoke(STATE.actor, action.name, raw, progress=_progress_printer())
     print(render(result.model_dump(mode="json"), STATE.output_format))
     code = _exit_code_for(action, raw, result)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from bunsui_core.actions import jobs, pipelines, sessions
+from bunsui_core.actions import (
+    errors,
+    job_changes,
+    jobs,
+    pipelines,
+    recovery,
+    reruns,
+    sessions,
+)
 from bunsui_core.actions.context import ActionContext, ActorId
 from bunsui_core.actions.gateway import Gateway
 from bunsui_core.actions.registry import REGISTRY, Action, ActionName, ActionRegistry, Effect
@@ -16,7 +24,11 @@ __all__ = [
     "ActorId",
     "Effect",
     "Gateway",
+    "errors",
+    "job_changes",
     "jobs",
     "pipelines",
+    "recovery",
+    "reruns",
     "sessions",
 ]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
 
 from bunsui_core.config import Settings
 from bunsui_core.store import Store, open_store
@@ -12,6 +15,8 @@ ActorId = str
 """Who is calling: an OS user, an MCP connection's actor, a token's subject."""
 
 ProgressCallback = Callable[[str], None]
+Invoke = Callable[[str, dict[str, Any]], BaseModel]
+"""Call another action through the gateway as the same actor (recovery plan steps)."""
 
 
 def _ignore_progress(_message: str) -> None:
@@ -25,6 +30,7 @@ class ActionContext:
     settings: Settings
     actor: ActorId
     progress: ProgressCallback = _ignore_progress
+    invoke: Invoke | None = field(default=None, repr=False)
     _store: Store | None = field(default=None, repr=False)
 
     @property

@@ -73,6 +73,9 @@ class Gateway:
         context = ActionContext(settings=self.settings, actor=actor)
         if progress is not None:
             context.progress = progress
+        context.invoke = lambda step, step_args: self.invoke(
+            actor, step, step_args, progress=progress
+        )
         try:
             return action.handler(context, args)
         except BunsuiError:

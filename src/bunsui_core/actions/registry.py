@@ -39,6 +39,8 @@ class Action:
     destructive: bool = False
     idempotent: bool = False
     cli_arguments: tuple[str, ...] = field(default=())
+    cli_stdin: str | None = None
+    """A text field the CLI reads from stdin when it is not given (`error classify`)."""
 
     @property
     def resource(self) -> str:
@@ -88,6 +90,7 @@ class ActionRegistry:
         destructive: bool = False,
         idempotent: bool = False,
         cli_arguments: tuple[str, ...] = (),
+        cli_stdin: str | None = None,
     ) -> Callable[[Handler], Handler]:
         """Decorator: the handler's docstring becomes the description an LLM reads."""
 
@@ -104,6 +107,7 @@ class ActionRegistry:
                     destructive=destructive,
                     idempotent=idempotent,
                     cli_arguments=cli_arguments,
+                    cli_stdin=cli_stdin,
                 )
             )
             return handler

@@ -12,6 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from bunsui_core.config import Settings
+from bunsui_core.diagnosis.learning import record_rerun_outcome
 from bunsui_core.engine._process import (
     LiveProcessGroups,
     ProcessResult,
@@ -21,6 +22,7 @@ from bunsui_core.engine._process import (
 )
 from bunsui_core.errors import EngineError, ErrorCode, NotFoundError
 from bunsui_core.model.dag import topological_order
+from bunsui_core.model.overrides import apply_overrides
 from bunsui_core.model.pipeline import Job, Operation, OperationType, Pipeline
 from bunsui_core.model.session import (
     ErrorRecord,
@@ -34,11 +36,13 @@ from bunsui_core.model.session import (
     SessionStatus,
     utc_now,
 )
-from bunsui_core.store.base import PipelineVersion, Store, update_session
+from bunsui_core.store.base import Store, update_session
 
 ProgressCallback = Callable[[str], None]
 
 MESSAGE_TAIL_CHARS = 2000
+SATISFIED = frozenset({RunStatus.COMPLETED, RunStatus.SKIPPED})
+"""A dependency is satisfied when it completed here or succeeded in the session rerun."""
 
 
 def check_runnable(pipeline: Pipeline) -> None:
@@ -94,15 +98,18 @@ class LocalEngine:
                 f"pipeline {session.pipeline_id} v{session.pipeline_version} not found",
                 details={"pipeline_id": session.pipeline_id},
             )
-        check_runnable(version.pipeline)
+        # A rerun runs the exact version plus the overrides recorded on its session.
+        pipeline = apply_overrides(version.pipeline, session.config_overrides)
+        check_runnable(pipeline)
         session = self._claim(session)
+        cwd = Path(version.source).parent if version.source else None
         try:
-            outcome = self._schedule(session, version)
+            outcome = self._schedule(session, pipeline, cwd)
         except KeyboardInterrupt:
             self._stop(SessionStatus.CANCELLED)
-            self._finish(session_id, SessionStatus.CANCELLED, version.pipeline)
+            self._finish(session_id, SessionStatus.CANCELLED, pipeline)
             raise
-        return self._finish(session_id, outcome, version.pipeline)
+        return self._finish(session_id, outcome, pipeline)
 
     def _claim(self, session: Session) -> Session:
         now = utc_now()
@@ -117,15 +124,19 @@ class LocalEngine:
             ),
         )
 
-    def _schedule(self, session: Session, version: PipelineVersion) -> SessionStatus:
+    def _schedule(self, session: Session, pipeline: Pipeline, cwd: Path | None) -> SessionStatus:
         """Start ready jobs up to the concurrency cap until nothing more can run."""
-        pipeline = version.pipeline
         edges = {job.job_id: job.dependencies for job in pipeline.jobs}
         order = topological_order(edges)
-        runs = {job_id: JobRun(session_id=session.session_id, job_id=job_id) for job_id in order}
-        for job_run in runs.values():
-            self.store.put_job_run(job_run)
-        cwd = Path(version.source).parent if version.source else None
+        recorded = {r.job_id: r for r in self.store.list_job_runs(session.session_id)}
+        runs: dict[str, JobRun] = {}
+        for job_id in order:
+            # Jobs a rerun skips were recorded as skipped when it was created: keep them.
+            if job_id in session.skipped_jobs and job_id in recorded:
+                runs[job_id] = recorded[job_id]
+            else:
+                runs[job_id] = JobRun(session_id=session.session_id, job_id=job_id)
+                self.store.put_job_run(runs[job_id])
         deadline = (
             (time.monotonic() + pipeline.timeout_seconds) if pipeline.timeout_seconds else None
         )
@@ -141,11 +152,12 @@ class LocalEngine:
                             break
                         job_run = runs[job_id]
                         if job_run.status is RunStatus.PENDING and all(
-                            runs[d].status is RunStatus.COMPLETED for d in edges[job_id]
+                            runs[d].status in SATISFIED for d in edges[job_id]
                         ):
                             job_run.status = RunStatus.RUNNING
                             job = pipeline.job(job_id)
-                            future = pool.submit(self._run_job, session, job, cwd)
+                            upstream = {d: runs[d].workdir or "" for d in edges[job_id]}
+                            future = pool.submit(self._run_job, session, job, cwd, upstream)
                             running[future] = job_id
                 if not running:
                     break
@@ -161,7 +173,7 @@ class LocalEngine:
         if self._stop_reason is not None:
             self._close_unstarted(runs, RunStatus.CANCELLED, "session stopped before the job ran")
             return self._stop_reason
-        failed = any(r.status is not RunStatus.COMPLETED for r in runs.values())
+        failed = any(r.status not in SATISFIED for r in runs.values())
         return SessionStatus.FAILED if failed else SessionStatus.COMPLETED
 
     def _check_external_stop(self, session_id: str, deadline: float | None) -> None:
@@ -194,7 +206,6 @@ class LocalEngine:
             RunStatus.TIMEOUT,
             RunStatus.UPSTREAM_FAILED,
             RunStatus.CANCELLED,
-            RunStatus.SKIPPED,
         }
         changed = True
         while changed:
@@ -218,8 +229,14 @@ class LocalEngine:
                 job_run.finished_at = utc_now()
                 self.store.put_job_run(job_run)
 
-    def _run_job(self, session: Session, job: Job, cwd: Path | None) -> JobRun:
-        """Run a job's operations in order; the first failure ends the job."""
+    def _run_job(
+        self, session: Session, job: Job, cwd: Path | None, upstream: dict[str, str]
+    ) -> JobRun:
+        """Run a job's operations in order; the first failure ends the job.
+
+        `upstream` maps each dependency to its work dir (an earlier session's for a job a
+        rerun skipped), so downstream jobs always read the outputs that exist.
+        """
         jobs_dir = self.settings.session_dir(session.session_id) / "jobs"
         workdir = jobs_dir / job.job_id / "work"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -232,7 +249,6 @@ class LocalEngine:
         )
         self.store.put_job_run(job_run)
         self.progress(f"job {job.job_id}: running")
-        upstream = {d: str(jobs_dir / d / "work") for d in job.dependencies}
         status = RunStatus.COMPLETED
         for operation in job.operations:
             if status is not RunStatus.COMPLETED:
@@ -450,6 +466,7 @@ class LocalEngine:
             )
 
         final = update_session(self.store, session_id, finish)
+        record_rerun_outcome(self.store, final)
         self.progress(f"session {session_id}: {final.status} ({pipeline.name})")
         return final
 

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bunsui_core.errors import InvalidTransitionError
+from bunsui_core.model.fingerprint import fingerprint_of
 
 
 def utc_now() -> str:
@@ -125,8 +126,28 @@ class RunnerInfo(_Record):
     heartbeat_at: str
 
 
+class JobOverride(_Record):
+    """Config layered on a job's operations for a rerun: what `job update-config` sets."""
+
+    memory_mb: int | None = Field(None, description="Memory limit (MiB) for every operation.")
+    timeout_seconds: int | None = Field(None, description="Timeout for every operation.")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Parameters merged over the operation's."
+    )
+
+
+class RecoveryContext(_Record):
+    """Why a session exists: the error it answers and the action taken, so its outcome teaches."""
+
+    error_id: str
+    error_code: str
+    fingerprint: str
+    action: str
+    job_id: str
+
+
 class Session(_Record):
-    """One run of one exact pipeline version."""
+    """One run of one exact pipeline version (plus any overrides, recorded here)."""
 
     session_id: str
     pipeline_id: str
@@ -142,6 +163,11 @@ class Session(_Record):
     error_summary: str | None = None
     runner: RunnerInfo | None = None
     parent_session_id: str | None = None
+    root_session_id: str | None = None
+    rerun_strategy: str | None = None
+    skipped_jobs: list[str] = Field(default_factory=list)
+    config_overrides: dict[str, JobOverride] = Field(default_factory=dict)
+    recovery: RecoveryContext | None = None
     version: int = Field(0, description="Optimistic-concurrency counter, bumped by every write.")
 
 
@@ -186,6 +212,7 @@ class JobRun(_Record):
     workdir: str | None = None
     skipped_reason: str | None = None
     error_summary: str | None = None
+    marked_by: str | None = None
 
 
 class ErrorRecord(_Record):
@@ -200,3 +227,11 @@ class ErrorRecord(_Record):
     message: str
     timestamp: str = Field(default_factory=utc_now)
     context: dict[str, Any] = Field(default_factory=dict)
+    fingerprint: str = ""
+
+    @model_validator(mode="after")
+    def _fingerprint(self) -> ErrorRecord:
+        """Every record carries its fingerprint, however it was created or stored."""
+        if not self.fingerprint:
+            self.fingerprint = fingerprint_of(self.message)
+        return self

@@ -51,4 +51,45 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX errors_by_session ON errors (session_id, seq);
     """,
+    # 2: diagnosis and recovery: fingerprints, learned outcomes, overrides, reruns, plans.
+    """
+    ALTER TABLE errors ADD COLUMN fingerprint TEXT;
+    CREATE INDEX errors_by_fingerprint ON errors (fingerprint, seq);
+    ALTER TABLE sessions ADD COLUMN root_session_id TEXT;
+    CREATE INDEX sessions_by_root ON sessions (root_session_id);
+    CREATE TABLE resolutions (
+        seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        resolution_id TEXT NOT NULL UNIQUE,
+        fingerprint   TEXT NOT NULL,
+        error_code    TEXT NOT NULL,
+        body          TEXT NOT NULL
+    );
+    CREATE INDEX resolutions_by_fingerprint ON resolutions (fingerprint, seq);
+    CREATE INDEX resolutions_by_code ON resolutions (error_code, seq);
+    -- Running totals kept with each resolution, so a confidence costs one indexed read.
+    CREATE TABLE action_stats (
+        key_kind  TEXT NOT NULL,
+        key       TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        successes INTEGER NOT NULL,
+        failures  INTEGER NOT NULL,
+        PRIMARY KEY (key_kind, key, action)
+    );
+    CREATE TABLE job_overrides (
+        session_id TEXT NOT NULL,
+        job_id     TEXT NOT NULL,
+        version    INTEGER NOT NULL,
+        body       TEXT NOT NULL,
+        PRIMARY KEY (session_id, job_id, version)
+    );
+    CREATE TABLE idempotency_keys (
+        key        TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL
+    );
+    CREATE TABLE recovery_plans (
+        plan_id    TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        body       TEXT NOT NULL
+    );
+    """,
 )

@@ -16,6 +16,12 @@ from bunsui_core.errors import (
     NotFoundError,
 )
 from bunsui_core.model.pipeline import Pipeline
+from bunsui_core.model.recovery import (
+    ActionStats,
+    OverrideVersion,
+    RecoveryPlan,
+    Resolution,
+)
 from bunsui_core.model.session import (
     ErrorRecord,
     JobRun,
@@ -130,6 +136,52 @@ class Store(Protocol):
 
     def list_errors(self, session_id: str) -> list[ErrorRecord]:
         """Errors of a session in the order they happened."""
+
+    def list_errors_by_fingerprint(
+        self, fingerprint: str, *, limit: int, exclude_session_id: str | None = None
+    ) -> list[ErrorRecord]:
+        """Most recent errors with this fingerprint, from other sessions than the excluded one."""
+
+    def count_reruns(self, root_session_id: str) -> int:
+        """How many sessions rerun this root session, directly or through other reruns."""
+
+    # learning
+    def add_resolution(self, resolution: Resolution) -> None:
+        """Append an outcome and update the per-action totals atomically."""
+
+    def action_stats(
+        self, *, fingerprint: str | None = None, error_code: str | None = None
+    ) -> list[ActionStats]:
+        """Observed successes/failures per action for a fingerprint or an error code."""
+
+    def list_resolutions(
+        self, *, fingerprint: str | None = None, error_code: str | None = None, limit: int = 50
+    ) -> list[Resolution]:
+        """Most recent outcomes, for one fingerprint, one error code, or all."""
+
+    # overrides, idempotency, plans
+    def add_override_version(self, override: OverrideVersion) -> None:
+        """Store the next override version; CONFLICT if that version number is taken."""
+
+    def list_override_versions(
+        self, session_id: str, job_id: str | None = None
+    ) -> list[OverrideVersion]:
+        """Override versions of a session (one job when given), oldest first."""
+
+    def claim_idempotency_key(self, key: str, session_id: str) -> str:
+        """Bind key -> session_id unless bound already; returns the session the key names."""
+
+    def find_idempotency_key(self, key: str) -> str | None:
+        """The session id a key is bound to, or None."""
+
+    def release_idempotency_key(self, key: str, session_id: str) -> None:
+        """Unbind a key whose session could not be created, so a retry can proceed."""
+
+    def put_recovery_plan(self, plan: RecoveryPlan) -> None:
+        """Store a plan so it can be executed by id later."""
+
+    def get_recovery_plan(self, plan_id: str) -> RecoveryPlan | None:
+        """The plan, or None when missing."""
 
 
 CAS_ATTEMPTS = 20

@@ -20,6 +20,13 @@ from bunsui_core.errors import (
 )
 from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.pipeline_loader import content_hash
+from bunsui_core.model.recovery import (
+    ActionStats,
+    Outcome,
+    OverrideVersion,
+    RecoveryPlan,
+    Resolution,
+)
 from bunsui_core.model.session import (
     ErrorRecord,
     JobRun,
@@ -208,13 +215,15 @@ class SqliteStore:
         try:
             with self._transaction() as db:
                 db.execute(
-                    "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, NULL, ?)",
+                    "INSERT INTO sessions (session_id, pipeline_id, status, created_at, version, "
+                    "root_session_id, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         session.session_id,
                         session.pipeline_id,
                         str(session.status),
                         session.created_at,
                         session.version,
+                        session.root_session_id,
                         session.model_dump_json(),
                     ),
                 )
@@ -362,8 +371,8 @@ class SqliteStore:
         """Append an error record; records are never changed afterwards."""
         with self._guard():
             self._db.execute(
-                "INSERT INTO errors (error_id, session_id, body) VALUES (?, ?, ?)",
-                (error.error_id, error.session_id, error.model_dump_json()),
+                "INSERT INTO errors (error_id, session_id, fingerprint, body) VALUES (?, ?, ?, ?)",
+                (error.error_id, error.session_id, error.fingerprint, error.model_dump_json()),
             )
 
     def list_errors(self, session_id: str) -> list[ErrorRecord]:
@@ -372,3 +381,150 @@ class SqliteStore:
             "SELECT error_id, body FROM errors WHERE session_id = ? ORDER BY seq", (session_id,)
         )
         return [_parse(ErrorRecord, body, table="errors", key=eid) for eid, body in rows]
+
+    def list_errors_by_fingerprint(
+        self, fingerprint: str, *, limit: int, exclude_session_id: str | None = None
+    ) -> list[ErrorRecord]:
+        """Most recent errors with this fingerprint, from other sessions than the excluded one."""
+        rows = self._rows(
+            "SELECT error_id, body FROM errors WHERE fingerprint = ? AND session_id != ? "
+            "ORDER BY seq DESC LIMIT ?",
+            (fingerprint, exclude_session_id or "", limit),
+        )
+        return [_parse(ErrorRecord, body, table="errors", key=eid) for eid, body in rows]
+
+    def count_reruns(self, root_session_id: str) -> int:
+        """How many sessions rerun this root session, directly or through other reruns."""
+        rows = self._rows(
+            "SELECT COUNT(*) FROM sessions WHERE root_session_id = ?", (root_session_id,)
+        )
+        return int(rows[0][0])
+
+    # learning
+
+    def add_resolution(self, resolution: Resolution) -> None:
+        """Append an outcome and update the running totals in the same transaction."""
+        success = 1 if resolution.outcome is Outcome.SUCCESS else 0
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO resolutions (resolution_id, fingerprint, error_code, body) "
+                "VALUES (?, ?, ?, ?)",
+                (
+                    resolution.resolution_id,
+                    resolution.fingerprint,
+                    resolution.error_code,
+                    resolution.model_dump_json(),
+                ),
+            )
+            for kind, key in (
+                ("fingerprint", resolution.fingerprint),
+                ("error_code", resolution.error_code),
+            ):
+                db.execute(
+                    "INSERT INTO action_stats VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (key_kind, key, action) DO UPDATE SET "
+                    "successes = successes + excluded.successes, "
+                    "failures = failures + excluded.failures",
+                    (kind, key, resolution.action, success, 1 - success),
+                )
+
+    def action_stats(
+        self, *, fingerprint: str | None = None, error_code: str | None = None
+    ) -> list[ActionStats]:
+        """Observed successes/failures per action for a fingerprint or an error code."""
+        kind, key = ("fingerprint", fingerprint) if fingerprint else ("error_code", error_code)
+        rows = self._rows(
+            "SELECT action, successes, failures FROM action_stats WHERE key_kind = ? AND key = ? "
+            "ORDER BY action",
+            (kind, key or ""),
+        )
+        return [ActionStats(action=a, successes=s, failures=f) for a, s, f in rows]
+
+    def list_resolutions(
+        self, *, fingerprint: str | None = None, error_code: str | None = None, limit: int = 50
+    ) -> list[Resolution]:
+        """Most recent outcomes, for one fingerprint, one error code, or all."""
+        if fingerprint:
+            where, params = "WHERE fingerprint = ?", (fingerprint,)
+        elif error_code:
+            where, params = "WHERE error_code = ?", (error_code,)
+        else:
+            where, params = "", ()
+        rows = self._rows(
+            f"SELECT resolution_id, body FROM resolutions {where} "  # noqa: S608 - fixed clauses
+            "ORDER BY seq DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [_parse(Resolution, body, table="resolutions", key=rid) for rid, body in rows]
+
+    # overrides, idempotency, plans
+
+    def add_override_version(self, override: OverrideVersion) -> None:
+        """Store the next override version; CONFLICT if that version number is taken."""
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "INSERT INTO job_overrides VALUES (?, ?, ?, ?)",
+                    (
+                        override.session_id,
+                        override.job_id,
+                        override.version,
+                        override.model_dump_json(),
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            raise ConflictError(
+                f"override version {override.version} of {override.job_id} exists already",
+                details={"session_id": override.session_id, "job_id": override.job_id},
+            ) from None
+
+    def list_override_versions(
+        self, session_id: str, job_id: str | None = None
+    ) -> list[OverrideVersion]:
+        """Override versions of a session (one job when given), oldest first."""
+        sql = "SELECT job_id, body FROM job_overrides WHERE session_id = ?"
+        params: tuple[Any, ...] = (session_id,)
+        if job_id is not None:
+            sql += " AND job_id = ?"
+            params = (session_id, job_id)
+        rows = self._rows(sql + " ORDER BY job_id, version", params)
+        return [
+            _parse(OverrideVersion, body, table="job_overrides", key=f"{session_id}/{j}")
+            for j, body in rows
+        ]
+
+    def claim_idempotency_key(self, key: str, session_id: str) -> str:
+        """Bind key -> session_id unless bound already; returns the session the key names."""
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO idempotency_keys VALUES (?, ?)", (key, session_id))
+            (bound,) = db.execute(
+                "SELECT session_id FROM idempotency_keys WHERE key = ?", (key,)
+            ).fetchone()
+        return str(bound)
+
+    def find_idempotency_key(self, key: str) -> str | None:
+        """The session id a key is bound to, or None."""
+        rows = self._rows("SELECT session_id FROM idempotency_keys WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def release_idempotency_key(self, key: str, session_id: str) -> None:
+        """Unbind a key whose session could not be created, so a retry can proceed."""
+        with self._guard():
+            self._db.execute(
+                "DELETE FROM idempotency_keys WHERE key = ? AND session_id = ?", (key, session_id)
+            )
+
+    def put_recovery_plan(self, plan: RecoveryPlan) -> None:
+        """Store a plan so it can be executed by id later."""
+        with self._guard():
+            self._db.execute(
+                "INSERT OR REPLACE INTO recovery_plans VALUES (?, ?, ?)",
+                (plan.plan_id, plan.session_id, plan.model_dump_json()),
+            )
+
+    def get_recovery_plan(self, plan_id: str) -> RecoveryPlan | None:
+        """The plan, or None when missing."""
+        rows = self._rows("SELECT body FROM recovery_plans WHERE plan_id = ?", (plan_id,))
+        return (
+            _parse(RecoveryPlan, rows[0][0], table="recovery_plans", key=plan_id) if rows else None
+        )

@@ -1,0 +1,292 @@
+"""Rerun actions: `job rerun` and `session rerun` (one session or many)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bunsui_core.actions._lookups import require_session, session_pipeline
+from bunsui_core.actions.context import ActionContext
+from bunsui_core.actions.registry import REGISTRY, Effect
+from bunsui_core.diagnosis.catalog import RecoveryAction
+from bunsui_core.diagnosis.classifier import classify
+from bunsui_core.engine.local import LocalEngine, check_runnable
+from bunsui_core.engine.runner import spawn_detached
+from bunsui_core.errors import BunsuiError, InvalidArgumentError, NotFoundError
+from bunsui_core.model.session import JobOverride, RecoveryContext, Session, SessionStatus
+from bunsui_core.recovery.rerun import (
+    RerunRequest,
+    RerunStrategy,
+    create_rerun,
+    estimate_minutes,
+    idempotency_key,
+    recorded_durations,
+)
+from bunsui_core.store.base import SessionFilter
+
+BULK_LIMIT = 100
+
+
+class RerunOutput(BaseModel):
+    """The design's rerun shape, plus the new session's id."""
+
+    rerun_id: str = Field(description="Id of this rerun request.")
+    session_id: str = Field(description="The new session (use with session describe).")
+    original_session_id: str = Field(description="The session being rerun.")
+    strategy: RerunStrategy = Field(description="checkpoint, failed-only or full.")
+    skipped_jobs: list[str] = Field(description="Succeeded before: not executed, outputs reused.")
+    jobs_to_run: list[str] = Field(description="Jobs the new session executes.")
+    status: SessionStatus = Field(description="Status of the new session.")
+    estimated_duration_minutes: float | None = Field(
+        description="Critical path of recorded durations; null when a job has none."
+    )
+    created: bool = Field(
+        description="False when this repeats an earlier identical request "
+        "(idempotency): the earlier rerun is returned."
+    )
+    idempotency_key: str = Field(description="Key that makes repeating this request safe.")
+
+
+class _RerunOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    idempotency_key: str | None = Field(
+        None,
+        min_length=8,
+        max_length=128,
+        description="Repeat-safe key; derived from the request when omitted.",
+    )
+    recovery_action: RecoveryAction | None = Field(
+        None, description="The remediation this rerun carries out, so its outcome is learned."
+    )
+    error_id: str | None = Field(
+        None, description="The error being remedied (with recovery_action)."
+    )
+    wait: bool = Field(False, description="Run in the foreground and return when finished.")
+
+
+def _recovery_context(
+    ctx: ActionContext, original: Session, job_id: str | None, options: _RerunOptions
+) -> RecoveryContext | None:
+    if options.recovery_action is None:
+        return None
+    errors = ctx.store.list_errors(original.session_id)
+    if options.error_id:
+        chosen = [e for e in errors if e.error_id == options.error_id]
+        if not chosen:
+            raise NotFoundError(
+                f"error {options.error_id} not in session {original.session_id}",
+                details={"error_id": options.error_id},
+            )
+    else:
+        chosen = [e for e in errors if job_id is None or e.job_id == job_id]
+        if not chosen:
+            raise InvalidArgumentError(
+                "recovery_action needs an error to learn from; this session has none for that job",
+                details={"field": "recovery_action"},
+            )
+    error = chosen[-1]
+    code = classify(
+        error.message,
+        kind=error.kind,
+        run_context={k: v for k, v in error.context.items() if isinstance(v, int | float | str)},
+    ).error_code
+    return RecoveryContext(
+        error_id=error.error_id,
+        error_code=code,
+        fingerprint=error.fingerprint,
+        action=options.recovery_action.value,
+        job_id=error.job_id or job_id or "",
+    )
+
+
+def start_rerun(
+    ctx: ActionContext,
+    original: Session,
+    *,
+    strategy: RerunStrategy,
+    from_jobs: set[str],
+    extra: dict[str, JobOverride],
+    options: _RerunOptions,
+    key: str,
+) -> RerunOutput:
+    """Create (or find) the rerun, start it, and describe it."""
+    version = session_pipeline(ctx.store, original)
+    check_runnable(version.pipeline)
+    job_for_learning = next(iter(from_jobs)) if len(from_jobs) == 1 else None
+    session, selection, created = create_rerun(
+        ctx.store,
+        original,
+        version.pipeline,
+        RerunRequest(
+            strategy=strategy,
+            from_jobs=from_jobs,
+            extra_overrides=extra,
+            recovery=_recovery_context(ctx, original, job_for_learning, options),
+            idempotency_key=key,
+        ),
+    )
+    if created:
+        if options.wait:
+            session = LocalEngine(ctx.store, ctx.settings, progress=ctx.progress).run(
+                session.session_id
+            )
+        else:
+            spawn_detached(ctx.settings, session.session_id)
+    durations = recorded_durations(ctx.store.list_job_runs(original.session_id))
+    return RerunOutput(
+        rerun_id="rerun-" + session.session_id.removeprefix("ses-"),
+        session_id=session.session_id,
+        original_session_id=original.session_id,
+        strategy=strategy,
+        skipped_jobs=selection.skipped_jobs,
+        jobs_to_run=selection.jobs_to_run,
+        status=session.status,
+        estimated_duration_minutes=estimate_minutes(
+            version.pipeline, selection.jobs_to_run, durations
+        ),
+        created=created,
+        idempotency_key=key,
+    )
+
+
+class JobRerunInput(_RerunOptions):
+    """Which job to rerun, from which session."""
+
+    job_id: str = Field(description="Job to rerun (its downstream reruns too).")
+    session_id: str = Field(description="Session to rerun it from.")
+    skip_successful: bool = Field(
+        False,
+        description="Skip jobs that succeeded (reusing their outputs); otherwise rerun everything.",
+    )
+    batch_size: int | None = Field(
+        None, ge=1, description="Override parameters.batch_size of this job for the rerun."
+    )
+
+
+@REGISTRY.define(
+    "job:rerun",
+    title="Rerun a job",
+    input_model=JobRerunInput,
+    output_model=RerunOutput,
+    effect=Effect.WRITE,
+    cli_arguments=("job_id",),
+)
+def rerun_job(ctx: ActionContext, args: JobRerunInput) -> RerunOutput:
+    """Start a new session, linked to the original, that reruns a job and everything
+    downstream of it; with skip_successful, jobs that already succeeded are not executed
+    again and their outputs are reused. Applies the session's config overrides (job
+    update-config). Refused while the original still runs. Repeating the same request returns
+    the same rerun (idempotent)."""
+    original = require_session(ctx.store, args.session_id)
+    extra = (
+        {args.job_id: JobOverride(parameters={"batch_size": args.batch_size})}
+        if args.batch_size
+        else {}
+    )
+    strategy = RerunStrategy.CHECKPOINT if args.skip_successful else RerunStrategy.FULL
+    key = args.idempotency_key or idempotency_key(
+        original.session_id, args.model_dump(mode="json", exclude={"idempotency_key", "wait"})
+    )
+    return start_rerun(
+        ctx,
+        original,
+        strategy=strategy,
+        from_jobs={args.job_id},
+        extra=extra,
+        options=args,
+        key=key,
+    )
+
+
+class SessionRerunInput(_RerunOptions):
+    """One session to rerun, or a filter selecting many."""
+
+    session_id: str | None = Field(None, description="Session to rerun (or use filter).")
+    from_job: str | None = Field(None, description="checkpoint: rerun from this job on.")
+    strategy: RerunStrategy = Field(
+        RerunStrategy.CHECKPOINT,
+        description="checkpoint (skip what succeeded, rerun from "
+        "from_job or the failures), failed-only, full.",
+    )
+    filter: SessionFilter | None = Field(None, description="Bulk: rerun every matching session.")
+    from_failed: bool = Field(
+        False, description="Bulk: rerun each from its failed jobs (strategy failed-only)."
+    )
+    limit: int = Field(BULK_LIMIT, ge=1, le=BULK_LIMIT, description="Bulk: most sessions.")
+
+
+class BulkFailure(BaseModel):
+    """A session a bulk rerun could not rerun, and why."""
+
+    session_id: str = Field(description="Session.")
+    code: str = Field(description="Error code.")
+    message: str = Field(description="Why.")
+
+
+class RerunBatch(BaseModel):
+    """Reruns started by one request."""
+
+    reruns: list[RerunOutput] = Field(description="One per rerun session.")
+    failures: list[BulkFailure] = Field(description="Sessions that could not be rerun.")
+    summary: str = Field(description="One line for people.")
+
+
+@REGISTRY.define(
+    "session:rerun",
+    title="Rerun sessions",
+    input_model=SessionRerunInput,
+    output_model=RerunBatch,
+    effect=Effect.WRITE,
+    cli_arguments=("session_id",),
+)
+def rerun_sessions(ctx: ActionContext, args: SessionRerunInput) -> RerunBatch:
+    """Rerun a session as a new linked session: checkpoint skips what succeeded and reruns
+    from from_job (or from the failures) with everything downstream; failed-only reruns
+    what did not succeed; full reruns all. With a filter instead of a session id, reruns
+    every matching session (e.g. status=failed of one pipeline), each as its own rerun."""
+    if (args.session_id is None) == (args.filter is None):
+        raise InvalidArgumentError(
+            "give a session id or a filter (bulk), not both",
+            details={"fields": ["session_id", "filter"]},
+        )
+    strategy = RerunStrategy.FAILED_ONLY if args.from_failed else args.strategy
+    from_jobs = {args.from_job} if args.from_job else set()
+    if args.session_id is not None:
+        originals = [require_session(ctx.store, args.session_id)]
+    else:
+        originals = ctx.store.list_sessions(
+            args.filter or SessionFilter(), limit=args.limit
+        ).sessions
+    reruns, failures = [], []
+    for original in originals:
+        request = args.model_dump(
+            mode="json", exclude={"idempotency_key", "wait", "filter", "limit", "session_id"}
+        )
+        # One caller key covers the whole request: each session gets its own derived key.
+        key = idempotency_key(
+            original.session_id,
+            {**request, "caller_key": args.idempotency_key, "strategy": strategy.value},
+        )
+        try:
+            reruns.append(
+                start_rerun(
+                    ctx,
+                    original,
+                    strategy=strategy,
+                    from_jobs=from_jobs,
+                    extra={},
+                    options=args,
+                    key=key,
+                )
+            )
+        except BunsuiError as exc:
+            if args.session_id is not None:
+                raise
+            failures.append(
+                BulkFailure(session_id=original.session_id, code=str(exc.code), message=exc.message)
+            )
+    return RerunBatch(
+        reruns=reruns,
+        failures=failures,
+        summary=f"{len(reruns)} rerun(s) started, {len(failures)} refused",
+    )

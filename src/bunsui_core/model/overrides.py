@@ -1,0 +1,47 @@
+"""Applying job overrides to a pipeline: the exact configuration a rerun executes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bunsui_core.model.pipeline import Job, Pipeline
+from bunsui_core.model.session import JobOverride
+
+
+def merge_overrides(base: JobOverride | None, change: JobOverride) -> JobOverride:
+    """`change` layered over `base`: set values win, parameters merge key by key."""
+    if base is None:
+        return change
+    return JobOverride(
+        memory_mb=change.memory_mb if change.memory_mb is not None else base.memory_mb,
+        timeout_seconds=change.timeout_seconds
+        if change.timeout_seconds is not None
+        else base.timeout_seconds,
+        parameters={**base.parameters, **change.parameters},
+    )
+
+
+def _job_with(job: Job, override: JobOverride) -> Job:
+    operations = []
+    for op in job.operations:
+        parameters = {**op.config.parameters, **override.parameters}
+        if override.memory_mb is not None:
+            parameters["memory"] = override.memory_mb
+        config = op.config.model_copy(
+            update={
+                "parameters": parameters,
+                "timeout_seconds": override.timeout_seconds or op.config.timeout_seconds,
+            }
+        )
+        operations.append(op.model_copy(update={"config": config}))
+    return job.model_copy(update={"operations": operations})
+
+
+def apply_overrides(pipeline: Pipeline, overrides: Mapping[str, JobOverride]) -> Pipeline:
+    """The pipeline as a session with these overrides runs it (the stored version is untouched)."""
+    if not overrides:
+        return pipeline
+    jobs = [
+        _job_with(j, overrides[j.job_id]) if j.job_id in overrides else j for j in pipeline.jobs
+    ]
+    return pipeline.model_copy(update={"jobs": jobs})

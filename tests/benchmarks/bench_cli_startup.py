@@ -1,0 +1,194 @@
+"""CLI startup: `bunsui session list` on an empty home vs `python -c "import typer, pydantic"`.
+
+Why: agents and scripts call the CLI many times; its floor is the interpreter plus the two
+libraries it is built on, so everything above that is bunsui's own import and setup cost.
+The `-X importtime` table points at the slow imports, and the AWS SDK and the MCP server
+library must never load for a CLI command (only the aws backend / MCP server need them).
+Target: CLI / baseline <= 1.5 (medians of alternated runs).
+
+Run: .venv/bin/python tests/benchmarks/bench_cli_startup.py   (exit 1 when a target is missed)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPETITIONS = 10
+TARGET_RATIO = 1.5
+TOP_IMPORTS = 15
+FORBIDDEN = ("boto3", "botocore", "mcp")
+
+PYDANTIC_IN_USE = "import typer, pydantic\nclass M(pydantic.BaseModel):\n    x: int = 0"
+
+# Runs `bunsui session list` in-process, then reports which forbidden packages got loaded.
+LOADED_PROBE = """
+import contextlib, io, json, sys
+import bunsui_mcp.cli
+after_import = sorted(m for m in sys.modules if m.split(".")[0] in {forbidden!r})
+with contextlib.redirect_stdout(io.StringIO()):
+    code = bunsui_mcp.cli.main(["--home", {home!r}, "--format", "json", "session", "list"])
+after_run = sorted(m for m in sys.modules if m.split(".")[0] in {forbidden!r})
+print(json.dumps({{"code": code, "after_import": after_import, "after_run": after_run}}))
+"""
+
+
+def bunsui_executable() -> str:
+    """The `bunsui` script installed next to this interpreter (the venv's), else on PATH."""
+    beside = Path(sys.executable).parent / "bunsui"
+    found = str(beside) if beside.exists() else shutil.which("bunsui")
+    if found is None:
+        raise RuntimeError("bunsui is not installed next to this interpreter nor on PATH")
+    return found
+
+
+def environment(pycache: Path | None) -> dict[str, str]:
+    """With a scratch bytecode cache (as after `pip install`, never writing into src/), or,
+    with None, exactly this shell's environment."""
+    if pycache is None:
+        return dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    """Wall seconds of one subprocess; it must succeed."""
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr[-2000:]}")
+    return elapsed
+
+
+def alternate(runs: dict[str, Callable[[], float]], repetitions: int) -> dict[str, list[float]]:
+    """One warm-up each, then every run in turn per round, so drift hits all sides alike."""
+    for run in runs.values():
+        run()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repetitions):
+        for name, run in runs.items():
+            times[name].append(run())
+    return times
+
+
+def import_costs(env: dict[str, str]) -> list[tuple[int, int, str]]:
+    """(self us, cumulative us, module) for every import of `bunsui_mcp.cli`."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import bunsui_mcp.cli"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    costs: list[tuple[int, int, str]] = []
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:"):
+            continue
+        own, cumulative, name = line.removeprefix("import time:").split("|")
+        if own.strip().isdigit():  # skips the header line
+            costs.append((int(own), int(cumulative), name.rstrip()))
+    return costs
+
+
+def print_import_table(costs: list[tuple[int, int, str]]) -> None:
+    """Top cumulative costs (nested: a parent includes its children), then top own costs."""
+    print(
+        f"\n`python -X importtime -c 'import bunsui_mcp.cli'`: {len(costs)} modules, "
+        f"top {TOP_IMPORTS} by cumulative time (ms; indentation = nesting)"
+    )
+    for own, cumulative, name in sorted(costs, key=lambda c: -c[1])[:TOP_IMPORTS]:
+        print(f"  {cumulative / 1000:7.1f}  (self {own / 1000:5.1f})  {name}")
+    print("top 10 by own time (ms)")
+    for own, _cumulative, name in sorted(costs, key=lambda c: -c[0])[:10]:
+        print(f"  {own / 1000:7.1f}  {name.strip()}")
+
+
+def check_forbidden(home: Path, env: dict[str, str]) -> bool:
+    """True when neither importing the CLI nor running `session list` loads FORBIDDEN."""
+    probe = LOADED_PROBE.format(forbidden=FORBIDDEN, home=str(home))
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    loaded = sorted(set(report["after_import"]) | set(report["after_run"]))
+    top = sorted({m.split(".")[0] for m in loaded})
+    print(
+        f"\nforbidden imports ({', '.join(FORBIDDEN)}) after `import bunsui_mcp.cli` and "
+        f"`session list` (exit {report['code']}): {', '.join(top) if top else 'none'}"
+        f"  {'FAIL' if top else 'PASS'}"
+    )
+    return not top and report["code"] == 0
+
+
+def main() -> int:
+    """Startup ratio, import table, forbidden-import check; exit 1 when a target is missed."""
+    print(
+        f"CLI startup: `bunsui session list` (empty home, json) vs "
+        f"`python -c 'import typer, pydantic'`, {REPETITIONS} alternated runs + warm-up"
+    )
+    print(
+        f"python {sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    with tempfile.TemporaryDirectory(prefix="bunsui-bench-cli-") as tmp:
+        home = Path(tmp) / "home"
+        cached = environment(Path(tmp) / "pycache")
+        as_is = environment(None)
+        cli = [bunsui_executable(), "--home", str(home), "--format", "json", "session", "list"]
+        baseline = [sys.executable, "-c", "import typer, pydantic"]
+        # `import pydantic` is lazy: the first BaseModel subclass pulls in most of pydantic.
+        pydantic_in_use = [sys.executable, "-c", PYDANTIC_IN_USE]
+        runs: dict[str, Callable[[], float]] = {
+            "baseline": lambda: timed(baseline, cached),
+            "cli": lambda: timed(cli, cached),
+            "typer + one pydantic model": lambda: timed(pydantic_in_use, cached),
+        }
+        no_cache = os.environ.get("PYTHONDONTWRITEBYTECODE")
+        if no_cache:
+            runs["cli, no bytecode cache"] = lambda: timed(cli, as_is)
+        times = alternate(runs, REPETITIONS)
+        medians = {name: statistics.median(values) for name, values in times.items()}
+        for name, values in times.items():
+            print(
+                f"  {name:28s} median {medians[name] * 1000:7.1f} ms  "
+                f"(min {min(values) * 1000:.1f}, max {max(values) * 1000:.1f})"
+            )
+        ratio = medians["cli"] / medians["baseline"]
+        ok = ratio <= TARGET_RATIO
+        print(
+            f"  ratio cli/baseline = {ratio:.2f}  (target <= {TARGET_RATIO})  "
+            f"{'PASS' if ok else 'FAIL'}   [bunsui's own cost: "
+            f"{(medians['cli'] - medians['baseline']) * 1000:.0f} ms]"
+        )
+        floor = medians["typer + one pydantic model"]
+        print(
+            f"  for reference: cli / (typer + one pydantic model) = {medians['cli'] / floor:.2f}; "
+            f"(typer + one pydantic model) / baseline = {floor / medians['baseline']:.2f}  "
+            "[pydantic's deferred import cost, paid by any pydantic program]"
+        )
+        if no_cache:
+            print(
+                "  note: this shell sets PYTHONDONTWRITEBYTECODE, so an editable install "
+                "recompiles bunsui's sources on every call; the ratio uses a bytecode "
+                "cache, as a regular install has"
+            )
+
+        print_import_table(import_costs(cached))
+        clean = check_forbidden(home, cached)
+    passed = ok and clean
+    print(f"\nverdict: {'all targets met' if passed else 'TARGET MISSED'}")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
