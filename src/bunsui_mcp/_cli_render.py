@@ -7,8 +7,6 @@ import sys
 from enum import StrEnum
 from typing import Any
 
-import yaml
-
 
 class OutputFormat(StrEnum):
     """`--format` choices; json when piped, table on a terminal, unless told otherwise."""
@@ -26,6 +24,8 @@ def render(data: dict[str, Any], output_format: OutputFormat) -> str:
     if output_format is OutputFormat.JSON:
         return json.dumps(data, indent=2, ensure_ascii=False)
     if output_format is OutputFormat.YAML:
+        import yaml  # noqa: PLC0415 - JSON and table output never need the YAML emitter
+
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip()
     return _table(data)
 
@@ -35,6 +35,8 @@ def print_error(error: dict[str, Any], output_format: OutputFormat) -> None:
     if output_format is OutputFormat.TABLE:
         text = f"error {error['code']}: {error['message']}"
         if error.get("details"):
+            import yaml  # noqa: PLC0415 - see render()
+
             details = yaml.safe_dump(error["details"], sort_keys=False, allow_unicode=True)
             text += "\n" + "\n".join("  " + line for line in details.rstrip().splitlines())
         print(text, file=sys.stderr)

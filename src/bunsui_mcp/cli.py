@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from typer.exceptions import TyperException
 
-from bunsui_core.actions import REGISTRY, Action, Gateway
+from bunsui_core.actions import REGISTRY, RESOURCE_MODULES, Action, Gateway, load_actions
 from bunsui_core.actions.command_line import (
     is_flag,
     is_list,
@@ -186,22 +186,46 @@ def _command_for(action: Action) -> Any:
     return command
 
 
-def _build_commands() -> None:
-    groups: dict[str, typer.Typer] = {}
-    for action in REGISTRY:
-        group = groups.get(action.resource)
-        if group is None:
-            group = typer.Typer(
-                no_args_is_help=True,
-                rich_markup_mode=None,
-                help=f"{action.resource.capitalize()} commands.",
-            )
-            groups[action.resource] = group
-            app.add_typer(group, name=action.resource)
-        group.command(action.verb, help=action.description, short_help=action.title)(
-            _command_for(action)
-        )
-    groups["session"].command("watch", short_help="Follow a session until it ends")(watch)
+RESOURCE_HELP = {
+    "error": "Classify errors, analyze failed sessions, see what was learned.",
+    "job": "Jobs of a session: list, describe, logs, update-config, rerun, mark.",
+    "pipeline": "Pipelines: validate, register, list, describe, run.",
+    "recovery": "Recovery plans: suggest, execute.",
+    "session": "Sessions (runs): list, describe, watch, cancel, rerun.",
+}
+GLOBAL_OPTIONS_WITH_VALUES = {"--format", "--home", "--actor"}
+
+
+def requested_resource(argv: list[str]) -> str | None:
+    """The resource named on the command line, skipping global options and their values."""
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word in GLOBAL_OPTIONS_WITH_VALUES:
+            index += 2
+        elif word.startswith("-"):
+            index += 1
+        else:
+            return word
+    return None
+
+
+def build_commands(resource: str | None) -> None:
+    """Every resource group, with commands generated for the requested resource only:
+    a command pays for loading its own actions, not everyone's."""
+    for name in sorted(RESOURCE_MODULES):
+        group = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help=RESOURCE_HELP[name])
+        app.add_typer(group, name=name)
+        if name != resource:
+            continue
+        load_actions(name)
+        for action in REGISTRY:
+            if action.resource == name:
+                group.command(action.verb, help=action.description, short_help=action.title)(
+                    _command_for(action)
+                )
+        if name == "session":
+            group.command("watch", short_help="Follow a session until it ends")(watch)
 
 
 def watch(
@@ -227,9 +251,6 @@ def watch(
         time.sleep(max(0.1, interval))
 
 
-_build_commands()
-
-
 def _usage_error(exc: TyperException) -> int:
     """Bad command lines get the same coded error as bad arguments; bare groups show help."""
     ctx = getattr(exc, "ctx", None)
@@ -250,10 +271,12 @@ def _usage_error(exc: TyperException) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every failure becomes a coded error and a documented exit code."""
+    arguments = sys.argv[1:] if argv is None else argv
+    build_commands(requested_resource(arguments))
     command = typer.main.get_command(app)
     try:
         STATE.output_format = _default_format()
-        returned = command.main(args=argv, prog_name="bunsui", standalone_mode=False)
+        returned = command.main(args=arguments, prog_name="bunsui", standalone_mode=False)
     except BunsuiError as exc:
         print_error(exc.to_dict(), STATE.output_format)
         return EXIT_CODES.get(exc.code, 1)

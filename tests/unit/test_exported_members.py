@@ -9,6 +9,7 @@ import pytest
 PUBLIC_API = {
     "bunsui_core.actions": [
         "REGISTRY",
+        "RESOURCE_MODULES",
         "Action",
         "ActionContext",
         "ActionName",
@@ -16,9 +17,27 @@ PUBLIC_API = {
         "ActorId",
         "Effect",
         "Gateway",
-        "jobs",
-        "pipelines",
-        "sessions",
+        "load_actions",
+    ],
+    "bunsui_core.diagnosis": [
+        "Category",
+        "Classification",
+        "RecoveryAction",
+        "SessionAnalysis",
+        "analyze_session",
+        "classify",
+        "load_catalog",
+        "rank_actions",
+        "record_rerun_outcome",
+    ],
+    "bunsui_core.recovery": [
+        "RerunStrategy",
+        "create_rerun",
+        "effective_overrides",
+        "executor",
+        "select_jobs",
+        "set_override",
+        "suggest_plans",
     ],
     "bunsui_core.engine": ["LocalEngine", "check_runnable", "reap_lost_runners", "spawn_detached"],
     "bunsui_core.model": [
@@ -62,3 +81,23 @@ class TestExportedMembers:
         assert module.__all__ == PUBLIC_API[module_name]
         for name in module.__all__:
             assert hasattr(module, name), name
+
+
+class TestResourceModules:
+    def test_every_action_is_loaded_with_its_resource(self):
+        """Loading a resource's modules registers all of that resource's actions, so the CLI
+        never misses a command it should offer."""
+        from bunsui_core.actions import REGISTRY, RESOURCE_MODULES, load_actions
+
+        load_actions()
+        everything = {a.name for a in REGISTRY}
+        by_resource: dict[str, set[str]] = {}
+        for action in REGISTRY:
+            by_resource.setdefault(action.resource, set()).add(action.name)
+        assert set(by_resource) == set(RESOURCE_MODULES)
+        for resource, modules in RESOURCE_MODULES.items():
+            declared = {
+                a.name for a in REGISTRY if a.handler.__module__.rsplit(".", 1)[-1] in modules
+            }
+            assert by_resource[resource] <= declared, resource
+        assert len(everything) >= 20

@@ -1,22 +1,26 @@
-"""The action registry and gateway; importing this package registers every action."""
+"""The action registry and gateway. Action modules load per resource, on first use.
+
+`bunsui session list` loads only the session actions; `load_actions()` loads them all (for
+listings such as the MCP server's tool list).
+"""
 
 from __future__ import annotations
 
-from bunsui_core.actions import (
-    errors,
-    job_changes,
-    jobs,
-    pipelines,
-    recovery,
-    reruns,
-    sessions,
-)
 from bunsui_core.actions.context import ActionContext, ActorId
 from bunsui_core.actions.gateway import Gateway
-from bunsui_core.actions.registry import REGISTRY, Action, ActionName, ActionRegistry, Effect
+from bunsui_core.actions.registry import (
+    REGISTRY,
+    RESOURCE_MODULES,
+    Action,
+    ActionName,
+    ActionRegistry,
+    Effect,
+    load_actions,
+)
 
 __all__ = [
     "REGISTRY",
+    "RESOURCE_MODULES",
     "Action",
     "ActionContext",
     "ActionName",
@@ -24,11 +28,5 @@ __all__ = [
     "ActorId",
     "Effect",
     "Gateway",
-    "errors",
-    "job_changes",
-    "jobs",
-    "pipelines",
-    "recovery",
-    "reruns",
-    "sessions",
+    "load_actions",
 ]

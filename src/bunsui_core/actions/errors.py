@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from bunsui_core.actions._lookups import require_session, session_pipeline
+from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.diagnosis.analyzer import SessionAnalysis, analyze_session
@@ -23,11 +24,7 @@ from bunsui_core.recovery.overrides import effective_overrides
 MAX_MESSAGE_CHARS = 100_000
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ClassifyInput(_Input):
+class ClassifyInput(ActionInput):
     """An error message to classify."""
 
     message: str = Field(
@@ -44,7 +41,7 @@ class ClassifyInput(_Input):
     )
 
 
-class RankedSuggestion(BaseModel):
+class RankedSuggestion(ActionOutput):
     """A remediation and its confidence (no command: there is no session to act on)."""
 
     action: RecoveryAction = Field(description="Remediation from the vocabulary.")
@@ -52,7 +49,7 @@ class RankedSuggestion(BaseModel):
     basis: ConfidenceBasis = Field(description="Prior and observations behind it.")
 
 
-class ClassifyOutput(BaseModel):
+class ClassifyOutput(ActionOutput):
     """What the message is."""
 
     error_code: str = Field(description="Catalog code; UNKNOWN when not recognised.")
@@ -97,7 +94,7 @@ def classify_message(ctx: ActionContext, args: ClassifyInput) -> ClassifyOutput:
     )
 
 
-class AnalyzeInput(_Input):
+class AnalyzeInput(ActionInput):
     """The session to analyze."""
 
     session_id: str = Field(description="Session id (ses-...).")
@@ -128,7 +125,7 @@ def analyze(ctx: ActionContext, args: AnalyzeInput) -> SessionAnalysis:
     return analyze_session(ctx.store, session, pipeline, batches)
 
 
-class ResolutionsInput(_Input):
+class ResolutionsInput(ActionInput):
     """Which learned outcomes to show."""
 
     error_code: str | None = Field(None, description="Only this error code.")
@@ -136,7 +133,7 @@ class ResolutionsInput(_Input):
     limit: int = Field(50, ge=1, le=1000, description="Most recent outcomes to list.")
 
 
-class ActionConfidence(BaseModel):
+class ActionConfidence(ActionOutput):
     """Learned totals for one action."""
 
     action: str = Field(description="Remediation.")
@@ -147,7 +144,7 @@ class ActionConfidence(BaseModel):
     )
 
 
-class ResolutionsOutput(BaseModel):
+class ResolutionsOutput(ActionOutput):
     """What bunsui has learned."""
 
     totals: list[ActionConfidence] = Field(description="Per action, for the code/fingerprint.")
@@ -195,7 +192,7 @@ def _catalog_priors(error_code: str | None) -> dict[str, float]:
     return {}
 
 
-class LearnInput(_Input):
+class LearnInput(ActionInput):
     """An outcome observed outside bunsui."""
 
     error_code: str = Field(pattern=r"^[A-Z][A-Z0-9_]+$", description="Error code it concerned.")

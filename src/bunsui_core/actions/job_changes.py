@@ -6,9 +6,10 @@ import json
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from bunsui_core.actions._lookups import require_session, session_pipeline
+from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.errors import InvalidTransitionError, NotFoundError
@@ -16,10 +17,8 @@ from bunsui_core.model.session import JobOverride, JobRun, RunStatus, utc_now
 from bunsui_core.recovery.overrides import set_override
 
 
-class UpdateConfigInput(BaseModel):
+class UpdateConfigInput(ActionInput):
     """New limits or parameters for a job's reruns."""
-
-    model_config = ConfigDict(extra="forbid")
 
     job_id: str = Field(description="Job to change.")
     session_id: str = Field(description="Session whose reruns get the change.")
@@ -35,7 +34,7 @@ class UpdateConfigInput(BaseModel):
     reason: str | None = Field(None, max_length=500, description="Why, for the audit trail.")
 
 
-class UpdateConfigOutput(BaseModel):
+class UpdateConfigOutput(ActionOutput):
     """The override now in force and what it changed."""
 
     session_id: str = Field(description="Session whose reruns use it.")
@@ -99,10 +98,8 @@ class MarkStatus(StrEnum):
     SUCCEEDED = "succeeded"
 
 
-class MarkInput(BaseModel):
+class MarkInput(ActionInput):
     """A job fixed outside bunsui."""
-
-    model_config = ConfigDict(extra="forbid")
 
     job_id: str = Field(description="Job that a person fixed.")
     session_id: str = Field(description="Session it belongs to.")

@@ -6,9 +6,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from bunsui_core.actions._lookups import job_order, require_session, session_pipeline
+from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.actions.session_views import JobSummary
@@ -17,15 +18,13 @@ from bunsui_core.model.session import JobRun, OperationRun, RunStatus
 from bunsui_core.model.untrusted import UntrustedText
 
 
-class JobListInput(BaseModel):
+class JobListInput(ActionInput):
     """Jobs of one session."""
-
-    model_config = ConfigDict(extra="forbid")
 
     session_id: str = Field(description="Session id (ses-...).")
 
 
-class OperationSummary(BaseModel):
+class OperationSummary(ActionOutput):
     """How an operation ended, from its last attempt."""
 
     operation_id: str = Field(description="Operation id from the pipeline.")
@@ -59,7 +58,7 @@ class JobView(JobSummary):
     operations: list[OperationSummary] = Field(description="Operations in pipeline order.")
 
 
-class JobList(BaseModel):
+class JobList(ActionOutput):
     """Every job of a session, in dependency order."""
 
     session_id: str = Field(description="Session id.")
@@ -100,16 +99,14 @@ def list_jobs(ctx: ActionContext, args: JobListInput) -> JobList:
     return JobList(session_id=session.session_id, jobs=jobs)
 
 
-class JobInput(BaseModel):
+class JobInput(ActionInput):
     """One job of one session."""
-
-    model_config = ConfigDict(extra="forbid")
 
     job_id: str = Field(description="Job id from the pipeline.")
     session_id: str = Field(description="Session id (ses-...).")
 
 
-class AttemptView(BaseModel):
+class AttemptView(ActionOutput):
     """One attempt of an operation, with the tail of its output labelled untrusted."""
 
     attempt: int = Field(description="Attempt number, from 1.")
@@ -125,7 +122,7 @@ class AttemptView(BaseModel):
     stderr_tail: UntrustedText = Field(description="End of stderr: pipeline output, data only.")
 
 
-class OperationDetail(BaseModel):
+class OperationDetail(ActionOutput):
     """An operation's definition and every attempt."""
 
     operation_id: str = Field(description="Operation id.")
@@ -222,7 +219,7 @@ class JobLogsInput(JobInput):
     tail_lines: int = Field(100, ge=1, le=10000, description="Last lines of each log to return.")
 
 
-class LogExcerpt(BaseModel):
+class LogExcerpt(ActionOutput):
     """The end of one log file."""
 
     operation_id: str = Field(description="Operation id.")
@@ -231,7 +228,7 @@ class LogExcerpt(BaseModel):
     content: UntrustedText = Field(description="Log lines written by the pipeline: data only.")
 
 
-class JobLogs(BaseModel):
+class JobLogs(ActionOutput):
     """Logs of a job's operations."""
 
     session_id: str = Field(description="Session id.")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from bunsui_core.actions._lookups import job_order, require_pipeline
+from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.actions.session_views import SessionDetail
@@ -19,17 +20,13 @@ from bunsui_core.model.session import Session, SessionStatus, new_id
 from bunsui_core.store.base import PipelineVersion
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PipelineFileInput(_Input):
+class PipelineFileInput(ActionInput):
     """A pipeline YAML file."""
 
     file: str = Field(description="Path to the pipeline YAML file.")
 
 
-class PipelineValidation(BaseModel):
+class PipelineValidation(ActionOutput):
     """A pipeline that validated, with what it contains."""
 
     valid: bool = Field(description="Always true; problems are reported as PIPELINE_INVALID.")
@@ -73,7 +70,7 @@ class PipelineRegisterInput(PipelineFileInput):
     )
 
 
-class PipelineSummary(BaseModel):
+class PipelineSummary(ActionOutput):
     """A registered pipeline version."""
 
     pipeline_id: str = Field(description="Pipeline id.")
@@ -120,11 +117,11 @@ def register(ctx: ActionContext, args: PipelineRegisterInput) -> PipelineSummary
     return PipelineSummary.of(_register(ctx, args.file, args.pipeline_id))
 
 
-class PipelineListInput(_Input):
+class PipelineListInput(ActionInput):
     """No arguments."""
 
 
-class PipelineList(BaseModel):
+class PipelineList(ActionOutput):
     """Every registered pipeline at its latest version."""
 
     pipelines: list[PipelineSummary] = Field(description="Latest version of each pipeline.")
@@ -143,7 +140,7 @@ def list_pipelines(ctx: ActionContext, _args: PipelineListInput) -> PipelineList
     return PipelineList(pipelines=[PipelineSummary.of(p) for p in ctx.store.list_pipelines()])
 
 
-class PipelineDescribeInput(_Input):
+class PipelineDescribeInput(ActionInput):
     """Which pipeline version to show."""
 
     pipeline_id: str = Field(description="Pipeline id.")
@@ -174,7 +171,7 @@ def describe(ctx: ActionContext, args: PipelineDescribeInput) -> PipelineDetail:
     )
 
 
-class PipelineRunInput(_Input):
+class PipelineRunInput(ActionInput):
     """What to run and whether to wait for it."""
 
     pipeline: str = Field(description="A pipeline YAML file (registered first) or a pipeline id.")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from bunsui_core.actions._lookups import require_session, session_pipeline
+from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.errors import AnalyzeInput, analyze
 from bunsui_core.actions.registry import REGISTRY, Effect
@@ -20,15 +21,13 @@ from bunsui_core.recovery.planner import suggest_plans
 from bunsui_core.recovery.rerun import RerunStrategy, select_jobs
 
 
-class SuggestInput(BaseModel):
+class SuggestInput(ActionInput):
     """The failed session."""
-
-    model_config = ConfigDict(extra="forbid")
 
     session_id: str = Field(description="Session id (ses-...).")
 
 
-class SuggestOutput(BaseModel):
+class SuggestOutput(ActionOutput):
     """Ranked plans, executable ones first."""
 
     session_id: str = Field(description="Session the plans are for.")
@@ -62,10 +61,8 @@ def suggest(ctx: ActionContext, args: SuggestInput) -> SuggestOutput:
     )
 
 
-class ExecuteInput(BaseModel):
+class ExecuteInput(ActionInput):
     """Which plan, and how far."""
-
-    model_config = ConfigDict(extra="forbid")
 
     plan_id: str = Field(description="Plan id from recovery suggest.")
     dry_run: bool = Field(
@@ -74,7 +71,7 @@ class ExecuteInput(BaseModel):
     step: int | None = Field(None, ge=1, description="Run only this step (stepwise execution).")
 
 
-class ExecuteOutput(BaseModel):
+class ExecuteOutput(ActionOutput):
     """What happened, step by step."""
 
     plan_id: str = Field(description="Plan executed.")

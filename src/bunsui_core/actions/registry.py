@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -116,3 +117,24 @@ class ActionRegistry:
 
 
 REGISTRY = ActionRegistry()
+
+
+RESOURCE_MODULES: dict[str, tuple[str, ...]] = {
+    "error": ("errors",),
+    "job": ("jobs", "job_changes", "reruns"),
+    "pipeline": ("pipelines",),
+    "recovery": ("recovery",),
+    "session": ("sessions", "reruns"),
+}
+"""Which modules declare each resource's actions (a test keeps this true), so a command
+loads only its own resource's actions."""
+
+
+def load_actions(resource: str | None = None) -> None:
+    """Import the modules declaring `resource`'s actions (every resource when None)."""
+    if resource is None:
+        modules = {m for group in RESOURCE_MODULES.values() for m in group}
+    else:
+        modules = set(RESOURCE_MODULES.get(resource, ()))
+    for module in sorted(modules):
+        importlib.import_module(f"bunsui_core.actions.{module}")

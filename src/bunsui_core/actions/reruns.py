@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from bunsui_core.actions._lookups import require_session, session_pipeline
+from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
-from bunsui_core.diagnosis.catalog import RecoveryAction
-from bunsui_core.diagnosis.classifier import classify
+from bunsui_core.diagnosis.vocabulary import RecoveryAction
 from bunsui_core.engine.local import LocalEngine, check_runnable
 from bunsui_core.engine.runner import spawn_detached
 from bunsui_core.errors import BunsuiError, InvalidArgumentError, NotFoundError
@@ -26,7 +26,7 @@ from bunsui_core.store.base import SessionFilter
 BULK_LIMIT = 100
 
 
-class RerunOutput(BaseModel):
+class RerunOutput(ActionOutput):
     """The design's rerun shape, plus the new session's id."""
 
     rerun_id: str = Field(description="Id of this rerun request.")
@@ -46,9 +46,7 @@ class RerunOutput(BaseModel):
     idempotency_key: str = Field(description="Key that makes repeating this request safe.")
 
 
-class _RerunOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class _RerunOptions(ActionInput):
     idempotency_key: str | None = Field(
         None,
         min_length=8,
@@ -85,6 +83,8 @@ def _recovery_context(
                 details={"field": "recovery_action"},
             )
     error = chosen[-1]
+    from bunsui_core.diagnosis.classifier import classify  # noqa: PLC0415 - loads the catalog
+
     code = classify(
         error.message,
         kind=error.kind,
@@ -215,7 +215,7 @@ class SessionRerunInput(_RerunOptions):
     limit: int = Field(BULK_LIMIT, ge=1, le=BULK_LIMIT, description="Bulk: most sessions.")
 
 
-class BulkFailure(BaseModel):
+class BulkFailure(ActionOutput):
     """A session a bulk rerun could not rerun, and why."""
 
     session_id: str = Field(description="Session.")
@@ -223,7 +223,7 @@ class BulkFailure(BaseModel):
     message: str = Field(description="Why.")
 
 
-class RerunBatch(BaseModel):
+class RerunBatch(ActionOutput):
     """Reruns started by one request."""
 
     reruns: list[RerunOutput] = Field(description="One per rerun session.")

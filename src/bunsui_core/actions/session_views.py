@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from bunsui_core.actions._models import ActionOutput
 from bunsui_core.model.session import JobRun, RunStatus, Session, SessionStatus
 from bunsui_core.store.base import Store
 
 
-class SessionSummary(BaseModel):
+class SessionSummary(ActionOutput):
     """One line of `session list`."""
 
     session_id: str = Field(description="Session id (ses-...).")
@@ -24,7 +25,7 @@ class SessionSummary(BaseModel):
         return cls.model_validate(session.model_dump(include=set(cls.model_fields)))
 
 
-class JobSummary(BaseModel):
+class JobSummary(ActionOutput):
     """A job's state within a session."""
 
     job_id: str = Field(description="Job id from the pipeline.")
@@ -42,7 +43,7 @@ class JobSummary(BaseModel):
         return cls.model_validate(job_run.model_dump(include=set(cls.model_fields)))
 
 
-class SessionDetail(BaseModel):
+class SessionDetail(ActionOutput):
     """Everything about one session at a glance."""
 
     session_id: str = Field(description="Session id (ses-...).")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from bunsui_core.actions._lookups import job_order, require_session, session_pipeline
+from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.actions.session_views import SessionDetail, SessionSummary
@@ -13,10 +14,8 @@ from bunsui_core.model.session import Session, SessionStatus, check_transition, 
 from bunsui_core.store.base import SessionFilter, update_session
 
 
-class SessionListInput(BaseModel):
+class SessionListInput(ActionInput):
     """Filters and paging for `session list`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     filter: SessionFilter = Field(
         default_factory=SessionFilter,
@@ -26,7 +25,7 @@ class SessionListInput(BaseModel):
     cursor: str | None = Field(None, description="next_cursor of the previous page.")
 
 
-class SessionList(BaseModel):
+class SessionList(ActionOutput):
     """A page of sessions, newest first."""
 
     sessions: list[SessionSummary] = Field(description="Matching sessions, newest first.")
@@ -52,10 +51,8 @@ def list_sessions(ctx: ActionContext, args: SessionListInput) -> SessionList:
     )
 
 
-class SessionIdInput(BaseModel):
+class SessionIdInput(ActionInput):
     """One session."""
-
-    model_config = ConfigDict(extra="forbid")
 
     session_id: str = Field(description="Session id (ses-...).")
 

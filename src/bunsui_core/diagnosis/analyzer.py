@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from bunsui_core.diagnosis.catalog import Category
 from bunsui_core.diagnosis.classifier import Classification, classify
 from bunsui_core.diagnosis.learning import ConfidenceBasis, rank_actions
+from bunsui_core.diagnosis.vocabulary import Category
 from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.recovery import Resolution
 from bunsui_core.model.session import ErrorRecord, Session, SessionStatus

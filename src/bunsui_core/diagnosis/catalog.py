@@ -3,61 +3,21 @@
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bunsui_core.diagnosis.vocabulary import Category, RecoveryAction
 from bunsui_core.model.session import FailureKind
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 UNKNOWN = "UNKNOWN"
 
 
-class Category(StrEnum):
-    """Where a failure comes from; the flowchart branches on it."""
-
-    RESOURCE = "RESOURCE"
-    NETWORK = "NETWORK"
-    PERMISSION = "PERMISSION"
-    APPLICATION = "APPLICATION"
-    TIMEOUT = "TIMEOUT"
-    THROTTLING = "THROTTLING"
-    DATA = "DATA"
-    CONFIGURATION = "CONFIGURATION"
-    DEPENDENCY = "DEPENDENCY"
-    UNKNOWN = "UNKNOWN"
-
-
-class RecoveryAction(StrEnum):
-    """The one vocabulary of remediations, shared by catalog, plans and learning."""
-
-    RETRY = "retry"
-    RETRY_WITH_BACKOFF = "retry_with_backoff"
-    INCREASE_MEMORY = "increase_memory"
-    INCREASE_TIMEOUT = "increase_timeout"
-    RETRY_WITH_SMALLER_BATCH = "retry_with_smaller_batch"
-    FIX_PERMISSIONS = "fix_permissions"
-    FIX_CONFIGURATION = "fix_configuration"
-    FIX_CODE_OR_DATA = "fix_code_or_data"
-    ESCALATE = "escalate"
-
-    @property
-    def needs_human(self) -> bool:
-        """Fixes only a person can make (code, data, IAM, config outside bunsui)."""
-        return self in {
-            RecoveryAction.FIX_PERMISSIONS,
-            RecoveryAction.FIX_CONFIGURATION,
-            RecoveryAction.FIX_CODE_OR_DATA,
-            RecoveryAction.ESCALATE,
-        }
-
-
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
@@ -144,6 +104,8 @@ UNKNOWN_ENTRY = CatalogEntry(
 @cache
 def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
     """The validated catalog (cached: it is read once per process)."""
+    import yaml  # noqa: PLC0415 - only commands that classify pay for the YAML parser
+
     data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     return Catalog.model_validate(data)
 

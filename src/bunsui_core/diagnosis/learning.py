@@ -7,15 +7,17 @@ says what it rests on.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from bunsui_core.diagnosis.catalog import RecoveryAction
-from bunsui_core.diagnosis.classifier import Classification
+from bunsui_core.diagnosis.vocabulary import RecoveryAction
 from bunsui_core.model.recovery import ActionStats, Outcome, Resolution, ResolutionSource
 from bunsui_core.model.session import RunStatus, Session
 from bunsui_core.store.base import Store
+
+if TYPE_CHECKING:
+    from bunsui_core.diagnosis.classifier import Classification
 
 PRIOR_WEIGHT = 4.0
 LEARNED_ONLY_PRIOR = 0.25

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from bunsui_core.engine.liveness import reap_lost_runners
-from bunsui_core.engine.local import LocalEngine, check_runnable
-from bunsui_core.engine.runner import spawn_detached
+from bunsui_core._lazy import lazy_exports
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "LocalEngine": "local",
+        "check_runnable": "local",
+        "reap_lost_runners": "liveness",
+        "spawn_detached": "runner",
+    },
+)
 
 __all__ = ["LocalEngine", "check_runnable", "reap_lost_runners", "spawn_detached"]

@@ -2,32 +2,31 @@
 
 from __future__ import annotations
 
-from bunsui_core.model.pipeline import (
-    Job,
-    Operation,
-    OperationConfig,
-    OperationType,
-    Pipeline,
-    RetryPolicy,
-)
-from bunsui_core.model.pipeline_loader import (
-    load_pipeline_file,
-    parse_pipeline_text,
-    validate_pipeline_data,
-)
-from bunsui_core.model.session import (
-    TRANSITIONS,
-    ErrorRecord,
-    FailureKind,
-    JobRun,
-    OperationAttempt,
-    OperationRun,
-    RunStatus,
-    Session,
-    SessionStatus,
-    check_transition,
-)
-from bunsui_core.model.untrusted import UntrustedText
+from bunsui_core._lazy import lazy_exports
+
+_EXPORTS = {
+    "TRANSITIONS": "session",
+    "ErrorRecord": "session",
+    "FailureKind": "session",
+    "Job": "pipeline",
+    "JobRun": "session",
+    "Operation": "pipeline",
+    "OperationAttempt": "session",
+    "OperationConfig": "pipeline",
+    "OperationRun": "session",
+    "OperationType": "pipeline",
+    "Pipeline": "pipeline",
+    "RetryPolicy": "pipeline",
+    "RunStatus": "session",
+    "Session": "session",
+    "SessionStatus": "session",
+    "UntrustedText": "untrusted",
+    "check_transition": "session",
+    "load_pipeline_file": "pipeline_loader",
+    "parse_pipeline_text": "pipeline_loader",
+    "validate_pipeline_data": "pipeline_loader",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "TRANSITIONS",

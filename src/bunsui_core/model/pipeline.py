@@ -6,6 +6,8 @@ The field names are the YAML format bunsui pipelines already use (AWS files with
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shlex
 from enum import StrEnum
 from typing import Any
@@ -29,7 +31,7 @@ class OperationType(StrEnum):
 class _Strict(BaseModel):
     """Unknown keys are errors: a typo in a pipeline file must not be silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class RetryPolicy(_Strict):
@@ -113,3 +115,13 @@ class Pipeline(_Strict):
     def job(self, job_id: str) -> Job:
         """The job with this id (the pipeline was validated, so ids are unique)."""
         return next(j for j in self.jobs if j.job_id == job_id)
+
+
+def canonical_json(pipeline: Pipeline) -> str:
+    """Stable JSON of a pipeline: equal content gives equal text, whatever the YAML layout."""
+    return json.dumps(pipeline.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def content_hash(pipeline: Pipeline) -> str:
+    """sha256 of the canonical JSON; registering the same content twice keeps one version."""
+    return hashlib.sha256(canonical_json(pipeline).encode()).hexdigest()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,19 +12,12 @@ from pydantic import ValidationError
 
 from bunsui_core.errors import PipelineInvalidError
 from bunsui_core.model.dag import find_cycle
-from bunsui_core.model.pipeline import OperationType, Pipeline
+from bunsui_core.model.location import location
+from bunsui_core.model.pipeline import OperationType, Pipeline, content_hash
 
 MAX_PIPELINE_BYTES = 1_000_000
 
 Problem = dict[str, str]
-
-
-def location(loc: tuple[str | int, ...]) -> str:
-    """Render a pydantic-style location as `jobs[2].dependencies[0]`."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(root)"
 
 
 def parse_pipeline_text(text: str, *, source: str = "<text>") -> Pipeline:
@@ -185,16 +176,6 @@ def _config_problems(where: str, config: dict[str, Any]) -> Iterator[Problem]:
             "location": f"{where}.resource_arn",
             "message": f"{kind} operation needs a resource_arn",
         }
-
-
-def canonical_json(pipeline: Pipeline) -> str:
-    """Stable JSON of a pipeline: equal content gives equal text, whatever the YAML layout."""
-    return json.dumps(pipeline.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-
-
-def content_hash(pipeline: Pipeline) -> str:
-    """sha256 of the canonical JSON; registering the same content twice keeps one version."""
-    return hashlib.sha256(canonical_json(pipeline).encode()).hexdigest()
 
 
 def pipeline_id_for(pipeline: Pipeline, *, fallback: str) -> str:

@@ -10,7 +10,7 @@ from bunsui_core.model.session import JobOverride, new_id, utc_now
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class OverrideVersion(_Record):

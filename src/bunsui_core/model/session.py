@@ -114,7 +114,7 @@ class FailureKind(StrEnum):
 class _Record(BaseModel):
     """Stored records reject unknown keys, so corrupt rows are detected rather than half-read."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class RunnerInfo(_Record):

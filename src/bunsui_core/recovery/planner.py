@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bunsui_core.diagnosis.analyzer import AnalyzedError, SessionAnalysis
-from bunsui_core.diagnosis.catalog import RecoveryAction
+from bunsui_core.diagnosis.vocabulary import RecoveryAction
 from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.recovery import PlanStep, RecoveryPlan
 from bunsui_core.model.session import Session, SessionStatus

@@ -6,7 +6,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from bunsui_core.diagnosis.catalog import RecoveryAction
+from bunsui_core.diagnosis.vocabulary import RecoveryAction
 from bunsui_core.model.pipeline import OperationType, Pipeline
 from bunsui_core.model.recovery import PlanStep
 from bunsui_core.recovery import sizing

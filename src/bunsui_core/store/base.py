@@ -34,7 +34,7 @@ from bunsui_core.model.session import (
 class SessionFilter(BaseModel):
     """Which sessions to list; every field narrows the result."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     status: SessionStatus | None = Field(None, description="Only sessions in this status.")
     pipeline_id: str | None = Field(None, description="Only sessions of this pipeline.")
@@ -45,12 +45,16 @@ class SessionFilter(BaseModel):
 class SessionPage(BaseModel):
     """One page of sessions, newest first, with the cursor of the next page."""
 
+    model_config = ConfigDict(defer_build=True)
+
     sessions: list[Session]
     next_cursor: str | None = None
 
 
 class PipelineVersion(BaseModel):
     """One registered version of a pipeline; content never changes once stored."""
+
+    model_config = ConfigDict(defer_build=True)
 
     pipeline_id: str
     version: int

@@ -18,8 +18,7 @@ from bunsui_core.errors import (
     NotFoundError,
     StoreError,
 )
-from bunsui_core.model.pipeline import Pipeline
-from bunsui_core.model.pipeline_loader import content_hash
+from bunsui_core.model.pipeline import Pipeline, content_hash
 from bunsui_core.model.recovery import (
     ActionStats,
     Outcome,

@@ -1,0 +1,48 @@
+"""The closed vocabularies of diagnosis: failure categories and remediation actions.
+
+Plain enums in their own module, so code that only names an action (the engine recording
+an outcome) does not load the catalog.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Category(StrEnum):
+    """Where a failure comes from; the flowchart branches on it."""
+
+    RESOURCE = "RESOURCE"
+    NETWORK = "NETWORK"
+    PERMISSION = "PERMISSION"
+    APPLICATION = "APPLICATION"
+    TIMEOUT = "TIMEOUT"
+    THROTTLING = "THROTTLING"
+    DATA = "DATA"
+    CONFIGURATION = "CONFIGURATION"
+    DEPENDENCY = "DEPENDENCY"
+    UNKNOWN = "UNKNOWN"
+
+
+class RecoveryAction(StrEnum):
+    """The one vocabulary of remediations, shared by catalog, plans and learning."""
+
+    RETRY = "retry"
+    RETRY_WITH_BACKOFF = "retry_with_backoff"
+    INCREASE_MEMORY = "increase_memory"
+    INCREASE_TIMEOUT = "increase_timeout"
+    RETRY_WITH_SMALLER_BATCH = "retry_with_smaller_batch"
+    FIX_PERMISSIONS = "fix_permissions"
+    FIX_CONFIGURATION = "fix_configuration"
+    FIX_CODE_OR_DATA = "fix_code_or_data"
+    ESCALATE = "escalate"
+
+    @property
+    def needs_human(self) -> bool:
+        """Fixes only a person can make (code, data, IAM, config outside bunsui)."""
+        return self in {
+            RecoveryAction.FIX_PERMISSIONS,
+            RecoveryAction.FIX_CONFIGURATION,
+            RecoveryAction.FIX_CODE_OR_DATA,
+            RecoveryAction.ESCALATE,
+        }
