@@ -23,8 +23,9 @@ try:
     staging = bytearray(batch_size * SLOT_BYTES)
 except MemoryError:
     # Say how much was asked for, as numpy does: the size is what a fix is sized from.
-    raise MemoryError(f"Unable to allocate {size_mib:.0f}. MiB for a staging buffer of "
-                      f"{batch_size} slots") from None
+    raise MemoryError(
+        f"Unable to allocate {size_mib:.0f}. MiB for a staging buffer of {batch_size} slots"
+    ) from None
 totals: dict[str, float] = defaultdict(float)
 with source.open(newline="") as handle:
     for index, row in enumerate(csv.DictReader(handle)):

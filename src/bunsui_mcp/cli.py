@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from typer.exceptions import TyperException
 
-from bunsui_core.actions import REGISTRY, RESOURCE_MODULES, Action, Gateway, load_actions
+from bunsui_core.actions import REGISTRY, RESOURCE_MODULES, Action, Gateway
 from bunsui_core.actions.command_line import (
     is_flag,
     is_list,
@@ -218,12 +218,10 @@ def build_commands(resource: str | None) -> None:
         app.add_typer(group, name=name)
         if name != resource:
             continue
-        load_actions(name)
-        for action in REGISTRY:
-            if action.resource == name:
-                group.command(action.verb, help=action.description, short_help=action.title)(
-                    _command_for(action)
-                )
+        for action in REGISTRY.of_resource(name):
+            group.command(action.verb, help=action.description, short_help=action.title)(
+                _command_for(action)
+            )
         if name == "session":
             group.command("watch", short_help="Follow a session until it ends")(watch)
 

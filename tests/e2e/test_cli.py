@@ -359,7 +359,11 @@ class TestJobCommands:
         logs = cli.json("job", "logs", "transform", "--session-id", sid, "--stream", "stderr")
         [excerpt] = logs["logs"]
         assert excerpt["content"]["trust"] == "untrusted_pipeline_output"
-        assert excerpt["content"]["text"].splitlines()[-1].startswith("MemoryError: Unable to allocate")
+        assert (
+            excerpt["content"]["text"]
+            .splitlines()[-1]
+            .startswith("MemoryError: Unable to allocate")
+        )
 
 
 class TestStartup:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 
 import pytest
+
+from bunsui_core.actions import REGISTRY, RESOURCE_MODULES, load_actions
 
 PUBLIC_API = {
     "bunsui_core.actions": [
@@ -87,8 +91,6 @@ class TestResourceModules:
     def test_every_action_is_loaded_with_its_resource(self):
         """Loading a resource's modules registers all of that resource's actions, so the CLI
         never misses a command it should offer."""
-        from bunsui_core.actions import REGISTRY, RESOURCE_MODULES, load_actions
-
         load_actions()
         everything = {a.name for a in REGISTRY}
         by_resource: dict[str, set[str]] = {}
@@ -101,3 +103,17 @@ class TestResourceModules:
             }
             assert by_resource[resource] <= declared, resource
         assert len(everything) >= 20
+
+    def test_lookup_by_name_loads_the_resource_on_first_use(self):
+        """A fresh process finds any action by name (recovery plans look steps up this way)
+        without anyone loading its resource first."""
+        code = (
+            "import sys\n"
+            "from bunsui_core.actions import REGISTRY\n"
+            "assert 'bunsui_core.actions.job_changes' not in sys.modules\n"
+            "print(REGISTRY.get('job:update-config').name, REGISTRY.get('job:nope'))\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert done.stdout.split() == ["job:update-config", "None"]

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from bunsui_core.actions.context import ActionContext, ActorId, ProgressCallback
-from bunsui_core.actions.registry import REGISTRY, Action, ActionRegistry, load_actions
+from bunsui_core.actions.registry import REGISTRY, Action, ActionRegistry
 from bunsui_core.config import Settings
 from bunsui_core.errors import BunsuiError, ErrorCode, InvalidArgumentError, NotFoundError
 from bunsui_core.model.location import location
@@ -46,10 +46,8 @@ class Gateway:
 
     def action(self, name: str) -> Action:
         """The action by name, or NOT_FOUND listing what exists."""
-        load_actions(name.partition(":")[0])
         action = self.registry.get(name)
         if action is None:
-            load_actions()
             raise NotFoundError(
                 f"unknown action {name!r}",
                 details={"action": name, "known": [a.name for a in self.registry]},

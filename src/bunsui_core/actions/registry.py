@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -60,10 +60,16 @@ class Action:
 
 
 class ActionRegistry:
-    """Actions by name; registering a name twice is a programming error caught at import."""
+    """Actions by name; registering a name twice is a programming error caught at import.
 
-    def __init__(self) -> None:
+    `modules` maps a resource to the modules declaring its actions: lookups import them on
+    first use, so `bunsui session list` pays only for the session actions, while a recovery
+    plan step or an MCP tool listing still finds every action.
+    """
+
+    def __init__(self, modules: Mapping[str, tuple[str, ...]] | None = None) -> None:
         self._actions: dict[ActionName, Action] = {}
+        self.modules: Mapping[str, tuple[str, ...]] = modules or {}
 
     def add(self, action: Action) -> Action:
         """Register an action; its name must be `resource:verb` and unused."""
@@ -73,11 +79,26 @@ class ActionRegistry:
         self._actions[action.name] = action
         return action
 
+    def load(self, resource: str | None = None) -> None:
+        """Import the modules declaring `resource`'s actions (every resource when None)."""
+        groups = self.modules.values() if resource is None else [self.modules.get(resource, ())]
+        for module in sorted({m for group in groups for m in group}):
+            importlib.import_module(f"bunsui_core.actions.{module}")
+
     def get(self, name: ActionName) -> Action | None:
         """The action, or None when no action has that name."""
+        if name not in self._actions:
+            self.load(name.partition(":")[0])
         return self._actions.get(name)
 
+    def of_resource(self, resource: str) -> list[Action]:
+        """The actions of one resource, sorted by name."""
+        self.load(resource)
+        return [a for a in self if a.resource == resource]
+
     def __iter__(self) -> Iterator[Action]:
+        """Every action (all resources loaded), sorted by name."""
+        self.load()
         return iter(sorted(self._actions.values(), key=lambda a: a.name))
 
     def define(
@@ -116,9 +137,6 @@ class ActionRegistry:
         return register
 
 
-REGISTRY = ActionRegistry()
-
-
 RESOURCE_MODULES: dict[str, tuple[str, ...]] = {
     "error": ("errors",),
     "job": ("jobs", "job_changes", "reruns"),
@@ -126,15 +144,11 @@ RESOURCE_MODULES: dict[str, tuple[str, ...]] = {
     "recovery": ("recovery",),
     "session": ("sessions", "reruns"),
 }
-"""Which modules declare each resource's actions (a test keeps this true), so a command
-loads only its own resource's actions."""
+"""Which modules declare each resource's actions (a test keeps this true)."""
+
+REGISTRY = ActionRegistry(RESOURCE_MODULES)
 
 
 def load_actions(resource: str | None = None) -> None:
-    """Import the modules declaring `resource`'s actions (every resource when None)."""
-    if resource is None:
-        modules = {m for group in RESOURCE_MODULES.values() for m in group}
-    else:
-        modules = set(RESOURCE_MODULES.get(resource, ()))
-    for module in sorted(modules):
-        importlib.import_module(f"bunsui_core.actions.{module}")
+    """Load the shared registry's actions for `resource` (every resource when None)."""
+    REGISTRY.load(resource)

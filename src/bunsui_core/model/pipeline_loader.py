@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,11 @@ def parse_pipeline_text(text: str, *, source: str = "<text>") -> Pipeline:
         )
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise PipelineInvalidError(
+            f"{source}: YAML nested too deeply",
+            details={"source": source, "problems": [_root("YAML nested too deeply")]},
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown)"
@@ -38,6 +44,10 @@ def parse_pipeline_text(text: str, *, source: str = "<text>") -> Pipeline:
             details={"source": source, "problems": [problem]},
         ) from None
     return validate_pipeline_data(data, source=source)
+
+
+def _root(message: str) -> Problem:
+    return {"location": "(root)", "message": message}
 
 
 def load_pipeline_file(path: Path) -> Pipeline:
@@ -56,6 +66,7 @@ def validate_pipeline_data(data: Any, *, source: str = "<data>") -> Pipeline:
     """Check structure (types, unknown keys) and meaning (ids, dependencies, cycles) together."""
     problems: list[Problem] = []
     pipeline: Pipeline | None = None
+    data = _as_json_value(data, (), problems)
     try:
         pipeline = Pipeline.model_validate(data)
     except ValidationError as exc:
@@ -74,6 +85,31 @@ def validate_pipeline_data(data: Any, *, source: str = "<data>") -> Pipeline:
     return pipeline
 
 
+def _as_json_value(value: Any, loc: tuple[str | int, ...], problems: list[Problem]) -> Any:
+    """The value with JSON-escaped surrogate pairs joined; binary and lone surrogates are problems.
+
+    YAML reads JSON's `\\ud83d\\ude80` as two surrogates, so a JSON-layout file would otherwise
+    differ from its YAML twin; bytes (`!!binary`) have no JSON form, so they could not be hashed.
+    """
+    if isinstance(value, str):
+        try:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16")
+        except UnicodeDecodeError:
+            problems.append({"location": location(loc), "message": "text has a lone surrogate"})
+            return value
+    if isinstance(value, bytes | bytearray):
+        problems.append({"location": location(loc), "message": "binary values are not supported"})
+        return value
+    if isinstance(value, dict):
+        return {
+            _as_json_value(k, loc, problems): _as_json_value(v, (*loc, str(k)), problems)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_as_json_value(v, (*loc, i), problems) for i, v in enumerate(value)]
+    return value
+
+
 def _semantic_problems(data: dict[str, Any]) -> Iterator[Problem]:
     """Problems no field type can express; tolerant of bad types reported elsewhere."""
     jobs = data.get("jobs")
@@ -85,9 +121,13 @@ def _semantic_problems(data: dict[str, Any]) -> Iterator[Problem]:
         if not isinstance(job, dict):
             continue
         job_id = job.get("job_id")
-        if job_id in seen:
-            yield {"location": f"jobs[{index}].job_id", "message": f"duplicate job_id {job_id!r}"}
-        seen.add(job_id)
+        if isinstance(job_id, str):
+            if job_id in seen:
+                yield {
+                    "location": f"jobs[{index}].job_id",
+                    "message": f"duplicate job_id {job_id!r}",
+                }
+            seen.add(job_id)
         yield from _dependency_problems(index, job, job_ids)
         yield from _operation_problems(index, job)
     edges = {
@@ -124,12 +164,13 @@ def _operation_problems(index: int, job: dict[str, Any]) -> Iterator[Problem]:
             continue
         where = f"jobs[{index}].operations[{op_index}]"
         op_id = operation.get("operation_id")
-        if op_id in seen:
-            yield {
-                "location": f"{where}.operation_id",
-                "message": f"duplicate operation_id {op_id!r}",
-            }
-        seen.add(op_id)
+        if isinstance(op_id, str):
+            if op_id in seen:
+                yield {
+                    "location": f"{where}.operation_id",
+                    "message": f"duplicate operation_id {op_id!r}",
+                }
+            seen.add(op_id)
         config = operation.get("config")
         if isinstance(config, dict):
             yield from _config_problems(f"{where}.config", config)
@@ -142,7 +183,13 @@ def _config_problems(where: str, config: dict[str, Any]) -> Iterator[Problem]:
     kind = config.get("operation_type")
     if kind == OperationType.COMMAND:
         command = parameters.get("command")
-        if command in (None, "", []):
+        argv = _argv(command) if isinstance(command, str | list) else command
+        if argv is None and isinstance(command, str):
+            yield {
+                "location": f"{where}.parameters.command",
+                "message": "command string cannot be split (unbalanced quote or trailing \\)",
+            }
+        elif not argv:
             yield {
                 "location": f"{where}.parameters.command",
                 "message": "command operation needs a command",
@@ -171,11 +218,21 @@ def _config_problems(where: str, config: dict[str, Any]) -> Iterator[Problem]:
                 "location": f"{where}.parameters.env",
                 "message": "env must be a mapping of names to values",
             }
-    elif kind in {OperationType.LAMBDA, OperationType.ECS} and not config.get("resource_arn"):
+    elif kind in (OperationType.LAMBDA, OperationType.ECS) and not config.get("resource_arn"):
         yield {
             "location": f"{where}.resource_arn",
             "message": f"{kind} operation needs a resource_arn",
         }
+
+
+def _argv(command: str | list[Any]) -> list[Any] | None:
+    """The argv a command stands for, or None when a string cannot be split."""
+    if isinstance(command, list):
+        return command
+    try:
+        return shlex.split(command)
+    except ValueError:
+        return None
 
 
 def pipeline_id_for(pipeline: Pipeline, *, fallback: str) -> str:

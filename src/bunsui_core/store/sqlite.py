@@ -15,6 +15,7 @@ from bunsui_core.errors import (
     BunsuiError,
     ConflictError,
     ErrorCode,
+    InvalidArgumentError,
     NotFoundError,
     StoreError,
 )
@@ -89,6 +90,10 @@ class SqliteStore:
                 yield
             except BunsuiError:
                 raise
+            except UnicodeEncodeError:
+                raise InvalidArgumentError(
+                    "text with a lone surrogate cannot be stored or looked up"
+                ) from None
             except sqlite3.OperationalError as exc:
                 text = str(exc)
                 if "locked" in text or "busy" in text:
@@ -100,6 +105,11 @@ class SqliteStore:
                 raise StoreError(
                     f"database {self.path} cannot be used: {text}",
                     code=ErrorCode.STORE_CORRUPT,
+                    details={"path": str(self.path)},
+                ) from None
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError(
+                    f"a record with this key already exists: {exc}",
                     details={"path": str(self.path)},
                 ) from None
             except sqlite3.DatabaseError as exc:
@@ -226,9 +236,7 @@ class SqliteStore:
                         session.model_dump_json(),
                     ),
                 )
-        except StoreError:
-            raise
-        except sqlite3.IntegrityError:
+        except ConflictError:
             raise ConflictError(
                 f"session {session.session_id} already exists",
                 details={"session_id": session.session_id},
@@ -471,7 +479,7 @@ class SqliteStore:
                         override.model_dump_json(),
                     ),
                 )
-        except sqlite3.IntegrityError:
+        except ConflictError:
             raise ConflictError(
                 f"override version {override.version} of {override.job_id} exists already",
                 details={"session_id": override.session_id, "job_id": override.job_id},

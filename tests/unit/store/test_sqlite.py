@@ -1,0 +1,362 @@
+"""What only the SQLite store promises: WAL, schema versioning, coded failures, real races."""
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from bunsui_core.errors import ConflictError, ErrorCode, StoreError
+from bunsui_core.model.pipeline_loader import validate_pipeline_data
+from bunsui_core.model.session import (
+    ErrorRecord,
+    FailureKind,
+    JobRun,
+    OperationRun,
+    Session,
+    SessionStatus,
+)
+from bunsui_core.store import sqlite as sqlite_module
+from bunsui_core.store._sqlite_schema import MIGRATIONS
+from bunsui_core.store.base import SessionFilter, update_session
+from bunsui_core.store.sqlite import SqliteStore
+
+
+def make_session(
+    session_id: str,
+    *,
+    status: SessionStatus = SessionStatus.RUNNING,
+    pipeline_id: str = "etl",
+    created_at: str | None = None,
+) -> Session:
+    """A session of version 1 of `pipeline_id`."""
+    fields: dict[str, Any] = {"created_at": created_at} if created_at else {}
+    return Session(
+        session_id=session_id, pipeline_id=pipeline_id, pipeline_version=1, status=status, **fields
+    )
+
+
+def make_pipeline() -> Any:
+    """A minimal valid pipeline."""
+    return validate_pipeline_data(
+        {
+            "name": "etl",
+            "jobs": [
+                {
+                    "job_id": "a",
+                    "operations": [{"operation_id": "o", "config": {"operation_type": "glue"}}],
+                }
+            ],
+        }
+    )
+
+
+@pytest.fixture
+def raw(store: SqliteStore) -> Iterator[sqlite3.Connection]:
+    """A second, plain connection to the store's file (autocommit)."""
+    connection = sqlite3.connect(store.path, isolation_level=None)
+    yield connection
+    connection.close()
+
+
+def store_error_code(call: Callable[[], object]) -> ErrorCode:
+    """The code of the StoreError `call` raises (it must raise one)."""
+    with pytest.raises(StoreError) as caught:
+        call()
+    return caught.value.code
+
+
+class TestFileFormat:
+    def test_wal_mode_is_on(self, store, raw):
+        """The database file is in WAL mode, so readers never wait for the writer."""
+        assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+    def test_schema_version_is_recorded(self, store, raw):
+        """PRAGMA user_version holds the number of migrations applied."""
+        assert raw.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"pipelines", "sessions", "job_runs", "operation_runs", "errors"} <= tables
+
+    def test_reopening_keeps_data_and_schema(self, store, raw):
+        """Opening an existing database migrates nothing and finds the stored data."""
+        created = store.create_session(make_session("ses-1"))
+        store.close()
+        reopened = SqliteStore(store.path)
+        try:
+            assert reopened.get_session("ses-1") == created
+        finally:
+            reopened.close()
+        assert raw.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+
+    def test_newer_schema_is_refused(self, tmp_path):
+        """A database written by a newer bunsui is STORE_SCHEMA_TOO_NEW and left untouched."""
+        path = tmp_path / "newer.db"
+        newer = len(MIGRATIONS) + 1
+        with sqlite3.connect(path) as connection:
+            connection.execute(f"PRAGMA user_version = {newer}")
+        connection.close()
+        with pytest.raises(StoreError) as caught:
+            SqliteStore(path)
+        assert caught.value.code == ErrorCode.STORE_SCHEMA_TOO_NEW
+        assert caught.value.details["schema_version"] == newer
+        check = sqlite3.connect(path)
+        try:
+            assert check.execute("PRAGMA user_version").fetchone() == (newer,)
+        finally:
+            check.close()
+
+    def test_non_database_file_is_corrupt(self, tmp_path):
+        """A file that is not SQLite is STORE_CORRUPT, not a raw sqlite3 error."""
+        path = tmp_path / "notes.db"
+        path.write_bytes(b"these are my notes, not a database\n" * 200)
+        assert store_error_code(lambda: SqliteStore(path)) == ErrorCode.STORE_CORRUPT
+
+
+class TestCorruptRows:
+    @pytest.mark.parametrize("body", ["{not json", '{"session_id": "ses-1"}', '"text"', "[]"])
+    def test_corrupt_session_body(self, store, raw, body):
+        """A session row whose body does not parse is STORE_CORRUPT for reads and listings."""
+        store.create_session(make_session("ses-1"))
+        raw.execute("UPDATE sessions SET body = ? WHERE session_id = 'ses-1'", (body,))
+        assert store_error_code(lambda: store.get_session("ses-1")) == ErrorCode.STORE_CORRUPT
+        assert (
+            store_error_code(lambda: store.list_sessions(SessionFilter(), limit=10))
+            == ErrorCode.STORE_CORRUPT
+        )
+
+    def test_corrupt_pipeline_body(self, store, raw):
+        """A pipeline row that does not parse is STORE_CORRUPT for reads and registration."""
+        store.register_pipeline("etl", make_pipeline())
+        raw.execute("UPDATE pipelines SET body = '{\"version\": 1'")
+        for call in (
+            lambda: store.get_pipeline("etl"),
+            store.list_pipelines,
+            lambda: store.register_pipeline("etl", make_pipeline()),
+        ):
+            assert store_error_code(call) == ErrorCode.STORE_CORRUPT
+
+    @pytest.mark.parametrize(
+        ("table", "write", "read"),
+        [
+            (
+                "job_runs",
+                lambda s: s.put_job_run(JobRun(session_id="s1", job_id="a")),
+                lambda s: s.list_job_runs("s1"),
+            ),
+            (
+                "operation_runs",
+                lambda s: s.put_operation_run(
+                    OperationRun(session_id="s1", job_id="a", operation_id="o")
+                ),
+                lambda s: s.list_operation_runs("s1"),
+            ),
+            (
+                "errors",
+                lambda s: s.add_error(
+                    ErrorRecord(session_id="s1", kind=FailureKind.TIMEOUT, message="m")
+                ),
+                lambda s: s.list_errors("s1"),
+            ),
+        ],
+    )
+    def test_corrupt_run_and_error_bodies(self, store, raw, table, write, read):
+        """Run and error rows that do not parse are STORE_CORRUPT, never a pydantic error."""
+        write(store)
+        raw.execute(f'UPDATE {table} SET body = \'{{"status": "exploded"}}\'')  # noqa: S608
+        assert store_error_code(lambda: read(store)) == ErrorCode.STORE_CORRUPT
+
+
+class TestLocking:
+    def test_locked_database_is_store_locked(self, store, raw, monkeypatch):
+        """Writes while another connection holds an exclusive lock fail with STORE_LOCKED."""
+        monkeypatch.setattr(sqlite_module, "BUSY_TIMEOUT_SECONDS", 0.05)
+        impatient = SqliteStore(store.path)
+        try:
+            created = impatient.create_session(make_session("ses-1"))
+            raw.execute("BEGIN EXCLUSIVE")
+            try:
+                started = time.monotonic()
+                assert (
+                    store_error_code(lambda: impatient.create_session(make_session("ses-2")))
+                    == ErrorCode.STORE_LOCKED
+                )
+                assert time.monotonic() - started < 3
+                assert (
+                    store_error_code(lambda: impatient.update_session(created, expected_version=0))
+                    == ErrorCode.STORE_LOCKED
+                )
+                assert (
+                    store_error_code(
+                        lambda: impatient.put_job_run(JobRun(session_id="ses-1", job_id="a"))
+                    )
+                    == ErrorCode.STORE_LOCKED
+                )
+                assert impatient.get_session("ses-1") == created  # WAL: reads still work
+            finally:
+                raw.execute("ROLLBACK")
+            assert impatient.create_session(make_session("ses-2")).session_id == "ses-2"
+        finally:
+            impatient.close()
+
+
+RACE_SCRIPT = textwrap.dedent("""\
+    import sys, time
+    from pathlib import Path
+    from bunsui_core.errors import ConflictError
+    from bunsui_core.store.sqlite import SqliteStore
+
+    store = SqliteStore(Path(sys.argv[1]))
+    wanted = store.get_session("ses-1").model_copy(update={"failed_jobs": [sys.argv[3]]})
+    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+    try:  # every child bets on version 0, so a late starter cannot win a second time
+        store.update_session(wanted, expected_version=0)
+    except ConflictError:
+        print("conflict")
+    else:
+        print("won")
+    store.close()
+""")
+
+
+class TestConcurrentWriters:
+    def test_threads_racing_on_one_version_have_one_winner(self, store):
+        """Writers on separate connections racing on the same version: exactly one wins."""
+        writers = 8
+        base = store.create_session(make_session("ses-1"))
+        stores = [SqliteStore(store.path) for _ in range(writers)]
+        barrier = threading.Barrier(writers)
+        outcomes: list[object] = [None] * writers
+
+        def write(index: int) -> None:
+            wanted = base.model_copy(update={"failed_jobs": [f"w{index}"]})
+            barrier.wait()
+            try:
+                outcomes[index] = stores[index].update_session(wanted, expected_version=0)
+            except ConflictError as error:
+                outcomes[index] = error
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+        finally:
+            for opened in stores:
+                opened.close()
+        winners = [o for o in outcomes if isinstance(o, Session)]
+        losers = [o for o in outcomes if isinstance(o, ConflictError)]
+        assert (len(winners), len(losers)) == (1, writers - 1)
+        assert all(e.code == ErrorCode.CONFLICT for e in losers)
+        assert store.get_session("ses-1") == winners[0]
+        assert winners[0].version == 1
+
+    def test_processes_racing_on_one_version_have_one_winner(self, store):
+        """Separate processes racing on the same version: exactly one wins, the rest conflict."""
+        store.create_session(make_session("ses-1"))
+        start_at = time.time() + 1.5
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-c", RACE_SCRIPT, str(store.path), str(start_at), f"p{i}"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(4)
+        ]
+        results = []
+        for child in children:
+            out, err = child.communicate(timeout=60)
+            assert child.returncode == 0, err
+            results.append(out.strip())
+        assert sorted(results) == ["conflict", "conflict", "conflict", "won"]
+        final = store.get_session("ses-1")
+        assert final.version == 1
+        assert final.failed_jobs[0] in {"p0", "p1", "p2", "p3"}
+
+    @pytest.mark.parametrize("shared", [True, False], ids=["one-store", "store-per-thread"])
+    def test_helper_loses_no_update_under_contention(self, store, shared):
+        """Many threads appending via update_session all land; none is lost to a race."""
+        writers = 8
+        store.create_session(make_session("ses-1"))
+        stores = [store if shared else SqliteStore(store.path) for _ in range(writers)]
+        barrier = threading.Barrier(writers)
+        failures: list[BaseException] = []
+
+        def append(index: int) -> None:
+            barrier.wait()
+            try:
+                update_session(
+                    stores[index],
+                    "ses-1",
+                    lambda s: s.model_copy(update={"failed_jobs": [*s.failed_jobs, f"w{index}"]}),
+                )
+            except BaseException as error:
+                failures.append(error)
+
+        threads = [threading.Thread(target=append, args=(i,)) for i in range(writers)]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+        finally:
+            if not shared:
+                for opened in stores:
+                    opened.close()
+        assert failures == []
+        final = store.get_session("ses-1")
+        assert sorted(final.failed_jobs) == sorted(f"w{i}" for i in range(writers))
+        assert final.version == writers
+
+
+def listing_sql(
+    store: SqliteStore, session_filter: SessionFilter, cursor: str | None = None
+) -> str:
+    """The SQL (values inlined) that list_sessions runs for this filter."""
+    seen: list[str] = []
+    store._db.set_trace_callback(seen.append)
+    try:
+        store.list_sessions(session_filter, limit=5, cursor=cursor)
+    finally:
+        store._db.set_trace_callback(None)
+    [sql] = [s for s in seen if "FROM sessions" in s]
+    return sql
+
+
+class TestQueryPlans:
+    @pytest.mark.parametrize(
+        ("session_filter", "index"),
+        [
+            (SessionFilter(status="queued"), "sessions_by_status"),
+            (
+                SessionFilter(status="queued", created_after="2024-01-01T00:00:00.000000Z"),
+                "sessions_by_status",
+            ),
+            (SessionFilter(pipeline_id="etl"), "sessions_by_pipeline"),
+            (SessionFilter(), "sessions_by_created"),
+        ],
+    )
+    @pytest.mark.parametrize("second_page", [False, True], ids=["first-page", "next-page"])
+    def test_listing_walks_the_matching_index(self, store, raw, session_filter, index, second_page):
+        """Each listing reads its index in result order: no table scan, no sort step."""
+        for i in range(12):
+            status = SessionStatus.QUEUED if i % 2 else SessionStatus.FAILED
+            store.create_session(
+                make_session(
+                    f"ses-{i:02d}", status=status, created_at=f"2024-06-01T00:00:{i:02d}.000000Z"
+                )
+            )
+        cursor = None
+        if second_page:
+            cursor = store.list_sessions(session_filter, limit=2).next_cursor
+            assert cursor is not None
+        sql = listing_sql(store, session_filter, cursor)
+        plan = " | ".join(row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql))
+        assert f"USING INDEX {index}" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
