@@ -41,4 +41,44 @@ bunsui --format table job list --session-id "$etl" || exit 1
 say "The transform's stderr (pipeline output, shown as untrusted data)"
 bunsui --format table job logs transform --session-id "$etl" --stream stderr --tail-lines 6 || exit 1
 
-say "Demo finished: three failed sessions are stored in $BUNSUI_HOME"
+field() { python3 -c 'import json,sys; d=json.load(sys.stdin); exec("for k in sys.argv[1].split(\".\"): d = d[int(k)] if k.isdigit() else d[k]"); print(d)' "$1"; }
+
+say "Why did it fail? (error analyze: code, category, context, suggestions with their confidence basis)"
+bunsui --format json error analyze --session-id "$etl" > /tmp/bunsui-demo-analysis.json || exit 1
+python3 - /tmp/bunsui-demo-analysis.json <<'PY'
+import json, sys
+for error in json.load(open(sys.argv[1]))["errors"]:
+    print(f"{error['job_id']}: {error['error_code']} ({error['category']}), context {error['context']}")
+    for s in error["recovery_suggestions"]:
+        print(f"  {s['action']:<26} confidence {s['confidence']:.2f}  {s['command']}")
+PY
+
+say "Recovery plans, best first"
+bunsui --format json recovery suggest --session-id "$etl" > /tmp/bunsui-demo-plans.json || exit 1
+python3 - /tmp/bunsui-demo-plans.json <<'PY'
+import json, sys
+for plan in json.load(open(sys.argv[1]))["recovery_plans"]:
+    print(f"{plan['plan_id']}  p={plan['success_probability']:.2f}  {plan['description']}")
+    for risk in plan["risks"]:
+        print(f"    risk: {risk}")
+PY
+plan=$(field recovery_plans.0.plan_id < /tmp/bunsui-demo-plans.json)
+
+say "Dry run of $plan (the default): what would change"
+bunsui --format yaml recovery execute "$plan" || exit 1
+
+say "Execute it: raise transform's memory, rerun from the failed job, reuse extract's output"
+bunsui --format json recovery execute "$plan" --no-dry-run > /tmp/bunsui-demo-exec.json || exit 1
+rerun=$(field steps.1.result.session_id < /tmp/bunsui-demo-exec.json)
+bunsui --format table session watch "$rerun" > /dev/null
+rc=$?
+if [ "$rc" -ne 0 ]; then
+  echo "demo: expected the rerun $rerun to complete, exit code $rc" >&2
+  exit 1
+fi
+bunsui --format table job list --session-id "$rerun" || exit 1
+
+say "What bunsui learned (the next analysis of this error is more confident)"
+bunsui --format table error resolutions --fingerprint "$(field errors.0.fingerprint < /tmp/bunsui-demo-analysis.json)" || exit 1
+
+say "Demo finished: the ETL failure was analyzed, recovered and learned from; state is in $BUNSUI_HOME"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bunsui_core.config import Settings
 from bunsui_core.model.pipeline_loader import validate_pipeline_data
@@ -69,3 +70,36 @@ def queue_session(store: SqliteStore, data: dict[str, Any]) -> Session:
             status=SessionStatus.QUEUED,
         )
     )
+
+
+ALLOCATE = (
+    "import json, os\n"
+    "n = json.loads(os.environ['BUNSUI_PARAMS'])['batch_size']\n"
+    "try:\n"
+    "    b = bytearray(n * 2**20)\n"
+    "except MemoryError:\n"
+    "    raise MemoryError(f'Unable to allocate {n}. MiB for the batch') from None\n"
+    "open(os.path.join(os.environ['BUNSUI_WORKDIR'], 'out'), 'w').write('ok')\n"
+)
+
+
+def etl_pipeline(tmp_path: Path) -> str:
+    """extract (counts its runs in a file) -> transform (needs ~150 MiB, limit 96) -> load."""
+    counter = tmp_path / "extract_runs.log"
+    extract = f"open({str(counter)!r}, 'a').write('run\\n')"
+    load = (
+        "import json, os\n"
+        "up = json.loads(os.environ['BUNSUI_UPSTREAM_DIRS'])['transform']\n"
+        "assert open(os.path.join(up, 'out')).read() == 'ok'\n"
+    )
+    data = pipeline_data(
+        command_job("extract", extract),
+        command_job(
+            "transform", ALLOCATE, deps=["extract"], parameters={"memory": 96, "batch_size": 150}
+        ),
+        command_job("load", load, deps=["transform"]),
+        name="etl",
+    )
+    path = tmp_path / "etl.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)

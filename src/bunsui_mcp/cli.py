@@ -39,11 +39,15 @@ EXIT_CODES: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 3,
     ErrorCode.CONFLICT: 4,
     ErrorCode.INVALID_TRANSITION: 4,
+    ErrorCode.SESSION_ACTIVE: 4,
     ErrorCode.STORE_LOCKED: 7,
     ErrorCode.STORE_CORRUPT: 7,
     ErrorCode.STORE_SCHEMA_TOO_NEW: 7,
     ErrorCode.ENGINE_UNSUPPORTED: 8,
     ErrorCode.SPAWN_FAILED: 8,
+    ErrorCode.RETRY_BUDGET_EXHAUSTED: 9,
+    ErrorCode.NOT_EXECUTABLE: 9,
+    ErrorCode.STEP_FAILED: 9,
 }
 """Exit code per error code (README: "Exit codes")."""
 
@@ -277,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         returned = command.main(args=arguments, prog_name="bunsui", standalone_mode=False)
     except BunsuiError as exc:
         print_error(exc.to_dict(), STATE.output_format)
-        return EXIT_CODES.get(exc.code, 1)
+        return EXIT_CODES[exc.code]
     except TyperException as exc:
         return _usage_error(exc)
     except typer.Abort:

@@ -162,9 +162,13 @@ class ResolutionsOutput(ActionOutput):
 def resolutions(ctx: ActionContext, args: ResolutionsInput) -> ResolutionsOutput:
     """List what bunsui learned from outcomes: for an error code or fingerprint, how often
     each action worked and the resulting confidence, plus the individual outcomes."""
+    listed = ctx.store.list_resolutions(
+        fingerprint=args.fingerprint, error_code=args.error_code, limit=args.limit
+    )
     totals = []
     if args.error_code or args.fingerprint:
-        priors = _catalog_priors(args.error_code)
+        # A fingerprint belongs to one error code: its catalog priors give the confidence.
+        priors = _catalog_priors(args.error_code or next((r.error_code for r in listed), None))
         stats = ctx.store.action_stats(fingerprint=args.fingerprint, error_code=args.error_code)
         totals = [
             ActionConfidence(
@@ -177,12 +181,7 @@ def resolutions(ctx: ActionContext, args: ResolutionsInput) -> ResolutionsOutput
             )
             for s in stats
         ]
-    return ResolutionsOutput(
-        totals=totals,
-        resolutions=ctx.store.list_resolutions(
-            fingerprint=args.fingerprint, error_code=args.error_code, limit=args.limit
-        ),
-    )
+    return ResolutionsOutput(totals=totals, resolutions=listed)
 
 
 def _catalog_priors(error_code: str | None) -> dict[str, float]:

@@ -65,12 +65,17 @@ class JobList(ActionOutput):
     jobs: list[JobView] = Field(description="Jobs in dependency order.")
 
 
+NOT_RUN = frozenset({RunStatus.SKIPPED, RunStatus.UPSTREAM_FAILED, RunStatus.CANCELLED})
+
+
 def _job_view(job_run: JobRun, op_runs: list[OperationRun], op_order: list[str]) -> JobView:
+    """Operations never started take the job's status when the job will not run them."""
     by_id = {r.operation_id: r for r in op_runs}
+    not_run = job_run.status if job_run.status in NOT_RUN else RunStatus.PENDING
     operations = [
         OperationSummary.of(by_id[o])
         if o in by_id
-        else OperationSummary(operation_id=o, status=RunStatus.PENDING, attempts=0)
+        else OperationSummary(operation_id=o, status=not_run, attempts=0)
         for o in op_order
     ]
     return JobView(**JobSummary.of(job_run).model_dump(), operations=operations)

@@ -12,42 +12,9 @@ import yaml
 from bunsui_core.actions import Gateway
 from bunsui_core.errors import BunsuiError
 from bunsui_core.store.sqlite import SqliteStore
-from tests.conftest import command_job, pipeline_data
+from tests.conftest import command_job, etl_pipeline, pipeline_data
 
 ACTOR = "tester"
-
-ALLOCATE = (
-    "import json, os\n"
-    "n = json.loads(os.environ['BUNSUI_PARAMS'])['batch_size']\n"
-    "try:\n"
-    "    b = bytearray(n * 2**20)\n"
-    "except MemoryError:\n"
-    "    raise MemoryError(f'Unable to allocate {n}. MiB for the batch') from None\n"
-    "open(os.path.join(os.environ['BUNSUI_WORKDIR'], 'out'), 'w').write('ok')\n"
-)
-
-
-def etl(tmp_path: Path) -> str:
-    """extract (counts its runs in a file) -> transform (needs ~150 MiB, limit 96) -> load."""
-    counter = tmp_path / "extract_runs.log"
-    extract = f"open({str(counter)!r}, 'a').write('run\\n')"
-    load = (
-        "import json, os\n"
-        "up = json.loads(os.environ['BUNSUI_UPSTREAM_DIRS'])['transform']\n"
-        "assert open(os.path.join(up, 'out')).read() == 'ok'\n"
-    )
-    data = pipeline_data(
-        command_job("extract", extract),
-        command_job(
-            "transform", ALLOCATE, deps=["extract"], parameters={"memory": 96, "batch_size": 150}
-        ),
-        command_job("load", load, deps=["transform"]),
-        name="etl",
-    )
-    path = tmp_path / "etl.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return str(path)
-
 
 class Bunsui:
     """The gateway as an adapter uses it, plus a helper to wait for detached sessions."""
@@ -79,7 +46,7 @@ def bunsui(settings) -> Bunsui:
 
 
 def failed_etl(bunsui: Bunsui, tmp_path: Path) -> str:
-    session = bunsui("pipeline:run", pipeline=etl(tmp_path), wait=True)
+    session = bunsui("pipeline:run", pipeline=etl_pipeline(tmp_path), wait=True)
     assert session["status"] == "failed"
     return session["session_id"]
 
