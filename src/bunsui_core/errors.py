@@ -2,11 +2,15 @@
 
     BunsuiError                      INTERNAL
     ├── InvalidArgumentError         INVALID_ARGUMENT
-    │   └── PipelineInvalidError     PIPELINE_INVALID
+    │   ├── PipelineInvalidError     PIPELINE_INVALID
+    │   └── PolicyInvalidError       POLICY_INVALID (governance/policy_file.py)
     ├── NotFoundError                NOT_FOUND
     ├── ConflictError                CONFLICT
     │   └── InvalidTransitionError   INVALID_TRANSITION | SESSION_ACTIVE | RETRY_BUDGET_EXHAUSTED
     ├── RecoveryError                NOT_EXECUTABLE | STEP_FAILED
+    ├── PermissionDeniedError        PERMISSION_DENIED | READ_ONLY
+    ├── TicketError                  TICKET_EXPIRED
+    ├── AuditError                   AUDIT_CHAIN_BROKEN
     ├── StoreError                   STORE_LOCKED | STORE_CORRUPT | STORE_SCHEMA_TOO_NEW
     └── EngineError                  ENGINE_UNSUPPORTED | SPAWN_FAILED
 
@@ -33,6 +37,11 @@ class ErrorCode(StrEnum):
     RETRY_BUDGET_EXHAUSTED = "RETRY_BUDGET_EXHAUSTED"
     NOT_EXECUTABLE = "NOT_EXECUTABLE"
     STEP_FAILED = "STEP_FAILED"
+    POLICY_INVALID = "POLICY_INVALID"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    READ_ONLY = "READ_ONLY"
+    TICKET_EXPIRED = "TICKET_EXPIRED"
+    AUDIT_CHAIN_BROKEN = "AUDIT_CHAIN_BROKEN"
     STORE_LOCKED = "STORE_LOCKED"
     STORE_CORRUPT = "STORE_CORRUPT"
     STORE_SCHEMA_TOO_NEW = "STORE_SCHEMA_TOO_NEW"
@@ -96,6 +105,24 @@ class RecoveryError(BunsuiError):
     """A recovery plan cannot run (needs a person) or one of its steps failed."""
 
     default_code = ErrorCode.NOT_EXECUTABLE
+
+
+class PermissionDeniedError(BunsuiError):
+    """The policy (or read-only mode) refuses this call; details name the deciding rule."""
+
+    default_code = ErrorCode.PERMISSION_DENIED
+
+
+class TicketError(BunsuiError):
+    """An approval ticket that can no longer be acted on."""
+
+    default_code = ErrorCode.TICKET_EXPIRED
+
+
+class AuditError(BunsuiError):
+    """The audit log's hash chain does not hold; details name the first bad entry."""
+
+    default_code = ErrorCode.AUDIT_CHAIN_BROKEN
 
 
 class StoreError(BunsuiError):

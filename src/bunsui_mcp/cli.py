@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import inspect
+import json
 import os
 import sys
 import time
@@ -29,6 +30,8 @@ from bunsui_core.actions.command_line import (
 )
 from bunsui_core.config import Settings
 from bunsui_core.errors import BunsuiError, ErrorCode, InvalidArgumentError
+from bunsui_core.governance.approvals import PendingApproval
+from bunsui_core.governance.tickets import Ticket
 from bunsui_core.model.session import SessionStatus
 from bunsui_mcp._cli_render import OutputFormat, print_error, render
 
@@ -36,10 +39,14 @@ EXIT_CODES: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL: 1,
     ErrorCode.INVALID_ARGUMENT: 2,
     ErrorCode.PIPELINE_INVALID: 2,
+    ErrorCode.POLICY_INVALID: 2,
     ErrorCode.NOT_FOUND: 3,
     ErrorCode.CONFLICT: 4,
     ErrorCode.INVALID_TRANSITION: 4,
     ErrorCode.SESSION_ACTIVE: 4,
+    ErrorCode.TICKET_EXPIRED: 4,
+    ErrorCode.PERMISSION_DENIED: 5,
+    ErrorCode.READ_ONLY: 5,
     ErrorCode.STORE_LOCKED: 7,
     ErrorCode.STORE_CORRUPT: 7,
     ErrorCode.STORE_SCHEMA_TOO_NEW: 7,
@@ -48,6 +55,7 @@ EXIT_CODES: dict[ErrorCode, int] = {
     ErrorCode.RETRY_BUDGET_EXHAUSTED: 9,
     ErrorCode.NOT_EXECUTABLE: 9,
     ErrorCode.STEP_FAILED: 9,
+    ErrorCode.AUDIT_CHAIN_BROKEN: 13,
 }
 """Exit code per error code (README: "Exit codes")."""
 
@@ -59,6 +67,9 @@ SESSION_EXIT_CODES: dict[SessionStatus, int] = {
 }
 """Exit code of `pipeline run --wait` and `session watch` by the session's final status."""
 
+EXIT_PENDING_APPROVAL = 6
+"""The call became an approval ticket (printed on stdout) instead of acting."""
+
 EXIT_INTERRUPTED = 130
 
 
@@ -69,11 +80,13 @@ class CliState:
     output_format: OutputFormat
     home: str | None
     actor: str
+    policy: str | None = None
+    read_only: bool = False
 
     @property
     def gateway(self) -> Gateway:
-        """A gateway over the chosen home."""
-        return Gateway(Settings.resolve(self.home))
+        """A gateway over the chosen home, policy and mode."""
+        return Gateway(Settings.resolve(self.home, policy=self.policy, read_only=self.read_only))
 
 
 STATE = CliState(output_format=OutputFormat.JSON, home=None, actor="")
@@ -127,10 +140,20 @@ def _global_options(
         str | None,
         typer.Option("--actor", envvar="BUNSUI_ACTOR", help="Who is acting (default: OS user)."),
     ] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option("--policy", help="Policy file (default: $BUNSUI_POLICY or the shipped one)."),
+    ] = None,
+    read_only: Annotated[
+        bool,
+        typer.Option("--read-only", help="Refuse every write (also BUNSUI_READ_ONLY=1)."),
+    ] = False,
 ) -> None:
     STATE.output_format = output_format or _default_format()
     STATE.home = home
     STATE.actor = actor or getpass.getuser()
+    STATE.policy = policy
+    STATE.read_only = read_only
 
 
 def _parameter(action: Action, name: str, info: FieldInfo) -> inspect.Parameter:
@@ -157,9 +180,14 @@ def _parameter(action: Action, name: str, info: FieldInfo) -> inspect.Parameter:
 
 
 def _exit_code_for(action: Action, raw: dict[str, Any], result: BaseModel) -> int:
-    """Waiting commands report the session's outcome; everything else succeeded."""
+    """A ticket instead of the action is 6; waiting commands report the session's outcome;
+    an approval whose action failed reports that failure's code."""
+    if isinstance(result, PendingApproval):
+        return EXIT_PENDING_APPROVAL
     if action.name == "pipeline:run" and raw.get("wait"):
         return SESSION_EXIT_CODES.get(SessionStatus(result.model_dump()["status"]), 1)
+    if isinstance(result, Ticket) and result.error:
+        return EXIT_CODES.get(ErrorCode(result.error["code"]), 1)
     return 0
 
 
@@ -169,7 +197,12 @@ def run_action(action: Action, values: dict[str, Any]) -> None:
     if action.cli_stdin and action.cli_stdin not in raw and not sys.stdin.isatty():
         raw[action.cli_stdin] = sys.stdin.read()
     result = STATE.gateway.invoke(STATE.actor, action.name, raw, progress=_progress_printer())
-    print(render(result.model_dump(mode="json"), STATE.output_format))
+    data = result.model_dump(mode="json")
+    if action.cli_json_lines and not isinstance(result, PendingApproval):
+        for item in data[action.cli_json_lines]:
+            print(json.dumps(item, ensure_ascii=False))
+    else:
+        print(render(data, STATE.output_format))
     code = _exit_code_for(action, raw, result)
     if code:
         raise typer.Exit(code)
@@ -191,13 +224,16 @@ def _command_for(action: Action) -> Any:
 
 
 RESOURCE_HELP = {
+    "approval": "Approval tickets: list, show, approve (executes once), reject, cancel.",
+    "audit": "The hash-chained audit log: list, export, head, verify.",
+    "policy": "The policy in force: check one call, explain an actor's permissions.",
     "error": "Classify errors, analyze failed sessions, see what was learned.",
     "job": "Jobs of a session: list, describe, logs, update-config, rerun, mark.",
     "pipeline": "Pipelines: validate, register, list, describe, run.",
     "recovery": "Recovery plans: suggest, execute.",
     "session": "Sessions (runs): list, describe, watch, cancel, rerun.",
 }
-GLOBAL_OPTIONS_WITH_VALUES = {"--format", "--home", "--actor"}
+GLOBAL_OPTIONS_WITH_VALUES = {"--format", "--home", "--actor", "--policy"}
 
 
 def requested_resource(argv: list[str]) -> str | None:

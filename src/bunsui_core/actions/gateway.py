@@ -3,13 +3,17 @@
 invoke(actor, action, raw_args)
   -> unknown action                      -> NOT_FOUND
   -> validate input (pydantic)           -> INVALID_ARGUMENT with every field error
-  -> (read-only, policy, tickets, audit: the governance layer plugs in here)
+  -> read-only mode and a write          -> READ_ONLY
+  -> policy decision for (actor, action) -> PERMISSION_DENIED naming the rule
+  -> approval required                   -> the (new or identical pending) ticket, not acting
   -> run handler                         -> output model
   -> unexpected exception                -> INTERNAL (traceback to the home's log only)
+Every outcome is appended to the audit log (read-only mode writes nothing at all).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import traceback
 from collections.abc import Mapping
@@ -20,11 +24,28 @@ from pydantic import BaseModel, ValidationError
 from bunsui_core.actions.context import ActionContext, ActorId, ProgressCallback
 from bunsui_core.actions.registry import REGISTRY, Action, ActionRegistry
 from bunsui_core.config import Settings
-from bunsui_core.errors import BunsuiError, ErrorCode, InvalidArgumentError, NotFoundError
+from bunsui_core.errors import (
+    BunsuiError,
+    ErrorCode,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from bunsui_core.governance import approvals
+from bunsui_core.governance.audit import Approval, AuditEvent, AuditResult
+from bunsui_core.governance.canonical import arguments_hash, redact
+from bunsui_core.governance.policy import Outcome, Policy
+from bunsui_core.governance.policy_file import load_policy
+from bunsui_core.governance.tickets import Ticket
 from bunsui_core.model.location import location
-from bunsui_core.model.session import utc_now
+from bunsui_core.model.session import new_id, utc_now
+from bunsui_core.resources import shipped_file
+from bunsui_core.store import Store, open_store
 
 logger = logging.getLogger("bunsui")
+
+RESOURCE_FIELDS = ("job_id", "plan_id", "ticket_id", "pipeline_id", "pipeline", "session_id")
+"""Argument that names what a call acts on, most specific first (the audit's `resource`)."""
 
 
 def validation_details(exc: ValidationError) -> dict[str, Any]:
@@ -37,12 +58,40 @@ def validation_details(exc: ValidationError) -> dict[str, Any]:
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class _Call:
+    """One top-level request and everything it sets off (plan steps, a ticket's action)."""
+
+    actor: ActorId
+    store: Store
+    correlation_id: str
+    progress: ProgressCallback | None
+    approval: Approval | None = None
+    ticket_id: str | None = None
+    nested: bool = False
+
+
 class Gateway:
     """Runs actions for any adapter; adapters never call handlers directly."""
 
     def __init__(self, settings: Settings, registry: ActionRegistry = REGISTRY) -> None:
         self.settings = settings
         self.registry = registry
+        self._policy: Policy | None = None
+
+    @property
+    def policy(self) -> Policy:
+        """The policy file in force (`--policy`, `BUNSUI_POLICY`, else the shipped default),
+        checked against every action; a bad file fails every call (closed)."""
+        if self._policy is None:
+            path = self.settings.policy_path or shipped_file("policies/default.yaml")
+            self._policy = load_policy(path, [a.name for a in self.registry])
+        return self._policy
+
+    @property
+    def read_only(self) -> bool:
+        """Read-only by flag, environment or policy."""
+        return self.settings.read_only or self.policy.read_only
 
     def action(self, name: str) -> Action:
         """The action by name, or NOT_FOUND listing what exists."""
@@ -61,29 +110,184 @@ class Gateway:
         raw_args: Mapping[str, Any],
         *,
         progress: ProgressCallback | None = None,
+        correlation_id: str | None = None,
     ) -> BaseModel:
-        """Validate, check, run and return the action's output; every failure is a BunsuiError."""
-        action = self.action(name)
+        """Validate, check, run and return the action's output (or a pending ticket); every
+        failure is a BunsuiError."""
+        settings = dataclasses.replace(self.settings, read_only=self.read_only)
+        store = open_store(settings)
+        call = _Call(actor, store, correlation_id or new_id("cor"), progress)
         try:
-            args = action.input_model.model_validate(dict(raw_args))
+            return self._call(call, name, raw_args)
+        finally:
+            store.close()
+
+    def _call(self, call: _Call, name: str, raw_args: Mapping[str, Any]) -> BaseModel:
+        arguments = dict(raw_args)
+        try:
+            action = self.action(name)
+            args = action.input_model.model_validate(arguments)
         except ValidationError as exc:
-            raise InvalidArgumentError(
+            error = InvalidArgumentError(
                 f"invalid arguments for {name}", details=validation_details(exc)
-            ) from None
-        context = ActionContext(settings=self.settings, actor=actor)
-        if progress is not None:
-            context.progress = progress
-        context.invoke = lambda step, step_args: self.invoke(
-            actor, step, step_args, progress=progress
+            )
+            self._audit(call, name, arguments, AuditResult.FAILED, error_code=error.code)
+            raise error from None
+        except BunsuiError as exc:
+            self._audit(call, name, arguments, AuditResult.FAILED, error_code=exc.code)
+            raise
+        arguments = args.model_dump(mode="json")
+        if self.read_only and action.changes_state(args):
+            raise PermissionDeniedError(
+                f"read-only mode: {name} would change state",
+                code=ErrorCode.READ_ONLY,
+                details={"action": name},
+            )
+        decision = self.policy.decide(call.actor, name)
+        if decision.outcome is Outcome.DENY:
+            self._audit(call, name, arguments, AuditResult.DENIED, rule=decision.rule)
+            raise PermissionDeniedError(
+                f"{call.actor} may not {name}: {decision.rule}",
+                details={"actor": call.actor, "action": name, "rule": decision.rule},
+            )
+        if (
+            decision.outcome is Outcome.APPROVAL_REQUIRED
+            and call.approval is None
+            and not action.is_preview(args)
+        ):
+            return self._request_approval(call, name, arguments, decision.rule)
+        return self._run(call, action, args, arguments, decision.rule)
+
+    def _request_approval(
+        self, call: _Call, name: str, arguments: dict[str, Any], rule: str
+    ) -> BaseModel:
+        if call.nested:
+            raise PermissionDeniedError(
+                f"{name} needs approval; as a step of another call it cannot wait for one. "
+                "Request the whole call's approval instead.",
+                details={"action": name, "rule": rule},
+            )
+        ticket, created = approvals.request_ticket(
+            call.store,
+            action=name,
+            arguments=arguments,
+            requested_by=call.actor,
+            rule=rule,
+            policy_hash=self.policy.hash,
+            correlation_id=call.correlation_id,
         )
+        self._audit(
+            call,
+            name,
+            arguments,
+            AuditResult.PENDING_APPROVAL,
+            rule=rule,
+            ticket_id=ticket.ticket_id,
+            approval=Approval(required=True),
+        )
+        return approvals.PendingApproval.of(ticket, created=created)
+
+    def _run(
+        self, call: _Call, action: Action, args: BaseModel, arguments: dict[str, Any], rule: str
+    ) -> BaseModel:
+        context = ActionContext(
+            settings=dataclasses.replace(self.settings, read_only=self.read_only),
+            actor=call.actor,
+            _policy=self.policy,
+            approved_by=call.approval.approved_by if call.approval else None,
+            correlation_id=call.correlation_id,
+            _store=call.store,
+            _owns_store=False,
+        )
+        if call.progress is not None:
+            context.progress = call.progress
+        nested = dataclasses.replace(call, nested=True)
+        context.invoke = lambda step, step_args: self._call(nested, step, step_args)
+        context.audit = lambda event: self._append(call.store, event)
+        context.execute_ticket = lambda ticket, approver: self._execute_ticket(
+            call, ticket, approver
+        )
+        done = AuditResult.EXECUTED if call.approval else AuditResult.ALLOWED
         try:
-            return action.handler(context, args)
-        except BunsuiError:
+            output = action.handler(context, args)
+        except BunsuiError as exc:
+            self._audit(
+                call, action.name, arguments, AuditResult.FAILED, error_code=exc.code, rule=rule
+            )
             raise
         except Exception as exc:
-            raise self._internal_error(name, exc) from None
-        finally:
-            context.close()
+            error = self._internal_error(action.name, exc)
+            self._audit(
+                call, action.name, arguments, AuditResult.FAILED, error_code=error.code, rule=rule
+            )
+            raise error from None
+        self._audit(
+            call,
+            action.name,
+            arguments,
+            done,
+            rule=rule,
+            session_id=getattr(output, "session_id", None),
+        )
+        return output
+
+    def _execute_ticket(self, call: _Call, ticket: Ticket, approver: ActorId) -> Ticket:
+        """Run an approved ticket's action once, as the requester's call with the approver
+        recorded, re-checking read-only mode and policy now; the outcome goes on the ticket."""
+        running = approvals.start_execution(call.store, ticket)
+        as_requester = dataclasses.replace(
+            call,
+            actor=ticket.requested_by,
+            approval=Approval(required=True, approved_by=approver, approved_at=ticket.decided_at),
+            ticket_id=ticket.ticket_id,
+            nested=False,
+        )
+        try:
+            output = self._call(as_requester, ticket.action, ticket.arguments)
+        except BunsuiError as exc:
+            return approvals.finish_execution(call.store, running, error=exc.to_dict())
+        return approvals.finish_execution(
+            call.store, running, result=output.model_dump(mode="json")
+        )
+
+    def _audit(
+        self,
+        call: _Call,
+        name: str,
+        arguments: dict[str, Any],
+        result: AuditResult,
+        *,
+        error_code: str | None = None,
+        rule: str | None = None,
+        ticket_id: str | None = None,
+        approval: Approval | None = None,
+        session_id: Any = None,
+    ) -> None:
+        """Append one entry for this call (never in read-only mode: it writes nothing)."""
+        session_id = arguments.get("session_id") or session_id
+        self._append(
+            call.store,
+            AuditEvent(
+                actor=call.actor,
+                action=name,
+                resource=next(
+                    (f"{f}:{arguments[f]}" for f in RESOURCE_FIELDS if arguments.get(f)), None
+                ),
+                session_id=session_id if isinstance(session_id, str) else None,
+                approval=approval or call.approval or Approval(),
+                result=result,
+                error_code=str(error_code) if error_code else None,
+                rule=rule,
+                arguments=redact(arguments),
+                arguments_hash=arguments_hash(arguments),
+                ticket_id=ticket_id or call.ticket_id,
+                correlation_id=call.correlation_id,
+            ),
+        )
+
+    def _append(self, store: Store, event: AuditEvent) -> None:
+        if not store.read_only:
+            store.append_audit(event)
 
     def _internal_error(self, name: str, exc: Exception) -> BunsuiError:
         """A bug: keep the traceback in the home's log, give the caller a coded error."""

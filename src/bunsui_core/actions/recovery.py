@@ -128,6 +128,7 @@ def _preview(ctx: ActionContext, action: str, arguments: dict[str, Any]) -> dict
     output_model=ExecuteOutput,
     effect=Effect.WRITE,
     cli_arguments=("plan_id",),
+    preview_flag="dry_run",
 )
 def execute(ctx: ActionContext, args: ExecuteInput) -> ExecuteOutput:
     """Carry out a stored recovery plan. Dry run by default: shows each step's command and
@@ -142,6 +143,5 @@ def execute(ctx: ActionContext, args: ExecuteInput) -> ExecuteOutput:
     if args.dry_run:
         steps = executor.dry_run(plan, REGISTRY, lambda a, kw: _preview(ctx, a, kw), args.step)
     else:
-        assert ctx.invoke is not None  # noqa: S101 - the gateway always provides it
         steps = executor.execute(plan, REGISTRY, ctx.invoke, args.step)
     return ExecuteOutput(plan_id=plan.plan_id, dry_run=args.dry_run, steps=steps)

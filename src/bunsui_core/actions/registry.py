@@ -42,6 +42,19 @@ class Action:
     cli_arguments: tuple[str, ...] = field(default=())
     cli_stdin: str | None = None
     """A text field the CLI reads from stdin when it is not given (`error classify`)."""
+    cli_json_lines: str | None = None
+    """A list field the CLI prints as JSON lines, one item per line (`audit export`)."""
+    preview_flag: str | None = None
+    """A boolean input field that, when true, makes a write action change nothing (a dry
+    run): such a call needs no ticket and is allowed in read-only mode."""
+
+    def is_preview(self, args: BaseModel) -> bool:
+        """Whether this call only shows what it would do."""
+        return self.preview_flag is not None and bool(getattr(args, self.preview_flag))
+
+    def changes_state(self, args: BaseModel) -> bool:
+        """Whether this call may write: governance applies in full."""
+        return self.effect is Effect.WRITE and not self.is_preview(args)
 
     @property
     def resource(self) -> str:
@@ -113,6 +126,8 @@ class ActionRegistry:
         idempotent: bool = False,
         cli_arguments: tuple[str, ...] = (),
         cli_stdin: str | None = None,
+        preview_flag: str | None = None,
+        cli_json_lines: str | None = None,
     ) -> Callable[[Handler], Handler]:
         """Decorator: the handler's docstring becomes the description an LLM reads."""
 
@@ -130,6 +145,8 @@ class ActionRegistry:
                     idempotent=idempotent,
                     cli_arguments=cli_arguments,
                     cli_stdin=cli_stdin,
+                    preview_flag=preview_flag,
+                    cli_json_lines=cli_json_lines,
                 )
             )
             return handler
@@ -138,9 +155,12 @@ class ActionRegistry:
 
 
 RESOURCE_MODULES: dict[str, tuple[str, ...]] = {
+    "approval": ("approvals",),
+    "audit": ("audit",),
     "error": ("errors",),
     "job": ("jobs", "job_changes", "reruns"),
     "pipeline": ("pipelines",),
+    "policy": ("policies",),
     "recovery": ("recovery",),
     "session": ("sessions", "reruns"),
 }

@@ -65,7 +65,12 @@ def lost_reason(session: Session, *, now: datetime, host: str) -> str | None:
 
 
 def reap_lost_runners(store: Store) -> list[Session]:
-    """Mark every session with a dead runner failed (RUNNER_LOST) and close its open runs."""
+    """Mark every session with a dead runner failed (RUNNER_LOST) and close its open runs.
+
+    A read-only store is left as it is: the sessions show their last recorded state.
+    """
+    if store.read_only:
+        return []
     now = datetime.now(UTC)
     host = socket.gethostname()
     reaped: list[Session] = []

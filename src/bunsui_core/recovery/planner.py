@@ -119,8 +119,9 @@ def suggest_plans(
         plans = [_escalation(session, None, f"session is {session.status}, not failed")]
     else:
         plans = _plans_for_failures(store, session, pipeline, analysis)
-    for plan in plans:
-        store.put_recovery_plan(plan)
+    if not store.read_only:
+        for plan in plans:
+            store.put_recovery_plan(plan)
     return plans
 
 

@@ -16,7 +16,7 @@ def open_store(settings: Settings) -> Store:
     """The store for these settings: the embedded SQLite file under the bunsui home."""
     from bunsui_core.store.sqlite import SqliteStore  # noqa: PLC0415 - backends load on demand
 
-    return SqliteStore(settings.database_path)
+    return SqliteStore(settings.database_path, read_only=settings.read_only)
 
 
 __all__ = [

@@ -92,4 +92,37 @@ MIGRATIONS: tuple[str, ...] = (
         body       TEXT NOT NULL
     );
     """,
+    # 3: governance: approval tickets and the hash-chained audit log.
+    """
+    CREATE TABLE tickets (
+        ticket_id      TEXT PRIMARY KEY,
+        action         TEXT NOT NULL,
+        arguments_hash TEXT NOT NULL,
+        requested_by   TEXT NOT NULL,
+        status         TEXT NOT NULL,
+        created_at     TEXT NOT NULL,
+        version        INTEGER NOT NULL,
+        body           TEXT NOT NULL
+    );
+    -- At most one pending ticket per identical request, even under concurrent requests.
+    CREATE UNIQUE INDEX tickets_one_pending ON tickets (action, arguments_hash, requested_by)
+        WHERE status = 'pending';
+    CREATE INDEX tickets_by_status ON tickets (status, created_at);
+    CREATE INDEX tickets_by_created ON tickets (created_at);
+    CREATE TABLE audit (
+        seq        INTEGER PRIMARY KEY,
+        actor      TEXT NOT NULL,
+        action     TEXT NOT NULL,
+        session_id TEXT,
+        hash       TEXT NOT NULL,
+        body       TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_actor ON audit (actor, seq);
+    CREATE INDEX audit_by_action ON audit (action, seq);
+    CREATE INDEX audit_by_session ON audit (session_id, seq);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+    """,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +15,8 @@ from bunsui_core.errors import (
     InvalidTransitionError,
     NotFoundError,
 )
+from bunsui_core.governance.audit import AuditEntry, AuditEvent, AuditHead
+from bunsui_core.governance.tickets import TICKET_TRANSITIONS, Ticket, TicketStatus
 from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.recovery import (
     ActionStats,
@@ -86,6 +88,10 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 
 class Store(Protocol):
     """Persistence for bunsui; state changes are compare-and-set on `Session.version`."""
+
+    read_only: bool
+    """Opened in read-only mode: every write fails with READ_ONLY, so reads that would
+    tidy up as they go (reaping lost runners, keeping suggested plans) skip that."""
 
     def close(self) -> None:
         """Release connections."""
@@ -187,6 +193,50 @@ class Store(Protocol):
     def get_recovery_plan(self, plan_id: str) -> RecoveryPlan | None:
         """The plan, or None when missing."""
 
+    # approval tickets
+
+    def create_ticket(self, ticket: Ticket) -> Ticket:
+        """Insert a pending ticket; CONFLICT if an identical one (action, arguments hash,
+        requester) is pending already, so a race cannot leave two."""
+
+    def get_ticket(self, ticket_id: str) -> Ticket | None:
+        """The ticket, or None when missing."""
+
+    def find_pending_ticket(
+        self, action: str, arguments_hash: str, requested_by: str
+    ) -> Ticket | None:
+        """The pending ticket for exactly this request, if any."""
+
+    def update_ticket(self, ticket: Ticket, *, expected_version: int) -> Ticket:
+        """Compare-and-set on `version`, enforcing the ticket transition table."""
+
+    def list_tickets(
+        self, *, status: str | None = None, requested_by: str | None = None, limit: int = 50
+    ) -> list[Ticket]:
+        """Tickets, newest first."""
+
+    # audit log (append-only: there is no update or delete)
+
+    def append_audit(self, event: AuditEvent) -> AuditEntry:
+        """Place the event after the current head (seq + 1, prev_hash) atomically."""
+
+    def list_audit(
+        self,
+        *,
+        after_seq: int = 0,
+        limit: int = 100,
+        actor: str | None = None,
+        action: str | None = None,
+        session_id: str | None = None,
+    ) -> list[AuditEntry]:
+        """Entries with seq > after_seq, oldest first, optionally filtered."""
+
+    def audit_head(self) -> AuditHead | None:
+        """The newest entry's seq and hash, or None for an empty log."""
+
+    def audit_bodies(self, *, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Raw stored entries (parsed JSON, unvalidated) in seq order, for verification."""
+
 
 CAS_ATTEMPTS = 20
 
@@ -216,3 +266,12 @@ def update_session(store: Store, session_id: str, change: Callable[[Session], Se
         f"session {session_id} kept changing; gave up after {CAS_ATTEMPTS} attempts",
         details={"session_id": session_id},
     )
+
+
+def check_ticket_transition(ticket_id: str, current: TicketStatus, wanted: TicketStatus) -> None:
+    """INVALID_TRANSITION unless the ticket table allows current -> wanted."""
+    if wanted not in TICKET_TRANSITIONS[current]:
+        raise InvalidTransitionError(
+            f"ticket {ticket_id} is {current}; it cannot become {wanted}",
+            details={"ticket_id": ticket_id, "status": str(current), "wanted": str(wanted)},
+        )

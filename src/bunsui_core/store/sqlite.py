@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -17,8 +18,11 @@ from bunsui_core.errors import (
     ErrorCode,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     StoreError,
 )
+from bunsui_core.governance.audit import GENESIS_HASH, AuditEntry, AuditEvent, AuditHead
+from bunsui_core.governance.tickets import Ticket, TicketStatus
 from bunsui_core.model.pipeline import Pipeline, content_hash
 from bunsui_core.model.recovery import (
     ActionStats,
@@ -41,6 +45,7 @@ from bunsui_core.store.base import (
     PipelineVersion,
     SessionFilter,
     SessionPage,
+    check_ticket_transition,
     decode_cursor,
     encode_cursor,
 )
@@ -62,13 +67,28 @@ def _parse(model: type[RecordT], body: str, *, table: str, key: str) -> RecordT:
         ) from None
 
 
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration into complete statements (a trigger body holds `;` too)."""
+    buffer = ""
+    for piece in script.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \n;"):
+                yield buffer
+            buffer = ""
+
+
 class SqliteStore:
     """Store on a SQLite file; safe to share between threads, and between processes via WAL."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
         self._lock = threading.RLock()
         with self._guard():
+            if read_only:
+                self._db = self._open_read_only(path)
+                return
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
                 path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
@@ -76,6 +96,32 @@ class SqliteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
+
+    def _open_read_only(self, path: Path) -> sqlite3.Connection:
+        """SQLite itself refuses writes; a home with no database yet reads as empty."""
+        if not path.exists():
+            self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            self._migrate()
+            return self._db
+        db = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            timeout=BUSY_TIMEOUT_SECONDS,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        (current,) = db.execute("PRAGMA user_version").fetchone()
+        if current != len(MIGRATIONS):
+            db.close()
+            raise StoreError(
+                f"database {path} has schema version {current}, this bunsui uses "
+                f"{len(MIGRATIONS)}; open it once without read-only mode to upgrade it",
+                code=ErrorCode.STORE_SCHEMA_TOO_NEW
+                if current > len(MIGRATIONS)
+                else ErrorCode.STORE_CORRUPT,
+                details={"path": str(path), "schema_version": current},
+            )
+        return db
 
     def close(self) -> None:
         """Close the connection; the file stays consistent (WAL) whenever this is skipped."""
@@ -96,6 +142,10 @@ class SqliteStore:
                 ) from None
             except sqlite3.OperationalError as exc:
                 text = str(exc)
+                if "readonly" in text:
+                    raise PermissionDeniedError(
+                        "read-only mode: bunsui writes nothing", code=ErrorCode.READ_ONLY
+                    ) from None
                 if "locked" in text or "busy" in text:
                     raise StoreError(
                         f"database {self.path} is locked by another process",
@@ -145,9 +195,8 @@ class SqliteStore:
         with self._transaction() as db:
             (current,) = db.execute("PRAGMA user_version").fetchone()
             for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
-                for statement in script.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                for statement in _statements(script):
+                    db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number}")
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -535,3 +584,148 @@ class SqliteStore:
         return (
             _parse(RecoveryPlan, rows[0][0], table="recovery_plans", key=plan_id) if rows else None
         )
+
+    # approval tickets
+
+    def create_ticket(self, ticket: Ticket) -> Ticket:
+        """Insert a pending ticket; CONFLICT when an identical one is pending."""
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "INSERT INTO tickets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        ticket.ticket_id,
+                        ticket.action,
+                        ticket.arguments_hash,
+                        ticket.requested_by,
+                        str(ticket.status),
+                        ticket.created_at,
+                        ticket.version,
+                        ticket.model_dump_json(),
+                    ),
+                )
+        except ConflictError:
+            raise ConflictError(
+                f"an identical {ticket.action} request by {ticket.requested_by} is pending",
+                details={"action": ticket.action, "requested_by": ticket.requested_by},
+            ) from None
+        return ticket
+
+    def get_ticket(self, ticket_id: str) -> Ticket | None:
+        """The ticket, or None when missing."""
+        rows = self._rows("SELECT body FROM tickets WHERE ticket_id = ?", (ticket_id,))
+        return _parse(Ticket, rows[0][0], table="tickets", key=ticket_id) if rows else None
+
+    def find_pending_ticket(
+        self, action: str, arguments_hash: str, requested_by: str
+    ) -> Ticket | None:
+        """The pending ticket for exactly this request (unique index), if any."""
+        rows = self._rows(
+            "SELECT ticket_id, body FROM tickets WHERE action = ? AND arguments_hash = ? "
+            "AND requested_by = ? AND status = 'pending'",
+            (action, arguments_hash, requested_by),
+        )
+        return _parse(Ticket, rows[0][1], table="tickets", key=rows[0][0]) if rows else None
+
+    def update_ticket(self, ticket: Ticket, *, expected_version: int) -> Ticket:
+        """Compare-and-set on `version`, enforcing the ticket transition table."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT status, version FROM tickets WHERE ticket_id = ?", (ticket.ticket_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(
+                    f"ticket {ticket.ticket_id} not found", details={"ticket_id": ticket.ticket_id}
+                )
+            status, version = row
+            if version != expected_version:
+                raise ConflictError(
+                    f"ticket {ticket.ticket_id} changed concurrently (now {status})",
+                    details={"ticket_id": ticket.ticket_id, "status": status},
+                )
+            if status != ticket.status:
+                check_ticket_transition(ticket.ticket_id, TicketStatus(status), ticket.status)
+            updated = ticket.model_copy(update={"version": expected_version + 1})
+            db.execute(
+                "UPDATE tickets SET status = ?, version = ?, body = ? WHERE ticket_id = ?",
+                (str(updated.status), updated.version, updated.model_dump_json(), ticket.ticket_id),
+            )
+            return updated
+
+    def list_tickets(
+        self, *, status: str | None = None, requested_by: str | None = None, limit: int = 50
+    ) -> list[Ticket]:
+        """Tickets, newest first."""
+        clauses, params = [], []
+        for column, value in (("status", status), ("requested_by", requested_by)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._rows(
+            f"SELECT ticket_id, body FROM tickets {where} ORDER BY created_at DESC LIMIT ?",  # noqa: S608 - fixed column names
+            (*params, limit),
+        )
+        return [_parse(Ticket, body, table="tickets", key=tid) for tid, body in rows]
+
+    # audit log
+
+    def append_audit(self, event: AuditEvent) -> AuditEntry:
+        """Chain the event after the head inside one write transaction: no fork, no gap."""
+        with self._transaction() as db:
+            head = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+            entry = AuditEntry.chain(event, seq=seq, prev_hash=prev_hash)
+            db.execute(
+                "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    entry.seq,
+                    entry.actor,
+                    entry.action,
+                    entry.session_id,
+                    entry.hash,
+                    entry.model_dump_json(),
+                ),
+            )
+            return entry
+
+    def list_audit(
+        self,
+        *,
+        after_seq: int = 0,
+        limit: int = 100,
+        actor: str | None = None,
+        action: str | None = None,
+        session_id: str | None = None,
+    ) -> list[AuditEntry]:
+        """Entries with seq > after_seq, oldest first, optionally filtered (indexed)."""
+        clauses, params = ["seq > ?"], [after_seq]
+        for column, value in (("actor", actor), ("action", action), ("session_id", session_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        rows = self._rows(
+            f"SELECT seq, body FROM audit WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?",  # noqa: S608 - fixed column names
+            (*params, limit),
+        )
+        return [_parse(AuditEntry, body, table="audit", key=str(seq)) for seq, body in rows]
+
+    def audit_head(self) -> AuditHead | None:
+        """The newest entry's seq and hash."""
+        rows = self._rows("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        return AuditHead(seq=rows[0][0], hash=rows[0][1]) if rows else None
+
+    def audit_bodies(self, *, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Raw entries in seq order; a body that is not JSON comes back as `{}` (broken)."""
+        rows = self._rows(
+            "SELECT body FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+        )
+        return [_json_object(body) for (body,) in rows]
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError):
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from bunsui_core.errors import BunsuiError
 from bunsui_core.store.sqlite import SqliteStore
 from tests.conftest import command_job, etl_pipeline, pipeline_data
 
-ACTOR = "tester"
+ACTOR = getpass.getuser()  # an operator under the shipped policy
 
 class Bunsui:
     """The gateway as an adapter uses it, plus a helper to wait for detached sessions."""

@@ -1,0 +1,41 @@
+"""Canonical argument text and hashes: what a ticket binds and an audit entry records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+SECRET_KEY = re.compile(r"token|password|passwd|secret|key|credential", re.IGNORECASE)
+NOT_SECRET = frozenset({"idempotency_key"})
+REDACTED = "[redacted]"
+
+
+def canonical_text(value: Any) -> str:
+    """JSON with sorted keys and no spaces: equal values give equal text in every process."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def sha256_text(text: str) -> str:
+    """Hex sha256 of UTF-8 text."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def redact(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments with secret-looking values replaced, at any depth, before hashing or storing
+    them in the audit log (so a token never lands in a log that must be kept forever)."""
+    return {
+        key: REDACTED
+        if SECRET_KEY.search(key) and key not in NOT_SECRET
+        else redact(value)
+        if isinstance(value, Mapping)
+        else value
+        for key, value in arguments.items()
+    }
+
+
+def arguments_hash(arguments: Mapping[str, Any]) -> str:
+    """The hash a ticket binds and an audit entry records: of redacted, canonical arguments."""
+    return sha256_text(canonical_text(redact(arguments)))

@@ -1,0 +1,213 @@
+"""Reading a policy file, failing closed: any problem is POLICY_INVALID naming its line.
+
+Top level: `actors:` (actor name or fnmatch pattern -> role or list of roles; `$OS_USER`
+stands for the local user), optional `read_only: true`, and every other key is a role block
+with `kind` (human | agent, default agent: the kind that can never approve),
+`allowed_actions`, `denied_actions`, `approval_required`. Without `actors:`, an actor named
+like a role (`ai-agent` for `ai_agent`) holds it, so the design's file loads as written.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import getpass
+import re
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bunsui_core.errors import ErrorCode, InvalidArgumentError
+from bunsui_core.governance.canonical import sha256_text
+from bunsui_core.governance.policy import (
+    APPROVE_ACTIONS,
+    RESERVED_ACTIONS,
+    RULE_LISTS,
+    ActorBinding,
+    ActorKind,
+    Outcome,
+    Policy,
+    Role,
+    Rule,
+)
+
+ROLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+ROLE_KEYS = frozenset({"kind", "description", *RULE_LISTS})
+OS_USER = "$OS_USER"
+
+Problem = dict[str, Any]
+
+
+class PolicyInvalidError(InvalidArgumentError):
+    """A policy file that cannot be trusted; nothing is allowed under it."""
+
+    default_code = ErrorCode.POLICY_INVALID
+
+
+def load_policy(path: Path, known_actions: Collection[str]) -> Policy:
+    """Read and check a policy file against the actions bunsui offers."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyInvalidError(
+            f"cannot read policy file {path}: {exc}", details={"source": str(path), "problems": []}
+        ) from None
+    return parse_policy(text, source=str(path), known_actions=known_actions)
+
+
+def parse_policy(text: str, *, source: str, known_actions: Collection[str]) -> Policy:
+    """Check a policy document; every problem is reported at once with its line."""
+    try:
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 0
+        _fail(
+            source, [{"line": line, "message": f"malformed YAML: {getattr(exc, 'problem', exc)}"}]
+        )
+    reader = _Reader(set(known_actions) | RESERVED_ACTIONS)
+    policy = reader.read(root)
+    if reader.problems:
+        _fail(source, reader.problems)
+    return Policy(source=source, hash=sha256_text(text), **policy)
+
+
+def _fail(source: str, problems: list[Problem]) -> None:
+    count = len(problems)
+    first = problems[0]
+    raise PolicyInvalidError(
+        f"{source}: {count} problem{'s' if count != 1 else ''} in policy; first at line "
+        f"{first['line']}: {first['message']}",
+        details={"source": source, "problems": problems},
+    )
+
+
+class _Reader:
+    """Walks the YAML node tree (not loaded data) so every problem keeps its line."""
+
+    def __init__(self, known_actions: set[str]) -> None:
+        self.known = known_actions
+        self.problems: list[Problem] = []
+
+    def problem(self, node: yaml.Node | None, message: str) -> None:
+        line = node.start_mark.line + 1 if node is not None else 0
+        self.problems.append({"line": line, "message": message})
+
+    def read(self, root: yaml.Node | None) -> dict[str, Any]:
+        roles: dict[str, Role] = {}
+        actors: list[ActorBinding] | None = None
+        read_only = False
+        if not isinstance(root, yaml.MappingNode):
+            self.problem(root, "a policy is a mapping of role blocks (and `actors:`)")
+            return {"roles": roles, "actors": [], "read_only": False}
+        actors_node = None
+        for key_node, value in root.value:
+            key = key_node.value
+            if key == "actors":
+                actors_node = value
+            elif key == "read_only":
+                read_only = self.boolean(value, "read_only")
+            elif not ROLE_NAME.match(str(key)):
+                self.problem(key_node, f"{key!r} is not a role name")
+            elif key in roles:
+                self.problem(key_node, f"role {key!r} is defined twice")
+            else:
+                role = self.role(key, value)
+                if role is not None:
+                    roles[key] = role
+        if actors_node is not None:
+            actors = self.actors(actors_node, roles)
+        else:
+            actors = [
+                ActorBinding(pattern=name.replace("_", "-"), roles=[name], line=0) for name in roles
+            ]
+        return {"roles": roles, "actors": actors, "read_only": read_only}
+
+    def boolean(self, node: yaml.Node, what: str) -> bool:
+        if isinstance(node, yaml.ScalarNode) and node.value in {"true", "false"}:
+            return node.value == "true"
+        self.problem(node, f"{what} must be true or false")
+        return False
+
+    def role(self, name: str, node: yaml.Node) -> Role | None:
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(node, f"role {name!r} must be a mapping of rule lists")
+            return None
+        kind = ActorKind.AGENT
+        rules: list[Rule] = []
+        for key_node, value in node.value:
+            key = key_node.value
+            if key not in ROLE_KEYS:
+                self.problem(
+                    key_node, f"unknown key {key!r} in role {name!r} (known: {sorted(ROLE_KEYS)})"
+                )
+            elif key == "kind":
+                if isinstance(value, yaml.ScalarNode) and value.value in set(ActorKind):
+                    kind = ActorKind(value.value)
+                else:
+                    self.problem(value, "kind must be human or agent")
+            elif key in RULE_LISTS:
+                rules.extend(self.rules(name, RULE_LISTS[key], value))
+        role = Role(name=name, kind=kind, rules=rules)
+        if kind is ActorKind.AGENT:
+            self.agents_cannot_approve(role, node)
+        return role
+
+    def rules(self, role: str, outcome: Outcome, node: yaml.Node) -> list[Rule]:
+        if not isinstance(node, yaml.SequenceNode):
+            self.problem(node, "a rule list must be a list of action patterns")
+            return []
+        rules = []
+        for item in node.value:
+            pattern = item.value if isinstance(item, yaml.ScalarNode) else None
+            if not isinstance(pattern, str) or not pattern:
+                self.problem(item, "an action pattern must be text like `session:list`")
+            elif ":" not in pattern and pattern != "*":
+                self.problem(item, f"{pattern!r} is not `resource:verb` (or `*`)")
+            elif not any(fnmatch.fnmatchcase(a, pattern) for a in self.known):
+                self.problem(item, f"{pattern!r} matches no bunsui action")
+            else:
+                rules.append(
+                    Rule(role=role, outcome=outcome, pattern=pattern, line=item.start_mark.line + 1)
+                )
+        return rules
+
+    def agents_cannot_approve(self, role: Role, node: yaml.Node) -> None:
+        """An agent role whose rules would let it decide a ticket is refused outright."""
+        for action in APPROVE_ACTIONS:
+            matching = [r for r in role.rules if r.matches(action)]
+            if matching and not any(r.outcome is Outcome.DENY for r in matching):
+                self.problem(
+                    node,
+                    f"role {role.name!r} is of kind agent but {matching[0]} lets it reach "
+                    f"{action}; agents can never approve (deny it or make the role human)",
+                )
+
+    def actors(self, node: yaml.Node, roles: dict[str, Role]) -> list[ActorBinding]:
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(node, "actors must map actor names (or patterns) to roles")
+            return []
+        bindings = []
+        for key_node, value in node.value:
+            names = self.role_names(value)
+            for name in names:
+                if name not in roles:
+                    self.problem(value, f"actor {key_node.value!r} names unknown role {name!r}")
+            pattern = str(key_node.value)
+            if pattern == OS_USER:
+                pattern = getpass.getuser()
+            bindings.append(
+                ActorBinding(pattern=pattern, roles=names, line=key_node.start_mark.line + 1)
+            )
+        return bindings
+
+    def role_names(self, node: yaml.Node) -> list[str]:
+        if isinstance(node, yaml.ScalarNode):
+            return [node.value]
+        if isinstance(node, yaml.SequenceNode) and all(
+            isinstance(n, yaml.ScalarNode) for n in node.value
+        ):
+            return [n.value for n in node.value]
+        self.problem(node, "an actor's roles are a role name or a list of role names")
+        return []
