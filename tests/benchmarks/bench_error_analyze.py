@@ -13,6 +13,7 @@ Run: .venv/bin/python tests/benchmarks/bench_error_analyze.py   (exit 1 when the
 
 from __future__ import annotations
 
+import getpass
 import os
 import random
 import re
@@ -50,7 +51,7 @@ MANUAL_SHARE = 0.05
 REPETITIONS = 31
 TARGET_RATIO = 2.0
 SEED = 20240602
-ACTOR = "bench"
+ACTOR = getpass.getuser()  # an operator under the shipped policy
 PIPELINE_ID = "nightly-orders-etl"
 JOB_MEMORY_MB = {"extract": 512, "transform": 1024, "load": 512, "validate": 256}
 JOB_TIMEOUT_SECONDS = 900
@@ -340,10 +341,10 @@ def bulk_insert_history(settings: Settings, size: int) -> tuple[set[str], int]:
             [(e.error_id, e.session_id, e.fingerprint, e.model_dump_json()) for e, _ in errors],
         )
         db.executemany(
-            "INSERT INTO resolutions (resolution_id, fingerprint, error_code, body) "
-            "VALUES (?, ?, ?, ?)",
+            "INSERT INTO resolutions (resolution_id, fingerprint, error_code, error_id, body) "
+            "VALUES (?, ?, ?, ?, ?)",
             [
-                (r.resolution_id, r.fingerprint, r.error_code, r.model_dump_json())
+                (r.resolution_id, r.fingerprint, r.error_code, r.error_id, r.model_dump_json())
                 for r in resolutions
             ],
         )

@@ -126,7 +126,7 @@ def _similar(store: Store, error: ErrorRecord) -> list[SimilarError]:
     if not past:
         return []
     resolutions: dict[str, list[Resolution]] = {}
-    for resolution in store.list_resolutions(fingerprint=error.fingerprint, limit=100):
+    for resolution in store.resolutions_of_errors([e.error_id for e in past]):
         resolutions.setdefault(resolution.error_id or "", []).append(resolution)
     return [
         SimilarError(

@@ -92,8 +92,11 @@ MIGRATIONS: tuple[str, ...] = (
         body       TEXT NOT NULL
     );
     """,
-    # 3: governance: approval tickets and the hash-chained audit log.
+    # 3: governance: approval tickets and the hash-chained audit log; resolutions by error.
     """
+    ALTER TABLE resolutions ADD COLUMN error_id TEXT;
+    UPDATE resolutions SET error_id = json_extract(body, '$.error_id');
+    CREATE INDEX resolutions_by_error ON resolutions (error_id, seq);
     CREATE TABLE tickets (
         ticket_id      TEXT PRIMARY KEY,
         action         TEXT NOT NULL,

@@ -169,6 +169,10 @@ class Store(Protocol):
     ) -> list[Resolution]:
         """Most recent outcomes, for one fingerprint, one error code, or all."""
 
+    def resolutions_of_errors(self, error_ids: list[str]) -> list[Resolution]:
+        """Outcomes recorded against these error records, newest first: what was done about
+        a few similar past errors costs the same however much history is stored."""
+
     # overrides, idempotency, plans
     def add_override_version(self, override: OverrideVersion) -> None:
         """Store the next override version; CONFLICT if that version number is taken."""

@@ -463,12 +463,13 @@ class SqliteStore:
         success = 1 if resolution.outcome is Outcome.SUCCESS else 0
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO resolutions (resolution_id, fingerprint, error_code, body) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO resolutions (resolution_id, fingerprint, error_code, error_id, body) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (
                     resolution.resolution_id,
                     resolution.fingerprint,
                     resolution.error_code,
+                    resolution.error_id,
                     resolution.model_dump_json(),
                 ),
             )
@@ -510,6 +511,18 @@ class SqliteStore:
             f"SELECT resolution_id, body FROM resolutions {where} "  # noqa: S608 - fixed clauses
             "ORDER BY seq DESC LIMIT ?",
             (*params, limit),
+        )
+        return [_parse(Resolution, body, table="resolutions", key=rid) for rid, body in rows]
+
+    def resolutions_of_errors(self, error_ids: list[str]) -> list[Resolution]:
+        """Outcomes recorded against these errors, newest first (indexed by error id)."""
+        if not error_ids:
+            return []
+        marks = ", ".join("?" * len(error_ids))
+        rows = self._rows(
+            f"SELECT resolution_id, body FROM resolutions WHERE error_id IN ({marks}) "  # noqa: S608 - placeholders only
+            "ORDER BY seq DESC",
+            tuple(error_ids),
         )
         return [_parse(Resolution, body, table="resolutions", key=rid) for rid, body in rows]
 
