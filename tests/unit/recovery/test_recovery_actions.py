@@ -17,6 +17,7 @@ from tests.conftest import command_job, etl_pipeline, pipeline_data
 
 ACTOR = getpass.getuser()  # an operator under the shipped policy
 
+
 class Bunsui:
     """The gateway as an adapter uses it, plus a helper to wait for detached sessions."""
 
