@@ -67,9 +67,29 @@ plan=$(field recovery_plans.0.plan_id < /tmp/bunsui-demo-plans.json)
 say "Dry run of $plan (the default): what would change"
 bunsui --format yaml recovery execute "$plan" || exit 1
 
-say "Execute it: raise transform's memory, rerun from the failed job, reuse extract's output"
-bunsui --format json recovery execute "$plan" --no-dry-run > /tmp/bunsui-demo-exec.json || exit 1
-rerun=$(field steps.1.result.session_id < /tmp/bunsui-demo-exec.json)
+say "The agent asks to execute it: policy says a human must approve, so it gets a ticket"
+bunsui --actor ai-agent --format json recovery execute "$plan" --no-dry-run > /tmp/bunsui-demo-ticket.json
+rc=$?
+if [ "$rc" -ne 6 ]; then
+  echo "demo: expected the agent's request to become a ticket (exit 6), got $rc" >&2
+  cat /tmp/bunsui-demo-ticket.json >&2
+  exit 1
+fi
+ticket=$(field ticket_id < /tmp/bunsui-demo-ticket.json)
+python3 - /tmp/bunsui-demo-ticket.json <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+print(f"{t['ticket_id']}: {t['action']} requested by {t['requested_by']} ({t['rule']})")
+print(f"  a human runs: {t['approve_command']}")
+PY
+
+say "The agent cannot approve its own request"
+bunsui --actor ai-agent --format table approval approve "$ticket" 2>&1 | head -2
+
+say "A human ($(id -un)) approves: the plan runs once, as the agent's action, with the approver recorded"
+bunsui --format json approval approve "$ticket" --reason "memory raise reviewed" > /tmp/bunsui-demo-approved.json || exit 1
+python3 -c 'import json,sys; t=json.load(open(sys.argv[1])); print(t["ticket_id"], t["status"], "approved by", t["decided_by"])' /tmp/bunsui-demo-approved.json
+rerun=$(field result.steps.1.result.session_id < /tmp/bunsui-demo-approved.json)
 bunsui --format table session watch "$rerun" > /dev/null
 rc=$?
 if [ "$rc" -ne 0 ]; then
@@ -81,4 +101,15 @@ bunsui --format table job list --session-id "$rerun" || exit 1
 say "What bunsui learned (the next analysis of this error is more confident)"
 bunsui --format table error resolutions --fingerprint "$(field errors.0.fingerprint < /tmp/bunsui-demo-analysis.json)" || exit 1
 
-say "Demo finished: the ETL failure was analyzed, recovered and learned from; state is in $BUNSUI_HOME"
+say "The audit log: every call, its actor, result and rule, hash-chained"
+bunsui --format json audit list --limit 1000 > /tmp/bunsui-demo-audit.json || exit 1
+python3 - /tmp/bunsui-demo-audit.json <<'PY'
+import json, sys
+for e in json.load(open(sys.argv[1]))["entries"][-8:]:
+    approver = e["approval"]["approved_by"]
+    who = e["actor"] + (f" (approved by {approver})" if approver else "")
+    print(f"{e['seq']:>4} {e['action']:<20} {e['result']:<17} {who}")
+PY
+bunsui --format table audit verify || exit 1
+
+say "Demo finished: the ETL failure was analyzed, recovered after a human's approval and learned from; state is in $BUNSUI_HOME"

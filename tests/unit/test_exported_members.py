@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from bunsui_core.actions import REGISTRY, RESOURCE_MODULES, load_actions
+from bunsui_core.actions.registry import ACTION_NAMES
 
 PUBLIC_API = {
     "bunsui_core.actions": [
@@ -103,6 +104,11 @@ class TestResourceModules:
             }
             assert by_resource[resource] <= declared, resource
         assert len(everything) >= 20
+
+    def test_declared_names_are_exactly_the_registered_actions(self):
+        """Policy files are checked against the declared names: they must be the real ones."""
+        load_actions()
+        assert {a.name for a in REGISTRY} == ACTION_NAMES
 
     def test_lookup_by_name_loads_the_resource_on_first_use(self):
         """A fresh process finds any action by name (recovery plans look steps up this way)

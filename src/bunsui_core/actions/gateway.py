@@ -85,7 +85,7 @@ class Gateway:
         checked against every action; a bad file fails every call (closed)."""
         if self._policy is None:
             path = self.settings.policy_path or shipped_file("policies/default.yaml")
-            self._policy = load_policy(path, [a.name for a in self.registry])
+            self._policy = load_policy(path, self.registry.names())
         return self._policy
 
     @property

@@ -215,6 +215,7 @@ def run(ctx: ActionContext, args: PipelineRunInput) -> SessionDetail:
             pipeline_version=record.version,
             pipeline_name=record.pipeline.name,
             status=SessionStatus.QUEUED,
+            requested_by=ctx.actor,
         )
     )
     if args.wait:

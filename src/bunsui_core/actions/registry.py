@@ -80,9 +80,19 @@ class ActionRegistry:
     plan step or an MCP tool listing still finds every action.
     """
 
-    def __init__(self, modules: Mapping[str, tuple[str, ...]] | None = None) -> None:
+    def __init__(
+        self,
+        modules: Mapping[str, tuple[str, ...]] | None = None,
+        declared: frozenset[ActionName] = frozenset(),
+    ) -> None:
         self._actions: dict[ActionName, Action] = {}
         self.modules: Mapping[str, tuple[str, ...]] = modules or {}
+        self.declared = declared
+
+    def names(self) -> frozenset[ActionName]:
+        """Every action name; from `declared` when given, so checking a policy file does not
+        import every action module on each command."""
+        return self.declared or frozenset(a.name for a in self)
 
     def add(self, action: Action) -> Action:
         """Register an action; its name must be `resource:verb` and unused."""
@@ -166,7 +176,23 @@ RESOURCE_MODULES: dict[str, tuple[str, ...]] = {
 }
 """Which modules declare each resource's actions (a test keeps this true)."""
 
-REGISTRY = ActionRegistry(RESOURCE_MODULES)
+ACTION_NAMES: frozenset[ActionName] = frozenset(
+    f"{resource}:{verb}"
+    for resource, verbs in {
+        "approval": ("approve", "cancel", "list", "reject", "show"),
+        "audit": ("export", "head", "list", "verify"),
+        "error": ("analyze", "classify", "learn", "resolutions"),
+        "job": ("describe", "list", "logs", "mark", "rerun", "update-config"),
+        "pipeline": ("describe", "list", "register", "run", "validate"),
+        "policy": ("check", "explain"),
+        "recovery": ("execute", "suggest"),
+        "session": ("cancel", "describe", "list", "rerun"),
+    }.items()
+    for verb in verbs
+)
+"""Every action's name, known without importing the modules (a test keeps this true)."""
+
+REGISTRY = ActionRegistry(RESOURCE_MODULES, ACTION_NAMES)
 
 
 def load_actions(resource: str | None = None) -> None:

@@ -123,6 +123,7 @@ def start_rerun(
             extra_overrides=extra,
             recovery=_recovery_context(ctx, original, job_for_learning, options),
             idempotency_key=key,
+            requested_by=ctx.actor,
         ),
     )
     if created:

@@ -58,6 +58,7 @@ class SessionDetail(ActionOutput):
     error_code: str | None = Field(description="Session-level error code (e.g. RUNNER_LOST).")
     error_summary: str | None = Field(description="First line of the last error, if any.")
     parent_session_id: str | None = Field(description="The session this one reruns, if any.")
+    requested_by: str | None = Field(description="Actor whose call created it.")
     jobs: list[JobSummary] = Field(description="Every job's state, in dependency order.")
     error_count: int = Field(description="Number of error records (see job logs / errors).")
 

@@ -106,6 +106,7 @@ def record_rerun_outcome(store: Store, session: Session) -> Resolution | None:
         source=ResolutionSource.RERUN,
         error_id=context.error_id,
         session_id=session.session_id,
+        actor=session.requested_by,
     )
     store.add_resolution(resolution)
     return resolution

@@ -168,6 +168,9 @@ class Session(_Record):
     skipped_jobs: list[str] = Field(default_factory=list)
     config_overrides: dict[str, JobOverride] = Field(default_factory=dict)
     recovery: RecoveryContext | None = None
+    requested_by: str | None = Field(
+        None, description="Actor whose call created it (the requester, for approved tickets)."
+    )
     version: int = Field(0, description="Optimistic-concurrency counter, bumped by every write.")
 
 

@@ -118,6 +118,7 @@ class RerunRequest:
     extra_overrides: dict[str, JobOverride]
     recovery: RecoveryContext | None
     idempotency_key: str
+    requested_by: str
 
 
 def create_rerun(
@@ -173,6 +174,7 @@ def create_rerun(
         skipped_jobs=selection.skipped_jobs,
         config_overrides=overrides,
         recovery=request.recovery,
+        requested_by=request.requested_by,
     )
     bound = store.claim_idempotency_key(request.idempotency_key, session.session_id)
     if bound != session.session_id:
