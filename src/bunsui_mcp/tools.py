@@ -1,0 +1,166 @@
+"""MCP tools from the action registry: one tool per action the connection's actor may use.
+
+Nothing here decides anything: schemas come from the action's models, annotations from its
+effect, and every call goes through the gateway as the connection's actor, so a tool call and
+the same CLI command behave identically (tickets, audit, read-only, errors).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import Tool as MCPTool
+from pydantic import BaseModel, Field
+
+from bunsui_core.actions import REGISTRY, Action, Gateway
+from bunsui_core.actions.command_line import parse_command_line
+from bunsui_core.actions.registry import Effect
+from bunsui_core.errors import BunsuiError, ErrorCode, NotFoundError
+from bunsui_core.governance.approvals import PendingApproval
+from bunsui_core.governance.policy import Outcome
+
+COMMAND_TOOL = "command_execute"
+
+APPROVAL_NOTE = (
+    " Under the current policy this needs a human's approval: the call returns a pending "
+    "ticket (status pending_approval, ticket_id, approve_command) instead of acting; tell "
+    "the user what to run and watch the ticket with approval_show or its resource."
+)
+
+
+class CommandInput(BaseModel):
+    """`command_execute` arguments."""
+
+    command: str = Field(
+        max_length=4000,
+        description="One `bunsui <resource> <action> ...` line, exactly as printed in a "
+        "recovery suggestion or plan step.",
+    )
+
+
+def visible_actions(gateway: Gateway, actor: str) -> list[Action]:
+    """Actions the actor may call (allowed or approval-required); no writes when read-only."""
+    return [
+        action
+        for action in REGISTRY
+        if gateway.policy.decide(actor, action.name).outcome is not Outcome.DENY
+        and not (gateway.read_only and action.effect is Effect.WRITE)
+    ]
+
+
+def _object_schema(*models: type[BaseModel]) -> dict[str, Any]:
+    """One object schema for one model, or an `anyOf` of several with shared `$defs`."""
+    if len(models) == 1:
+        return models[0].model_json_schema(ref_template="#/$defs/{model}")
+    defs: dict[str, Any] = {}
+    branches = []
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/$defs/{model}")
+        defs.update(schema.pop("$defs", {}))
+        branches.append(schema)
+    return {"type": "object", "anyOf": branches, **({"$defs": defs} if defs else {})}
+
+
+def tool_for(gateway: Gateway, actor: str, action: Action) -> MCPTool:
+    """The MCP tool of one action, described for this actor."""
+    needs_approval = gateway.policy.decide(actor, action.name).outcome is Outcome.APPROVAL_REQUIRED
+    outputs = (action.output_model, PendingApproval) if needs_approval else (action.output_model,)
+    return MCPTool(
+        name=action.tool_name,
+        title=action.title,
+        description=action.description + (APPROVAL_NOTE if needs_approval else ""),
+        input_schema=action.input_model.model_json_schema(ref_template="#/$defs/{model}"),
+        output_schema=_object_schema(*outputs),
+        annotations=ToolAnnotations(
+            title=action.title,
+            read_only_hint=action.effect is Effect.READ,
+            destructive_hint=action.destructive,
+            idempotent_hint=action.idempotent,
+            open_world_hint=False,
+        ),
+    )
+
+
+def command_tool() -> MCPTool:
+    """`command_execute`: run a printed `bunsui ...` line through the same gateway."""
+    return MCPTool(
+        name=COMMAND_TOOL,
+        title="Run a bunsui command line",
+        description=(
+            "Run one `bunsui <resource> <action> ...` command line, such as the `command` of "
+            "a recovery suggestion or plan step, exactly as printed. It is parsed without a "
+            "shell into an action and arguments and goes through the same policy, approval "
+            "and audit as the matching tool: it may return a pending ticket. Returns that "
+            "action's result."
+        ),
+        input_schema=CommandInput.model_json_schema(),
+        annotations=ToolAnnotations(
+            title="Run a bunsui command line",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=False,
+            open_world_hint=False,
+        ),
+    )
+
+
+def list_tools(gateway: Gateway, actor: str) -> list[MCPTool]:
+    """Every tool this actor sees."""
+    return [tool_for(gateway, actor, a) for a in visible_actions(gateway, actor)] + [command_tool()]
+
+
+def error_result(error: BunsuiError) -> CallToolResult:
+    """A tool error carrying `{"code", "message", "details"}`."""
+    body = error.to_dict()
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(body, ensure_ascii=False))],
+        structured_content=body,
+        is_error=True,
+    )
+
+
+def _result(output: BaseModel) -> CallToolResult:
+    data = output.model_dump(mode="json")
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(data, ensure_ascii=False))],
+        structured_content=data,
+    )
+
+
+def _resolve(
+    gateway: Gateway, actor: str, name: str, arguments: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The registry action and raw arguments a tool call stands for."""
+    if name == COMMAND_TOOL:
+        command = CommandInput.model_validate(arguments).command
+        action, parsed = parse_command_line(command, REGISTRY)
+        return action.name, parsed
+    for action in visible_actions(gateway, actor):
+        if action.tool_name == name:
+            return action.name, arguments
+    if gateway.read_only and any(a.tool_name == name for a in REGISTRY):
+        raise BunsuiError(f"read-only mode: {name} is not available", code=ErrorCode.READ_ONLY)
+    raise NotFoundError(f"unknown tool {name!r}", details={"tool": name})
+
+
+async def call_tool(
+    gateway: Gateway, actor: str, name: str, arguments: dict[str, Any]
+) -> CallToolResult:
+    """Run a tool call through the gateway on a worker thread; every failure is a coded
+    tool error, never an exception that could take the connection down."""
+
+    def run() -> CallToolResult:
+        try:
+            action, raw = _resolve(gateway, actor, name, arguments)
+            return _result(gateway.invoke(actor, action, raw))
+        except BunsuiError as exc:
+            return error_result(exc)
+        except ValueError as exc:  # pydantic ValidationError of command_execute's input
+            return error_result(
+                BunsuiError(str(exc).splitlines()[0], code=ErrorCode.INVALID_ARGUMENT)
+            )
+
+    return await anyio.to_thread.run_sync(run)
