@@ -130,19 +130,15 @@ def _result(output: BaseModel) -> CallToolResult:
     )
 
 
-def _resolve(
-    gateway: Gateway, actor: str, name: str, arguments: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
+def _resolve(name: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The registry action and raw arguments a tool call stands for."""
     if name == COMMAND_TOOL:
         command = CommandInput.model_validate(arguments).command
         action, parsed = parse_command_line(command, REGISTRY)
         return action.name, parsed
-    for action in visible_actions(gateway, actor):
+    for action in REGISTRY:
         if action.tool_name == name:
-            return action.name, arguments
-    if gateway.read_only and any(a.tool_name == name for a in REGISTRY):
-        raise BunsuiError(f"read-only mode: {name} is not available", code=ErrorCode.READ_ONLY)
+            return action.name, arguments  # unlisted ones too: the gateway refuses and audits
     raise NotFoundError(f"unknown tool {name!r}", details={"tool": name})
 
 
@@ -154,7 +150,7 @@ async def call_tool(
 
     def run() -> CallToolResult:
         try:
-            action, raw = _resolve(gateway, actor, name, arguments)
+            action, raw = _resolve(name, arguments)
             return _result(gateway.invoke(actor, action, raw))
         except BunsuiError as exc:
             return error_result(exc)
