@@ -1,0 +1,104 @@
+"""A scripted agent: what an LLM client does with bunsui's MCP tools, as plain code.
+
+It connects to the real `bunsui-mcp` over stdio (as actor `ai-agent`), finds the failed ETL
+session, analyzes it, picks the best executable recovery plan, dry-runs it, requests it
+(getting a ticket, because the policy wants a human), waits for a human to approve, then
+follows the rerun to its end. Every line it prints is labelled `[agent]`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+
+
+def say(text: str) -> None:
+    print(f"[agent] {text}", flush=True)
+
+
+async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    result = await client.call_tool(tool, arguments)
+    if result.is_error:
+        raise SystemExit(f"[agent] {tool} failed: {result.structured_content}")
+    return result.structured_content
+
+
+async def read(client: Client, uri: str) -> dict[str, Any]:
+    return json.loads((await client.read_resource(uri)).contents[0].text)
+
+
+async def main(pipeline_id: str) -> int:
+    # The SDK passes only a minimal environment to servers: hand on BUNSUI_HOME and friends.
+    server = StdioServerParameters(
+        command=shutil.which("bunsui-mcp") or "bunsui-mcp", args=[], env=dict(os.environ)
+    )
+    async with Client(server) as client:
+        say(f"connected to bunsui-mcp (protocol {client.protocol_version})")
+        tools = [t.name for t in (await client.list_tools()).tools]
+        say(f"{len(tools)} tools; approval_approve offered to me: {'approval_approve' in tools}")
+
+        failed = await call(
+            client, "session_list", filter={"status": "failed", "pipeline_id": pipeline_id}
+        )
+        session = failed["sessions"][0]
+        say(f"failed session {session['session_id']}: jobs {session['failed_jobs']}")
+
+        analysis = await call(client, "error_analyze", session_id=session["session_id"])
+        for error in analysis["errors"]:
+            top = error["recovery_suggestions"][0]
+            basis = top["basis"]
+            say(
+                f"{error['job_id']} failed with {error['error_code']} ({error['category']}); "
+                f"context {error['context']}"
+            )
+            say(
+                f"best suggestion: {top['action']} at {top['confidence']:.2f} "
+                f"(prior {basis['prior']}, observed {basis['successes']} ok / "
+                f"{basis['failures']} failed)"
+            )
+
+        plans = await call(client, "recovery_suggest", session_id=session["session_id"])
+        plan = next(p for p in plans["recovery_plans"] if p["executable"])
+        say(f"chosen plan {plan['plan_id']}: {plan['description']}")
+        for risk in plan["risks"]:
+            say(f"  risk: {risk}")
+        preview = await call(client, "recovery_execute", plan_id=plan["plan_id"], dry_run=True)
+        for step in preview["steps"]:
+            say(f"  dry run step {step['step']}: {step['command']}")
+
+        ticket = await call(client, "recovery_execute", plan_id=plan["plan_id"], dry_run=False)
+        if ticket.get("status") != "pending_approval":
+            raise SystemExit("[agent] expected a ticket: the policy requires approval")
+        say(f"needs a human: ticket {ticket['ticket_id']} ({ticket['rule']})")
+        say(f"asking a human to run: {ticket['approve_command']}")
+
+        while (current := await read(client, ticket["resource_uri"]))["status"] in {
+            "pending",
+            "approved",
+            "executing",
+        }:
+            await anyio.sleep(0.3)
+        say(f"ticket {current['status']} (decided by {current['decided_by']})")
+        if current["status"] != "executed":
+            return 1
+        rerun_id = current["result"]["steps"][-1]["result"]["session_id"]
+        while (rerun := await read(client, f"bunsui://sessions/{rerun_id}"))["status"] not in {
+            "completed",
+            "failed",
+            "cancelled",
+            "timeout",
+        }:
+            await anyio.sleep(0.3)
+        jobs = ", ".join(f"{j['job_id']} {j['status']}" for j in rerun["jobs"])
+        say(f"rerun {rerun_id} {rerun['status']}: {jobs}")
+        return 0 if rerun["status"] == "completed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(anyio.run(main, sys.argv[1] if len(sys.argv) > 1 else "nightly-orders-etl"))
