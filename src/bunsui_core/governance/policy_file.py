@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import getpass
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,7 @@ class _Reader:
             self.problem(root, "a policy is a mapping of role blocks (and `actors:`)")
             return {"roles": roles, "actors": [], "read_only": False}
         actors_node = None
-        for key_node, value in root.value:
+        for key_node, value in self.entries(root):
             key = key_node.value
             if key == "actors":
                 actors_node = value
@@ -110,8 +110,6 @@ class _Reader:
                 read_only = self.boolean(value, "read_only")
             elif not ROLE_NAME.match(str(key)):
                 self.problem(key_node, f"{key!r} is not a role name")
-            elif key in roles:
-                self.problem(key_node, f"role {key!r} is defined twice")
             else:
                 role = self.role(key, value)
                 if role is not None:
@@ -123,6 +121,20 @@ class _Reader:
                 ActorBinding(pattern=name.replace("_", "-"), roles=[name], line=0) for name in roles
             ]
         return {"roles": roles, "actors": actors, "read_only": read_only}
+
+    def entries(self, node: yaml.MappingNode) -> Iterator[tuple[yaml.Node, yaml.Node]]:
+        """A mapping's entries; a key written twice is a problem, not a silent overwrite
+        (a later `kind: human` must not quietly turn an agent role into an approver)."""
+        first: dict[Any, int] = {}
+        for key_node, value in node.value:
+            key = getattr(key_node, "value", None)
+            if not isinstance(key, str):
+                self.problem(key_node, "keys must be plain text")
+            elif key in first:
+                self.problem(key_node, f"duplicate key {key!r} (first at line {first[key]})")
+            else:
+                first[key] = key_node.start_mark.line + 1
+                yield key_node, value
 
     def boolean(self, node: yaml.Node, what: str) -> bool:
         if isinstance(node, yaml.ScalarNode) and node.value in {"true", "false"}:
@@ -136,7 +148,7 @@ class _Reader:
             return None
         kind = ActorKind.AGENT
         rules: list[Rule] = []
-        for key_node, value in node.value:
+        for key_node, value in self.entries(node):
             key = key_node.value
             if key not in ROLE_KEYS:
                 self.problem(
@@ -189,7 +201,7 @@ class _Reader:
             self.problem(node, "actors must map actor names (or patterns) to roles")
             return []
         bindings = []
-        for key_node, value in node.value:
+        for key_node, value in self.entries(node):
             names = self.role_names(value)
             for name in names:
                 if name not in roles:
