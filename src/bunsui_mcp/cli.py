@@ -228,6 +228,7 @@ RESOURCE_HELP = {
     "audit": "The hash-chained audit log: list, export, head, verify.",
     "policy": "The policy in force: check one call, explain an actor's permissions.",
     "error": "Classify errors, analyze failed sessions, see what was learned.",
+    "events": "The feed of session and ticket status changes (tail, --follow).",
     "job": "Jobs of a session: list, describe, logs, update-config, rerun, mark.",
     "pipeline": "Pipelines: validate, register, list, describe, run.",
     "recovery": "Recovery plans: suggest, execute.",
@@ -259,11 +260,40 @@ def build_commands(resource: str | None) -> None:
         if name != resource:
             continue
         for action in REGISTRY.of_resource(name):
+            if action.name == "events:tail":
+                continue  # its own command below: it can follow
             group.command(action.verb, help=action.description, short_help=action.title)(
                 _command_for(action)
             )
         if name == "session":
             group.command("watch", short_help="Follow a session until it ends")(watch)
+        if name == "events":
+            group.command("tail", short_help="Print status changes as JSON lines")(tail_events)
+
+
+def tail_events(
+    after_seq: Annotated[
+        int | None, typer.Option(help="Resume after this seq (a previous event's seq).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Most events per read.")] = 50,
+    follow: Annotated[bool, typer.Option("--follow", help="Keep printing new events.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between reads when following.")] = 1.0,
+) -> None:
+    """Session and ticket status changes, one JSON object per line, oldest first. With
+    --follow, keeps printing as they happen; pass the last seq as --after-seq to resume."""
+    gateway = STATE.gateway
+    cursor = after_seq
+    while True:
+        page = gateway.invoke(
+            STATE.actor, "events:tail", {"after_seq": cursor, "limit": limit}
+        ).model_dump(mode="json")
+        for event in page["events"]:
+            print(json.dumps(event, ensure_ascii=False), flush=True)
+        cursor = page["next_after_seq"]
+        if not follow:
+            return
+        if not page["events"]:
+            time.sleep(max(0.1, interval))
 
 
 def watch(

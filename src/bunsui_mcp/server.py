@@ -13,6 +13,9 @@ import ipaddress
 import json
 import logging
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +24,39 @@ from mcp.server import MCPServer
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.server.subscriptions import ResourceUpdated
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.types import CallToolResult
+from mcp.types import (
+    CallToolResult,
+    EmptyResult,
+    SubscribeRequestParams,
+    UnsubscribeRequestParams,
+)
 from mcp.types import Tool as MCPTool
 
 from bunsui_core.actions import Gateway
 from bunsui_core.config import Settings
 from bunsui_core.errors import BunsuiError, InvalidArgumentError
+from bunsui_core.model.event import EventKind
 from bunsui_core.resources import shipped_file
+from bunsui_core.store import open_store
 from bunsui_mcp import tools
 from bunsui_mcp.auth import TokenFileVerifier, add_token, load_tokens
 
 DEFAULT_ACTOR = "ai-agent"
 logger = logging.getLogger("bunsui.mcp")
+
+
+EVENT_POLL_SECONDS = 0.5
+
+
+@asynccontextmanager
+async def _forwarding_events(server: BunsuiServer) -> AsyncIterator[None]:
+    """While a connection is served, tell its subscribers about status changes."""
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(server.forward_events)
+        yield None
+        tasks.cancel_scope.cancel()
 
 
 class BunsuiServer(MCPServer[Any]):
@@ -44,10 +67,58 @@ class BunsuiServer(MCPServer[Any]):
             name="bunsui",
             title="bunsui",
             instructions=shipped_file("prompts/system.md").read_text(encoding="utf-8"),
+            lifespan=_forwarding_events,
             **kwargs,
         )
         self.gateway = gateway
         self.default_actor = actor
+        self.subscribers: dict[str, set[Any]] = {}
+        """Sessions of 2025-era clients by the resource URI they subscribed to."""
+        self._lowlevel_server.add_request_handler(
+            "resources/subscribe", SubscribeRequestParams, self._subscribe
+        )
+        self._lowlevel_server.add_request_handler(
+            "resources/unsubscribe", UnsubscribeRequestParams, self._unsubscribe
+        )
+
+    async def _subscribe(self, ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
+        self.subscribers.setdefault(str(params.uri), set()).add(ctx.session)
+        return EmptyResult()
+
+    async def _unsubscribe(self, ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
+        self.subscribers.get(str(params.uri), set()).discard(ctx.session)
+        return EmptyResult()
+
+    async def forward_events(self) -> None:
+        """Poll the store's event feed; each session or ticket status change becomes a
+        resource-updated notification (`subscriptions/listen` streams and 2025-era
+        `resources/subscribe` sessions). Reading the resource is a gateway call as usual."""
+        store = open_store(self.gateway.settings)
+        try:
+            cursor = await anyio.to_thread.run_sync(store.last_event_seq)
+            while True:
+                events = await anyio.to_thread.run_sync(
+                    partial(store.list_events, after_seq=cursor, limit=500)
+                )
+                for event in events:
+                    cursor = event.seq
+                    uris = [event.uri]
+                    if event.kind is EventKind.SESSION:
+                        uris.append("bunsui://sessions")
+                    for uri in uris:
+                        await self._notify(uri)
+                await anyio.sleep(EVENT_POLL_SECONDS)
+        finally:
+            store.close()
+
+    async def _notify(self, uri: str) -> None:
+        if self._subscriptions is not None:
+            await self._subscriptions.publish(ResourceUpdated(uri=uri))
+        for session in list(self.subscribers.get(uri, ())):
+            try:
+                await session.send_resource_updated(uri)
+            except Exception:  # a closed connection: forget it, keep serving the others
+                self.subscribers[uri].discard(session)
 
     def actor(self) -> str:
         """The token's actor over authenticated HTTP, else the server's own actor."""

@@ -128,4 +128,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
     """,
+    # 4: the event feed (session and ticket status changes), written with each change.
+    """
+    CREATE TABLE events (
+        seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+        body TEXT NOT NULL
+    );
+    """,
 )

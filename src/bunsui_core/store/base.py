@@ -17,6 +17,7 @@ from bunsui_core.errors import (
 )
 from bunsui_core.governance.audit import AuditEntry, AuditEvent, AuditHead
 from bunsui_core.governance.tickets import TICKET_TRANSITIONS, Ticket, TicketStatus
+from bunsui_core.model.event import Event
 from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.recovery import (
     ActionStats,
@@ -240,6 +241,14 @@ class Store(Protocol):
 
     def audit_bodies(self, *, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Raw stored entries (parsed JSON, unvalidated) in seq order, for verification."""
+
+    # event feed (appended by the writes that change a session's or ticket's status)
+
+    def list_events(self, *, after_seq: int = 0, limit: int = 100) -> list[Event]:
+        """Status changes after `after_seq`, oldest first."""
+
+    def last_event_seq(self) -> int:
+        """The newest event's seq (0 when none)."""
 
 
 CAS_ATTEMPTS = 20

@@ -23,6 +23,7 @@ from bunsui_core.errors import (
 )
 from bunsui_core.governance.audit import GENESIS_HASH, AuditEntry, AuditEvent, AuditHead
 from bunsui_core.governance.tickets import Ticket, TicketStatus
+from bunsui_core.model.event import Event, EventKind
 from bunsui_core.model.pipeline import Pipeline, content_hash
 from bunsui_core.model.recovery import (
     ActionStats,
@@ -285,6 +286,13 @@ class SqliteStore:
                         session.model_dump_json(),
                     ),
                 )
+                _record_event(
+                    db,
+                    EventKind.SESSION,
+                    session.session_id,
+                    str(session.status),
+                    session.pipeline_id,
+                )
         except ConflictError:
             raise ConflictError(
                 f"session {session.session_id} already exists",
@@ -337,6 +345,14 @@ class SqliteStore:
                     updated.session_id,
                 ),
             )
+            if status != updated.status:
+                _record_event(
+                    db,
+                    EventKind.SESSION,
+                    updated.session_id,
+                    str(updated.status),
+                    updated.pipeline_id,
+                )
             return updated
 
     def touch_heartbeat(self, session_id: str, heartbeat_at: str) -> None:
@@ -617,6 +633,7 @@ class SqliteStore:
                         ticket.model_dump_json(),
                     ),
                 )
+                _record_event(db, EventKind.TICKET, ticket.ticket_id, str(ticket.status))
         except ConflictError:
             raise ConflictError(
                 f"an identical {ticket.action} request by {ticket.requested_by} is pending",
@@ -663,6 +680,8 @@ class SqliteStore:
                 "UPDATE tickets SET status = ?, version = ?, body = ? WHERE ticket_id = ?",
                 (str(updated.status), updated.version, updated.model_dump_json(), ticket.ticket_id),
             )
+            if status != updated.status:
+                _record_event(db, EventKind.TICKET, ticket.ticket_id, str(updated.status))
             return updated
 
     def list_tickets(
@@ -734,6 +753,30 @@ class SqliteStore:
             "SELECT body FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
         )
         return [_json_object(body) for (body,) in rows]
+
+    # events
+
+    def list_events(self, *, after_seq: int = 0, limit: int = 100) -> list[Event]:
+        """Status changes after `after_seq`, oldest first."""
+        rows = self._rows(
+            "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+        )
+        return [_parse(Event, body, table="events", key=str(seq)) for seq, body in rows]
+
+    def last_event_seq(self) -> int:
+        """The newest event's seq (0 when none): where a feed that starts now begins."""
+        rows = self._rows("SELECT MAX(seq) FROM events")
+        return rows[0][0] or 0
+
+
+def _record_event(
+    db: sqlite3.Connection, kind: EventKind, key: str, status: str, pipeline_id: str | None = None
+) -> None:
+    """Append a status change inside the transaction that made it, so the feed never misses
+    or invents one."""
+    (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events").fetchone()
+    event = Event(seq=seq, at=utc_now(), kind=kind, id=key, status=status, pipeline_id=pipeline_id)
+    db.execute("INSERT INTO events (seq, body) VALUES (?, ?)", (seq, event.model_dump_json()))
 
 
 def _json_object(text: str) -> dict[str, Any]:
