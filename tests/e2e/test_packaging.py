@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -61,10 +62,15 @@ class TestShippedFiles:
         assert "ai_agent:" in policy.read_text()
         assert shipped_file("prompts/system.md").is_file()
 
-    def test_mcp_entry_point_explains_itself(self):
-        """`bunsui-mcp` is an entry point only for now: it says so and exits 2, no traceback."""
+    def test_mcp_entry_point_refuses_an_open_bind_without_tokens(self):
+        """`bunsui-mcp` is installed; serving HTTP beyond loopback without tokens is refused
+        with a coded error on stderr (stdout stays clean for the protocol), no traceback."""
         script = Path(sys.executable).parent / "bunsui-mcp"
-        result = subprocess.run([str(script)], capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [str(script), "--transport", "http", "--host", "0.0.0.0"],  # noqa: S104 - the point
+            capture_output=True, text=True, check=False, timeout=60,
+        )
         assert result.returncode == 2
-        assert "not part of this version" in result.stderr
+        assert result.stdout == ""
+        assert json.loads(result.stderr)["error"]["code"] == "INVALID_ARGUMENT"
         assert "Traceback" not in result.stderr

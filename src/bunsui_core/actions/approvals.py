@@ -74,7 +74,8 @@ class DecisionInput(TicketInput):
 
 
 def _decide(ctx: ActionContext, args: DecisionInput, decision: TicketStatus) -> Ticket:
-    ticket = approvals.decide(
+    """Decide, and record the decision in the audit log only when this call made it."""
+    ticket, decided = approvals.decide(
         ctx.store,
         args.ticket_id,
         decider=ctx.actor,
@@ -82,6 +83,8 @@ def _decide(ctx: ActionContext, args: DecisionInput, decision: TicketStatus) -> 
         decision=decision,
         reason=args.reason,
     )
+    if not decided:
+        return ticket
     results = {
         TicketStatus.APPROVED: AuditResult.APPROVED,
         TicketStatus.REJECTED: AuditResult.REJECTED,
@@ -121,7 +124,7 @@ def approve(ctx: ActionContext, args: DecisionInput) -> Ticket:
     call with you recorded as approver, after checking policy and read-only mode again.
     Only a human other than the requester may approve. Returns the ticket with the result."""
     ticket = _decide(ctx, args, TicketStatus.APPROVED)
-    return ctx.execute_ticket(ticket, ctx.actor)
+    return ctx.execute_ticket(ticket, ticket.decided_by or ctx.actor)
 
 
 @REGISTRY.define(

@@ -154,11 +154,13 @@ def verify(ctx: ActionContext, args: VerifyInput) -> VerifyOutput:
             details={"seq": problem.seq, "problem": problem.problem, "verified": count},
         )
     if args.expect_head is not None:
-        _check_expected(args.expect_head, current)
+        _check_expected(ctx.store, args.expect_head, current)
     return VerifyOutput(ok=True, entries=count, head=str(current) if current else None)
 
 
-def _check_expected(expect_head: str, current: AuditHead | None) -> None:
+def _check_expected(store: Store, expect_head: str, current: AuditHead | None) -> None:
+    """The entry at the expected head's seq must still exist with the same hash: a cut tail,
+    even one followed by new entries, makes the chain from there on a different one."""
     seq_text, expected_hash = expect_head.split(":")
     seq = int(seq_text)
     if seq == 0:
@@ -169,9 +171,10 @@ def _check_expected(expect_head: str, current: AuditHead | None) -> None:
             f"head {seq}: entries were cut from the end",
             details={"seq": current.seq + 1 if current else 1, "problem": "truncated"},
         )
-    raise_if_mismatch = current.seq == seq and current.hash != expected_hash
-    if raise_if_mismatch:
+    [entry] = store.audit_bodies(after_seq=seq - 1, limit=1)
+    if entry.get("hash") != expected_hash:
         raise AuditError(
-            f"entry {seq} does not have the expected hash",
+            f"entry {seq} does not have the expected hash: the log was cut and rewritten "
+            "after it",
             details={"seq": seq, "problem": "head hash mismatch"},
         )

@@ -17,7 +17,7 @@ from bunsui_core.errors import (
     PermissionDeniedError,
     TicketError,
 )
-from bunsui_core.governance.canonical import arguments_hash
+from bunsui_core.governance.canonical import binding_hash
 from bunsui_core.governance.policy import ActorKind
 from bunsui_core.governance.tickets import EXECUTION_WINDOW, Ticket, TicketStatus, later
 from bunsui_core.model.session import utc_now
@@ -68,7 +68,7 @@ def request_ticket(
     correlation_id: str | None,
 ) -> tuple[Ticket, bool]:
     """The pending ticket for this exact request: an existing one, or a new one."""
-    digest = arguments_hash(arguments)
+    digest = binding_hash(arguments)
     for _ in range(REQUEST_ATTEMPTS):
         existing = store.find_pending_ticket(action, digest, requested_by)
         if existing is not None and existing.overdue(utc_now()):
@@ -122,8 +122,9 @@ def decide(
     kind: ActorKind | None,
     decision: TicketStatus,
     reason: str | None,
-) -> Ticket:
+) -> tuple[Ticket, bool]:
     """Approve, reject or cancel a pending ticket; approving opens the execution window.
+    Returns the ticket and whether this call made the decision.
 
     Approve and reject need a human who is not the requester; cancel is for the requester
     or a human. Losing a race to another decision is CONFLICT naming what won. Approving a
@@ -149,7 +150,7 @@ def decide(
             details={**details, "reason": "not_human"},
         )
     if ticket.status is TicketStatus.APPROVED and decision is TicketStatus.APPROVED:
-        return ticket  # approved but never started (the approver's process died): resume
+        return ticket, False  # approved but never started (the approver's process died): resume
     if ticket.status is not TicketStatus.PENDING:
         raise InvalidTransitionError(
             f"ticket {ticket_id} is {ticket.status}"
@@ -169,7 +170,7 @@ def decide(
         }
     )
     try:
-        return store.update_ticket(changed, expected_version=ticket.version)
+        return store.update_ticket(changed, expected_version=ticket.version), True
     except ConflictError:
         now_is = store.get_ticket(ticket_id) or ticket
         raise ConflictError(

@@ -37,5 +37,12 @@ def redact(arguments: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def arguments_hash(arguments: Mapping[str, Any]) -> str:
-    """The hash a ticket binds and an audit entry records: of redacted, canonical arguments."""
+    """The hash an audit entry records: of redacted, canonical arguments (a log kept forever
+    must not let anyone confirm a guessed secret)."""
     return sha256_text(canonical_text(redact(arguments)))
+
+
+def binding_hash(arguments: Mapping[str, Any]) -> str:
+    """The hash a ticket binds: of the exact canonical arguments, secrets included, so a
+    request with a different secret is a different request needing its own approval."""
+    return sha256_text(canonical_text(dict(arguments)))
