@@ -13,12 +13,13 @@ from typing import Any
 import anyio
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from mcp.types import Tool as MCPTool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bunsui_core.actions import REGISTRY, Action, Gateway
 from bunsui_core.actions.command_line import parse_command_line
+from bunsui_core.actions.gateway import validation_details
 from bunsui_core.actions.registry import Effect
-from bunsui_core.errors import BunsuiError, ErrorCode, NotFoundError
+from bunsui_core.errors import BunsuiError, InvalidArgumentError, NotFoundError
 from bunsui_core.governance.approvals import PendingApproval
 from bunsui_core.governance.policy import Outcome
 
@@ -32,7 +33,9 @@ APPROVAL_NOTE = (
 
 
 class CommandInput(BaseModel):
-    """`command_execute` arguments."""
+    """`command_execute` arguments; unknown keys are refused like every action's."""
+
+    model_config = ConfigDict(extra="forbid")
 
     command: str = Field(
         max_length=4000,
@@ -97,6 +100,10 @@ def command_tool() -> MCPTool:
             "action's result."
         ),
         input_schema=CommandInput.model_json_schema(),
+        output_schema={
+            "type": "object",
+            "description": "The command's action result, or a pending_approval ticket.",
+        },
         annotations=ToolAnnotations(
             title="Run a bunsui command line",
             read_only_hint=False,
@@ -133,7 +140,12 @@ def _result(output: BaseModel) -> CallToolResult:
 def _resolve(name: str, arguments: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The registry action and raw arguments a tool call stands for."""
     if name == COMMAND_TOOL:
-        command = CommandInput.model_validate(arguments).command
+        try:
+            command = CommandInput.model_validate(arguments).command
+        except ValidationError as exc:
+            raise InvalidArgumentError(
+                "invalid arguments for command_execute", details=validation_details(exc)
+            ) from None
         action, parsed = parse_command_line(command, REGISTRY)
         return action.name, parsed
     for action in REGISTRY:
@@ -154,9 +166,5 @@ async def call_tool(
             return _result(gateway.invoke(actor, action, raw))
         except BunsuiError as exc:
             return error_result(exc)
-        except ValueError as exc:  # pydantic ValidationError of command_execute's input
-            return error_result(
-                BunsuiError(str(exc).splitlines()[0], code=ErrorCode.INVALID_ARGUMENT)
-            )
 
     return await anyio.to_thread.run_sync(run)
