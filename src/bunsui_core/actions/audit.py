@@ -174,7 +174,6 @@ def _check_expected(store: Store, expect_head: str, current: AuditHead | None) -
     [entry] = store.audit_bodies(after_seq=seq - 1, limit=1)
     if entry.get("hash") != expected_hash:
         raise AuditError(
-            f"entry {seq} does not have the expected hash: the log was cut and rewritten "
-            "after it",
+            f"entry {seq} does not have the expected hash: the log was cut and rewritten after it",
             details={"seq": seq, "problem": "head hash mismatch"},
         )
