@@ -3,13 +3,72 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from bunsui_core.errors import InvalidArgumentError
 
 HOME_ENV = "BUNSUI_HOME"
 POLICY_ENV = "BUNSUI_POLICY"
 READ_ONLY_ENV = "BUNSUI_READ_ONLY"
+BACKEND_ENV = "BUNSUI_BACKEND"
+BACKENDS = ("local", "aws")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+
+AWS_KEYS = frozenset(
+    {
+        "region",
+        "table_prefix",
+        "endpoint_url",
+        "state_machine_role_arn",
+        "ecs_cluster",
+        "ecs_subnets",
+        "ecs_security_groups",
+        "log_group_prefix",
+    }
+)
+"""What `$BUNSUI_HOME/config.yaml` may set under `aws:`. Never credentials: those come from
+boto3's standard chain (environment, profile, instance role) only."""
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """Where the AWS backend keeps state and runs work."""
+
+    region: str | None = None
+    table_prefix: str = "bunsui"
+    endpoint_url: str | None = None
+    state_machine_role_arn: str | None = None
+    ecs_cluster: str | None = None
+    ecs_subnets: tuple[str, ...] = ()
+    ecs_security_groups: tuple[str, ...] = ()
+    log_group_prefix: str = "/bunsui"
+
+
+def _config_file(home: Path) -> dict[str, Any]:
+    """`$BUNSUI_HOME/config.yaml`, or {} when there is none (YAML is only loaded then)."""
+    path = home / "config.yaml"
+    if not path.is_file():
+        return {}
+    import yaml  # noqa: PLC0415 - only when a config file exists
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InvalidArgumentError(f"cannot read {path}: {exc}") from None
+    unknown = set(data) - {"backend", "aws"} if isinstance(data, dict) else {"(root)"}
+    aws = data.get("aws", {}) if isinstance(data, dict) else None
+    if unknown or not isinstance(aws, dict) or set(aws) - AWS_KEYS:
+        raise InvalidArgumentError(
+            f"{path}: allowed keys are backend and aws ({', '.join(sorted(AWS_KEYS))})",
+            details={
+                "unknown": sorted(
+                    unknown | (set(aws) - AWS_KEYS if isinstance(aws, dict) else set())
+                )
+            },
+        )
+    return data
 
 
 @dataclass(frozen=True)
@@ -21,6 +80,9 @@ class Settings:
     """None: the policy shipped with bunsui (`policies/default.yaml`)."""
     read_only: bool = False
     """Set by flag or environment; a policy's `read_only: true` also applies (gateway)."""
+    backend: str = "local"
+    """local: SQLite under home, local processes. aws: DynamoDB, Step Functions."""
+    aws: AwsSettings = field(default_factory=AwsSettings)
 
     @classmethod
     def resolve(
@@ -29,19 +91,34 @@ class Settings:
         *,
         policy: str | Path | None = None,
         read_only: bool | None = None,
+        backend: str | None = None,
     ) -> Settings:
-        """Each setting from its argument, else its environment variable, else the default.
+        """Each setting from its argument, else its environment variable, else the home's
+        config.yaml, else the default.
 
         Read-only mode can be switched on by either the flag or the environment, never off by
         one when the other asks for it.
         """
-        chosen = home or os.environ.get(HOME_ENV) or Path.home() / ".bunsui"
+        chosen = Path(home or os.environ.get(HOME_ENV) or Path.home() / ".bunsui")
+        chosen = chosen.expanduser().resolve()
         policy = policy or os.environ.get(POLICY_ENV) or None
         from_env = os.environ.get(READ_ONLY_ENV, "").strip().lower() in TRUE_WORDS
+        config = _config_file(chosen)
+        backend = backend or os.environ.get(BACKEND_ENV) or config.get("backend") or "local"
+        if backend not in BACKENDS:
+            raise InvalidArgumentError(
+                f"backend must be local or aws, not {backend!r}", details={"field": "backend"}
+            )
+        aws = dict(config.get("aws") or {})
+        for key in ("ecs_subnets", "ecs_security_groups"):
+            if key in aws:
+                aws[key] = tuple(aws[key])
         return cls(
-            home=Path(chosen).expanduser().resolve(),
+            home=chosen,
             policy_path=Path(policy).expanduser().resolve() if policy else None,
             read_only=bool(read_only) or from_env,
+            backend=backend,
+            aws=AwsSettings(**aws),
         )
 
     @property

@@ -82,11 +82,16 @@ class CliState:
     actor: str
     policy: str | None = None
     read_only: bool = False
+    backend: str | None = None
 
     @property
     def gateway(self) -> Gateway:
-        """A gateway over the chosen home, policy and mode."""
-        return Gateway(Settings.resolve(self.home, policy=self.policy, read_only=self.read_only))
+        """A gateway over the chosen home, policy, mode and backend."""
+        return Gateway(
+            Settings.resolve(
+                self.home, policy=self.policy, read_only=self.read_only, backend=self.backend
+            )
+        )
 
 
 STATE = CliState(output_format=OutputFormat.JSON, home=None, actor="")
@@ -124,6 +129,7 @@ app = typer.Typer(
 
 @app.callback()
 def _global_options(
+    *,
     output_format: Annotated[
         OutputFormat | None,
         typer.Option(
@@ -148,12 +154,19 @@ def _global_options(
         bool,
         typer.Option("--read-only", help="Refuse every write (also BUNSUI_READ_ONLY=1)."),
     ] = False,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            "--backend", help="local | aws (default: $BUNSUI_BACKEND, config.yaml, local)."
+        ),
+    ] = None,
 ) -> None:
     STATE.output_format = output_format or _default_format()
     STATE.home = home
     STATE.actor = actor or getpass.getuser()
     STATE.policy = policy
     STATE.read_only = read_only
+    STATE.backend = backend
 
 
 def _parameter(action: Action, name: str, info: FieldInfo) -> inspect.Parameter:
@@ -234,7 +247,7 @@ RESOURCE_HELP = {
     "recovery": "Recovery plans: suggest, execute.",
     "session": "Sessions (runs): list, describe, watch, cancel, rerun.",
 }
-GLOBAL_OPTIONS_WITH_VALUES = {"--format", "--home", "--actor", "--policy"}
+GLOBAL_OPTIONS_WITH_VALUES = {"--format", "--home", "--actor", "--policy", "--backend"}
 
 
 def requested_resource(argv: list[str]) -> str | None:
