@@ -34,6 +34,7 @@ from mcp.types import (
 )
 from mcp.types import Tool as MCPTool
 
+from bunsui_core import __version__
 from bunsui_core.actions import Gateway
 from bunsui_core.config import Settings
 from bunsui_core.errors import BunsuiError, InvalidArgumentError
@@ -66,6 +67,7 @@ class BunsuiServer(MCPServer[Any]):
         super().__init__(
             name="bunsui",
             title="bunsui",
+            version=__version__,
             instructions=shipped_file("prompts/system.md").read_text(encoding="utf-8"),
             lifespan=_forwarding_events,
             **kwargs,

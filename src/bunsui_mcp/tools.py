@@ -44,6 +44,15 @@ class CommandInput(BaseModel):
     )
 
 
+class ToolError(BaseModel):
+    """What a failed call (`isError: true`) carries as structured content; part of every
+    output schema, since clients may check error results against it too."""
+
+    code: str = Field(description="Stable error code, e.g. NOT_FOUND, INVALID_ARGUMENT.")
+    message: str = Field(description="What went wrong, for people.")
+    details: dict[str, Any] = Field(default_factory=dict, description="Structured context.")
+
+
 def visible_actions(gateway: Gateway, actor: str) -> list[Action]:
     """Actions the actor may call (allowed or approval-required); no writes when read-only."""
     return [
@@ -55,16 +64,34 @@ def visible_actions(gateway: Gateway, actor: str) -> list[Action]:
 
 
 def _object_schema(*models: type[BaseModel]) -> dict[str, Any]:
-    """One object schema for one model, or an `anyOf` of several with shared `$defs`."""
-    if len(models) == 1:
-        return models[0].model_json_schema(ref_template="#/$defs/{model}")
-    defs: dict[str, Any] = {}
-    branches = []
-    for model in models:
-        schema = model.model_json_schema(ref_template="#/$defs/{model}")
-        defs.update(schema.pop("$defs", {}))
-        branches.append(schema)
-    return {"type": "object", "anyOf": branches, **({"$defs": defs} if defs else {})}
+    """One object schema for one model, or an `anyOf` of several, flattened: clients check
+    every result against it with a pure-Python validator, where `$ref` lookups and
+    `anyOf [X, null]` branches cost more than the call itself for a page of 50 sessions."""
+    branches = [_flatten(model.model_json_schema()) for model in models]
+    return branches[0] if len(branches) == 1 else {"type": "object", "anyOf": branches}
+
+
+def _flatten(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
+    """The same schema with `$ref`s inlined and nullable `anyOf`s as type lists."""
+    defs = schema.get("$defs", {}) if defs is None else defs
+    if isinstance(schema, list):
+        return [_flatten(item, defs) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema:
+        target = defs[schema["$ref"].rsplit("/", 1)[-1]]
+        extra = {k: v for k, v in schema.items() if k != "$ref"}
+        return _flatten({**target, **extra}, defs)
+    flat = {k: _flatten(v, defs) for k, v in schema.items() if k != "$defs"}
+    options = flat.get("anyOf")
+    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        [other] = [o for o in options if o != {"type": "null"}]
+        if isinstance(other.get("type"), str):
+            del flat["anyOf"]
+            flat = {**other, **flat, "type": [other["type"], "null"]}
+            if "enum" in other:
+                flat["enum"] = [*other["enum"], None]
+    return flat
 
 
 def tool_for(gateway: Gateway, actor: str, action: Action) -> MCPTool:
@@ -76,7 +103,7 @@ def tool_for(gateway: Gateway, actor: str, action: Action) -> MCPTool:
         title=action.title,
         description=action.description + (APPROVAL_NOTE if needs_approval else ""),
         input_schema=action.input_model.model_json_schema(ref_template="#/$defs/{model}"),
-        output_schema=_object_schema(*outputs),
+        output_schema=_object_schema(*outputs, ToolError),
         annotations=ToolAnnotations(
             title=action.title,
             read_only_hint=action.effect is Effect.READ,

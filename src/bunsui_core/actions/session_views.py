@@ -21,8 +21,9 @@ class SessionSummary(ActionOutput):
 
     @classmethod
     def of(cls, session: Session) -> SessionSummary:
-        """Project a stored session onto the list shape."""
-        return cls.model_validate(session.model_dump(include=set(cls.model_fields)))
+        """Project a stored session onto the list shape; its fields were validated when the
+        session was parsed, so they are copied, not checked again (50 per page)."""
+        return cls.model_construct(**{name: getattr(session, name) for name in cls.model_fields})
 
 
 class JobSummary(ActionOutput):
@@ -39,8 +40,8 @@ class JobSummary(ActionOutput):
 
     @classmethod
     def of(cls, job_run: JobRun) -> JobSummary:
-        """Project a stored job run onto the summary shape."""
-        return cls.model_validate(job_run.model_dump(include=set(cls.model_fields)))
+        """Project a stored job run onto the summary shape (fields copied, already valid)."""
+        return cls.model_construct(**{name: getattr(job_run, name) for name in cls.model_fields})
 
 
 class SessionDetail(ActionOutput):

@@ -51,10 +51,23 @@ def _root(message: str) -> Problem:
 
 
 def load_pipeline_file(path: Path) -> Pipeline:
-    """Read and validate a pipeline file; unreadable files are reported like invalid ones."""
+    """Read and validate a pipeline file; unreadable files are reported like invalid ones.
+
+    Only regular files are read, and never more than the size limit (plus one byte to tell):
+    an agent may validate any path, so /dev/zero or a FIFO must not hang or exhaust memory.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        if not path.is_file():
+            raise OSError("not a regular file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PIPELINE_BYTES + 1)
+        if len(data) > MAX_PIPELINE_BYTES:
+            raise PipelineInvalidError(
+                f"{path}: pipeline file is larger than {MAX_PIPELINE_BYTES} bytes",
+                details={"source": str(path), "problems": []},
+            )
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: NUL in the path
         raise PipelineInvalidError(
             f"cannot read pipeline file {path}: {exc}",
             details={"source": str(path), "problems": []},
