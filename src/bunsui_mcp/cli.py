@@ -239,6 +239,7 @@ def _command_for(action: Action) -> Any:
 RESOURCE_HELP = {
     "approval": "Approval tickets: list, show, approve (executes once), reject, cancel.",
     "audit": "The hash-chained audit log: list, export, head, verify.",
+    "aws": "The AWS backend: init (create tables), doctor (check what is missing).",
     "policy": "The policy in force: check one call, explain an actor's permissions.",
     "error": "Classify errors, analyze failed sessions, see what was learned.",
     "events": "The feed of session and ticket status changes (tail, --follow).",

@@ -167,6 +167,7 @@ class ActionRegistry:
 RESOURCE_MODULES: dict[str, tuple[str, ...]] = {
     "approval": ("approvals",),
     "audit": ("audit",),
+    "aws": ("aws",),
     "error": ("errors",),
     "events": ("events",),
     "job": ("jobs", "job_changes", "reruns"),
@@ -182,6 +183,7 @@ ACTION_NAMES: frozenset[ActionName] = frozenset(
     for resource, verbs in {
         "approval": ("approve", "cancel", "list", "reject", "show"),
         "audit": ("export", "head", "list", "verify"),
+        "aws": ("doctor", "init"),
         "error": ("analyze", "classify", "learn", "resolutions"),
         "events": ("tail",),
         "job": ("describe", "list", "logs", "mark", "rerun", "update-config"),
