@@ -22,10 +22,13 @@ FAKE_AWS = {
 
 
 @pytest.fixture
-def moto_url() -> Iterator[str]:
+def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's HTTP server; its Step Functions interpreter calls the other services back
+    through MOTO_PORT, so that names this server's port."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    monkeypatch.setenv("MOTO_PORT", str(port))
     try:
         yield f"http://{host}:{port}"
     finally:
@@ -77,3 +80,56 @@ def test_governance_works_the_same_on_dynamodb(aws_cli, tmp_path):
     assert actors == {getpass.getuser(), "ai-agent"}
     assert aws_cli.json("audit", "verify", env=FAKE_AWS)["ok"] is True
     assert not (aws_cli.home / "bunsui.db").exists()
+
+
+def test_lambda_pipeline_runs_on_step_functions_with_parallel_jobs(aws_cli, moto_url, tmp_path):
+    """`pipeline run --wait` on the aws backend compiles the pipeline, runs it as a Step
+    Functions execution (moto interprets the ASL; its Lambda stand-in succeeds), and folds
+    the history back into job runs that `job list` and `session describe` show."""
+    import json  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+    request = urllib.request.Request(  # noqa: S310 - the local moto server
+        f"{moto_url}/moto-api/config", data=json.dumps(config).encode(), method="POST"
+    )
+    urllib.request.urlopen(request).close()  # noqa: S310
+    home_config = yaml.safe_load((aws_cli.home / "config.yaml").read_text())
+    home_config["aws"]["state_machine_role_arn"] = "arn:aws:iam::123456789012:role/bunsui-states"
+    (aws_cli.home / "config.yaml").write_text(yaml.safe_dump(home_config))
+    aws_cli.json("aws", "init", env=FAKE_AWS)
+
+    def lambda_job(job_id: str, deps: list[str]) -> dict:
+        arn = f"arn:aws:lambda:us-east-1:123456789012:function:{job_id}"
+        return {
+            "job_id": job_id,
+            "operations": [
+                {
+                    "operation_id": f"{job_id}-op",
+                    "config": {
+                        "operation_type": "lambda",
+                        "resource_arn": arn,
+                        "parameters": {"batch_size": 100},
+                    },
+                }
+            ],
+            "dependencies": deps,
+        }
+
+    path = tmp_path / "aws.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "aws-lambdas",
+                "jobs": [lambda_job("a", []), lambda_job("b", []), lambda_job("c", ["a", "b"])],
+            }
+        )
+    )
+    done = aws_cli.json("pipeline", "run", str(path), "--wait", env=FAKE_AWS, timeout=120)
+    assert done["status"] == "completed"
+    jobs = aws_cli.json("job", "list", "--session-id", done["session_id"], env=FAKE_AWS)
+    assert {j["job_id"]: j["status"] for j in jobs["jobs"]} == {
+        "a": "completed",
+        "b": "completed",
+        "c": "completed",
+    }

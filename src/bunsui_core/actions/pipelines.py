@@ -12,8 +12,7 @@ from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.actions.session_views import SessionDetail
-from bunsui_core.engine.local import LocalEngine, check_runnable
-from bunsui_core.engine.runner import spawn_detached
+from bunsui_core.engine.dispatch import check_can_run, launch
 from bunsui_core.errors import NotFoundError
 from bunsui_core.model.pipeline_loader import load_pipeline_file, pipeline_id_for
 from bunsui_core.model.session import Session, SessionStatus, new_id
@@ -207,7 +206,7 @@ def run(ctx: ActionContext, args: PipelineRunInput) -> SessionDetail:
         )
     else:
         record = require_pipeline(ctx.store, args.pipeline)
-    check_runnable(record.pipeline)
+    check_can_run(ctx.settings, record.pipeline)
     session = ctx.store.create_session(
         Session(
             session_id=new_id("ses"),
@@ -218,10 +217,5 @@ def run(ctx: ActionContext, args: PipelineRunInput) -> SessionDetail:
             requested_by=ctx.actor,
         )
     )
-    if args.wait:
-        session = LocalEngine(ctx.store, ctx.settings, progress=ctx.progress).run(
-            session.session_id
-        )
-    else:
-        spawn_detached(ctx.settings, session.session_id)
+    session = launch(ctx.store, ctx.settings, session, wait=args.wait, progress=ctx.progress)
     return SessionDetail.load(ctx.store, session, job_order(record.pipeline))

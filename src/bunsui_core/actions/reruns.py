@@ -9,8 +9,7 @@ from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.diagnosis.vocabulary import RecoveryAction
-from bunsui_core.engine.local import LocalEngine, check_runnable
-from bunsui_core.engine.runner import spawn_detached
+from bunsui_core.engine.dispatch import check_can_run, launch
 from bunsui_core.errors import BunsuiError, InvalidArgumentError, NotFoundError
 from bunsui_core.model.session import JobOverride, RecoveryContext, Session, SessionStatus
 from bunsui_core.recovery.rerun import (
@@ -111,7 +110,7 @@ def start_rerun(
 ) -> RerunOutput:
     """Create (or find) the rerun, start it, and describe it."""
     version = session_pipeline(ctx.store, original)
-    check_runnable(version.pipeline)
+    check_can_run(ctx.settings, version.pipeline)
     job_for_learning = next(iter(from_jobs)) if len(from_jobs) == 1 else None
     session, selection, created = create_rerun(
         ctx.store,
@@ -127,12 +126,7 @@ def start_rerun(
         ),
     )
     if created:
-        if options.wait:
-            session = LocalEngine(ctx.store, ctx.settings, progress=ctx.progress).run(
-                session.session_id
-            )
-        else:
-            spawn_detached(ctx.settings, session.session_id)
+        session = launch(ctx.store, ctx.settings, session, wait=options.wait, progress=ctx.progress)
     durations = recorded_durations(ctx.store.list_job_runs(original.session_id))
     return RerunOutput(
         rerun_id="rerun-" + session.session_id.removeprefix("ses-"),

@@ -9,6 +9,7 @@ from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.actions.session_views import SessionDetail, SessionSummary
+from bunsui_core.engine.dispatch import refresh
 from bunsui_core.engine.liveness import reap_lost_runners
 from bunsui_core.model.session import Session, SessionStatus, check_transition, utc_now
 from bunsui_core.store.base import SessionFilter, update_session
@@ -46,8 +47,9 @@ def list_sessions(ctx: ActionContext, args: SessionListInput) -> SessionList:
     names the failed jobs and a one-line error summary; use error analysis for causes."""
     reap_lost_runners(ctx.store)
     page = ctx.store.list_sessions(args.filter, limit=args.limit, cursor=args.cursor)
+    sessions = refresh(ctx.store, ctx.settings, page.sessions)
     return SessionList(
-        sessions=[SessionSummary.of(s) for s in page.sessions], next_cursor=page.next_cursor
+        sessions=[SessionSummary.of(s) for s in sessions], next_cursor=page.next_cursor
     )
 
 
@@ -77,7 +79,8 @@ def describe(ctx: ActionContext, args: SessionIdInput) -> SessionDetail:
     """Show one session: status, timing, the exact pipeline version, every job's status and
     the session's error summary."""
     reap_lost_runners(ctx.store)
-    return session_detail(ctx, require_session(ctx.store, args.session_id))
+    [session] = refresh(ctx.store, ctx.settings, [require_session(ctx.store, args.session_id)])
+    return session_detail(ctx, session)
 
 
 @REGISTRY.define(

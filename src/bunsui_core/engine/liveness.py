@@ -48,7 +48,11 @@ def lost_reason(session: Session, *, now: datetime, host: str) -> str | None:
 
     A runner on this host is checked by pid; elsewhere only its heartbeat can tell.
     """
-    if session.status not in {SessionStatus.QUEUED, SessionStatus.RUNNING}:
+    # Only active sessions have a runner; Step Functions runs the ones with an execution
+    # (`sync` reads their fate from it).
+    if session.status not in {SessionStatus.QUEUED, SessionStatus.RUNNING} or (
+        session.execution_arn is not None
+    ):
         return None
     runner = session.runner
     if runner is None:

@@ -171,6 +171,9 @@ class Session(_Record):
     requested_by: str | None = Field(
         None, description="Actor whose call created it (the requester, for approved tickets)."
     )
+    execution_arn: str | None = Field(
+        None, description="Step Functions execution running this session (aws backend)."
+    )
     version: int = Field(0, description="Optimistic-concurrency counter, bumped by every write.")
 
 
