@@ -133,3 +133,7 @@ def test_lambda_pipeline_runs_on_step_functions_with_parallel_jobs(aws_cli, moto
         "b": "completed",
         "c": "completed",
     }
+    logs = aws_cli.json("job", "logs", "a", "--session-id", done["session_id"], env=FAKE_AWS)
+    [excerpt] = logs["logs"]
+    assert excerpt["operation_id"] == "a-op"
+    assert excerpt["content"]["trust"] == "untrusted_pipeline_output"

@@ -70,6 +70,24 @@ def refresh(store: Store, settings: Settings, sessions: list[Session]) -> list[S
     return [synced.get(s.session_id, s) for s in sessions]
 
 
+def cloud_log_tails(
+    store: Store, settings: Settings, session_id: str, job_id: str, limit: int
+) -> list[tuple[str, list[str]]]:
+    """(operation_id, last lines) of each operation of an aws job that ran, from CloudWatch
+    Logs, in operation order."""
+    engine = _stepfunctions(store, settings)
+    session = store.get_session(session_id)
+    ran = {r.operation_id for r in store.list_operation_runs(session_id, job_id) if r.attempts}
+    version = store.get_pipeline(session.pipeline_id, session.pipeline_version) if session else None
+    if version is None:
+        return []
+    operations = [
+        o.operation_id for o in version.pipeline.job(job_id).operations if o.operation_id in ran
+    ]
+    tails = engine.job_logs(session_id, job_id, limit=limit)
+    return [(op, tail.lines) for op, tail in zip(operations, tails, strict=True)]
+
+
 def _stepfunctions(store: Store, settings: Settings) -> StepFunctionsEngine:
     from bunsui_core.engine.stepfunctions.engine import StepFunctionsEngine  # noqa: PLC0415
 
