@@ -134,6 +134,7 @@ def write_cases(
         "approval:approve": {"ticket_id": ticket_id},
         "approval:cancel": {"ticket_id": ticket_id},
         "approval:reject": {"ticket_id": ticket_id, "reason": "not now"},
+        "aws:init": {"endpoint_url": "http://127.0.0.1:9"},  # refused before any AWS call
         "error:learn": {
             "error_code": "LOCAL_MEMORY_LIMIT",
             "action": "increase_memory",
