@@ -33,7 +33,12 @@ from bunsui_core.errors import (
 )
 from bunsui_core.governance import approvals
 from bunsui_core.governance.audit import Approval, AuditEvent, AuditResult
-from bunsui_core.governance.canonical import arguments_hash, redact
+from bunsui_core.governance.canonical import (
+    arguments_hash,
+    lone_surrogate_at,
+    redact,
+    scrub_surrogates,
+)
 from bunsui_core.governance.policy import Outcome, Policy
 from bunsui_core.governance.policy_file import load_policy
 from bunsui_core.governance.tickets import Ticket
@@ -124,6 +129,16 @@ class Gateway:
 
     def _call(self, call: _Call, name: str, raw_args: Mapping[str, Any]) -> BaseModel:
         arguments = dict(raw_args)
+        bad = lone_surrogate_at(arguments)
+        if bad is not None:
+            error = InvalidArgumentError(
+                f"invalid arguments for {name}",
+                details={"errors": [{"field": bad, "message": "text is not valid Unicode"}]},
+            )
+            self._audit(
+                call, name, scrub_surrogates(arguments), AuditResult.FAILED, error_code=error.code
+            )
+            raise error
         try:
             action = self.action(name)
             args = action.input_model.model_validate(arguments)

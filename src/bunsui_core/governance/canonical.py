@@ -13,6 +13,40 @@ NOT_SECRET = frozenset({"idempotency_key"})
 REDACTED = "[redacted]"
 
 
+SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate_at(value: Any, location: str = "") -> str | None:
+    """Where text that is not valid Unicode (a lone surrogate, which JSON can carry) sits in
+    the arguments, or None: such text can be neither stored nor hashed."""
+    if isinstance(value, str):
+        return location or "(root)" if SURROGATES.search(value) else None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            where = f"{location}.{key}" if location else str(key)
+            found = lone_surrogate_at(key, where) or lone_surrogate_at(item, where)
+            if found:
+                return found
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = lone_surrogate_at(item, f"{location}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def scrub_surrogates(value: Any) -> Any:
+    """The same value with lone surrogates replaced by U+FFFD, for the audit entry of a call
+    refused for containing them."""
+    if isinstance(value, str):
+        return SURROGATES.sub("\ufffd", value)
+    if isinstance(value, Mapping):
+        return {scrub_surrogates(k): scrub_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_surrogates(v) for v in value]
+    return value
+
+
 def canonical_text(value: Any) -> str:
     """JSON with sorted keys and no spaces: equal values give equal text in every process."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

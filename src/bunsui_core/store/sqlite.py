@@ -141,6 +141,8 @@ class SqliteStore:
                 raise InvalidArgumentError(
                     "text with a lone surrogate cannot be stored or looked up"
                 ) from None
+            except OverflowError:
+                raise InvalidArgumentError("a number is out of range (at most 2**63-1)") from None
             except sqlite3.OperationalError as exc:
                 text = str(exc)
                 if "readonly" in text:
