@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from bunsui_core.errors import (
     ConflictError,
@@ -29,6 +29,8 @@ DECISIONS = frozenset({TicketStatus.APPROVED, TicketStatus.REJECTED, TicketStatu
 
 class PendingApproval(BaseModel):
     """What an approval-required call returns instead of acting."""
+
+    model_config = ConfigDict(defer_build=True)
 
     status: str = Field("pending_approval", description="Always pending_approval.")
     ticket_id: str = Field(description="The ticket (tkt-...).")

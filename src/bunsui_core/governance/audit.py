@@ -37,7 +37,7 @@ class AuditResult(StrEnum):
 class Approval(BaseModel):
     """The approval part of the design's audit example."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     required: bool = False
     approved_by: str | None = None
@@ -86,6 +86,8 @@ def entry_hash(fields: dict[str, Any]) -> str:
 class AuditHead(BaseModel):
     """The newest entry's position and hash: keep it elsewhere to detect a cut tail."""
 
+    model_config = ConfigDict(defer_build=True)
+
     seq: int
     hash: str
 
@@ -95,6 +97,8 @@ class AuditHead(BaseModel):
 
 class ChainProblem(BaseModel):
     """The first place the chain does not hold."""
+
+    model_config = ConfigDict(defer_build=True)
 
     seq: int = Field(description="Sequence number where the chain breaks.")
     problem: str

@@ -46,7 +46,7 @@ RULE_LISTS: dict[str, Outcome] = {
 class Rule(BaseModel):
     """One pattern in one list of one role, with where it was written."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     role: str
     outcome: Outcome
@@ -65,6 +65,8 @@ class Rule(BaseModel):
 class Role(BaseModel):
     """A named set of rules and the kind of actor holding it."""
 
+    model_config = ConfigDict(defer_build=True)
+
     name: str
     kind: ActorKind
     rules: list[Rule]
@@ -73,6 +75,8 @@ class Role(BaseModel):
 class ActorBinding(BaseModel):
     """`actors:` entry: an actor name or fnmatch pattern and the roles it grants."""
 
+    model_config = ConfigDict(defer_build=True)
+
     pattern: str
     roles: list[str]
     line: int
@@ -80,6 +84,8 @@ class ActorBinding(BaseModel):
 
 class Decision(BaseModel):
     """The policy's answer, with the rule that decided it."""
+
+    model_config = ConfigDict(defer_build=True)
 
     actor: str
     action: str
@@ -92,6 +98,8 @@ class Decision(BaseModel):
 
 class Policy(BaseModel):
     """A loaded policy file."""
+
+    model_config = ConfigDict(defer_build=True)
 
     source: str
     hash: str
