@@ -137,3 +137,6 @@ def test_lambda_pipeline_runs_on_step_functions_with_parallel_jobs(aws_cli, moto
     [excerpt] = logs["logs"]
     assert excerpt["operation_id"] == "a-op"
     assert excerpt["content"]["trust"] == "untrusted_pipeline_output"
+    synced = aws_cli.json("session", "sync", done["session_id"], env=FAKE_AWS)
+    assert synced["status"] == "completed"
+    assert synced["error_count"] == 0

@@ -190,7 +190,7 @@ ACTION_NAMES: frozenset[ActionName] = frozenset(
         "pipeline": ("describe", "list", "register", "run", "validate"),
         "policy": ("check", "explain"),
         "recovery": ("execute", "suggest"),
-        "session": ("cancel", "describe", "list", "rerun"),
+        "session": ("cancel", "describe", "list", "rerun", "sync"),
     }.items()
     for verb in verbs
 )

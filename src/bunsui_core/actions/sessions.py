@@ -9,7 +9,7 @@ from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.actions.session_views import SessionDetail, SessionSummary
-from bunsui_core.engine.dispatch import refresh
+from bunsui_core.engine.dispatch import cancel_execution, refresh
 from bunsui_core.engine.liveness import reap_lost_runners
 from bunsui_core.model.session import Session, SessionStatus, check_transition, utc_now
 from bunsui_core.store.base import SessionFilter, update_session
@@ -106,5 +106,26 @@ def cancel(ctx: ActionContext, args: SessionIdInput) -> SessionDetail:
             update={"status": SessionStatus.CANCELLED, "finished_at": utc_now()}
         )
 
-    require_session(ctx.store, args.session_id)
+    session = require_session(ctx.store, args.session_id)
+    if session.status in {SessionStatus.QUEUED, SessionStatus.RUNNING}:
+        stopped = cancel_execution(ctx.store, ctx.settings, session)
+        if stopped is not None:
+            return session_detail(ctx, stopped)
     return session_detail(ctx, update_session(ctx.store, args.session_id, cancelled))
+
+
+@REGISTRY.define(
+    "session:sync",
+    title="Sync a session with its execution",
+    input_model=SessionIdInput,
+    output_model=SessionDetail,
+    effect=Effect.READ,
+    idempotent=True,
+    cli_arguments=("session_id",),
+)
+def sync(ctx: ActionContext, args: SessionIdInput) -> SessionDetail:
+    """Fold an aws session's Step Functions execution history into its job runs, operation
+    runs and error records now, then show it (describe and list do this too). On the local
+    backend the runner records as it goes, so this is describe."""
+    [session] = refresh(ctx.store, ctx.settings, [require_session(ctx.store, args.session_id)])
+    return session_detail(ctx, session)

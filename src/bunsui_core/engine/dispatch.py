@@ -70,6 +70,14 @@ def refresh(store: Store, settings: Settings, sessions: list[Session]) -> list[S
     return [synced.get(s.session_id, s) for s in sessions]
 
 
+def cancel_execution(store: Store, settings: Settings, session: Session) -> Session | None:
+    """On the aws backend, stop a running session's execution and cancel it (None: not an
+    aws execution, the caller cancels locally and the runner stops its processes)."""
+    if settings.backend != "aws" or session.execution_arn is None:
+        return None
+    return _stepfunctions(store, settings).stop(session.session_id)
+
+
 def cloud_log_tails(
     store: Store, settings: Settings, session_id: str, job_id: str, limit: int
 ) -> list[tuple[str, list[str]]]:
