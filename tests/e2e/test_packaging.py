@@ -68,7 +68,10 @@ class TestShippedFiles:
         script = Path(sys.executable).parent / "bunsui-mcp"
         result = subprocess.run(
             [str(script), "--transport", "http", "--host", "0.0.0.0"],  # noqa: S104 - the point
-            capture_output=True, text=True, check=False, timeout=60,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
         )
         assert result.returncode == 2
         assert result.stdout == ""
