@@ -36,3 +36,10 @@ bench: install-dev
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) build dist .pytest_cache .ruff_cache
+
+# The recovery scorecard: every agent scenario and chaos kind, RUNS times from SEED.
+SEED ?= 1
+RUNS ?= 3
+.PHONY: chaos
+chaos: install-dev
+	$(BIN)/python -m tests.ai.scorecard --seed $(SEED) --runs $(RUNS) --json chaos-scorecard.json

@@ -1,0 +1,365 @@
+"""Chaos: seeded random faults in operations and in bunsui itself, with invariants checked
+after every run.
+
+Operation faults (exit codes, signals, memory blow-ups, hangs past the timeout, flaky network
+to a closed local port, slow steps) are scenarios with random parameters drawn from a seeded
+`random.Random`. bunsui faults: the runner killed with SIGKILL mid-session, and two agents
+(two MCP servers) recovering the same failed session at once.
+
+Invariants (`check_invariants`): no session left queued/running, no succeeded job run twice
+(effects.log), no ticket executed twice (audit), `audit verify` passes, every failure ended
+recovered or escalated - never both, never neither.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+
+from bunsui_core.store.sqlite import SqliteStore
+from tests.ai.scenarios import FAULTY_JOB, TRANSIENT, Scenario, general_judgement
+from tests.ai.simulator import AIAgentSimulator, Lab, Outcome, ScenarioRun, run_cli_sync
+
+BunsuiFault = Literal["runner_killed", "concurrent_agents"] | None
+
+
+@dataclass(frozen=True)
+class ChaosCase:
+    """One random fault: the scenario it becomes, plus an optional fault in bunsui."""
+
+    kind: str
+    scenario: Scenario
+    bunsui_fault: BunsuiFault = None
+
+    def describe(self) -> str:
+        return f"{self.kind}: {self.scenario.fault} {self.scenario.params} {self.scenario.config}"
+
+
+def _slow(rng: random.Random) -> float:
+    """A slow upstream step half of the time."""
+    return round(rng.uniform(0.2, 0.6), 2) if rng.random() < 0.5 else 0.0
+
+
+def chaos_case(kind: str, rng: random.Random) -> ChaosCase:
+    """A random instance of one kind of fault."""
+    slow = _slow(rng)
+    if kind == "exit_code":
+        code = rng.choice([1, 2, 3, 42, 99])
+        scenario = Scenario(
+            kind,
+            "exit",
+            "escalated",
+            params={"exit_code": code, "fail_times": -1},
+            escalation_reasons=frozenset({"escalation_ranked_first", "unknown_error"}),
+            reruns=0,
+            upstream_sleep=slow,
+        )
+    elif kind == "signal":
+        sig = rng.choice([signal.SIGKILL, signal.SIGTERM, signal.SIGSEGV])
+        scenario = Scenario(
+            kind,
+            "signal",
+            "recovered",
+            frozenset({"increase_memory", "retry"}),
+            params={"signal": int(sig), "fail_times": 1},
+            reruns=1,
+            upstream_sleep=slow,
+        )
+    elif kind == "memory_blowup":
+        scenario = Scenario(
+            kind,
+            "oom",
+            "recovered",
+            frozenset({"increase_memory"}),
+            params={"batch_size": rng.choice([80, 96, 128, 160]), "memory": 64},
+            reruns=1,
+            upstream_sleep=slow,
+        )
+    elif kind == "hang":
+        scenario = Scenario(
+            kind,
+            "hang",
+            "recovered",
+            frozenset({"increase_timeout"}),
+            params={"sleep": round(rng.uniform(1.2, 2.0), 2)},
+            config={"timeout_seconds": 1},
+            reruns=1,
+            upstream_sleep=slow,
+        )
+    elif kind == "flaky_network":
+        times = rng.choice([1, 1, 2])
+        scenario = Scenario(
+            kind,
+            "network",
+            "recovered",
+            TRANSIENT,
+            params={"fail_times": times},
+            reruns=times,
+            upstream_sleep=slow,
+        )
+    elif kind == "throttled":
+        times = rng.choice([1, 2])
+        scenario = Scenario(
+            kind,
+            "throttle",
+            "recovered",
+            TRANSIENT,
+            params={"fail_times": times},
+            reruns=times,
+            upstream_sleep=slow,
+        )
+    elif kind == "slow_step":  # slow but within its timeout, then a flaky network once
+        scenario = Scenario(
+            kind,
+            "network",
+            "recovered",
+            TRANSIENT,
+            params={"fail_times": 1},
+            reruns=1,
+            upstream_sleep=round(rng.uniform(0.5, 1.0), 2),
+        )
+    elif kind == "runner_killed":
+        scenario = Scenario(
+            kind,
+            "slow",
+            "recovered",
+            TRANSIENT,
+            params={"sleep": round(rng.uniform(1.0, 1.5), 2)},
+            reruns=1,
+        )
+        return ChaosCase(kind, scenario, "runner_killed")
+    elif kind == "concurrent_agents":
+        scenario = Scenario(
+            kind,
+            "network",
+            "recovered",
+            TRANSIENT,
+            params={"fail_times": 1},
+            reruns=1,
+            upstream_sleep=slow,
+        )
+        return ChaosCase(kind, scenario, "concurrent_agents")
+    else:
+        raise ValueError(f"unknown chaos kind {kind!r}")
+    return ChaosCase(kind, scenario)
+
+
+OPERATION_KINDS = [
+    "exit_code",
+    "signal",
+    "memory_blowup",
+    "hang",
+    "flaky_network",
+    "throttled",
+    "slow_step",
+]
+BUNSUI_KINDS = ["runner_killed", "concurrent_agents"]
+CHAOS_KINDS = OPERATION_KINDS + BUNSUI_KINDS
+
+
+def chaos_cases(seed: int, kinds: list[str] | None = None) -> list[ChaosCase]:
+    """One random case per kind, the same for the same seed."""
+    rng = random.Random(seed)
+    return [chaos_case(kind, rng) for kind in (kinds or CHAOS_KINDS)]
+
+
+# ---- running the bunsui faults ------------------------------------------------------------
+
+
+async def kill_runner_mid_session(lab: Lab, scenario: Scenario, timeout: float = 20) -> ScenarioRun:
+    """Start the pipeline detached, wait until `step` runs, SIGKILL the session's runner."""
+    run = lab.prepare(scenario)
+    _, session = await lab.cli(
+        "pipeline", "run", str(run.state_dir / "pipeline.yaml"), "--pipeline-id", run.pipeline_id
+    )
+    run.session_id = session["session_id"]
+    started = run.state_dir / f"{FAULTY_JOB}.attempts"
+    deadline = time.monotonic() + timeout
+    while not started.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{FAULTY_JOB} of {run.tag} never started")
+        await anyio.sleep(0.05)
+    store = SqliteStore(lab.home / "bunsui.db")
+    try:
+        current = store.get_session(run.session_id)
+    finally:
+        store.close()
+    if current is None or current.runner is None:
+        raise RuntimeError(f"session {run.session_id} has no runner to kill")
+    os.kill(current.runner.pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while _alive(current.runner.pid) and time.monotonic() < deadline:
+        await anyio.sleep(0.02)
+    return run
+
+
+def _alive(pid: int) -> bool:
+    """True until the process is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
+
+
+async def concurrent_recovery(
+    agents: list[AIAgentSimulator], lab: Lab, scenario: Scenario
+) -> tuple[ScenarioRun, list[Outcome]]:
+    """Several agents recover the same failed session at once."""
+    run = await lab.launch(scenario)
+    outcomes: list[Outcome | None] = [None] * len(agents)
+
+    async def one(index: int, agent: AIAgentSimulator) -> None:
+        outcomes[index] = await agent.recover(run.pipeline_id, name=scenario.name)
+
+    async with anyio.create_task_group() as tasks:
+        for index, agent in enumerate(agents):
+            tasks.start_soon(one, index, agent)
+    return run, [o for o in outcomes if o is not None]
+
+
+async def run_case(
+    agents: list[AIAgentSimulator], lab: Lab, case: ChaosCase
+) -> tuple[ScenarioRun, Outcome]:
+    """Run one chaos case; the outcome of a concurrent case merges its agents' outcomes."""
+    agent = agents[0]
+    if case.bunsui_fault == "runner_killed":
+        run = await kill_runner_mid_session(lab, case.scenario)
+        outcome = await agent.recover(run.pipeline_id, name=case.kind)
+        outcome.wrong_decisions.extend(case.scenario.judge(outcome))
+        return run, outcome
+    if case.bunsui_fault == "concurrent_agents":
+        run, outcomes = await concurrent_recovery(agents, lab, case.scenario)
+        return run, merge_concurrent(case, outcomes)
+    run = await lab.launch(case.scenario)
+    outcome = await agent.recover(run.pipeline_id, name=case.kind)
+    outcome.wrong_decisions.extend(case.scenario.judge(outcome))
+    return run, outcome
+
+
+def merge_concurrent(case: ChaosCase, outcomes: list[Outcome]) -> Outcome:
+    """Agents racing on one failure: the failure is recovered when one agent recovered it;
+    every agent must still have ended (recovered or escalated) and decided soundly."""
+    merged = replace(outcomes[0], scenario=case.kind)
+    merged.actions = [a for o in outcomes for a in o.actions]
+    merged.tickets = [t for o in outcomes for t in o.tickets]
+    merged.reruns = list(dict.fromkeys(r for o in outcomes for r in o.reruns))
+    merged.chosen_actions = [c for o in outcomes for c in o.chosen_actions]
+    merged.wrong_decisions = []
+    for index, outcome in enumerate(outcomes):
+        if outcome.status not in {"recovered", "escalated"}:
+            merged.wrong_decisions.append(f"agent {index} ended {outcome.status}")
+        for action in outcome.chosen_actions:
+            if action not in case.scenario.expected_actions:
+                merged.wrong_decisions.append(f"agent {index} requested {action}")
+        merged.wrong_decisions.extend(general_judgement(outcome))
+    recovered = [o for o in outcomes if o.status == "recovered"]
+    merged.status = "recovered" if recovered else "escalated"
+    merged.escalation_reason = None if recovered else outcomes[0].escalation_reason
+    times = [o.time_to_recovery for o in recovered if o.time_to_recovery is not None]
+    merged.time_to_recovery = min(times) if times else None
+    merged.notes = [f"agent {i}: {o.status} {o.escalation_reason}" for i, o in enumerate(outcomes)]
+    if case.scenario.reruns is not None and len(merged.reruns) != case.scenario.reruns:
+        merged.wrong_decisions.append(
+            f"{len(merged.reruns)} distinct reruns of one failure: {merged.reruns}"
+        )
+    if case.scenario.expected != merged.status:
+        merged.wrong_decisions.append(f"expected {case.scenario.expected}, got {merged.status}")
+    return merged
+
+
+# ---- invariants ----------------------------------------------------------------------------
+
+
+def check_invariants(lab: Lab, runs: list[tuple[ScenarioRun, Outcome]]) -> dict[str, list[str]]:
+    """Violations by scenario tag (empty lists when all hold). Also fills each outcome's
+    invariant_violations."""
+    listed = run_cli_sync(lab.home, "session", "list", "--limit", "1")  # reaps lost runners
+    global_violations = [] if listed.returncode == 0 else [f"session list: {listed.stderr}"]
+    verify = run_cli_sync(lab.home, "audit", "verify")
+    if verify.returncode != 0 or '"ok": true' not in verify.stdout:
+        global_violations.append(f"audit verify failed: {verify.stdout} {verify.stderr}")
+    store = SqliteStore(lab.home / "bunsui.db")
+    try:
+        executed = Counter(
+            (entry.ticket_id, entry.action)
+            for entry in _all_audit(store)
+            if entry.result == "executed" and entry.ticket_id
+        )
+        result: dict[str, list[str]] = {}
+        for run, outcome in runs:
+            violations = list(global_violations)
+            violations += [
+                f"ticket {ticket} executed {action} {n} times"
+                for (ticket, action), n in executed.items()
+                if ticket in outcome.tickets and n > 1
+            ]
+            violations += _session_violations(store, run, outcome)
+            violations += _effect_violations(run)
+            if outcome.status not in {"recovered", "escalated"}:
+                violations.append(
+                    f"failure ended neither recovered nor escalated: {outcome.status}"
+                )
+            outcome.invariant_violations.extend(violations)
+            result[run.tag] = violations
+        return result
+    finally:
+        store.close()
+
+
+def _all_audit(store: SqliteStore) -> list[Any]:
+    entries: list[Any] = []
+    after = 0
+    while batch := store.list_audit(after_seq=after, limit=1000):
+        entries.extend(batch)
+        after = batch[-1].seq
+    return entries
+
+
+def _session_violations(store: SqliteStore, run: ScenarioRun, outcome: Outcome) -> list[str]:
+    if run.session_id is None:
+        return [f"{run.tag}: no session"]
+    page = store.list_sessions(_filter(run.pipeline_id), limit=1000)
+    violations = []
+    statuses = {s.session_id: str(s.status.value) for s in page.sessions}
+    if run.session_id not in statuses:
+        violations.append(f"session {run.session_id} lost")
+    stuck = [sid for sid, status in statuses.items() if status in {"queued", "running"}]
+    if stuck:
+        violations.append(f"sessions stuck active: {stuck}")
+    completed = [sid for sid, status in statuses.items() if status == "completed"]
+    if outcome.status == "recovered" and not completed:
+        violations.append("recovered, yet no session of the pipeline completed")
+    if outcome.status == "escalated" and completed:
+        violations.append(f"escalated, yet {completed} completed: both recovered and escalated")
+    return violations
+
+
+def _filter(pipeline_id: str) -> Any:
+    from bunsui_core.store.base import SessionFilter  # noqa: PLC0415 - keeps imports light
+
+    return SessionFilter(pipeline_id=pipeline_id)
+
+
+def _effect_violations(run: ScenarioRun) -> list[str]:
+    effects = run.state_dir / "effects.log"
+    if not effects.exists():
+        return []
+    counts = Counter(line for line in effects.read_text().splitlines() if line)
+    return [f"job {job} succeeded {n} times" for job, n in sorted(counts.items()) if n > 1]
+
+
+def effect_counts(run: ScenarioRun) -> dict[str, int]:
+    """How often each job of a run succeeded (its side effects)."""
+    effects = Path(run.state_dir / "effects.log")
+    if not effects.exists():
+        return {}
+    return dict(Counter(line for line in effects.read_text().splitlines() if line))
