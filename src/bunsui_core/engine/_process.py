@@ -92,6 +92,56 @@ def _memory_limiter(limit_mb: int) -> Callable[[], None]:
     return apply
 
 
+SAMPLE_SECONDS = 0.02
+
+
+def _status_kb(pid: int | str, field: str) -> int | None:
+    """A `kB` field of /proc/PID/status (VmRSS, VmHWM), or None once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+class _PeakSampler:
+    """Samples the child's own high-water RSS while it runs.
+
+    wait4's ru_maxrss also counts the memory the forked child shared with this process before
+    exec, so when this process is large (an MCP server, a test run) a small job would look as
+    big as its parent. The sampled VmHWM belongs to the exec'd program alone.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_kb: int | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            hwm = _status_kb(self.pid, "VmHWM")
+            if hwm is not None:
+                self.peak_kb = max(self.peak_kb or 0, hwm)
+            self._done.wait(SAMPLE_SECONDS)
+
+    def stop(self) -> int | None:
+        self._done.set()
+        self._thread.join()
+        return self.peak_kb
+
+
+def _peak_rss_mb(maxrss_kb: int, parent_rss_kb: int | None, sampled_kb: int | None) -> float | None:
+    """The child's peak RSS: wait4's figure when it exceeds what the fork shared with us,
+    else the sampled one, else unknown (None) rather than the parent's size."""
+    if parent_rss_kb is None or maxrss_kb > parent_rss_kb * 1.1 + 4096:
+        return round(maxrss_kb / 1024, 1)
+    return round(sampled_kb / 1024, 1) if sampled_kb else None
+
+
 def run_process(
     spec: ProcessSpec, live: LiveProcessGroups, on_start: Callable[[int], None] | None = None
 ) -> ProcessResult:
@@ -102,6 +152,7 @@ def run_process(
     group can still be killed if the caller itself dies.
     """
     started = time.monotonic()
+    parent_rss_kb = _status_kb("self", "VmRSS")
     spec.stdout_path.parent.mkdir(parents=True, exist_ok=True)
     with spec.stdout_path.open("wb") as out, spec.stderr_path.open("wb") as err:
         try:
@@ -120,6 +171,7 @@ def run_process(
                 None, None, None, None, time.monotonic() - started, spawn_error=str(exc)
             )
     live.add(proc.pid)
+    sampler = _PeakSampler(proc.pid)
     if on_start is not None:
         on_start(proc.pid)
     timed_out = threading.Event()
@@ -139,6 +191,7 @@ def run_process(
         if timer is not None:
             timer.cancel()
         live.discard(proc.pid)
+        sampled_kb = sampler.stop()
     proc.returncode = os.waitstatus_to_exitcode(status)
     # The group may outlive its leader (background grandchildren): take it down too.
     _kill_group(proc.pid)
@@ -148,7 +201,7 @@ def run_process(
         pid=proc.pid,
         exit_code=None if killed_by else proc.returncode,
         signal=killed_by,
-        peak_rss_mb=round(usage.ru_maxrss / 1024, 1),
+        peak_rss_mb=_peak_rss_mb(usage.ru_maxrss, parent_rss_kb, sampled_kb),
         elapsed_seconds=round(elapsed, 3),
         timed_out=timed_out.is_set(),
     )
