@@ -83,7 +83,7 @@ import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import islice
-from typing import Any, TypeVar
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -97,7 +97,7 @@ from botocore.exceptions import (
     ParamValidationError,
     PartialCredentialsError,
 )
-from pydantic import BaseModel, ValidationError, computed_field
+from pydantic import BaseModel, computed_field
 from pydantic_core import PydanticSerializationError
 
 from bunsui_core.errors import (
@@ -143,6 +143,7 @@ from bunsui_core.store._dynamodb_tables import (
     TICKETS,
     TableSpec,
 )
+from bunsui_core.store._records import RecordT, json_object, parse_record
 from bunsui_core.store.base import (
     CAS_ATTEMPTS,
     PipelineVersion,
@@ -153,7 +154,6 @@ from bunsui_core.store.base import (
     encode_cursor,
 )
 
-RecordT = TypeVar("RecordT", bound=BaseModel)
 Item = dict[str, dict[str, Any]]
 
 COMPRESS_ABOVE = 32 * 1024
@@ -306,15 +306,8 @@ def _body_text(item: Item, *, table: str, key: str) -> str:
 
 
 def _parse(model: type[RecordT], item: Item, *, table: str, key: str) -> RecordT:
-    """Turn a stored item into a model; one that does not parse is reported, never guessed."""
-    try:
-        return model.model_validate_json(_body_text(item, table=table, key=key))
-    except ValidationError as exc:
-        raise StoreError(
-            f"stored {table} record {key} is corrupt",
-            code=ErrorCode.STORE_CORRUPT,
-            details={"table": table, "key": key, "errors": exc.error_count()},
-        ) from None
+    """Turn a stored item into a model (its body may be compressed)."""
+    return parse_record(model, _body_text(item, table=table, key=key), table=table, key=key)
 
 
 def _text(item: Item, name: str, *, table: str, key: str) -> str:
@@ -329,14 +322,6 @@ def _int(item: Item, name: str, *, table: str, key: str) -> int:
         return int(item[name]["N"])
     except (KeyError, TypeError, ValueError):
         raise _corrupt(table, key, f"attribute {name} missing or not a number") from None
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except (ValueError, TypeError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _cancelled(reasons: list[str], message: str, details: dict[str, Any]) -> BunsuiError:
@@ -1470,7 +1455,7 @@ class DynamoDBStore:
                 text = _body_text(item, table="audit", key="?")
             except StoreError:
                 text = ""
-            bodies.append(_json_object(text))
+            bodies.append(json_object(text))
             if len(bodies) == limit:
                 break
         return bodies

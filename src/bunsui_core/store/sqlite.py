@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from bunsui_core.errors import (
     BunsuiError,
@@ -41,6 +38,7 @@ from bunsui_core.model.session import (
     check_transition,
     utc_now,
 )
+from bunsui_core.store._records import json_object, parse_record
 from bunsui_core.store._sqlite_schema import MIGRATIONS
 from bunsui_core.store.base import (
     PipelineVersion,
@@ -51,21 +49,7 @@ from bunsui_core.store.base import (
     encode_cursor,
 )
 
-RecordT = TypeVar("RecordT", bound=BaseModel)
-
 BUSY_TIMEOUT_SECONDS = 5.0
-
-
-def _parse(model: type[RecordT], body: str, *, table: str, key: str) -> RecordT:
-    """Turn a stored row into a model; a row that does not parse is reported, never guessed."""
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        raise StoreError(
-            f"stored {table} record {key} is corrupt",
-            code=ErrorCode.STORE_CORRUPT,
-            details={"table": table, "key": key, "errors": exc.error_count()},
-        ) from None
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -219,7 +203,9 @@ class SqliteStore:
                 (pipeline_id,),
             ).fetchone()
             if latest is not None:
-                current = _parse(PipelineVersion, latest[0], table="pipelines", key=pipeline_id)
+                current = parse_record(
+                    PipelineVersion, latest[0], table="pipelines", key=pipeline_id
+                )
                 if current.content_hash == digest:
                     return current
             record = PipelineVersion(
@@ -255,7 +241,7 @@ class SqliteStore:
                 (pipeline_id, version),
             )
         return (
-            _parse(PipelineVersion, rows[0][0], table="pipelines", key=pipeline_id)
+            parse_record(PipelineVersion, rows[0][0], table="pipelines", key=pipeline_id)
             if rows
             else None
         )
@@ -267,7 +253,9 @@ class SqliteStore:
             "(SELECT MAX(version) FROM pipelines q WHERE q.pipeline_id = p.pipeline_id) "
             "ORDER BY pipeline_id"
         )
-        return [_parse(PipelineVersion, body, table="pipelines", key=pid) for pid, body in rows]
+        return [
+            parse_record(PipelineVersion, body, table="pipelines", key=pid) for pid, body in rows
+        ]
 
     # sessions
 
@@ -310,7 +298,7 @@ class SqliteStore:
         return self._session_from_row(session_id, *rows[0]) if rows else None
 
     def _session_from_row(self, session_id: str, body: str, heartbeat_at: str | None) -> Session:
-        session = _parse(Session, body, table="sessions", key=session_id)
+        session = parse_record(Session, body, table="sessions", key=session_id)
         if heartbeat_at and session.runner is not None:
             session.runner.heartbeat_at = max(heartbeat_at, session.runner.heartbeat_at)
         return session
@@ -412,7 +400,10 @@ class SqliteStore:
     def list_job_runs(self, session_id: str) -> list[JobRun]:
         """Job runs of a session, in no particular order."""
         rows = self._rows("SELECT job_id, body FROM job_runs WHERE session_id = ?", (session_id,))
-        return [_parse(JobRun, body, table="job_runs", key=f"{session_id}/{j}") for j, body in rows]
+        return [
+            parse_record(JobRun, body, table="job_runs", key=f"{session_id}/{j}")
+            for j, body in rows
+        ]
 
     def put_operation_run(self, operation_run: OperationRun) -> None:
         """Insert or replace the run of one operation in one session."""
@@ -435,7 +426,7 @@ class SqliteStore:
             sql += " AND job_id = ?"
             params = (session_id, job_id)
         return [
-            _parse(OperationRun, body, table="operation_runs", key=f"{session_id}/{op}")
+            parse_record(OperationRun, body, table="operation_runs", key=f"{session_id}/{op}")
             for op, body in self._rows(sql, params)
         ]
 
@@ -454,7 +445,7 @@ class SqliteStore:
         rows = self._rows(
             "SELECT error_id, body FROM errors WHERE session_id = ? ORDER BY seq", (session_id,)
         )
-        return [_parse(ErrorRecord, body, table="errors", key=eid) for eid, body in rows]
+        return [parse_record(ErrorRecord, body, table="errors", key=eid) for eid, body in rows]
 
     def list_errors_by_fingerprint(
         self, fingerprint: str, *, limit: int, exclude_session_id: str | None = None
@@ -465,7 +456,7 @@ class SqliteStore:
             "ORDER BY seq DESC LIMIT ?",
             (fingerprint, exclude_session_id or "", limit),
         )
-        return [_parse(ErrorRecord, body, table="errors", key=eid) for eid, body in rows]
+        return [parse_record(ErrorRecord, body, table="errors", key=eid) for eid, body in rows]
 
     def count_reruns(self, root_session_id: str) -> int:
         """How many sessions rerun this root session, directly or through other reruns."""
@@ -530,7 +521,7 @@ class SqliteStore:
             "ORDER BY seq DESC LIMIT ?",
             (*params, limit),
         )
-        return [_parse(Resolution, body, table="resolutions", key=rid) for rid, body in rows]
+        return [parse_record(Resolution, body, table="resolutions", key=rid) for rid, body in rows]
 
     def resolutions_of_errors(self, error_ids: list[str]) -> list[Resolution]:
         """Outcomes recorded against these errors, newest first (indexed by error id)."""
@@ -542,7 +533,7 @@ class SqliteStore:
             "ORDER BY seq DESC",
             tuple(error_ids),
         )
-        return [_parse(Resolution, body, table="resolutions", key=rid) for rid, body in rows]
+        return [parse_record(Resolution, body, table="resolutions", key=rid) for rid, body in rows]
 
     # overrides, idempotency, plans
 
@@ -576,7 +567,7 @@ class SqliteStore:
             params = (session_id, job_id)
         rows = self._rows(sql + " ORDER BY job_id, version", params)
         return [
-            _parse(OverrideVersion, body, table="job_overrides", key=f"{session_id}/{j}")
+            parse_record(OverrideVersion, body, table="job_overrides", key=f"{session_id}/{j}")
             for j, body in rows
         ]
 
@@ -613,7 +604,9 @@ class SqliteStore:
         """The plan, or None when missing."""
         rows = self._rows("SELECT body FROM recovery_plans WHERE plan_id = ?", (plan_id,))
         return (
-            _parse(RecoveryPlan, rows[0][0], table="recovery_plans", key=plan_id) if rows else None
+            parse_record(RecoveryPlan, rows[0][0], table="recovery_plans", key=plan_id)
+            if rows
+            else None
         )
 
     # approval tickets
@@ -646,7 +639,7 @@ class SqliteStore:
     def get_ticket(self, ticket_id: str) -> Ticket | None:
         """The ticket, or None when missing."""
         rows = self._rows("SELECT body FROM tickets WHERE ticket_id = ?", (ticket_id,))
-        return _parse(Ticket, rows[0][0], table="tickets", key=ticket_id) if rows else None
+        return parse_record(Ticket, rows[0][0], table="tickets", key=ticket_id) if rows else None
 
     def find_pending_ticket(
         self, action: str, arguments_hash: str, requested_by: str
@@ -657,7 +650,7 @@ class SqliteStore:
             "AND requested_by = ? AND status = 'pending'",
             (action, arguments_hash, requested_by),
         )
-        return _parse(Ticket, rows[0][1], table="tickets", key=rows[0][0]) if rows else None
+        return parse_record(Ticket, rows[0][1], table="tickets", key=rows[0][0]) if rows else None
 
     def update_ticket(self, ticket: Ticket, *, expected_version: int) -> Ticket:
         """Compare-and-set on `version`, enforcing the ticket transition table."""
@@ -700,7 +693,7 @@ class SqliteStore:
             f"SELECT ticket_id, body FROM tickets {where} ORDER BY created_at DESC LIMIT ?",  # noqa: S608 - fixed column names
             (*params, limit),
         )
-        return [_parse(Ticket, body, table="tickets", key=tid) for tid, body in rows]
+        return [parse_record(Ticket, body, table="tickets", key=tid) for tid, body in rows]
 
     # audit log
 
@@ -742,7 +735,7 @@ class SqliteStore:
             f"SELECT seq, body FROM audit WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?",  # noqa: S608 - fixed column names
             (*params, limit),
         )
-        return [_parse(AuditEntry, body, table="audit", key=str(seq)) for seq, body in rows]
+        return [parse_record(AuditEntry, body, table="audit", key=str(seq)) for seq, body in rows]
 
     def audit_head(self) -> AuditHead | None:
         """The newest entry's seq and hash."""
@@ -754,7 +747,7 @@ class SqliteStore:
         rows = self._rows(
             "SELECT body FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
         )
-        return [_json_object(body) for (body,) in rows]
+        return [json_object(body) for (body,) in rows]
 
     # events
 
@@ -763,7 +756,7 @@ class SqliteStore:
         rows = self._rows(
             "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
         )
-        return [_parse(Event, body, table="events", key=str(seq)) for seq, body in rows]
+        return [parse_record(Event, body, table="events", key=str(seq)) for seq, body in rows]
 
     def last_event_seq(self) -> int:
         """The newest event's seq (0 when none): where a feed that starts now begins."""
@@ -779,11 +772,3 @@ def _record_event(
     (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events").fetchone()
     event = Event(seq=seq, at=utc_now(), kind=kind, id=key, status=status, pipeline_id=pipeline_id)
     db.execute("INSERT INTO events (seq, body) VALUES (?, ?)", (seq, event.model_dump_json()))
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except (ValueError, TypeError):
-        return {}
-    return value if isinstance(value, dict) else {}
