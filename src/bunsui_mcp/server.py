@@ -9,6 +9,7 @@ identity behind the bearer token (HTTP). Nothing an agent sends can change it.
 from __future__ import annotations
 
 import argparse
+import inspect
 import ipaddress
 import json
 import logging
@@ -201,8 +202,6 @@ def _add_resources(server: BunsuiServer) -> None:
 
 
 def _signature(params: list[str]) -> Any:
-    import inspect  # noqa: PLC0415 - only while building the server
-
     return inspect.Signature(
         [inspect.Parameter(p, inspect.Parameter.KEYWORD_ONLY, annotation=str) for p in params]
     )
