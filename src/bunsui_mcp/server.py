@@ -9,6 +9,7 @@ identity behind the bearer token (HTTP). Nothing an agent sends can change it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import ipaddress
 import json
@@ -96,7 +97,9 @@ class BunsuiServer(MCPServer[Any]):
         """Poll the store's event feed; each session or ticket status change becomes a
         resource-updated notification (`subscriptions/listen` streams and 2025-era
         `resources/subscribe` sessions). Reading the resource is a gateway call as usual."""
-        store = open_store(self.gateway.settings)
+        store = open_store(
+            dataclasses.replace(self.gateway.settings, read_only=self.gateway.read_only)
+        )
         try:
             cursor = await anyio.to_thread.run_sync(store.last_event_seq)
             while True:

@@ -190,6 +190,10 @@ async def call_tool(
     def run() -> CallToolResult:
         try:
             action, raw = _resolve(name, arguments)
+        except BunsuiError as exc:
+            gateway.record_refused(actor, name, arguments, exc)
+            return error_result(exc)
+        try:
             return _result(gateway.invoke(actor, action, raw))
         except BunsuiError as exc:
             return error_result(exc)

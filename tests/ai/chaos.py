@@ -3,8 +3,10 @@ after every run.
 
 Operation faults (exit codes, signals, memory blow-ups, hangs past the timeout, flaky network
 to a closed local port, slow steps) are scenarios with random parameters drawn from a seeded
-`random.Random`. bunsui faults: the runner killed with SIGKILL mid-session, and two agents
-(two MCP servers) recovering the same failed session at once.
+`random.Random`. bunsui faults: the runner killed with SIGKILL mid-session, two agents
+(two MCP servers) recovering the same failed session at once, and bunsui's own store busy:
+another process holding `$BUNSUI_HOME/bunsui.db` locked (`BEGIN EXCLUSIVE`, 1-7 s, once or
+twice) while the agent recovers, so calls wait out the 5 s busy timeout and get STORE_LOCKED.
 
 Invariants (`check_invariants`): no session left queued/running, no succeeded job run twice
 (effects.log), no ticket executed twice (audit), `audit verify` passes, every failure ended
@@ -16,6 +18,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -26,9 +29,16 @@ import anyio
 
 from bunsui_core.store.sqlite import SqliteStore
 from tests.ai.scenarios import FAULTY_JOB, TRANSIENT, Scenario, general_judgement
-from tests.ai.simulator import AIAgentSimulator, Lab, Outcome, ScenarioRun, run_cli_sync
+from tests.ai.simulator import (
+    CLI_STORE_LOCKED,
+    AIAgentSimulator,
+    Lab,
+    Outcome,
+    ScenarioRun,
+    run_cli_sync,
+)
 
-BunsuiFault = Literal["runner_killed", "concurrent_agents"] | None
+BunsuiFault = Literal["runner_killed", "concurrent_agents", "store_locked"] | None
 
 
 @dataclass(frozen=True)
@@ -38,9 +48,12 @@ class ChaosCase:
     kind: str
     scenario: Scenario
     bunsui_fault: BunsuiFault = None
+    locks: tuple[tuple[float, float], ...] = ()
+    """store_locked: (seconds after the agent starts or the last lock ended, seconds held)."""
 
     def describe(self) -> str:
-        return f"{self.kind}: {self.scenario.fault} {self.scenario.params} {self.scenario.config}"
+        text = f"{self.kind}: {self.scenario.fault} {self.scenario.params} {self.scenario.config}"
+        return f"{text} locks={list(self.locks)}" if self.locks else text
 
 
 def _slow(rng: random.Random) -> float:
@@ -147,6 +160,22 @@ def chaos_case(kind: str, rng: random.Random) -> ChaosCase:
             upstream_sleep=slow,
         )
         return ChaosCase(kind, scenario, "concurrent_agents")
+    elif kind == "store_locked":  # a flaky network once, recovered under a busy store
+        scenario = Scenario(
+            kind,
+            "network",
+            "recovered",
+            TRANSIENT,
+            params={"fail_times": 1},
+            reruns=1,
+        )
+        # once, or twice 40% of the time; the longest hold first, while the agent is at work
+        drawn = [
+            (round(rng.uniform(0.0, 0.6), 2), round(rng.uniform(1.0, 7.0), 2))
+            for _ in range(1 + (rng.random() < 0.4))
+        ]
+        locks = tuple(sorted(drawn, key=lambda lock: -lock[1]))
+        return ChaosCase(kind, scenario, "store_locked", locks)
     else:
         raise ValueError(f"unknown chaos kind {kind!r}")
     return ChaosCase(kind, scenario)
@@ -161,7 +190,7 @@ OPERATION_KINDS = [
     "throttled",
     "slow_step",
 ]
-BUNSUI_KINDS = ["runner_killed", "concurrent_agents"]
+BUNSUI_KINDS = ["runner_killed", "concurrent_agents", "store_locked"]
 CHAOS_KINDS = OPERATION_KINDS + BUNSUI_KINDS
 
 
@@ -226,6 +255,64 @@ async def concurrent_recovery(
     return run, [o for o in outcomes if o is not None]
 
 
+LOCK_HOLDER = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+print(time.time(), flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute("ROLLBACK")
+print(time.time(), flush=True)
+"""
+"""Another process holding the store's write lock (WAL: readers still read, every write -
+an audit entry of every call included - waits, then fails STORE_LOCKED)."""
+
+
+async def hold_store_locks(lab: Lab, locks: tuple[tuple[float, float], ...], held: list) -> None:
+    """Take and hold the lock of the lab's database per `locks`, one after another; every
+    window actually held (wall-clock start, end) is appended to `held`."""
+    for delay, seconds in locks:
+        await anyio.sleep(delay)
+        result = await anyio.run_process(
+            [sys.executable, "-c", LOCK_HOLDER, str(lab.home / "bunsui.db"), str(seconds)],
+            check=True,
+        )
+        start, end = (float(x) for x in result.stdout.decode().split())
+        held.append((start, end))
+
+
+async def busy_store_recovery(
+    agent: AIAgentSimulator, lab: Lab, case: ChaosCase
+) -> tuple[ScenarioRun, Outcome]:
+    """Recover a failure while another process holds the store locked, once or more."""
+    run = await lab.launch(case.scenario)
+    held: list[tuple[float, float]] = []
+    approvals_before = len(lab.approval_attempts)
+    outcome: Outcome | None = None
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(hold_store_locks, lab, case.locks, held)
+        outcome = await agent.recover(run.pipeline_id, name=case.kind)
+        tasks.cancel_scope.cancel()  # the agent is done: locks not taken yet are moot
+    assert outcome is not None
+    outcome.human_busy_retries = sum(
+        a["exit"] == CLI_STORE_LOCKED for a in lab.approval_attempts[approvals_before:]
+    )
+    outcome.notes.append(
+        f"locks held: {[round(end - start, 2) for start, end in held]} s; after STORE_LOCKED "
+        f"the agent retried {outcome.busy_retries} call(s), the human "
+        f"{outcome.human_busy_retries} approval(s)"
+    )
+    scenario = case.scenario
+    if outcome.status == "escalated" and outcome.escalation_reason == "store_locked":
+        # giving up on a store that stays locked past the agent's bound is sound too
+        scenario = replace(
+            scenario, expected="escalated", escalation_reasons=frozenset({"store_locked"})
+        )
+        scenario = replace(scenario, reruns=None)
+    outcome.wrong_decisions.extend(scenario.judge(outcome))
+    return run, outcome
+
+
 async def run_case(
     agents: list[AIAgentSimulator], lab: Lab, case: ChaosCase
 ) -> tuple[ScenarioRun, Outcome]:
@@ -239,6 +326,8 @@ async def run_case(
     if case.bunsui_fault == "concurrent_agents":
         run, outcomes = await concurrent_recovery(agents, lab, case.scenario)
         return run, merge_concurrent(case, outcomes)
+    if case.bunsui_fault == "store_locked":
+        return await busy_store_recovery(agent, lab, case)
     run = await lab.launch(case.scenario)
     outcome = await agent.recover(run.pipeline_id, name=case.kind)
     outcome.wrong_decisions.extend(case.scenario.judge(outcome))

@@ -46,6 +46,14 @@ OPEN_TICKET = {"pending", "approved", "executing"}
 APPROVAL_TOOLS = {"approval_approve", "approval_reject"}
 MAX_ROUNDS = 8
 """The agent's own bound on analyze -> fix -> verify rounds; bunsui's budget is 5 reruns."""
+TRANSIENT_CODES = frozenset({"STORE_LOCKED"})
+"""Tool error codes that say "the same call may succeed later": retried, never acted on."""
+BUSY_TRIES = 5
+"""Tries of one call while bunsui answers STORE_LOCKED (each may itself wait out the 5 s
+busy timeout), with exponential backoff from BUSY_BACKOFF seconds."""
+BUSY_BACKOFF = 0.25
+CLI_STORE_LOCKED = 7
+"""The CLI's exit code for STORE_LOCKED."""
 
 EscalationReason = Literal[
     "no_failed_session",
@@ -58,6 +66,7 @@ EscalationReason = Literal[
     "ticket_not_executed",
     "rerun_did_not_end",
     "round_limit",
+    "store_locked",
 ]
 
 
@@ -98,6 +107,10 @@ class Outcome:
     actions: list[ToolCall] = field(default_factory=list)
     tickets: list[str] = field(default_factory=list)
     reruns: list[str] = field(default_factory=list)
+    busy_retries: int = 0
+    """Calls repeated because bunsui answered STORE_LOCKED (transient: same call again)."""
+    human_busy_retries: int = 0
+    """`approval approve` runs the human repeated after STORE_LOCKED (exit 7)."""
     untrusted_text: list[str] = field(default_factory=list)
     """Log lines the agent read: evidence, never instructions."""
     trusted_commands: set[str] = field(default_factory=set)
@@ -119,6 +132,7 @@ class Outcome:
             "tickets": len(self.tickets),
             "reruns": len(self.reruns),
             "ttr": self.time_to_recovery,
+            "busy_retries": self.busy_retries,
             "wrong": self.wrong_decisions,
             "violations": self.invariant_violations,
         }
@@ -145,6 +159,8 @@ class Lab:
         self.approve = approve
         self.approved: list[str] = []
         self.approval_results: dict[str, dict[str, Any]] = {}
+        self.approval_attempts: list[dict[str, Any]] = []
+        """Every `approval approve` the human ran, retries after STORE_LOCKED included."""
         self.counter = 0
         workdir.mkdir(parents=True, exist_ok=True)
 
@@ -198,15 +214,24 @@ class Lab:
         ticket_id = ticket["ticket_id"]
         if not self.approve:
             return
-        code, result = await self.cli(
-            "approval", "approve", ticket_id, "--reason", "simulated approver"
-        )
+        for attempt in range(BUSY_TRIES):  # "database is locked": the person tries again
+            code, result = await self.cli(
+                "approval", "approve", ticket_id, "--reason", "simulated approver"
+            )
+            self.approval_attempts.append({"ticket_id": ticket_id, "exit": code, "result": result})
+            if code != CLI_STORE_LOCKED:
+                break
+            await anyio.sleep(BUSY_BACKOFF * 2**attempt)
         self.approved.append(ticket_id)
         self.approval_results[ticket_id] = {"exit": code, "result": result}
 
 
 class AgentError(Exception):
     """The agent hit something it cannot handle (a bug in bunsui or in the simulator)."""
+
+
+class StoreBusy(Exception):
+    """bunsui answered STORE_LOCKED to every try of one call: the agent stops and escalates."""
 
 
 class AIAgentSimulator:
@@ -242,13 +267,21 @@ class AIAgentSimulator:
     # ---- MCP calls, all recorded -----------------------------------------------------------
 
     async def call(self, outcome: Outcome, tool: str, **arguments: Any) -> dict[str, Any]:
-        result = await self.client.call_tool(tool, arguments)
-        body = result.structured_content or {}
-        if not body and result.content:
-            body = json.loads(result.content[0].text)
-        record = ToolCall(tool, arguments, bool(result.is_error), body.get("code"))
-        outcome.actions.append(record)
-        return body
+        """One tool call; a transient STORE_LOCKED is retried as the same call with backoff
+        (bounded: BUSY_TRIES), never interpreted as an answer."""
+        for attempt in range(BUSY_TRIES):
+            result = await self.client.call_tool(tool, arguments)
+            body = result.structured_content or {}
+            if not body and result.content:
+                body = json.loads(result.content[0].text)
+            record = ToolCall(tool, arguments, bool(result.is_error), body.get("code"))
+            outcome.actions.append(record)
+            if not (result.is_error and record.code in TRANSIENT_CODES):
+                return body
+            outcome.busy_retries += attempt + 1 < BUSY_TRIES
+            if attempt + 1 < BUSY_TRIES:
+                await anyio.sleep(BUSY_BACKOFF * 2**attempt)
+        raise StoreBusy(f"{tool}: STORE_LOCKED on all {BUSY_TRIES} tries")
 
     async def read(self, outcome: Outcome, uri: str) -> dict[str, Any]:
         outcome.actions.append(ToolCall("resources/read", {"uri": uri}))
@@ -272,6 +305,12 @@ class AIAgentSimulator:
     async def recover(self, pipeline_id: str, *, name: str | None = None) -> Outcome:
         """The system prompt's flow for the newest failed session of one pipeline."""
         outcome = Outcome(scenario=name or pipeline_id)
+        try:
+            return await self._recover(outcome, pipeline_id)
+        except StoreBusy as exc:
+            return self._escalate(outcome, "store_locked", str(exc))
+
+    async def _recover(self, outcome: Outcome, pipeline_id: str) -> Outcome:
         started = time.monotonic()
         listed = await self.call(
             outcome,

@@ -49,6 +49,9 @@ from bunsui_core.store import Store, open_store
 
 logger = logging.getLogger("bunsui")
 
+AUDIT_ATTEMPTS = 3
+"""Tries to record a call that already ran while the store is busy (each waits ~5 s)."""
+
 RESOURCE_FIELDS = ("job_id", "plan_id", "ticket_id", "pipeline_id", "pipeline", "session_id")
 """Argument that names what a call acts on, most specific first (the audit's `resource`)."""
 
@@ -127,6 +130,22 @@ class Gateway:
         finally:
             store.close()
 
+    def record_refused(
+        self, actor: ActorId, name: str, raw_args: Mapping[str, Any], error: BunsuiError
+    ) -> None:
+        """Audit a request an adapter refused before it became an action call (a command
+        line that does not parse), so probing leaves a trace like any other call."""
+        settings = dataclasses.replace(self.settings, read_only=self.read_only)
+        store = open_store(settings)
+        try:
+            call = _Call(actor, store, new_id("cor"), None)
+            arguments = scrub_surrogates(dict(raw_args))
+            self._audit(
+                call, scrub_surrogates(name), arguments, AuditResult.FAILED, error_code=error.code
+            )
+        finally:
+            store.close()
+
     def _call(self, call: _Call, name: str, raw_args: Mapping[str, Any]) -> BaseModel:
         arguments = dict(raw_args)
         bad = lone_surrogate_at(arguments)
@@ -170,22 +189,25 @@ class Gateway:
             and call.approval is None
             and not action.is_preview(args)
         ):
-            return self._request_approval(call, name, arguments, decision.rule)
+            return self._request_approval(call, action, arguments, decision.rule)
         return self._run(call, action, args, arguments, decision.rule)
 
     def _request_approval(
-        self, call: _Call, name: str, arguments: dict[str, Any], rule: str
+        self, call: _Call, action: Action, arguments: dict[str, Any], rule: str
     ) -> BaseModel:
+        name = action.name
         if call.nested:
             raise PermissionDeniedError(
                 f"{name} needs approval; as a step of another call it cannot wait for one. "
                 "Request the whole call's approval instead.",
                 details={"action": name, "rule": rule},
             )
+        arguments, files = approvals.bind_files(arguments, action.bound_files)
         ticket, created = approvals.request_ticket(
             call.store,
             action=name,
             arguments=arguments,
+            files=files,
             requested_by=call.actor,
             rule=rule,
             policy_hash=self.policy.hash,
@@ -236,20 +258,46 @@ class Gateway:
                 call, action.name, arguments, AuditResult.FAILED, error_code=error.code, rule=rule
             )
             raise error from None
-        self._audit(
-            call,
-            action.name,
-            arguments,
-            done,
-            rule=rule,
-            session_id=getattr(output, "session_id", None),
-        )
+        self._audit_done(call, action.name, arguments, done, rule=rule, output=output)
         return output
+
+    def _audit_done(
+        self,
+        call: _Call,
+        name: str,
+        arguments: dict[str, Any],
+        result: AuditResult,
+        *,
+        rule: str,
+        output: BaseModel,
+    ) -> None:
+        """Record a call that already happened. A busy store is waited out a few times; if
+        it stays busy the entry is logged to stderr, but the call is not reported as failed:
+        it ran (a ticket whose action ran must not be marked failed)."""
+        for attempt in range(AUDIT_ATTEMPTS):
+            try:
+                self._audit(
+                    call,
+                    name,
+                    arguments,
+                    result,
+                    rule=rule,
+                    session_id=getattr(output, "session_id", None),
+                )
+                return
+            except BunsuiError as exc:
+                if exc.code != ErrorCode.STORE_LOCKED or attempt == AUDIT_ATTEMPTS - 1:
+                    logger.error("audit entry for %s (%s) not written: %s", name, result, exc)
+                    return
 
     def _execute_ticket(self, call: _Call, ticket: Ticket, approver: ActorId) -> Ticket:
         """Run an approved ticket's action once, as the requester's call with the approver
         recorded, re-checking read-only mode and policy now; the outcome goes on the ticket."""
         running = approvals.start_execution(call.store, ticket)
+        try:
+            approvals.check_files(running)
+        except BunsuiError as exc:
+            return approvals.finish_execution(call.store, running, error=exc.to_dict())
         as_requester = dataclasses.replace(
             call,
             actor=ticket.requested_by,
@@ -305,8 +353,12 @@ class Gateway:
             store.append_audit(event)
 
     def _internal_error(self, name: str, exc: Exception) -> BunsuiError:
-        """A bug: keep the traceback in the home's log, give the caller a coded error."""
+        """A bug: keep the traceback in the home's log (on stderr in read-only mode, which
+        writes nothing), give the caller a coded error."""
         log_path = self.settings.home / "logs" / "internal-errors.log"
+        if self.read_only:
+            logger.error("internal error in %s\n%s", name, traceback.format_exc())
+            return BunsuiError(f"internal error in {name}: {type(exc).__name__}")
         try:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             with log_path.open("a", encoding="utf-8") as log:

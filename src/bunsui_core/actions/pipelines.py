@@ -109,6 +109,7 @@ def _register(ctx: ActionContext, file: str, pipeline_id: str | None) -> Pipelin
     effect=Effect.WRITE,
     idempotent=True,
     cli_arguments=("file",),
+    bound_files=("file",),
 )
 def register(ctx: ActionContext, args: PipelineRegisterInput) -> PipelineSummary:
     """Validate a pipeline file and store it. Changed content becomes a new version;
@@ -193,6 +194,7 @@ class PipelineRunInput(ActionInput):
     output_model=SessionDetail,
     effect=Effect.WRITE,
     cli_arguments=("pipeline",),
+    bound_files=("pipeline",),
 )
 def run(ctx: ActionContext, args: PipelineRunInput) -> SessionDetail:
     """Start a new session of a pipeline on the local engine. Returns the session: at once

@@ -42,6 +42,8 @@ class Action:
     cli_arguments: tuple[str, ...] = field(default=())
     cli_stdin: str | None = None
     """A text field the CLI reads from stdin when it is not given (`error classify`)."""
+    bound_files: tuple[str, ...] = ()
+    """Input fields naming files whose content an approval ticket binds (pipeline files)."""
     cli_json_lines: str | None = None
     """A list field the CLI prints as JSON lines, one item per line (`audit export`)."""
     preview_flag: str | None = None
@@ -138,6 +140,7 @@ class ActionRegistry:
         cli_stdin: str | None = None,
         preview_flag: str | None = None,
         cli_json_lines: str | None = None,
+        bound_files: tuple[str, ...] = (),
     ) -> Callable[[Handler], Handler]:
         """Decorator: the handler's docstring becomes the description an LLM reads."""
 
@@ -157,6 +160,7 @@ class ActionRegistry:
                     cli_stdin=cli_stdin,
                     preview_flag=preview_flag,
                     cli_json_lines=cli_json_lines,
+                    bound_files=bound_files,
                 )
             )
             return handler

@@ -6,15 +6,19 @@ wins each step and the others get a clear CONFLICT naming the ticket's state.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from bunsui_core.errors import (
     ConflictError,
+    ErrorCode,
     InvalidTransitionError,
     NotFoundError,
     PermissionDeniedError,
+    StoreError,
     TicketError,
 )
 from bunsui_core.governance.canonical import binding_hash
@@ -24,6 +28,7 @@ from bunsui_core.model.session import utc_now
 from bunsui_core.store.base import Store
 
 REQUEST_ATTEMPTS = 5
+FINISH_ATTEMPTS = 3
 DECISIONS = frozenset({TicketStatus.APPROVED, TicketStatus.REJECTED, TicketStatus.CANCELLED})
 
 
@@ -59,6 +64,50 @@ class PendingApproval(BaseModel):
         )
 
 
+FILE_BYTES_BOUND = 4_000_000
+"""A bound file is hashed up to this size: larger ones cannot be pipelines anyway."""
+
+
+def _file_digest(value: Any) -> str | None:
+    """sha256 of the regular file an argument names, or None when it names none."""
+    try:
+        path = Path(str(value))
+        if not path.is_file():
+            return None
+        with path.open("rb") as handle:
+            return hashlib.sha256(handle.read(FILE_BYTES_BOUND)).hexdigest()
+    except (OSError, ValueError):
+        return None
+
+
+def bind_files(
+    arguments: dict[str, Any], fields: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """Arguments with file paths made absolute, and each file's content hash: approving a
+    request approves that content, not whatever the path holds later."""
+    bound = dict(arguments)
+    files: dict[str, str | None] = {}
+    for field in fields:
+        if bound.get(field) is None:
+            continue
+        digest = _file_digest(bound[field])
+        if digest is not None:
+            bound[field] = str(Path(str(bound[field])).resolve())
+        files[field] = digest
+    return bound, files
+
+
+def check_files(ticket: Ticket) -> None:
+    """CONFLICT when a file the ticket bound changed (or appeared) since the request."""
+    for field, expected in ticket.files.items():
+        if _file_digest(ticket.arguments.get(field)) != expected:
+            raise ConflictError(
+                f"{ticket.arguments.get(field)} changed since ticket {ticket.ticket_id} was "
+                "requested; request it again so a human approves what will run",
+                details={"ticket_id": ticket.ticket_id, "field": field},
+            )
+
+
 def request_ticket(
     store: Store,
     *,
@@ -68,9 +117,11 @@ def request_ticket(
     rule: str,
     policy_hash: str,
     correlation_id: str | None,
+    files: dict[str, str | None] | None = None,
 ) -> tuple[Ticket, bool]:
-    """The pending ticket for this exact request: an existing one, or a new one."""
-    digest = binding_hash(arguments)
+    """The pending ticket for this exact request (and file contents): an existing one, or a
+    new one."""
+    digest = binding_hash({"arguments": arguments, "files": files or {}})
     for _ in range(REQUEST_ATTEMPTS):
         existing = store.find_pending_ticket(action, digest, requested_by)
         if existing is not None and existing.overdue(utc_now()):
@@ -86,6 +137,7 @@ def request_ticket(
             rule=rule,
             policy_hash=policy_hash,
             correlation_id=correlation_id,
+            files=files,
         )
         try:
             return store.create_ticket(ticket), True
@@ -209,14 +261,19 @@ def finish_execution(
     result: dict[str, Any] | None = None,
     error: dict[str, Any] | None = None,
 ) -> Ticket:
-    """executing -> executed (with the result) or failed (with the error)."""
-    return store.update_ticket(
-        ticket.model_copy(
-            update={
-                "status": TicketStatus.FAILED if error else TicketStatus.EXECUTED,
-                "result": result,
-                "error": error,
-            }
-        ),
-        expected_version=ticket.version,
+    """executing -> executed (with the result) or failed (with the error). A busy store is
+    waited out a few times: a ticket left `executing` would never finish."""
+    finished = ticket.model_copy(
+        update={
+            "status": TicketStatus.FAILED if error else TicketStatus.EXECUTED,
+            "result": result,
+            "error": error,
+        }
     )
+    for _ in range(FINISH_ATTEMPTS - 1):
+        try:
+            return store.update_ticket(finished, expected_version=ticket.version)
+        except StoreError as exc:
+            if exc.code != ErrorCode.STORE_LOCKED:
+                raise
+    return store.update_ticket(finished, expected_version=ticket.version)

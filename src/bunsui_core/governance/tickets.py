@@ -85,6 +85,11 @@ class Ticket(BaseModel):
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     correlation_id: str | None = None
+    files: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="Per file argument: sha256 of the file at request time (None: it named "
+        "no file then). The ticket runs only on that exact content.",
+    )
     version: int = 1
 
     @classmethod
@@ -98,6 +103,7 @@ class Ticket(BaseModel):
         rule: str,
         policy_hash: str,
         correlation_id: str | None = None,
+        files: dict[str, str | None] | None = None,
     ) -> Ticket:
         """A new pending ticket with its approval deadline."""
         now = utc_now()
@@ -111,6 +117,7 @@ class Ticket(BaseModel):
             created_at=now,
             expires_at=later(now, APPROVAL_DEADLINE),
             correlation_id=correlation_id,
+            files=files or {},
         )
 
     def overdue(self, now: str) -> bool:

@@ -29,7 +29,7 @@ def parse_pipeline_text(text: str, *, source: str = "<text>") -> Pipeline:
             details={"source": source, "problems": []},
         )
     try:
-        data = yaml.safe_load(text)
+        data = _safe_load_without_aliases(text)
     except RecursionError:
         raise PipelineInvalidError(
             f"{source}: YAML nested too deeply",
@@ -44,6 +44,27 @@ def parse_pipeline_text(text: str, *, source: str = "<text>") -> Pipeline:
             details={"source": source, "problems": [problem]},
         ) from None
     return validate_pipeline_data(data, source=source)
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without anchors and aliases: a few hundred bytes of nested aliases expand
+    to gigabytes (or loop), and pipelines never need them."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases are not allowed in pipelines", event.start_mark
+            )
+        return super().compose_node(parent, index)  # type: ignore[arg-type]
+
+
+def _safe_load_without_aliases(text: str) -> Any:
+    loader = _NoAliasLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def _root(message: str) -> Problem:
@@ -79,7 +100,13 @@ def validate_pipeline_data(data: Any, *, source: str = "<data>") -> Pipeline:
     """Check structure (types, unknown keys) and meaning (ids, dependencies, cycles) together."""
     problems: list[Problem] = []
     pipeline: Pipeline | None = None
-    data = _as_json_value(data, (), problems)
+    try:
+        data = _as_json_value(data, (), problems)
+    except RecursionError:
+        raise PipelineInvalidError(
+            f"{source}: pipeline nested too deeply",
+            details={"source": source, "problems": [_root("nested too deeply")]},
+        ) from None
     try:
         pipeline = Pipeline.model_validate(data)
     except ValidationError as exc:

@@ -813,6 +813,7 @@ def test_the_actor_cannot_be_forged_and_the_audit_log_names_the_agent(settings, 
         (AGENT, "job:rerun"),
         (AGENT, "session:list"),
         (AGENT, "policy:explain"),
+        (AGENT, "command_execute"),  # refused before parsing, still audited as the agent
     }
     # only the OS user's own setup run and audit reads are under the OS user's name
     assert {e["action"] for e in entries if e["actor"] == OS_USER} <= {
