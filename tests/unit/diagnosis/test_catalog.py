@@ -1189,3 +1189,12 @@ class TestSpecificBeatsGeneral:
         assert classify(message, kind=kind, run_context=facts).error_code == specific
         fallback = classify(message, kind=kind, run_context=facts, catalog=without(specific))
         assert fallback.error_code == general
+
+
+def test_a_step_functions_timeout_folded_as_a_timeout_is_states_timeout():
+    """The Step Functions engine reports a TaskTimedOut as kind timeout with `States.Timeout`
+    in the text: that is STATES_TIMEOUT, not the local engine's timeout kill; a local timeout
+    (no States.Timeout in the text) stays LOCAL_TIMEOUT."""
+    aws = classify("States.Timeout: Task timed out", kind=FailureKind.TIMEOUT)
+    local = classify("Command timed out after 30 seconds", kind=FailureKind.TIMEOUT)
+    assert (aws.error_code, local.error_code) == ("STATES_TIMEOUT", "LOCAL_TIMEOUT")
