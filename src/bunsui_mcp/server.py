@@ -25,10 +25,12 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
-from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.server.subscriptions import ResourceUpdated
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPError
 from mcp.types import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
     CallToolResult,
     EmptyResult,
     SubscribeRequestParams,
@@ -39,7 +41,7 @@ from mcp.types import Tool as MCPTool
 from bunsui_core import __version__
 from bunsui_core.actions import Gateway
 from bunsui_core.config import Settings
-from bunsui_core.errors import BunsuiError, InvalidArgumentError
+from bunsui_core.errors import BunsuiError, ErrorCode, InvalidArgumentError
 from bunsui_core.model.event import EventKind
 from bunsui_core.resources import shipped_file
 from bunsui_core.store import open_store
@@ -150,7 +152,12 @@ class BunsuiServer(MCPServer[Any]):
             try:
                 output = self.gateway.invoke(actor, action, arguments)
             except BunsuiError as exc:
-                raise ResourceError(json.dumps(exc.to_dict())) from None
+                # Bad or unknown ids are the caller's: invalid params, as the SDK answers an
+                # unknown URI; the coded bunsui error travels in `data` either way.
+                caller = exc.code in {ErrorCode.NOT_FOUND, ErrorCode.INVALID_ARGUMENT}
+                raise MCPError(
+                    INVALID_PARAMS if caller else INTERNAL_ERROR, exc.message, exc.to_dict()
+                ) from None
             return json.dumps(output.model_dump(mode="json"), ensure_ascii=False)
 
         return await anyio.to_thread.run_sync(run)

@@ -18,7 +18,7 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
-from mcp.types import CallToolResult
+from mcp.types import INVALID_PARAMS, CallToolResult
 
 from bunsui_core.actions import REGISTRY, Gateway
 from bunsui_core.actions.command_line import parse_command_line
@@ -689,8 +689,8 @@ def test_every_resource_and_template_reads_as_json(settings, mode, failed):
 
 
 def test_unknown_ids_in_templates_are_mcp_errors_not_crashes(settings, mode, failed):
-    async def body(client: Client) -> list[str]:
-        messages = []
+    async def body(client: Client) -> list[Any]:
+        errors = []
         for uri in [
             "bunsui://sessions/ses-000000000000",
             "bunsui://sessions/ses-000000000000/errors",
@@ -700,15 +700,17 @@ def test_unknown_ids_in_templates_are_mcp_errors_not_crashes(settings, mode, fai
         ]:
             with pytest.raises(MCPError) as caught:
                 await client.read_resource(uri)
-            messages.append(caught.value.error.message)
+            errors.append(caught.value.error)
         # the connection survives
         assert (await read_json(client, f"bunsui://sessions/{failed}"))["status"] == "failed"
-        return messages
+        return errors
 
-    messages = with_client(settings, mode, body)
-    for message in messages[:4]:
-        assert json.loads(message)["code"] == ErrorCode.NOT_FOUND
-    assert "bunsui://nothing/here" in messages[4]
+    errors = with_client(settings, mode, body)
+    for error in errors:  # the caller's mistake: invalid params, as the SDK says for bad URIs
+        assert error.code == INVALID_PARAMS
+    for error in errors[:4]:
+        assert error.data["code"] == ErrorCode.NOT_FOUND
+    assert "bunsui://nothing/here" in errors[4].message
 
 
 # --- prompts ------------------------------------------------------------------------------
