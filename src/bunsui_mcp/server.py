@@ -9,7 +9,6 @@ identity behind the bearer token (HTTP). Nothing an agent sends can change it.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import inspect
 import ipaddress
 import json
@@ -44,7 +43,6 @@ from bunsui_core.config import Settings
 from bunsui_core.errors import BunsuiError, ErrorCode, InvalidArgumentError
 from bunsui_core.model.event import EventKind
 from bunsui_core.resources import shipped_file
-from bunsui_core.store import open_store
 from bunsui_mcp import tools
 from bunsui_mcp.auth import TokenFileVerifier, add_token, load_tokens
 
@@ -99,9 +97,7 @@ class BunsuiServer(MCPServer[Any]):
         """Poll the store's event feed; each session or ticket status change becomes a
         resource-updated notification (`subscriptions/listen` streams and 2025-era
         `resources/subscribe` sessions). Reading the resource is a gateway call as usual."""
-        store = open_store(
-            dataclasses.replace(self.gateway.settings, read_only=self.gateway.read_only)
-        )
+        store = self.gateway.open_store()
         try:
             cursor = await anyio.to_thread.run_sync(store.last_event_seq)
             while True:

@@ -101,6 +101,16 @@ class Gateway:
         """Read-only by flag, environment or policy."""
         return self.settings.read_only or self.policy.read_only
 
+    @property
+    def effective_settings(self) -> Settings:
+        """The settings with read-only as the policy has it too: what handlers and stores
+        must see, so a policy's `read_only: true` also opens the store read-only."""
+        return dataclasses.replace(self.settings, read_only=self.read_only)
+
+    def open_store(self) -> Store:
+        """A store over the effective settings (the caller closes it)."""
+        return open_store(self.effective_settings)
+
     def action(self, name: str) -> Action:
         """The action by name, or NOT_FOUND listing what exists."""
         action = self.registry.get(name)
@@ -122,8 +132,7 @@ class Gateway:
     ) -> BaseModel:
         """Validate, check, run and return the action's output (or a pending ticket); every
         failure is a BunsuiError."""
-        settings = dataclasses.replace(self.settings, read_only=self.read_only)
-        store = open_store(settings)
+        store = self.open_store()
         call = _Call(actor, store, correlation_id or new_id("cor"), progress)
         try:
             return self._call(call, name, raw_args)
@@ -135,8 +144,7 @@ class Gateway:
     ) -> None:
         """Audit a request an adapter refused before it became an action call (a command
         line that does not parse), so probing leaves a trace like any other call."""
-        settings = dataclasses.replace(self.settings, read_only=self.read_only)
-        store = open_store(settings)
+        store = self.open_store()
         try:
             call = _Call(actor, store, new_id("cor"), None)
             arguments = scrub_surrogates(dict(raw_args))
@@ -228,7 +236,7 @@ class Gateway:
         self, call: _Call, action: Action, args: BaseModel, arguments: dict[str, Any], rule: str
     ) -> BaseModel:
         context = ActionContext(
-            settings=dataclasses.replace(self.settings, read_only=self.read_only),
+            settings=self.effective_settings,
             actor=call.actor,
             _policy=self.policy,
             approved_by=call.approval.approved_by if call.approval else None,

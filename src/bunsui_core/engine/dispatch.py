@@ -83,17 +83,8 @@ def cloud_log_tails(
 ) -> list[tuple[str, list[str]]]:
     """(operation_id, last lines) of each operation of an aws job that ran, from CloudWatch
     Logs, in operation order."""
-    engine = _stepfunctions(store, settings)
-    session = store.get_session(session_id)
-    ran = {r.operation_id for r in store.list_operation_runs(session_id, job_id) if r.attempts}
-    version = store.get_pipeline(session.pipeline_id, session.pipeline_version) if session else None
-    if version is None:
-        return []
-    operations = [
-        o.operation_id for o in version.pipeline.job(job_id).operations if o.operation_id in ran
-    ]
-    tails = engine.job_logs(session_id, job_id, limit=limit)
-    return [(op, tail.lines) for op, tail in zip(operations, tails, strict=True)]
+    tails = _stepfunctions(store, settings).job_logs(session_id, job_id, limit=limit)
+    return [(operation_id, tail.lines) for operation_id, tail in tails]
 
 
 def _stepfunctions(store: Store, settings: Settings) -> StepFunctionsEngine:

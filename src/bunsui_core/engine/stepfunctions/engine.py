@@ -384,8 +384,8 @@ class StepFunctionsEngine:
 
     def job_logs(
         self, session_id: str, job_id: str, *, limit: int = DEFAULT_TAIL_LINES
-    ) -> list[LogTail]:
-        """The log tail of each operation of the job that ran, in operation order.
+    ) -> list[tuple[str, LogTail]]:
+        """(operation_id, log tail) of each operation of the job that ran, in operation order.
 
         Lambda: the function's group `/aws/lambda/<name>`, newest stream. ECS: the task's
         `awslogs` stream, `<log_stream_prefix>/<container_name>/<task id>` in `log_group`
@@ -406,7 +406,7 @@ class StepFunctionsEngine:
             parameters = op.config.parameters
             if op.config.operation_type is OperationType.LAMBDA:
                 group = lambda_log_group(op.config.resource_arn or "")
-                tails.append(log_tail(self.logs, group, "", limit))
+                tails.append((op.operation_id, log_tail(self.logs, group, "", limit)))
                 continue
             if tasks is None:
                 tasks = ecs_task_arns(
@@ -417,12 +417,12 @@ class StepFunctionsEngine:
                 parameters.get("log_group", f"{self.aws.log_group_prefix}/{session.pipeline_id}")
             )
             if task_arn is None:
-                tails.append(LogTail(group))
+                tails.append((op.operation_id, LogTail(group)))
                 continue
             stream = ecs_log_stream(
                 str(parameters.get("log_stream_prefix", DEFAULT_ECS_STREAM_PREFIX)),
                 str(parameters.get("container_name", DEFAULT_CONTAINER)),
                 task_arn,
             )
-            tails.append(log_tail(self.logs, group, stream, limit))
+            tails.append((op.operation_id, log_tail(self.logs, group, stream, limit)))
         return tails

@@ -325,7 +325,8 @@ class TestJobLogs:
             logStreamName="2024/05/14/a",
             logEvents=[{"timestamp": now_ms() + i, "message": f"line {i}"} for i in range(5)],
         )
-        (extract,) = engine.job_logs(session.session_id, "extract", limit=2)
+        [(operation, extract)] = engine.job_logs(session.session_id, "extract", limit=2)
+        assert operation == "run"
         assert (extract.log_group, extract.lines) == ("/aws/lambda/worker", ["line 3", "line 4"])
         group = "/bunsui/etl"
         stream = "bunsui/main/transform0f1e2d3c4b5a"
@@ -336,6 +337,7 @@ class TestJobLogs:
             logStreamName=stream,
             logEvents=[{"timestamp": now_ms(), "message": "Killed"}],
         )
-        (transform,) = engine.job_logs(session.session_id, "transform")
+        [(operation, transform)] = engine.job_logs(session.session_id, "transform")
+        assert operation == "task"
         assert (transform.log_stream, transform.lines) == (stream, ["Killed"])
         assert engine.job_logs(session.session_id, "load") == []
