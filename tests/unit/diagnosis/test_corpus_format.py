@@ -50,17 +50,23 @@ def test_corpus_has_lines() -> None:
 def test_every_line_has_valid_fields() -> None:
     for name, number, record in _records():
         where = f"{name}:{number}"
-        assert REQUIRED <= record.keys(), f"{where} misses {REQUIRED - record.keys()}"
-        assert record.keys() <= REQUIRED | OPTIONAL, f"{where} has {record.keys() - REQUIRED - OPTIONAL}"
+        assert record.keys() >= REQUIRED, f"{where} misses {REQUIRED - record.keys()}"
+        assert record.keys() <= REQUIRED | OPTIONAL, (
+            f"{where} has {record.keys() - REQUIRED - OPTIONAL}"
+        )
         assert record["family"] == name.removesuffix(".jsonl"), where
-        assert re.fullmatch(rf"{re.escape(str(record['family']))}-\d{{3}}", str(record["id"])), where
+        assert re.fullmatch(rf"{re.escape(str(record['family']))}-\d{{3}}", str(record["id"])), (
+            where
+        )
         assert re.fullmatch(r"https://\S+", str(record["source_url"])), where
-        assert isinstance(record["message"], str) and record["message"].strip(), where
+        assert isinstance(record["message"], str), where
+        assert record["message"].strip(), where
         assert record["category"] in CATEGORIES, where
         assert record["first_action"] in ACTIONS, where
         assert isinstance(record["transient"], bool), where
         if "note" in record:
-            assert isinstance(record["note"], str) and record["note"].strip(), where
+            assert isinstance(record["note"], str), where
+            assert record["note"].strip(), where
 
 
 def test_ids_are_unique() -> None:
