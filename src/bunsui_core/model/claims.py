@@ -160,6 +160,13 @@ def claimed(
     return session.model_copy(update={"claim": claim})
 
 
+def inherited_claim(original: Session, requester: str | None, now: str) -> SessionClaim | None:
+    """The claim a rerun starts with: its requester's live claim on the original session, so
+    from its first moment no other agent picks up the rerun (or its failure)."""
+    claim = active_claim(original, now)
+    return claim if claim is not None and claim.holder == requester else None
+
+
 def released(session: Session, *, actor: str, now: str, force: bool = False) -> Session:
     """The session without `actor`'s claim; releasing someone else's live claim is a CONFLICT
     unless forced; releasing nothing (or an expired claim) clears it."""

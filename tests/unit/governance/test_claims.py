@@ -187,6 +187,15 @@ class TestWritesOnClaimedSessions:
         assert decided["error"]["details"]["claimed_by"] == AGENT_2
 
 
+    def test_a_holders_rerun_starts_claimed_by_the_holder(self, home, failed):
+        """No other agent can pick up the rerun (or its failure) in the moment after it starts."""
+        home(AGENT_1, "session:claim", session_id=failed)
+        ticket = home(AGENT_1, "job:rerun", job_id="transform", session_id=failed)
+        decided = home(HUMAN, "approval:approve", ticket_id=ticket["ticket_id"])
+        rerun = decided["result"]["session_id"]
+        assert home(AGENT_2, "session:describe", session_id=rerun)["claimed_by"] == AGENT_1
+
+
 class TestEscalation:
     def test_escalation_stops_agents_until_a_human_resolves_it(self, home, failed):
         """After an escalation agents' writes and claims are ESCALATED; a person resolves."""
