@@ -41,7 +41,7 @@ QUEUE: tuple[str, ...] = (
 """Ten failures of different kinds: some to recover, some to hand to a person."""
 
 CLAIM_TTL = 60
-KILLED_TTL = 3
+KILLED_TTL = 5
 """A killed agent's claims lapse this fast, so the test sees the takeover soon."""
 IDLE_POLLS = 3
 AGENT_WRITES = frozenset(
@@ -191,13 +191,15 @@ async def kill_an_agent_mid_work(lab: Lab, claims: int) -> list[str]:
             scratch, "session_list", filter={"status": "failed", "claimed": False}, limit=100
         )
         for session in (listed.get("sessions") or [])[:claims]:
-            await doomed.call(
+            claimed = await doomed.call(
                 scratch,
                 "session_claim",
                 session_id=session["session_id"],
                 ttl=KILLED_TTL,
                 note="about to die",
             )
+            if claimed.get("claimed_by") != "ai-agent-doomed":
+                raise AssertionError(f"the doomed agent could not claim: {claimed}")
             taken.append(session["session_id"])
     return taken
 

@@ -21,6 +21,7 @@ from bunsui_core.governance.policy import ActorKind
 from bunsui_core.model.claims import (
     DEFAULT_CLAIM_TTL_SECONDS,
     MAX_CLAIM_TTL_SECONDS,
+    MIN_CLAIM_TTL_SECONDS,
     active_claim,
     claimed,
     escalated,
@@ -76,7 +77,7 @@ class ClaimInput(ActionInput):
     session_id: str = Field(max_length=64, description="Session id (ses-...).")
     ttl: int = Field(
         DEFAULT_CLAIM_TTL_SECONDS,
-        ge=10,
+        ge=MIN_CLAIM_TTL_SECONDS,
         le=MAX_CLAIM_TTL_SECONDS,
         description="Seconds until the claim lapses unless renewed (default 900).",
     )

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from bunsui_core.model.session import Session
 
 DEFAULT_CLAIM_TTL_SECONDS = 15 * 60
+MIN_CLAIM_TTL_SECONDS = 5
 MAX_CLAIM_TTL_SECONDS = 24 * 3600
 
 
