@@ -262,17 +262,8 @@ class MarkInput(ActionInput):
     reason: str = Field(min_length=3, max_length=1000, description="What was done, by whom.")
 
 
-@REGISTRY.define(
-    "job:mark",
-    title="Mark a job as fixed by hand",
-    input_model=MarkInput,
-    output_model=JobRun,
-    effect=Effect.WRITE,
-    cli_arguments=("job_id",),
-)
-def mark(ctx: ActionContext, args: MarkInput) -> JobRun:
-    """Record that a person fixed a job outside bunsui (its outputs exist), so a later
-    checkpoint rerun skips it. Only for finished sessions; the reason is kept."""
+def _marked_job(ctx: ActionContext, args: MarkInput) -> dict[str, JobRun]:
+    """The session's job runs, once the session has finished and has a run of the job."""
     session = require_session(ctx.store, args.session_id)
     if not session.status.is_terminal:
         raise InvalidTransitionError(
@@ -285,6 +276,37 @@ def mark(ctx: ActionContext, args: MarkInput) -> JobRun:
             f"job {args.job_id} has no run in {args.session_id}",
             details={"job_id": args.job_id, "jobs": sorted(runs)},
         )
+    return runs
+
+
+def preview_mark(ctx: ActionContext, args: MarkInput) -> Preview:
+    """The job whose recorded status changes, from what to what."""
+    run = _marked_job(ctx, args)[args.job_id]
+    return Preview(
+        summary=f"job:mark {args.job_id} @ {args.session_id}: {run.status}→{args.status}; "
+        "a checkpoint rerun will skip it",
+        effect={
+            "session_id": args.session_id,
+            "job_id": args.job_id,
+            "status_before": str(run.status),
+            "status_after": str(args.status),
+        },
+    )
+
+
+@REGISTRY.define(
+    "job:mark",
+    title="Mark a job as fixed by hand",
+    input_model=MarkInput,
+    output_model=JobRun,
+    effect=Effect.WRITE,
+    cli_arguments=("job_id",),
+    preview=preview_mark,
+)
+def mark(ctx: ActionContext, args: MarkInput) -> JobRun:
+    """Record that a person fixed a job outside bunsui (its outputs exist), so a later
+    checkpoint rerun skips it. Only for finished sessions; the reason is kept."""
+    runs = _marked_job(ctx, args)
     marked = runs[args.job_id].model_copy(
         update={
             "status": RunStatus.COMPLETED,

@@ -165,13 +165,15 @@ def describe_changes(changes: dict[str, dict[str, Any]]) -> str:
     parts: list[str] = []
     for name, change in changes.items():
         head, _, rest = name.partition(".")
+        before, after = (
+            "unset" if change[k] is None else str(change[k]) for k in ("before", "after")
+        )
         if head in {"command", "env", "env_sha256"}:
             part = f"{'env' if head.startswith('env') else 'command'} CHANGED"
         elif head == "parameters":
-            part = f"param {rest} {change['before']}→{change['after']}"
+            part = f"param {rest} {before}→{after}"
         else:
-            label = head.removesuffix("_mb").removesuffix("_seconds")
-            part = f"{label} {change['before']}→{change['after']}"
+            part = f"{head.removesuffix('_mb').removesuffix('_seconds')} {before}→{after}"
         if part not in parts:
             parts.append(part)
     parts.sort(key=lambda p: not p.endswith("CHANGED"))
