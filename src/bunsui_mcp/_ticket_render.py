@@ -103,7 +103,8 @@ def ticket_text(ticket: dict[str, Any], width: int | None = None) -> str:
     lines.extend(_tree(ticket.get("arguments") or {}, INDENT, width) or [f"{INDENT}(none)"])
     preview = ticket.get("preview")
     if preview:
-        lines.append(f"preview (sha256 {ticket.get('preview_hash')}):")
+        lines.extend(_wrap(f"preview_hash: {ticket.get('preview_hash')}", "", width))
+        lines.append("preview:")
         lines.extend(_tree(preview.get("effect") or {}, INDENT, width))
         if preview.get("files"):
             lines.append(f"{INDENT}files:")
