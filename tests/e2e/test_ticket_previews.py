@@ -248,6 +248,27 @@ class TestStalePreview:
         assert reruns_of(cli, failed) == []
 
 
+class TestPlanPreview:
+    def test_a_plan_ticket_shows_each_step_as_it_will_run(self, cli, failed):
+        """A recovery plan's ticket previews every step; the rerun step shows the memory the
+        config step before it sets, not the old limit, and the plan runs as shown."""
+        plans = cli.json(*AGENT, "recovery", "suggest", "--session-id", failed)
+        plan = next(p for p in plans["recovery_plans"] if p["executable"])
+        ticket = cli.json(*AGENT, "recovery", "execute", plan["plan_id"], "--no-dry-run", expect=6)
+        config_step, rerun_step = ticket["preview"]["effect"]["steps"]
+        new_memory = config_step["result"]["diff"]["memory_mb"]["after"]
+        assert config_step["result"]["diff"]["memory_mb"]["before"] == 96
+        transform = rerun_step["result"]["jobs"]["transform"]["transform-op"]
+        assert transform["memory_mb"] == new_memory
+        assert f"transform: memory 96→{new_memory}" in rerun_step["result"]["summary"]
+        assert ticket["preview"]["summary"].startswith(
+            f"recovery:execute {plan['plan_id']} @ {failed}: 2 step(s): "
+            f"job:update-config transform @ {failed}: memory 96→{new_memory}; job:rerun"
+        )
+        done = cli.json("approval", "approve", ticket["ticket_id"])
+        assert done["status"] == "executed", done
+
+
 class TestFlippingFile:
     @pytest.mark.slow
     def test_fifteen_approvals_never_run_content_other_than_the_bound_hash(self, cli, tmp_path):

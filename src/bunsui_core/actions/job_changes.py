@@ -19,7 +19,12 @@ from bunsui_core.governance.previews import Preview
 from bunsui_core.model.overrides import SPECIAL_PARAMETERS
 from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.session import JobOverride, JobRun, RunStatus, Session, utc_now
-from bunsui_core.recovery.overrides import OverrideChange, describe_changes, plan_override
+from bunsui_core.recovery.overrides import (
+    PLANNED_OVERRIDES,
+    OverrideChange,
+    describe_changes,
+    plan_override,
+)
 
 
 class UpdateConfigInput(ActionInput):
@@ -184,6 +189,7 @@ def override_preview(ctx: ActionContext, args: UpdateConfigInput | UpdateCommand
     """The job's effective config before -> after the change (argv, env, limits,
     parameters), from the code that records it."""
     session, _, planned = _planned(ctx, args)
+    ctx.read_once.setdefault(PLANNED_OVERRIDES, []).append(planned.version)
     name = "job:update-config" if isinstance(args, UpdateConfigInput) else "job:update-command"
     return Preview(
         summary=f"{name} {args.job_id} @ {session.session_id}: {describe_changes(planned.diff)}",

@@ -19,6 +19,7 @@ from bunsui_core.model.overrides import apply_overrides
 from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.session import JobOverride, RecoveryContext, Session, SessionStatus
 from bunsui_core.recovery.overrides import (
+    PLANNED_OVERRIDES,
     describe_changes,
     diff,
     job_settings,
@@ -182,7 +183,13 @@ def rerun_effect(
     original = rerun.original
     version = session_pipeline(ctx.store, original)
     _require_jobs(version.pipeline, rerun)
-    planned = plan_rerun(ctx.store, original, version.pipeline, _request(ctx, rerun, options))
+    planned = plan_rerun(
+        ctx.store,
+        original,
+        version.pipeline,
+        _request(ctx, rerun, options),
+        ctx.read_once.get(PLANNED_OVERRIDES, ()),
+    )
     effective = apply_overrides(version.pipeline, planned.overrides)
     to_run = planned.selection.jobs_to_run
     changed = {

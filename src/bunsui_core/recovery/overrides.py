@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,10 @@ from bunsui_core.model.recovery import OverrideVersion
 from bunsui_core.model.session import JobOverride, Session
 from bunsui_core.store.base import Store
 
+PLANNED_OVERRIDES = "planned-overrides"
+"""Where a call's previews leave the override versions they would record, so a later step's
+preview (a plan's rerun after its config change) shows the config that step will really run."""
+
 
 def latest_override(store: Store, session_id: str, job_id: str) -> OverrideVersion | None:
     """The override in force for this job's reruns, if any."""
@@ -20,11 +25,17 @@ def latest_override(store: Store, session_id: str, job_id: str) -> OverrideVersi
     return versions[-1] if versions else None
 
 
-def effective_overrides(store: Store, session: Session) -> dict[str, JobOverride]:
-    """What a rerun of `session` inherits: its own overrides, then any set on it since."""
+def effective_overrides(
+    store: Store, session: Session, planned: Sequence[OverrideVersion] = ()
+) -> dict[str, JobOverride]:
+    """What a rerun of `session` inherits: its own overrides, then any set on it since, then
+    `planned` ones not stored yet (earlier steps of a recovery plan being previewed)."""
     merged = dict(session.config_overrides)
     latest: dict[str, OverrideVersion] = {}
-    for version in store.list_override_versions(session.session_id):
+    for version in [
+        *store.list_override_versions(session.session_id),
+        *(v for v in planned if v.session_id == session.session_id),
+    ]:
         latest[version.job_id] = version
     for job_id, version in latest.items():
         merged[job_id] = merge_overrides(merged.get(job_id), version.override)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -19,6 +19,7 @@ from bunsui_core.errors import (
 from bunsui_core.model.dag import downstream_of, topological_order
 from bunsui_core.model.overrides import merge_overrides
 from bunsui_core.model.pipeline import Pipeline
+from bunsui_core.model.recovery import OverrideVersion
 from bunsui_core.model.session import (
     JobOverride,
     JobRun,
@@ -141,9 +142,14 @@ def request_fingerprint(original_id: str, request: Mapping[str, Any]) -> str:
 
 
 def plan_rerun(
-    store: Store, original: Session, pipeline: Pipeline, request: RerunRequest
+    store: Store,
+    original: Session,
+    pipeline: Pipeline,
+    request: RerunRequest,
+    planned: Sequence[OverrideVersion] = (),
 ) -> RerunPlan:
-    """Everything `create_rerun` would do, deciding nothing: a ticket's preview shows it."""
+    """Everything `create_rerun` would do, deciding nothing: a ticket's preview shows it
+    (with `planned` overrides that earlier steps of the same plan will have recorded)."""
     existing = _existing(store, request)
     if existing is not None:
         return RerunPlan(
@@ -175,7 +181,7 @@ def plan_rerun(
     selection = select_jobs(
         pipeline, {j: r.status for j, r in runs.items()}, request.strategy, request.from_jobs
     )
-    overrides = effective_overrides(store, original)
+    overrides = effective_overrides(store, original, planned)
     for job_id, extra in request.extra_overrides.items():
         overrides[job_id] = merge_overrides(overrides.get(job_id), extra)
     return RerunPlan(
