@@ -88,6 +88,8 @@ class Gateway:
         self.settings = settings
         self.registry = registry
         self._policy: Policy | None = None
+        # Looked at once at start too: a job's process stays one after its ancestry changes.
+        enclosing_job()
 
     @property
     def policy(self) -> Policy:

@@ -114,15 +114,18 @@ class LiveProcessGroups:
                 kill_job(pid)
 
 
-def _status_kb(pid: int | str, field: str) -> int | None:
-    """A `kB` field of /proc/PID/status (VmRSS, VmHWM), or None once it is gone."""
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a process in KiB from one read of /proc/PID/status; 0s once gone."""
+    rss = hwm = 0
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
     except (OSError, ValueError, IndexError):
-        return None
-    return None
+        return 0, 0
+    return rss, hwm
 
 
 class _TreeSampler:
@@ -156,9 +159,9 @@ class _TreeSampler:
             if proc.state in {"Z", "X"}:
                 continue
             self.seen.setdefault(proc.pid, proc.start_ticks)
-            rss = _status_kb(proc.pid, "VmRSS") or 0
+            rss, hwm = _memory_kb(proc.pid)
             total += rss
-            self.peak_kb = max(self.peak_kb, _status_kb(proc.pid, "VmHWM") or 0)
+            self.peak_kb = max(self.peak_kb, hwm)
         self.peak_kb = max(self.peak_kb, total)
         if self.watchdog_limit_kb and total >= self.watchdog_limit_kb and not self.oom_killed:
             self.oom_killed = True

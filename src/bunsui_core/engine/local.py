@@ -23,12 +23,13 @@ from bunsui_core.engine._process import (
 )
 from bunsui_core.engine.cgroups import CgroupHost, discover
 from bunsui_core.engine.job_env import job_environment
+from bunsui_core.engine.local_operations import LOCAL_ARGV, local_argv
 from bunsui_core.engine.patient_store import PatientStore
 from bunsui_core.engine.process_tree import set_child_subreaper
 from bunsui_core.errors import EngineError, ErrorCode, NotFoundError
 from bunsui_core.model.dag import topological_order
 from bunsui_core.model.overrides import apply_overrides
-from bunsui_core.model.pipeline import Job, Operation, OperationType, Pipeline
+from bunsui_core.model.pipeline import Job, Operation, Pipeline
 from bunsui_core.model.session import (
     ErrorRecord,
     FailureKind,
@@ -57,11 +58,12 @@ def check_runnable(pipeline: Pipeline) -> None:
         f"{job.job_id}/{op.operation_id} ({op.config.operation_type})"
         for job in pipeline.jobs
         for op in job.operations
-        if op.config.operation_type is not OperationType.COMMAND
+        if op.config.operation_type not in LOCAL_ARGV
     ]
     if foreign:
+        runnable = ", ".join(f"`{t}`" for t in LOCAL_ARGV)
         raise EngineError(
-            "the local engine runs only `command` operations; these need the aws backend: "
+            f"the local engine runs only {runnable} operations; these need the aws backend: "
             + ", ".join(foreign),
             code=ErrorCode.ENGINE_UNSUPPORTED,
             details={"operations": foreign},
@@ -407,7 +409,7 @@ class LocalEngine:
             if self._stop_reason is not None:
                 break
             spec = ProcessSpec(
-                argv=config.command_argv(),
+                argv=local_argv(config),
                 env={**env, "BUNSUI_ATTEMPT": str(attempt)},
                 cwd=cwd,
                 stdout_path=logs / f"{operation.operation_id}.{attempt}.stdout",
@@ -516,7 +518,7 @@ class LocalEngine:
                 "oom_killed": record.oom_killed or None,
                 "timeout_seconds": record.timeout_seconds,
                 "elapsed_seconds": record.elapsed_seconds,
-                "command": operation.config.command_argv(),
+                "command": local_argv(operation.config),
             }.items()
             if value is not None
         }
