@@ -78,10 +78,14 @@ def is_job_shim(pid: int) -> bool:
 
 def kill_job(pid: int) -> None:
     """SIGKILL a job's whole tree below its shim, setsid'd and double-forked processes
-    included, then the shim's own process group."""
+    included, and tell the shim to finish: it reaps them and reports how the command ended."""
     kill_descendants(pid)
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGTERM)
+
+
+SHIM_GRACE_SECONDS = 2.0
+"""How long a shim whose tree was killed may take to exit before it is killed itself."""
 
 
 class LiveProcessGroups:
@@ -105,13 +109,26 @@ class LiveProcessGroups:
         """Kill one job's tree if it is still ours (never a reaped, possibly reused, pid)."""
         with self._lock:
             if pid in self._pids:
-                kill_job(pid)
+                self._kill(pid)
 
     def kill_all(self) -> None:
         """Kill every tracked job's tree (cancel, session timeout, interrupted foreground run)."""
         with self._lock:
             for pid in self._pids:
-                kill_job(pid)
+                self._kill(pid)
+
+    def _kill(self, pid: int) -> None:
+        kill_job(pid)
+        # A shim that does not exit (stopped by its job, say) is killed after a grace period.
+        timer = threading.Timer(SHIM_GRACE_SECONDS, self._kill_shim, args=(pid,))
+        timer.daemon = True
+        timer.start()
+
+    def _kill_shim(self, pid: int) -> None:
+        with self._lock:
+            if pid in self._pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
 
 
 def _memory_kb(pid: int) -> tuple[int, int]:
