@@ -212,6 +212,16 @@ def _kill_stragglers(seen: dict[int, int]) -> None:
             os.waitpid(pid, os.WNOHANG)
 
 
+def _job_cgroup(cgroups: CgroupHost | None, label: str, limit_mb: int | None) -> JobCgroup | None:
+    """A cgroup for this attempt; if the host stopped allowing one, the watchdog takes over."""
+    if cgroups is None:
+        return None
+    try:
+        return cgroups.create(label, limit_mb)
+    except OSError:
+        return None
+
+
 def _shim_argv(spec: ProcessSpec, status_fd: int, cgroup: JobCgroup | None) -> list[str]:
     argv = [sys.executable, "-I", "-m", jobshim.MODULE, "--status-fd", str(status_fd)]
     if cgroup is not None:
@@ -249,7 +259,7 @@ def run_process(
     """
     started = time.monotonic()
     limit = spec.memory_limit_mb
-    cgroup = cgroups.create(spec.label, limit) if cgroups is not None else None
+    cgroup = _job_cgroup(cgroups, spec.label, limit)
     enforcement = (
         (cgroup.mechanism if cgroup is not None else MemoryEnforcement.WATCHDOG) if limit else None
     )
