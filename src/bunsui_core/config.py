@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ READ_ONLY_ENV = "BUNSUI_READ_ONLY"
 BACKEND_ENV = "BUNSUI_BACKEND"
 BACKENDS = ("local", "aws")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+CONFIG_KEYS = frozenset({"backend", "aws", "pipeline_roots"})
 
 AWS_KEYS = frozenset(
     {
@@ -57,18 +59,39 @@ def _config_file(home: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise InvalidArgumentError(f"cannot read {path}: {exc}") from None
-    unknown = set(data) - {"backend", "aws"} if isinstance(data, dict) else {"(root)"}
+    unknown = set(data) - CONFIG_KEYS if isinstance(data, dict) else {"(root)"}
     aws = data.get("aws", {}) if isinstance(data, dict) else None
     if unknown or not isinstance(aws, dict) or set(aws) - AWS_KEYS:
         raise InvalidArgumentError(
-            f"{path}: allowed keys are backend and aws ({', '.join(sorted(AWS_KEYS))})",
+            f"{path}: allowed keys are {', '.join(sorted(CONFIG_KEYS))} and under aws: "
+            f"{', '.join(sorted(AWS_KEYS))}",
             details={
                 "unknown": sorted(
                     unknown | (set(aws) - AWS_KEYS if isinstance(aws, dict) else set())
                 )
             },
         )
+    roots = data.get("pipeline_roots", [])
+    if not (isinstance(roots, list) and all(isinstance(r, str) for r in roots)):
+        raise InvalidArgumentError(
+            f"{path}: pipeline_roots must be a list of directories",
+            details={"field": "pipeline_roots"},
+        )
     return data
+
+
+def pipeline_roots(dirs: Sequence[str | Path], *, base: Path) -> tuple[Path, ...]:
+    """The real paths of the directories agents may name pipeline files in; each must exist,
+    so a typo is an error rather than a root that confines agents to nothing."""
+    roots = []
+    for entry in dirs:
+        root = Path(os.path.realpath(base / Path(entry).expanduser()))
+        if not root.is_dir():
+            raise InvalidArgumentError(
+                f"pipeline root {entry} is not a directory", details={"field": "pipeline_roots"}
+            )
+        roots.append(root)
+    return tuple(roots)
 
 
 @dataclass(frozen=True)
@@ -83,6 +106,8 @@ class Settings:
     backend: str = "local"
     """local: SQLite under home, local processes. aws: DynamoDB, Step Functions."""
     aws: AwsSettings = field(default_factory=AwsSettings)
+    pipeline_roots: tuple[Path, ...] = ()
+    """Directories agents may name pipeline files in (real paths); none: agents name none."""
 
     @classmethod
     def resolve(
@@ -92,6 +117,7 @@ class Settings:
         policy: str | Path | None = None,
         read_only: bool | None = None,
         backend: str | None = None,
+        pipelines_dirs: Sequence[str | Path] | None = None,
     ) -> Settings:
         """Each setting from its argument, else its environment variable, else the home's
         config.yaml, else the default.
@@ -119,6 +145,10 @@ class Settings:
             read_only=bool(read_only) or from_env,
             backend=backend,
             aws=AwsSettings(**aws),
+            pipeline_roots=pipeline_roots(
+                config.get("pipeline_roots", []) if pipelines_dirs is None else pipelines_dirs,
+                base=chosen if pipelines_dirs is None else Path.cwd(),
+            ),
         )
 
     @property

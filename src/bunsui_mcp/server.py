@@ -287,6 +287,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", default=None, help="State directory (default $BUNSUI_HOME).")
     parser.add_argument("--policy", default=None, help="Policy file (default $BUNSUI_POLICY).")
     parser.add_argument("--read-only", action="store_true", help="Refuse every write.")
+    parser.add_argument(
+        "--pipelines-dir",
+        action="append",
+        metavar="DIR",
+        help="A directory agents may name pipeline files in (repeatable); replaces "
+        "config.yaml's pipeline_roots. Relative names resolve against these.",
+    )
     parser.add_argument("--tokens", default=None, help="Tokens file for HTTP (sha256 -> actor).")
     parser.add_argument(
         "--new-token",
@@ -306,7 +313,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise InvalidArgumentError("--new-token needs --tokens FILE")
             print(add_token(Path(args.tokens), args.new_token))
             return 0
-        settings = Settings.resolve(args.home, policy=args.policy, read_only=args.read_only)
+        settings = Settings.resolve(
+            args.home,
+            policy=args.policy,
+            read_only=args.read_only,
+            pipelines_dirs=args.pipelines_dir,
+        )
         hashes = load_tokens(Path(args.tokens)) if args.tokens else None
         if args.transport == "stdio":
             build_server(settings, args.actor or DEFAULT_ACTOR).run("stdio")

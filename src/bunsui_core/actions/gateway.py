@@ -35,11 +35,14 @@ from bunsui_core.governance import approvals
 from bunsui_core.governance.audit import Approval, AuditEvent, AuditResult
 from bunsui_core.governance.canonical import (
     arguments_hash,
+    capped,
+    exceeds,
     lone_surrogate_at,
     redact,
     scrub_surrogates,
 )
-from bunsui_core.governance.policy import Outcome, Policy
+from bunsui_core.governance.file_access import confine
+from bunsui_core.governance.policy import ActorKind, Outcome, Policy
 from bunsui_core.governance.policy_file import load_policy
 from bunsui_core.governance.tickets import Ticket
 from bunsui_core.model.location import location
@@ -51,6 +54,12 @@ logger = logging.getLogger("bunsui")
 
 AUDIT_ATTEMPTS = 3
 """Tries to record a call that already ran while the store is busy (each waits ~5 s)."""
+
+PIPELINE_OR_ID_FIELD = "pipeline"
+"""The one file field that may hold a pipeline id instead (`pipeline run FILE_OR_ID`)."""
+
+MAX_ARGUMENTS_CHARS = 1_000_000
+"""All the text of one call's arguments together; more is refused before validation."""
 
 RESOURCE_FIELDS = ("job_id", "plan_id", "ticket_id", "pipeline_id", "pipeline", "session_id")
 """Argument that names what a call acts on, most specific first (the audit's `resource`)."""
@@ -156,6 +165,15 @@ class Gateway:
 
     def _call(self, call: _Call, name: str, raw_args: Mapping[str, Any]) -> BaseModel:
         arguments = dict(raw_args)
+        if exceeds(arguments, MAX_ARGUMENTS_CHARS):
+            error = InvalidArgumentError(
+                f"arguments for {name} are larger than {MAX_ARGUMENTS_CHARS} characters",
+                details={"errors": [{"field": "(root)", "message": "arguments too large"}]},
+            )
+            self._audit(
+                call, name, scrub_surrogates(arguments), AuditResult.FAILED, error_code=error.code
+            )
+            raise error
         bad = lone_surrogate_at(arguments)
         if bad is not None:
             error = InvalidArgumentError(
@@ -192,6 +210,9 @@ class Gateway:
                 f"{call.actor} may not {name}: {decision.rule}",
                 details={"actor": call.actor, "action": name, "rule": decision.rule},
             )
+        if action.bound_files and self.policy.kind_of(call.actor) is not ActorKind.HUMAN:
+            arguments = self._confine_files(call, action, arguments, decision.rule)
+            args = action.input_model.model_validate(arguments)
         if (
             decision.outcome is Outcome.APPROVAL_REQUIRED
             and call.approval is None
@@ -199,6 +220,27 @@ class Gateway:
         ):
             return self._request_approval(call, action, arguments, decision.rule)
         return self._run(call, action, args, arguments, decision.rule)
+
+    def _confine_files(
+        self, call: _Call, action: Action, arguments: dict[str, Any], rule: str
+    ) -> dict[str, Any]:
+        """The arguments with each file an agent names replaced by its real path under a
+        pipeline root; PERMISSION_DENIED (audited) for any other file."""
+        confined = dict(arguments)
+        try:
+            for name in action.bound_files:
+                if isinstance(confined.get(name), str):
+                    confined[name] = confine(
+                        confined[name],
+                        self.settings.pipeline_roots,
+                        may_be_id=name == PIPELINE_OR_ID_FIELD,
+                    )
+        except BunsuiError as exc:
+            denied = exc.code == ErrorCode.PERMISSION_DENIED
+            result = AuditResult.DENIED if denied else AuditResult.FAILED
+            self._audit(call, action.name, arguments, result, error_code=exc.code, rule=rule)
+            raise
+        return confined
 
     def _request_approval(
         self, call: _Call, action: Action, arguments: dict[str, Any], rule: str
@@ -334,22 +376,26 @@ class Gateway:
         approval: Approval | None = None,
         session_id: Any = None,
     ) -> None:
-        """Append one entry for this call (never in read-only mode: it writes nothing)."""
-        session_id = arguments.get("session_id") or session_id
+        """Append one entry for this call (never in read-only mode: it writes nothing).
+
+        The entry keeps a capped copy of the arguments and the hash of all of them, so a
+        15 MB argument costs the append-only log a few hundred bytes."""
+        recorded = capped(redact(arguments))
+        session_id = recorded.get("session_id") or capped(session_id)
         self._append(
             call.store,
             AuditEvent(
                 actor=call.actor,
-                action=name,
+                action=capped(name),
                 resource=next(
-                    (f"{f}:{arguments[f]}" for f in RESOURCE_FIELDS if arguments.get(f)), None
+                    (f"{f}:{recorded[f]}" for f in RESOURCE_FIELDS if recorded.get(f)), None
                 ),
                 session_id=session_id if isinstance(session_id, str) else None,
                 approval=approval or call.approval or Approval(),
                 result=result,
                 error_code=str(error_code) if error_code else None,
                 rule=rule,
-                arguments=redact(arguments),
+                arguments=recorded,
                 arguments_hash=arguments_hash(arguments),
                 ticket_id=ticket_id or call.ticket_id,
                 correlation_id=call.correlation_id,

@@ -43,6 +43,7 @@ class PipelineValidation(ActionOutput):
     effect=Effect.READ,
     idempotent=True,
     cli_arguments=("file",),
+    bound_files=("file",),
 )
 def validate(ctx: ActionContext, args: PipelineFileInput) -> PipelineValidation:
     """Check a pipeline YAML file without running or storing it. Reports every problem at

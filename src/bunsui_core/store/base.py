@@ -40,9 +40,15 @@ class SessionFilter(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     status: SessionStatus | None = Field(None, description="Only sessions in this status.")
-    pipeline_id: str | None = Field(None, description="Only sessions of this pipeline.")
-    created_after: str | None = Field(None, description="ISO 8601 UTC lower bound (exclusive).")
-    created_before: str | None = Field(None, description="ISO 8601 UTC upper bound (exclusive).")
+    pipeline_id: str | None = Field(
+        None, max_length=128, description="Only sessions of this pipeline."
+    )
+    created_after: str | None = Field(
+        None, max_length=64, description="ISO 8601 UTC lower bound (exclusive)."
+    )
+    created_before: str | None = Field(
+        None, max_length=64, description="ISO 8601 UTC upper bound (exclusive)."
+    )
 
 
 class SessionPage(BaseModel):

@@ -1,0 +1,193 @@
+"""A hostile agent against the real `bunsui-mcp` over stdio: oversized arguments, files it
+should not read, secrets it should not see."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+
+from tests.conftest import etl_pipeline
+from tests.e2e.test_cli import Cli
+
+BUNSUI_MCP = str(Path(sys.executable).parent / "bunsui-mcp")
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path / "home")
+
+
+def server(cli: Cli, *args: str, cwd: Path | None = None) -> StdioServerParameters:
+    """The real server as the agent `ai-agent`, on this home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUNSUI_")}
+    env["BUNSUI_HOME"] = str(cli.home)
+    return StdioServerParameters(
+        command=BUNSUI_MCP, args=list(args), env=env, cwd=str(cwd) if cwd else None
+    )
+
+
+async def tool_error(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    """The coded error a call must end in."""
+    result = await client.call_tool(tool, arguments)
+    assert result.is_error, result.structured_content
+    return result.structured_content
+
+
+class TestOversizedArguments:
+    @pytest.mark.slow
+    def test_concurrent_15_mb_ids_are_refused_fast_and_never_hold_the_write_lock(self, cli):
+        """Four concurrent session_describe calls with 15 MB ids are INVALID_ARGUMENT within
+        seconds; meanwhile another process always gets the write lock within 1 s, and each
+        audit entry keeps a few hundred bytes plus the hash of the call."""
+        cli.json("session", "list")  # creates the database
+        huge = "ses-" + "x" * 15_000_000
+        waits: list[float] = []
+        stop = threading.Event()
+
+        def writer() -> None:
+            db = sqlite3.connect(cli.home / "bunsui.db", timeout=5, isolation_level=None)
+            while not stop.is_set():
+                started = time.monotonic()
+                db.execute("BEGIN IMMEDIATE")
+                waits.append(time.monotonic() - started)
+                db.execute("COMMIT")
+                time.sleep(0.02)
+            db.close()
+
+        async def agent() -> list[dict[str, Any]]:
+            errors: list[dict[str, Any]] = []
+            async with Client(server(cli), mode="legacy") as client:
+
+                async def describe() -> None:
+                    errors.append(await tool_error(client, "session_describe", session_id=huge))
+
+                async with anyio.create_task_group() as tasks:
+                    for _ in range(4):
+                        tasks.start_soon(describe)
+            return errors
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        started = time.monotonic()
+        try:
+            errors = anyio.run(agent)
+        finally:
+            stop.set()
+            thread.join()
+        elapsed = time.monotonic() - started
+        assert [e["code"] for e in errors] == ["INVALID_ARGUMENT"] * 4
+        assert elapsed < 30
+        assert max(waits) < 1.0
+        entries = cli.json("audit", "list", "--actor", "ai-agent")["entries"]
+        assert [e["result"] for e in entries] == ["failed"] * 4
+        for entry in entries:
+            assert len(str(entry)) < 2000
+            assert "15000004 chars, sha256" in entry["arguments"]["session_id"]
+        cli.json("audit", "verify")
+
+
+def etl_file(root: Path) -> Path:
+    """A valid pipeline file under `root`."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "etl.yaml"
+    path.write_text(Path(etl_pipeline(root)).read_text())
+    return path
+
+
+class TestPipelineRoots:
+    def test_agent_reads_pipeline_files_only_under_the_roots(self, cli, tmp_path):
+        """Under `--pipelines-dir`: a relative name resolves against the root (not the
+        server's cwd) and validates; an absolute path elsewhere, `..`, and a symlink out of
+        the root are PERMISSION_DENIED, audited as denied."""
+        root = tmp_path / "pipelines"
+        etl_file(root)
+        outside = tmp_path / "private"
+        etl_file(outside)
+        (root / "link.yaml").symlink_to(outside / "etl.yaml")
+        cwd = tmp_path / "cwd"
+        etl_file(cwd)  # the same name in the server's cwd must not be what is read
+
+        async def agent() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            async with Client(server(cli, "--pipelines-dir", str(root), cwd=cwd)) as client:
+                valid = await client.call_tool("pipeline_validate", {"file": "etl.yaml"})
+                refused = [
+                    await tool_error(client, "pipeline_validate", file=name)
+                    for name in (str(outside / "etl.yaml"), "../private/etl.yaml", "link.yaml")
+                ]
+                refused.append(await tool_error(client, "pipeline_run", pipeline="/etc/passwd"))
+                return valid.structured_content, refused
+
+        valid, refused = anyio.run(agent)
+        assert valid["valid"] is True
+        assert [e["code"] for e in refused] == ["PERMISSION_DENIED"] * 4
+        entries = cli.json("audit", "list", "--actor", "ai-agent")["entries"]
+        assert [e["result"] for e in entries] == ["allowed"] + ["denied"] * 4
+        assert cli.json("approval", "list")["tickets"] == []
+
+    def test_without_roots_an_agent_names_no_file(self, cli, tmp_path):
+        """No root configured: every file an agent names is refused."""
+        path = etl_file(tmp_path / "p")
+
+        async def agent() -> dict[str, Any]:
+            async with Client(server(cli)) as client:
+                return await tool_error(client, "pipeline_validate", file=str(path))
+
+        assert anyio.run(agent)["code"] == "PERMISSION_DENIED"
+
+    def test_a_file_that_is_not_a_pipeline_is_never_echoed(self, cli, tmp_path):
+        """A shadow-like file and a key: value config under the root give one generic
+        problem; none of their keys or values come back."""
+        root = tmp_path / "pipelines"
+        root.mkdir()
+        (root / "shadow").write_text("root:$6$salt$hash:19000:0:99999:7:::\nbin:*:19000::::::\n")
+        (root / "secrets.yaml").write_text("db_password: hunter2\naws_secret: abc123\n")
+
+        async def agent() -> list[dict[str, Any]]:
+            async with Client(server(cli, "--pipelines-dir", str(root))) as client:
+                return [
+                    await tool_error(client, "pipeline_validate", file=name)
+                    for name in ("shadow", "secrets.yaml")
+                ]
+
+        errors = anyio.run(agent)
+        for error in errors:
+            assert error["code"] == "PIPELINE_INVALID"
+            assert len(error["details"]["problems"]) == 1
+            text = json.dumps(error)
+            for secret in ("salt", "hash", "bin", "db_password", "hunter2", "aws_secret"):
+                assert secret not in text
+
+    def test_a_fifo_nobody_writes_does_not_block_the_server(self, cli, tmp_path):
+        """Ten validations of a FIFO with no writer all answer at once (PIPELINE_INVALID)
+        and the server keeps serving."""
+        root = tmp_path / "pipelines"
+        etl_file(root)
+        os.mkfifo(root / "kmsg.yaml")
+
+        async def agent() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            async with Client(server(cli, "--pipelines-dir", str(root))) as client:
+                errors: list[dict[str, Any]] = []
+
+                async def validate() -> None:
+                    errors.append(await tool_error(client, "pipeline_validate", file="kmsg.yaml"))
+
+                with anyio.fail_after(20):
+                    async with anyio.create_task_group() as tasks:
+                        for _ in range(10):
+                            tasks.start_soon(validate)
+                    after = await client.call_tool("pipeline_validate", {"file": "etl.yaml"})
+                return errors, after.structured_content
+
+        errors, after = anyio.run(agent)
+        assert [e["code"] for e in errors] == ["PIPELINE_INVALID"] * 10
+        assert after["valid"] is True
