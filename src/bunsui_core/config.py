@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,20 @@ AWS_KEYS = frozenset(
 )
 """What `$BUNSUI_HOME/config.yaml` may set under `aws:`. Never credentials: those come from
 boto3's standard chain (environment, profile, instance role) only."""
+
+
+PRIVATE_UMASK = 0o077
+"""What bunsui's entry points run under: the files they (and the runners and jobs they start)
+create are the owner's alone (database, logs, work files 0600, directories 0700)."""
+
+
+def os_user() -> str:
+    """The local user this process runs as, from its effective uid: never from USER or
+    LOGNAME, which any process (an agent's account included) can set to a human's name."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a uid with no passwd entry (some containers)
+        return str(os.geteuid())
 
 
 @dataclass(frozen=True)

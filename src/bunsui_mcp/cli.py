@@ -6,7 +6,6 @@ tools: the options are the action's input fields, typing and validation are the 
 
 from __future__ import annotations
 
-import getpass
 import inspect
 import json
 import os
@@ -28,7 +27,7 @@ from bunsui_core.actions.command_line import (
     option_name,
     raw_arguments,
 )
-from bunsui_core.config import Settings
+from bunsui_core.config import PRIVATE_UMASK, Settings, os_user
 from bunsui_core.errors import BunsuiError, ErrorCode, InvalidArgumentError
 from bunsui_core.governance.approvals import PendingApproval
 from bunsui_core.governance.tickets import Ticket
@@ -163,7 +162,7 @@ def _global_options(
 ) -> None:
     STATE.output_format = output_format or _default_format()
     STATE.home = home
-    STATE.actor = actor or getpass.getuser()
+    STATE.actor = actor or os_user()
     STATE.policy = policy
     STATE.read_only = read_only
     STATE.backend = backend
@@ -353,6 +352,7 @@ def _usage_error(exc: TyperException) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every failure becomes a coded error and a documented exit code."""
+    os.umask(PRIVATE_UMASK)
     arguments = sys.argv[1:] if argv is None else argv
     build_commands(requested_resource(arguments))
     command = typer.main.get_command(app)

@@ -13,6 +13,7 @@ import inspect
 import ipaddress
 import json
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,7 +40,7 @@ from mcp.types import Tool as MCPTool
 
 from bunsui_core import __version__
 from bunsui_core.actions import Gateway
-from bunsui_core.config import Settings
+from bunsui_core.config import PRIVATE_UMASK, Settings
 from bunsui_core.errors import BunsuiError, ErrorCode, InvalidArgumentError
 from bunsui_core.governance.policy import ActorKind
 from bunsui_core.model.event import EventKind
@@ -312,6 +313,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Serve over stdio (default) or streamable HTTP; logs go to stderr, never stdout."""
     args = _parser().parse_args(argv)
+    os.umask(PRIVATE_UMASK)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     try:
         if args.new_token:

@@ -191,3 +191,48 @@ class TestPipelineRoots:
         errors, after = anyio.run(agent)
         assert [e["code"] for e in errors] == ["PIPELINE_INVALID"] * 10
         assert after["valid"] is True
+
+
+class TestLivePolicy:
+    def test_a_running_server_applies_each_policy_change_to_its_next_call(self, cli, tmp_path):
+        """Against one running bunsui-mcp: allowed, then revoked (PERMISSION_DENIED), then
+        an invalid file (POLICY_INVALID for every call, closed), then `read_only: true`
+        (a write is READ_ONLY), then allowed again."""
+        cli.json("session", "list")
+        policy = tmp_path / "policy.yaml"
+        allow = (
+            "ai_agent:\n  kind: agent\n  allowed_actions: [session:list, session:cancel]\n"
+            "actors:\n  ai-agent: ai_agent\n"
+        )
+        revoke = allow.replace("[session:list, session:cancel]", "[session:cancel]")
+        policy.write_text(allow)
+
+        async def agent() -> list[str]:
+            outcomes = []
+            async with Client(server(cli, "--policy", str(policy))) as client:
+
+                async def attempt(tool: str, **arguments: Any) -> None:
+                    result = await client.call_tool(tool, arguments)
+                    content = result.structured_content or {}
+                    outcomes.append(content["code"] if result.is_error else "ok")
+
+                await attempt("session_list")
+                policy.write_text(revoke)
+                await attempt("session_list")
+                policy.write_text(allow + "  unknown-key: [\n")
+                await attempt("session_list")
+                await attempt("session_cancel", session_id="ses-000000000000")
+                policy.write_text(allow + "read_only: true\n")
+                await attempt("session_cancel", session_id="ses-000000000000")
+                policy.write_text(allow)
+                await attempt("session_list")
+            return outcomes
+
+        assert anyio.run(agent) == [
+            "ok",
+            "PERMISSION_DENIED",
+            "POLICY_INVALID",
+            "POLICY_INVALID",
+            "READ_ONLY",
+            "ok",
+        ]

@@ -40,10 +40,11 @@ from bunsui_core.governance.canonical import (
     lone_surrogate_at,
     redact,
     scrub_surrogates,
+    sha256_text,
 )
 from bunsui_core.governance.file_access import confine
 from bunsui_core.governance.policy import ActorKind, Outcome, Policy
-from bunsui_core.governance.policy_file import load_policy
+from bunsui_core.governance.policy_file import parse_policy, read_policy_text
 from bunsui_core.governance.tickets import Ticket
 from bunsui_core.model.location import location
 from bunsui_core.model.session import new_id, utc_now
@@ -99,11 +100,18 @@ class Gateway:
     @property
     def policy(self) -> Policy:
         """The policy file in force (`--policy`, `BUNSUI_POLICY`, else the shipped default),
-        checked against every action; a bad file fails every call (closed)."""
-        if self._policy is None:
-            path = self.settings.policy_path or shipped_file("policies/default.yaml")
-            self._policy = load_policy(path, self.registry.names())
-        return self._policy
+        checked against every action; a bad file fails every call (closed).
+
+        The file is read on every use and recompiled when its hash changes, so a running
+        server applies a revocation or `read_only: true` to its next call, and a file made
+        invalid fails every call until it is fixed."""
+        path = self.settings.policy_path or shipped_file("policies/default.yaml")
+        text = read_policy_text(path)
+        current = self._policy
+        if current is None or current.hash != sha256_text(text):
+            current = parse_policy(text, source=str(path), known_actions=self.registry.names())
+            self._policy = current
+        return current
 
     @property
     def read_only(self) -> bool:
@@ -344,10 +352,6 @@ class Gateway:
         """Run an approved ticket's action once, as the requester's call with the approver
         recorded, re-checking read-only mode and policy now; the outcome goes on the ticket."""
         running = approvals.start_execution(call.store, ticket)
-        try:
-            approvals.check_files(running)
-        except BunsuiError as exc:
-            return approvals.finish_execution(call.store, running, error=exc.to_dict())
         as_requester = dataclasses.replace(
             call,
             actor=ticket.requested_by,
@@ -355,6 +359,19 @@ class Gateway:
             ticket_id=ticket.ticket_id,
             nested=False,
         )
+        try:
+            approvals.check_files(running)
+        except BunsuiError as exc:
+            # Audited like any failed execution, so the chain accounts for every ticket.
+            self._audit(
+                as_requester,
+                ticket.action,
+                ticket.arguments,
+                AuditResult.FAILED,
+                error_code=exc.code,
+                rule=ticket.rule,
+            )
+            return approvals.finish_execution(call.store, running, error=exc.to_dict())
         try:
             output = self._call(as_requester, ticket.action, ticket.arguments)
         except BunsuiError as exc:
