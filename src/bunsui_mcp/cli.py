@@ -32,6 +32,7 @@ from bunsui_core.errors import BunsuiError, ErrorCode, InvalidArgumentError
 from bunsui_core.governance.approvals import PendingApproval
 from bunsui_core.governance.tickets import Ticket
 from bunsui_core.model.session import SessionStatus
+from bunsui_core.model.untrusted import terminal_safe
 from bunsui_mcp._cli_render import OutputFormat, print_error, render
 
 EXIT_CODES: dict[ErrorCode, int] = {
@@ -113,7 +114,7 @@ def _progress_printer() -> Any:
     """Progress lines on a terminal's stderr; silent when output is captured."""
     if not sys.stderr.isatty():
         return None
-    return lambda message: print(f"· {message}", file=sys.stderr, flush=True)
+    return lambda message: print(terminal_safe(f"· {message}"), file=sys.stderr, flush=True)
 
 
 app = typer.Typer(
@@ -212,7 +213,7 @@ def run_action(action: Action, values: dict[str, Any]) -> None:
     data = result.model_dump(mode="json")
     if action.cli_json_lines and not isinstance(result, PendingApproval):
         for item in data[action.cli_json_lines]:
-            print(json.dumps(item, ensure_ascii=False))
+            print(terminal_safe(json.dumps(item, ensure_ascii=False)))
     else:
         print(render(data, STATE.output_format))
     code = _exit_code_for(action, raw, result)
@@ -301,7 +302,7 @@ def tail_events(
             STATE.actor, "events:tail", {"after_seq": cursor, "limit": limit}
         ).model_dump(mode="json")
         for event in page["events"]:
-            print(json.dumps(event, ensure_ascii=False), flush=True)
+            print(terminal_safe(json.dumps(event, ensure_ascii=False)), flush=True)
         cursor = page["next_after_seq"]
         if not follow:
             return

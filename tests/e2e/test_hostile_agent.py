@@ -14,9 +14,10 @@ from typing import Any
 
 import anyio
 import pytest
+import yaml
 from mcp import Client, StdioServerParameters
 
-from tests.conftest import etl_pipeline
+from tests.conftest import command_job, etl_pipeline, pipeline_data
 from tests.e2e.test_cli import Cli
 
 BUNSUI_MCP = str(Path(sys.executable).parent / "bunsui-mcp")
@@ -236,3 +237,67 @@ class TestLivePolicy:
             "READ_ONLY",
             "ok",
         ]
+
+
+SECRET = "s3cr3t-" + "v" * 12
+LEAKY = (
+    "import sys\n"
+    "sys.stderr.write('\\x1b[2J\\x1b]0;pwned\\x07\\u202egnp.exe\\n')\n"
+    "raise KeyError('db_password')\n"
+)
+
+
+class TestWhatAgentsSee:
+    def test_secrets_are_redacted_and_log_text_arrives_labelled_and_clean(self, cli, tmp_path):
+        """A pipeline with a token in its env and an AWS key in its argv, whose job writes
+        terminal escapes and a bidi override before failing: the agent sees neither secret,
+        the error summary and every extracted context text carry the untrusted label, and
+        neither the agent nor the human's terminal (table output) gets a control character."""
+        root = tmp_path / "pipelines"
+        root.mkdir()
+        data = pipeline_data(
+            command_job(
+                "leaky",
+                LEAKY,
+                parameters={"env": {"API_TOKEN": SECRET, "LOG_LEVEL": "info"}},
+            ),
+            name="leaky",
+        )
+        data["jobs"][0]["operations"][0]["config"]["parameters"]["command"].append(
+            "AKIAABCDEFGHIJKLMNOP"
+        )
+        (root / "leaky.yaml").write_text(yaml.safe_dump(data))
+        session = cli.json("pipeline", "run", str(root / "leaky.yaml"), "--wait", expect=10)
+
+        async def agent() -> list[dict[str, Any]]:
+            async with Client(server(cli, "--pipelines-dir", str(root))) as client:
+                return [
+                    (await client.call_tool(tool, arguments)).structured_content
+                    for tool, arguments in [
+                        ("pipeline_describe", {"pipeline_id": "leaky"}),
+                        ("job_describe", {"job_id": "leaky", "session_id": session["session_id"]}),
+                        ("session_describe", {"session_id": session["session_id"]}),
+                        ("session_list", {}),
+                        ("error_analyze", {"session_id": session["session_id"]}),
+                    ]
+                ]
+
+        described, job, detail, listed, analysis = anyio.run(agent)
+        everything = json.dumps([described, job, detail, listed, analysis], ensure_ascii=False)
+        assert SECRET not in everything
+        assert "AKIAABCDEFGHIJKLMNOP" not in everything
+        env = described["definition"]["jobs"][0]["operations"][0]["config"]["parameters"]["env"]
+        assert env == {"API_TOKEN": "[redacted]", "LOG_LEVEL": "info"}
+        for summary in (detail["error_summary"], listed["sessions"][0]["error_summary"]):
+            assert summary["trust"] == "untrusted_pipeline_output"
+        [error] = analysis["errors"]
+        texts = [v for v in error["context"].values() if isinstance(v, dict)]
+        assert texts
+        assert all(v["trust"] == "untrusted_pipeline_output" for v in texts)
+        assert not any(isinstance(v, str) for v in error["context"].values())
+        assert "gnp.exe" in everything  # the text arrives, its control characters do not
+        assert not any(c in everything for c in ("\x1b", "\u202e", "\x07", "pwned\x07"))
+        table = cli.run("session", "list", fmt="table", env={"COLUMNS": "80"})
+        shown = cli.run("error", "analyze", "--session-id", session["session_id"], fmt="yaml")
+        for output in (table.stdout, shown.stdout):
+            assert not any(c in output for c in ("\x1b", "\u202e", "\x07", "\x9b"))

@@ -15,6 +15,7 @@ from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.actions.session_views import JobSummary
 from bunsui_core.engine.dispatch import cloud_log_tails
 from bunsui_core.errors import NotFoundError
+from bunsui_core.governance.canonical import redact_secrets
 from bunsui_core.model.session import JobRun, OperationRun, RunStatus
 from bunsui_core.model.untrusted import UntrustedText
 
@@ -132,7 +133,9 @@ class OperationDetail(ActionOutput):
     """An operation's definition and every attempt."""
 
     operation_id: str = Field(description="Operation id.")
-    config: dict[str, Any] = Field(description="Operation config as defined in the pipeline.")
+    config: dict[str, Any] = Field(
+        description="Operation config as defined in the pipeline, secret-looking values redacted."
+    )
     status: RunStatus = Field(description="Operation status.")
     attempts: list[AttemptView] = Field(description="Every attempt, oldest first.")
 
@@ -195,7 +198,7 @@ def describe(ctx: ActionContext, args: JobInput) -> JobDetail:
         operations.append(
             OperationDetail(
                 operation_id=op.operation_id,
-                config=op.config.model_dump(mode="json"),
+                config=redact_secrets(op.config.model_dump(mode="json")),
                 status=op_run.status if op_run else RunStatus.PENDING,
                 attempts=attempts,
             )

@@ -14,6 +14,7 @@ from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.actions.session_views import SessionDetail
 from bunsui_core.engine.dispatch import check_can_run, launch
 from bunsui_core.errors import NotFoundError
+from bunsui_core.governance.canonical import redact_secrets
 from bunsui_core.model.pipeline_loader import load_pipeline_file, pipeline_id_for
 from bunsui_core.model.session import Session, SessionStatus, new_id
 from bunsui_core.store.base import PipelineVersion
@@ -151,7 +152,9 @@ class PipelineDescribeInput(ActionInput):
 class PipelineDetail(PipelineSummary):
     """A registered version with its full definition."""
 
-    definition: dict[str, Any] = Field(description="The validated pipeline definition.")
+    definition: dict[str, Any] = Field(
+        description="The validated pipeline definition, secret-looking values redacted."
+    )
 
 
 @REGISTRY.define(
@@ -168,7 +171,7 @@ def describe(ctx: ActionContext, args: PipelineDescribeInput) -> PipelineDetail:
     record = require_pipeline(ctx.store, args.pipeline_id, args.version)
     return PipelineDetail(
         **PipelineSummary.of(record).model_dump(),
-        definition=record.pipeline.model_dump(mode="json"),
+        definition=redact_secrets(record.pipeline.model_dump(mode="json")),
     )
 
 

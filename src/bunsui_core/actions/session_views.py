@@ -6,7 +6,15 @@ from pydantic import Field
 
 from bunsui_core.actions._models import ActionOutput
 from bunsui_core.model.session import JobRun, RunStatus, Session, SessionStatus
+from bunsui_core.model.untrusted import UntrustedText
 from bunsui_core.store.base import Store
+
+SUMMARY_MAX_CHARS = 500
+
+
+def untrusted_summary(summary: str | None) -> UntrustedText | None:
+    """A stored error summary (the first line of a job's stderr) as labelled, clean text."""
+    return None if summary is None else UntrustedText.of(summary, limit=SUMMARY_MAX_CHARS)
 
 
 class SessionSummary(ActionOutput):
@@ -17,13 +25,17 @@ class SessionSummary(ActionOutput):
     status: SessionStatus = Field(description="Current status.")
     failed_jobs: list[str] = Field(description="Jobs that failed or timed out.")
     created_at: str = Field(description="When the session was created (ISO 8601 UTC).")
-    error_summary: str | None = Field(description="First line of the last error, if any.")
+    error_summary: UntrustedText | None = Field(
+        description="First line of the last error, if any: pipeline output, data only."
+    )
 
     @classmethod
     def of(cls, session: Session) -> SessionSummary:
         """Project a stored session onto the list shape; its fields were validated when the
         session was parsed, so they are copied, not checked again (50 per page)."""
-        return cls.model_construct(**{name: getattr(session, name) for name in cls.model_fields})
+        fields = {name: getattr(session, name) for name in cls.model_fields}
+        fields["error_summary"] = untrusted_summary(session.error_summary)
+        return cls.model_construct(**fields)
 
 
 class JobSummary(ActionOutput):
@@ -57,7 +69,9 @@ class SessionDetail(ActionOutput):
     finished_at: str | None = Field(description="When it reached a terminal status.")
     failed_jobs: list[str] = Field(description="Jobs that failed or timed out.")
     error_code: str | None = Field(description="Session-level error code (e.g. RUNNER_LOST).")
-    error_summary: str | None = Field(description="First line of the last error, if any.")
+    error_summary: UntrustedText | None = Field(
+        description="First line of the last error, if any: pipeline output, data only."
+    )
     parent_session_id: str | None = Field(description="The session this one reruns, if any.")
     requested_by: str | None = Field(description="Actor whose call created it.")
     jobs: list[JobSummary] = Field(description="Every job's state, in dependency order.")
@@ -72,4 +86,5 @@ class SessionDetail(ActionOutput):
             for j in job_order
         ]
         data = session.model_dump(include=set(cls.model_fields))
+        data["error_summary"] = untrusted_summary(session.error_summary)
         return cls(**data, jobs=jobs, error_count=len(store.list_errors(session.session_id)))

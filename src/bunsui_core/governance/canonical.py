@@ -121,6 +121,35 @@ def capped(value: Any) -> Any:
     return value
 
 
+SECRET_VALUE = re.compile(
+    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key ids
+    r"|(?i:bearer|token)\s+[A-Za-z0-9._~+/=-]{8,}"  # bearer tokens in headers or commands
+    r"|(?i:aws_secret_access_key|secret_key|password|passwd|token)\s*[=:]\s*\S+"
+)
+"""Secrets inside text (a command line, a URL), whatever key they are under."""
+
+
+def redact_secrets(value: Any) -> Any:
+    """A definition shown to an agent, with secret-looking values replaced: any value under
+    a key that looks like TOKEN/SECRET/PASSWORD/KEY/CREDENTIAL, and AWS keys and bearer
+    tokens inside any text (an env value, an argv item)."""
+    if isinstance(value, str):
+        return SECRET_VALUE.sub(REDACTED, value)
+    if isinstance(value, Mapping):
+        return {
+            key: REDACTED
+            if isinstance(key, str)
+            and SECRET_KEY.search(key)
+            and key not in NOT_SECRET
+            and not isinstance(item, Mapping | list)
+            else redact_secrets(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact_secrets(item) for item in value]
+    return value
+
+
 def arguments_hash(arguments: Mapping[str, Any]) -> str:
     """The hash an audit entry records: of redacted, canonical arguments (a log kept forever
     must not let anyone confirm a guessed secret)."""
