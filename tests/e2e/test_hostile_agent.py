@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -301,3 +302,39 @@ class TestWhatAgentsSee:
         shown = cli.run("error", "analyze", "--session-id", session["session_id"], fmt="yaml")
         for output in (table.stdout, shown.stdout):
             assert not any(c in output for c in ("\x1b", "\u202e", "\x07", "\x9b"))
+
+
+class TestBoundedReads:
+    @pytest.mark.slow
+    def test_tail_of_a_200_mb_log_reads_backwards_in_small_memory(self, cli, tmp_path):
+        """`job logs --tail-lines 1` of a 200 MB stdout log returns its last line, and the
+        CLI process's peak RSS (wait4 of that child) stays under 100 MB."""
+        data = pipeline_data(command_job("chatty", "print('first')"), name="chatty")
+        (tmp_path / "chatty.yaml").write_text(yaml.safe_dump(data))
+        session = cli.json("pipeline", "run", str(tmp_path / "chatty.yaml"), "--wait")
+        [log] = cli.json(
+            "job", "logs", "chatty", "--session-id", session["session_id"], "--stream", "stdout"
+        )["logs"]
+        runs = cli.store().list_operation_runs(session["session_id"], "chatty")
+        path = Path(runs[0].attempts[-1].stdout_path)
+        block = b"".join(b"row %08d of a very chatty job\n" % i for i in range(32768))
+        with path.open("ab") as handle:
+            while handle.tell() < 200 * 1024 * 1024:
+                handle.write(block)
+            handle.write(b"the very last line\n")
+        env = {**os.environ, "BUNSUI_HOME": str(cli.home)}
+        argv = [str(Path(sys.executable).parent / "bunsui"), "--format", "json", "job", "logs"]
+        argv += ["chatty", "--session-id", session["session_id"], "--tail-lines", "1"]
+        with (tmp_path / "out.json").open("wb") as out:
+            child = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.DEVNULL)
+            _, status, usage = os.wait4(child.pid, 0)
+            child.returncode = os.waitstatus_to_exitcode(status)
+        assert child.returncode == 0
+        tails = json.loads((tmp_path / "out.json").read_text())["logs"]
+        assert [t["content"]["text"] for t in tails if t["stream"] == "stdout"] == [
+            "the very last line"
+        ]
+        assert log["content"]["text"] == "first"
+        peak_mb = usage.ru_maxrss / 1024
+        print(f"peak RSS of `job logs --tail-lines 1` on a 200 MB log: {peak_mb:.0f} MB")
+        assert peak_mb < 100, f"peak RSS {peak_mb:.0f} MB"
