@@ -19,6 +19,7 @@ from bunsui_core.model.fingerprint import fingerprint_of
 from bunsui_core.model.overrides import apply_overrides
 from bunsui_core.model.recovery import Outcome, Resolution, ResolutionSource
 from bunsui_core.model.session import FailureKind
+from bunsui_core.model.untrusted import labelled_context
 from bunsui_core.recovery.overrides import effective_overrides
 
 MAX_MESSAGE_CHARS = 100_000
@@ -60,7 +61,10 @@ class ClassifyOutput(ActionOutput):
     )
     description: str = Field(description="What the error code means.")
     fingerprint: str = Field(description="Fingerprint of the message.")
-    context: dict[str, Any] = Field(description="Values extracted from the message.")
+    context: dict[str, Any] = Field(
+        description="Values extracted from the message; text values are labelled "
+        "untrusted_pipeline_output."
+    )
     recovery_suggestions: list[RankedSuggestion] = Field(description="Best first.")
 
 
@@ -87,7 +91,7 @@ def classify_message(ctx: ActionContext, args: ClassifyInput) -> ClassifyOutput:
         recoverable=found.recoverable,
         description=found.description,
         fingerprint=fingerprint,
-        context=found.context,
+        context=labelled_context(found.context),
         recovery_suggestions=[
             RankedSuggestion(**r.model_dump()) for r in rank_actions(ctx.store, found, fingerprint)
         ],
@@ -122,7 +126,10 @@ def analyze(ctx: ActionContext, args: AnalyzeInput) -> SessionAnalysis:
         for job, o in overrides.items()
         if isinstance(o.parameters.get("batch_size"), int)
     }
-    return analyze_session(ctx.store, session, pipeline, batches)
+    analysis = analyze_session(ctx.store, session, pipeline, batches)
+    for error in analysis.errors:
+        error.context = labelled_context(error.context)
+    return analysis
 
 
 class ResolutionsInput(ActionInput):

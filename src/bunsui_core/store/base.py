@@ -40,16 +40,24 @@ class SessionFilter(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     status: SessionStatus | None = Field(None, description="Only sessions in this status.")
-    pipeline_id: str | None = Field(None, description="Only sessions of this pipeline.")
-    created_after: str | None = Field(None, description="ISO 8601 UTC lower bound (exclusive).")
-    created_before: str | None = Field(None, description="ISO 8601 UTC upper bound (exclusive).")
+    pipeline_id: str | None = Field(
+        None, max_length=128, description="Only sessions of this pipeline."
+    )
+    created_after: str | None = Field(
+        None, max_length=64, description="ISO 8601 UTC lower bound (exclusive)."
+    )
+    created_before: str | None = Field(
+        None, max_length=64, description="ISO 8601 UTC upper bound (exclusive)."
+    )
     claimed: bool | None = Field(
         None, description="true: someone's claim holds; false: nobody owns it right now."
     )
     escalated: bool | None = Field(
         None, description="true: handed to a human (a person's queue); false: not escalated."
     )
-    claimed_by: str | None = Field(None, description="Only sessions this actor holds a claim on.")
+    claimed_by: str | None = Field(
+        None, max_length=128, description="Only sessions this actor holds a claim on."
+    )
 
     def lease_matches(self, session: Session, now: str) -> bool:
         """Whether the session passes the `claimed` / `escalated` filters at `now` (stores

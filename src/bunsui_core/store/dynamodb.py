@@ -109,7 +109,13 @@ from bunsui_core.errors import (
     PermissionDeniedError,
     StoreError,
 )
-from bunsui_core.governance.audit import GENESIS_HASH, AuditEntry, AuditEvent, AuditHead
+from bunsui_core.governance.audit import (
+    GENESIS_HASH,
+    INDEXED,
+    AuditEntry,
+    AuditEvent,
+    AuditHead,
+)
 from bunsui_core.governance.tickets import Ticket, TicketStatus
 from bunsui_core.model.claims import claim_events
 from bunsui_core.model.event import Event, EventKind
@@ -238,6 +244,25 @@ def _s(value: str) -> dict[str, str]:
 
 def _n(value: int) -> dict[str, str]:
     return {"N": str(value)}
+
+
+def _audit_indexed(item: Item) -> dict[str, Any]:
+    """What the audit indexes (gactor, gaction, gsession) and the hash attribute say."""
+
+    def text(name: str) -> str | None:
+        value = item.get(name, {}).get("S")
+        return value if isinstance(value, str) else None
+
+    def key(name: str) -> str | None:
+        value = text(name)
+        return value[1:] if value is not None else None
+
+    return {
+        "actor": key("gactor"),
+        "action": key("gaction"),
+        "session_id": key("gsession"),
+        "hash": text("hash"),
+    }
 
 
 def _g(value: str) -> dict[str, str]:
@@ -1505,7 +1530,8 @@ class DynamoDBStore:
         return AuditHead(seq=seq, hash=_text(head, "hash", table="audit", key=str(seq)))
 
     def audit_bodies(self, *, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        """Raw entries in seq order; a body that is not readable JSON comes back as `{}`."""
+        """Raw entries in seq order, each with its index keys under INDEXED; a body that is
+        not readable JSON comes back as `{}`."""
         if limit < 1:
             return []
         bodies = []
@@ -1514,7 +1540,7 @@ class DynamoDBStore:
                 text = _body_text(item, table="audit", key="?")
             except StoreError:
                 text = ""
-            bodies.append(json_object(text))
+            bodies.append({**json_object(text), INDEXED: _audit_indexed(item)})
             if len(bodies) == limit:
                 break
         return bodies
