@@ -12,9 +12,15 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from bunsui_core.actions import Gateway
-from bunsui_core.diagnosis.catalog import UNKNOWN, UNKNOWN_ENTRY, Catalog, load_catalog
+from bunsui_core.diagnosis.catalog import (
+    UNKNOWN,
+    UNKNOWN_ENTRY,
+    Catalog,
+    definition,
+    load_catalog,
+)
 from bunsui_core.diagnosis.classifier import MAX_CLASSIFIED_CHARS, classify, extract_context
-from bunsui_core.diagnosis.vocabulary import Category, RecoveryAction
+from bunsui_core.diagnosis.vocabulary import Category, Layer, RecoveryAction
 from bunsui_core.model.session import FailureKind
 
 CATALOG = load_catalog()
@@ -696,9 +702,23 @@ EXAMPLES: list[Example] = [
     ("LOCAL_KILLED_BY_SIGNAL", "Command was killed by signal SIGKILL", K.KILLED_BY_SIGNAL, {}),
     (
         "LOCAL_KILLED_BY_SIGNAL",
+        "Command was killed by signal SIGKILL (memory limit 512 MiB, peak RSS 61.0 MiB)",
+        K.KILLED_BY_SIGNAL,
+        {},
+    ),
+    # A SIGKILL with the peak at the limit is the limit's OOM kill (issue 12: resident memory
+    # enforced like a container's), whether the engine says so or only the numbers do.
+    (
+        "LOCAL_MEMORY_LIMIT",
         "Command was killed by signal SIGKILL (memory limit 512 MiB, peak RSS 498.2 MiB)",
         K.KILLED_BY_SIGNAL,
         {},
+    ),
+    (
+        "LOCAL_MEMORY_LIMIT",
+        "Command exited with code 137 (memory limit 128 MiB, peak RSS 128.0 MiB)",
+        K.EXIT_NONZERO,
+        {"memory_enforcement": "watchdog", "exit_code": 137},
     ),
     ("LOCAL_NONZERO_EXIT", "Command exited with code 3", K.EXIT_NONZERO, {}),
     (
@@ -1034,22 +1054,28 @@ SNIPPETS = [message for _, message, _, _ in EXAMPLES]
     ),
 )
 def test_any_text_gets_a_catalog_answer(message, kind, facts):
-    """Arbitrary text never raises, always gets a catalog code (or UNKNOWN) with that entry's
-    flags, and suggestions from the action vocabulary, best first."""
+    """Arbitrary text never raises and always gets a defined code (catalog, taxonomy, the
+    model's PREDICTED_* or UNKNOWN) with that code's flags, the layer that decided it, and
+    suggestions from the action vocabulary, best first."""
     result = classify(message, kind=kind, run_context=facts)
-    entry = ENTRIES.get(result.error_code, UNKNOWN_ENTRY)
-    assert entry.error_code == result.error_code
-    assert (result.category, result.transient, result.recoverable) == (
-        entry.category,
-        entry.transient,
-        entry.recoverable,
-    )
     actions = [p.action for p in result.priors]
     assert actions
     assert all(isinstance(a, RecoveryAction) for a in actions)
-    assert set(actions) == {a.action for a in entry.actions}
     priors = [p.prior for p in result.priors]
     assert priors == sorted(priors, reverse=True)
+    assert 0.0 <= result.confidence <= 1.0
+    if result.layer is Layer.MODEL:
+        assert result.error_code == f"PREDICTED_{result.category.value}"
+    else:
+        entry = definition(result.error_code) or UNKNOWN_ENTRY
+        assert entry.error_code == result.error_code
+        assert (result.layer is Layer.NONE) == (result.error_code == UNKNOWN)
+        assert (result.category, result.transient, result.recoverable) == (
+            entry.category,
+            entry.transient,
+            entry.recoverable,
+        )
+        assert set(actions) == {a.action for a in entry.actions}
     assert classify(message, kind=kind, run_context=facts) == result
 
 
@@ -1096,7 +1122,7 @@ class TestSpecificBeatsGeneral:
                 K.EXIT_NONZERO,
                 {},
                 "PYTHON_MEMORY_ERROR",
-                "LOCAL_NONZERO_EXIT",
+                "OUT_OF_MEMORY",
                 id="memory-error-not-generic-exit",
             ),
             pytest.param(
@@ -1115,7 +1141,7 @@ class TestSpecificBeatsGeneral:
                 K.EXIT_NONZERO,
                 {},
                 "SPARK_EXECUTOR_MEMORY",
-                "LOCAL_NONZERO_EXIT",
+                "KILLED_SIGKILL",
                 id="spark-137-not-generic-exit",
             ),
             pytest.param(
@@ -1178,7 +1204,7 @@ class TestSpecificBeatsGeneral:
                 K.EXIT_NONZERO,
                 {},
                 "DATA_MISSING_FIELD",
-                "LOCAL_NONZERO_EXIT",
+                "INVALID_DATA",
                 id="key-error-not-generic-exit",
             ),
         ],
