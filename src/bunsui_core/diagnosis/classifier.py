@@ -13,7 +13,7 @@ Each layer is measured on its own by `make eval`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -29,10 +29,13 @@ from bunsui_core.diagnosis.catalog import (
     definition,
     load_catalog,
 )
-from bunsui_core.diagnosis.patterns import catalog_pattern
+from bunsui_core.diagnosis.patterns import catalog_pattern, raw_pattern
 from bunsui_core.diagnosis.templates import LabelVote, recognise
 from bunsui_core.diagnosis.vocabulary import Layer, RecoveryAction
 from bunsui_core.model.session import FailureKind
+
+if TYPE_CHECKING:
+    from bunsui_core.diagnosis.model import TextModel
 
 MAX_CLASSIFIED_CHARS = 20_000
 RULE_CONFIDENCE = 0.9
@@ -186,10 +189,8 @@ def match_catalog(
     return None
 
 
-def _layer_confidence(layer: Layer) -> float:
-    from bunsui_core.diagnosis.model import shipped_model  # noqa: PLC0415 - lazy model
-
-    model = shipped_model()
+def _layer_confidence(layer: Layer, model: TextModel | None) -> float:
+    """The layer's precision as measured when the model was trained (its calibration)."""
     if model is None:
         return RULE_CONFIDENCE
     return model.layer_precision.get(layer.value, RULE_CONFIDENCE)
@@ -219,14 +220,26 @@ def _learned(
     )
 
 
+_ENGINE_HEADLINE = (
+    r"(?m)^Command (?:exited with code -?\d+|was killed by signal [A-Z0-9]+|timed out after "
+    r"[\d.]+ seconds and was killed|could not be started: [^\n]*)"
+    r"(?: \(memory limit \d+ MiB, peak RSS [\d.]+ MiB\))?$"
+)
+
+
+def job_output(text: str) -> str:
+    """The text without the local engine's own headline: the model reads what the job wrote,
+    never bunsui's wording (which would make every failure with a memory limit look like a
+    memory failure)."""
+    return raw_pattern(_ENGINE_HEADLINE).sub("", text).strip()  # type: ignore[attr-defined]
+
+
 def _model_verdict(
-    text: str, context: dict[str, Any]
+    text: str, context: dict[str, Any], model: TextModel | None
 ) -> tuple[Classification | None, Hypothesis | None]:
     """The model's classification when it is confident, else its hypothesis only."""
-    from bunsui_core.diagnosis.model import shipped_model  # noqa: PLC0415 - lazy model
-
-    model = shipped_model()
-    if model is None or not text.strip():
+    text = job_output(text)
+    if model is None or not text:
         return None, None
     prediction = model.predict(text)
     category = Category(prediction.category)
@@ -264,6 +277,7 @@ def classify(
     catalog: Catalog | None = None,
     learned: Sequence[LabelVote] = (),
     use_model: bool = True,
+    model: TextModel | None = None,
 ) -> Classification:
     """The most specific layer's answer; UNKNOWN (escalate) with a hypothesis when none has one.
 
@@ -271,6 +285,10 @@ def classify(
     untrusted and may be stale.
     """
     catalog = catalog or load_catalog()
+    if use_model and model is None:
+        from bunsui_core.diagnosis.model import shipped_model  # noqa: PLC0415 - loaded lazily
+
+        model = shipped_model()
     text = message[-MAX_CLASSIFIED_CHARS:]
     context = {**extract_context(catalog, text), **(run_context or {})}
     context.update(run_facts.derive(kind, context))
@@ -280,12 +298,12 @@ def classify(
     if matched:
         entry, layer = matched
         return _result(
-            entry, context, layer, _layer_confidence(layer), f"catalog {entry.error_code}"
+            entry, context, layer, _layer_confidence(layer, model), f"catalog {entry.error_code}"
         )
     for recognizer in _RECOGNIZERS:
         if found := recognizer(text, kind, context):
             return found
-    return _after_catalog(catalog, text, kind, context, use_model=use_model)
+    return _after_catalog(catalog, text, kind, context, model if use_model else None)
 
 
 def _after_catalog(
@@ -293,13 +311,16 @@ def _after_catalog(
     text: str,
     kind: FailureKind | None,
     context: dict[str, Any],
-    *,
-    use_model: bool,
+    model: TextModel | None,
 ) -> Classification:
     decoded = taxonomy.decode(text)
     if decoded and (entry := definition(decoded.code, catalog)):
         return _result(
-            entry, context, Layer.TAXONOMY, _layer_confidence(Layer.TAXONOMY), decoded.evidence
+            entry,
+            context,
+            Layer.TAXONOMY,
+            _layer_confidence(Layer.TAXONOMY, model),
+            decoded.evidence,
         )
     status_code = run_facts.exit_status_code(kind, context, text)
     fallback = match_catalog(catalog, text, kind, context, after="taxonomy")
@@ -308,7 +329,7 @@ def _after_catalog(
             entry,
             context,
             Layer.RUN_FACTS,
-            _layer_confidence(Layer.RUN_FACTS),
+            _layer_confidence(Layer.RUN_FACTS, model),
             f"exit status ({status_code})",
         )
     if fallback:
@@ -317,10 +338,10 @@ def _after_catalog(
             entry,
             context,
             Layer.RUN_FACTS,
-            _layer_confidence(Layer.RUN_FACTS),
+            _layer_confidence(Layer.RUN_FACTS, model),
             f"run facts ({entry.error_code})",
         )
-    verdict, hypothesis = _model_verdict(text, context) if use_model else (None, None)
+    verdict, hypothesis = _model_verdict(text, context, model)
     if verdict:
         return verdict
     last = match_catalog(catalog, text, kind, context, after="model")
@@ -329,7 +350,7 @@ def _after_catalog(
         entry,
         context,
         Layer.RUN_FACTS if last else Layer.NONE,
-        _layer_confidence(Layer.RUN_FACTS)
+        _layer_confidence(Layer.RUN_FACTS, model)
         if last
         else (hypothesis.probability if hypothesis else 0.0),
         f"run facts ({entry.error_code})" if last else "",

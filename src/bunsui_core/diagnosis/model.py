@@ -107,7 +107,7 @@ def save_model(model: TextModel, path: Path) -> None:
     }
     for name, head in model.heads.items():
         arrays[f"{name}_classes"] = np.array(head.classes)
-        arrays[f"{name}_coef"] = head.coef.astype(np.float32)
+        arrays[f"{name}_coef"] = head.coef.astype(np.float16)  # ample for linear scores
         arrays[f"{name}_intercept"] = head.intercept.astype(np.float32)
         arrays[f"{name}_temperature"] = np.array(head.temperature)
     np.savez_compressed(path, **arrays)

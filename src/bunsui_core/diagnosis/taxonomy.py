@@ -121,6 +121,7 @@ _LIBRARY_CLASSES: dict[str, tuple[str, int]] = {
     "ParamValidationError": ("INVALID_REQUEST", SPECIFIC),
     "NoRegionError": ("INVALID_REQUEST", SPECIFIC),
     "ProfileNotFound": ("INVALID_REQUEST", SPECIFIC),
+    "SSLCertVerificationError": ("INVALID_REQUEST", SPECIFIC),
     # google.api_core.exceptions (BigQuery, GCS), named after HTTP/gRPC statuses
     "NotFound": ("MISSING_RESOURCE", SPECIFIC),
     "Forbidden": ("PERMISSION_DENIED", SPECIFIC),
@@ -490,7 +491,7 @@ _SQLSTATE_EXACT: dict[str, str] = {
     "3F000": "MISSING_RESOURCE",
     "53100": "DISK_FULL",
     "53200": "OUT_OF_MEMORY",
-    "53300": "RESOURCE_EXHAUSTED",
+    "53300": "CONNECTIONS_EXHAUSTED",
     "57014": "DEADLINE_EXCEEDED",
     "57P01": "SERVICE_UNAVAILABLE",
     "57P02": "SERVICE_UNAVAILABLE",
@@ -635,6 +636,7 @@ _ORCHESTRATOR_REASONS: dict[str, str] = {
     "FailedScheduling": "RESOURCE_EXHAUSTED",
     "MODULE_NOT_FOUND": "MISSING_MODULE",
     "ERR_MODULE_NOT_FOUND": "MISSING_MODULE",
+    "CERTIFICATE_VERIFY_FAILED": "INVALID_REQUEST",
 }
 _ORCHESTRATOR_PHRASES: dict[str, str] = {
     "Cannot find module": "MISSING_MODULE",

@@ -791,11 +791,13 @@ def without(*codes: str) -> Catalog:
 
 
 class TestRealMessages:
+    # The rule layers alone (no learned model): the catalog's bare-exit entries answer only
+    # after the model, which test_layers.py covers.
     @pytest.mark.parametrize(("code", "message", "kind", "facts"), EXAMPLE_PARAMS)
     def test_real_message_is_recognised(self, code, message, kind, facts):
         """Each real service message maps to its catalog entry, with that entry's category,
         transient/recoverable flags and its remediations ranked by prior."""
-        result = classify(message, kind=kind, run_context=facts or None)
+        result = classify(message, kind=kind, run_context=facts or None, use_model=False)
         entry = ENTRIES[code]
         assert result.error_code == code
         assert (result.category, result.transient, result.recoverable) == (
@@ -997,7 +999,7 @@ class TestUnknown:
     )
     def test_unrecognised_text_escalates(self, message, kind):
         """Unrecognised text is UNKNOWN, not transient, not recoverable, only `escalate`."""
-        result = classify(message, kind=kind)
+        result = classify(message, kind=kind, use_model=False)
         assert result.error_code == UNKNOWN
         assert result.category is Category.UNKNOWN
         assert (result.transient, result.recoverable) == (False, False)
@@ -1213,7 +1215,9 @@ class TestSpecificBeatsGeneral:
         """When a specific and a general entry both match, the specific one is chosen; the
         general one really does match on its own."""
         assert classify(message, kind=kind, run_context=facts).error_code == specific
-        fallback = classify(message, kind=kind, run_context=facts, catalog=without(specific))
+        fallback = classify(
+            message, kind=kind, run_context=facts, catalog=without(specific), use_model=False
+        )
         assert fallback.error_code == general
 
 
