@@ -275,6 +275,7 @@ class LabelOutput(ActionOutput):
     input_model=LabelInput,
     output_model=LabelOutput,
     effect=Effect.WRITE,
+    cli_arguments=("error_id",),
 )
 def label(ctx: ActionContext, args: LabelInput) -> LabelOutput:
     """Label a stored error with its category and first action. Its message is reduced to a
