@@ -12,7 +12,10 @@ Each layer is measured on its own by `make eval`.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -91,14 +94,26 @@ class Classification(BaseModel):
 
 
 Recognizer = Callable[[str, FailureKind | None, dict[str, Any]], "Classification | None"]
-"""A domain plug-in (dbt, ...): returns a classification, or None to let the layers go on."""
+"""A domain plug-in: (text, kind, context) -> a classification (use `layer=Layer.CATALOG`
+and a code of its own), or None to let the layers go on. It runs after the catalog and before
+the standard taxonomies."""
+RECOGNIZER_MODULES = ("bunsui_core.diagnosis.dbt",)
+"""Domain modules whose `recognize` function (a Recognizer) is plugged in when present."""
 _RECOGNIZERS: list[Recognizer] = []
 
 
 def register_recognizer(recognizer: Recognizer) -> None:
-    """Plug a domain recognizer in ahead of the taxonomy layer (e.g. `diagnosis/dbt.py`)."""
+    """Plug a domain recognizer in ahead of the taxonomy layer."""
     if recognizer not in _RECOGNIZERS:
         _RECOGNIZERS.append(recognizer)
+
+
+@cache
+def _plug_in_modules() -> None:
+    """Register the `recognize` of each RECOGNIZER_MODULES module that exists (once)."""
+    for name in RECOGNIZER_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            register_recognizer(importlib.import_module(name).recognize)
 
 
 def _convert(extractor: Extractor, groups: dict[str, str | None]) -> Any:
@@ -300,6 +315,7 @@ def classify(
         return _result(
             entry, context, layer, _layer_confidence(layer, model), f"catalog {entry.error_code}"
         )
+    _plug_in_modules()
     for recognizer in _RECOGNIZERS:
         if found := recognizer(text, kind, context):
             return found

@@ -274,3 +274,35 @@ class TestLazyModel:
             assert result.hypothesis is None or 0 <= result.hypothesis.probability <= 1
         else:
             assert result.layer is Layer.MODEL
+
+
+class TestDomainRecognizers:
+    def test_a_registered_recognizer_answers_before_the_taxonomy(self):
+        """A domain module (dbt, ...) plugs in after the catalog and before the standard
+        taxonomies; returning None lets the layers go on."""
+        from bunsui_core.diagnosis import classifier  # noqa: PLC0415
+
+        def recognize(text, kind, context):
+            if "Compilation Error in model" not in text:
+                return None
+            entry = definition("INVALID_REQUEST")
+            return classifier.Classification(
+                error_code="DBT_TEST_COMPILATION",
+                category=entry.category,
+                transient=False,
+                recoverable=False,
+                description="test recognizer",
+                context=context,
+                priors=entry.actions,
+                layer=Layer.CATALOG,
+                confidence=0.9,
+            )
+
+        classifier.register_recognizer(recognize)
+        try:
+            found = classify("Compilation Error in model orders: ValueError: bad")
+            passed = classify("ValueError: bad")
+        finally:
+            classifier._RECOGNIZERS.remove(recognize)
+        assert found.error_code == "DBT_TEST_COMPILATION"
+        assert passed.error_code == "INVALID_DATA"
