@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,12 +40,17 @@ def test_readme_states_a_row_for_every_rule_layer_and_the_total():
     assert {"run_facts", "taxonomy", "catalog", "total"} <= set(stated())
 
 
+@pytest.fixture(scope="module")
+def rules_only() -> dict[str, Any]:
+    """The corpus classified by the rule layers alone (they never train on it)."""
+    return summarize(leave_one_family_out(load_corpus(CORPUS_DIR), use_model=False))
+
+
 @pytest.mark.parametrize("layer", ["run_facts", "taxonomy", "catalog"])
-def test_rule_layers_hold_their_stated_accuracy(layer):
+def test_rule_layers_hold_their_stated_accuracy(layer, rules_only):
     """Each rule layer decides as many corpus messages, as accurately, as the README says."""
     decided, category, action = stated()[layer]
-    summary = summarize(leave_one_family_out(load_corpus(CORPUS_DIR), use_model=False))
-    measured = summary["layers"][layer]
+    measured = rules_only["layers"][layer]
     assert measured["decided"] >= decided
     assert measured["category_accuracy"] >= category - ROUNDING
     assert measured["first_action_accuracy"] >= action - ROUNDING
