@@ -1020,32 +1020,19 @@ class DynamoDBStore:
         ]
 
     def get_error(self, error_id: str) -> ErrorRecord | None:
-        """One error record by id, through its id guard (which names session and seq)."""
+        """One error record by id, through its id guard (which names session and seq); None
+        for records stored before guards named their session."""
         guard = self._get(KV, {"pk": _s(f"error:{error_id}"), "sk": _s(".")})
         if guard is None:
             return None
+        if "session_id" not in guard:
+            # Guards written before they named their session: finding the record would take
+            # a Scan, which no request path does.
+            return None
         seq = _int(guard, "seq", table="kv", key=error_id)
-        if "session_id" in guard:
-            session_id = _text(guard, "session_id", table="kv", key=error_id)
-            item = self._get(ERRORS, {"pk": _s(session_id), "sk": _n(seq)})
-        else:
-            # Guards written before they named their session: one filtered scan.
-            item = next(self._scan_errors(error_id), None)
+        session_id = _text(guard, "session_id", table="kv", key=error_id)
+        item = self._get(ERRORS, {"pk": _s(session_id), "sk": _n(seq)})
         return _parse(ErrorRecord, item, table="errors", key=error_id) if item else None
-
-    def _scan_errors(self, error_id: str) -> Iterator[Item]:
-        params: dict[str, Any] = {
-            "TableName": self.table_name(ERRORS),
-            "FilterExpression": "error_id = :e",
-            "ExpressionAttributeValues": {":e": _s(error_id)},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._call("scan", **params)
-            yield from page.get("Items", [])
-            if not page.get("LastEvaluatedKey"):
-                return
-            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def add_error_label(self, label: ErrorLabel) -> None:
         """Keep a person's label of an error, after every earlier label."""
