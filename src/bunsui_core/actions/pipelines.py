@@ -14,15 +14,18 @@ from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.actions.session_views import SessionDetail
 from bunsui_core.engine.dispatch import check_can_run, launch
 from bunsui_core.errors import NotFoundError
-from bunsui_core.model.pipeline_loader import load_pipeline_file, pipeline_id_for
+from bunsui_core.model.pipeline_loader import pipeline_id_for
+from bunsui_core.model.project_loader import load_definition
 from bunsui_core.model.session import Session, SessionStatus, new_id
 from bunsui_core.store.base import PipelineVersion
 
 
 class PipelineFileInput(ActionInput):
-    """A pipeline YAML file."""
+    """A pipeline YAML file or a project directory."""
 
-    file: str = Field(description="Path to the pipeline YAML file.")
+    file: str = Field(
+        description="Path to the pipeline YAML file, or a project directory (or its bunsui.yaml)."
+    )
 
 
 class PipelineValidation(ActionOutput):
@@ -48,11 +51,11 @@ def validate(ctx: ActionContext, args: PipelineFileInput) -> PipelineValidation:
     """Check a pipeline YAML file without running or storing it. Reports every problem at
     once (duplicate ids, unknown dependencies, cycles, bad types, unknown keys, missing
     commands), each with its location such as `jobs[2].dependencies[0]`."""
-    path = Path(args.file)
-    pipeline = load_pipeline_file(path)
+    loaded = load_definition(Path(args.file))
+    pipeline = loaded.pipeline
     return PipelineValidation(
         valid=True,
-        pipeline_id=pipeline_id_for(pipeline, fallback=path.stem),
+        pipeline_id=pipeline_id_for(pipeline, fallback=_fallback_id(loaded.source)),
         name=pipeline.name,
         job_order=job_order(pipeline),
         operations=sum(len(j.operations) for j in pipeline.jobs),
@@ -94,11 +97,15 @@ class PipelineSummary(ActionOutput):
         )
 
 
+def _fallback_id(source: Path) -> str:
+    """A project is named for its directory, a pipeline file for its stem."""
+    return source.parent.name if source.name == "bunsui.yaml" else source.stem
+
+
 def _register(ctx: ActionContext, file: str, pipeline_id: str | None) -> PipelineVersion:
-    path = Path(file)
-    pipeline = load_pipeline_file(path)
-    chosen = pipeline_id or pipeline_id_for(pipeline, fallback=path.stem)
-    return ctx.store.register_pipeline(chosen, pipeline, source=str(path.resolve()))
+    loaded = load_definition(Path(file))
+    chosen = pipeline_id or pipeline_id_for(loaded.pipeline, fallback=_fallback_id(loaded.source))
+    return ctx.store.register_pipeline(chosen, loaded.pipeline, source=str(loaded.source.resolve()))
 
 
 @REGISTRY.define(
@@ -174,7 +181,10 @@ def describe(ctx: ActionContext, args: PipelineDescribeInput) -> PipelineDetail:
 class PipelineRunInput(ActionInput):
     """What to run and whether to wait for it."""
 
-    pipeline: str = Field(description="A pipeline YAML file (registered first) or a pipeline id.")
+    pipeline: str = Field(
+        description="A pipeline YAML file or project directory (registered first), or a "
+        "pipeline id."
+    )
     pipeline_id: str | None = Field(
         None,
         pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
@@ -200,7 +210,7 @@ def run(ctx: ActionContext, args: PipelineRunInput) -> SessionDetail:
     """Start a new session of a pipeline on the local engine. Returns the session: at once
     (status queued, a detached runner does the work) or, with wait, when it has finished."""
     path = Path(args.pipeline)
-    if path.is_file():
+    if path.is_file() or path.is_dir():
         record = _register(ctx, args.pipeline, args.pipeline_id)
     elif path.suffix in {".yaml", ".yml"} or "/" in args.pipeline:
         raise NotFoundError(

@@ -18,9 +18,12 @@ RESERVED_COMMAND_PARAMETERS = frozenset({"command", "memory", "env"})
 
 
 class OperationType(StrEnum):
-    """Where an operation runs: `command` locally, the rest on AWS."""
+    """Where an operation runs: `command` and the project job types locally, the rest on AWS."""
 
     COMMAND = "command"
+    DBT = "dbt"
+    PYTHON = "python"
+    DUCKDB_LOAD = "duckdb_load"
     LAMBDA = "lambda"
     ECS = "ecs"
     GLUE = "glue"

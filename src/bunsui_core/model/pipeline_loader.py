@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from bunsui_core.errors import PipelineInvalidError
 from bunsui_core.model.dag import find_cycle
 from bunsui_core.model.location import location
 from bunsui_core.model.pipeline import OperationType, Pipeline, content_hash
+from bunsui_core.model.project import PARAMETER_MODELS
 
 MAX_PIPELINE_BYTES = 1_000_000
 
@@ -23,6 +24,11 @@ Problem = dict[str, str]
 
 def parse_pipeline_text(text: str, *, source: str = "<text>") -> Pipeline:
     """Validate YAML text into a Pipeline, or raise PIPELINE_INVALID listing every problem."""
+    return validate_pipeline_data(parse_yaml_text(text, source=source), source=source)
+
+
+def parse_yaml_text(text: str, *, source: str = "<text>") -> Any:
+    """Safe YAML (no aliases, bounded size and depth), or PIPELINE_INVALID saying where not."""
     if len(text.encode()) > MAX_PIPELINE_BYTES:
         raise PipelineInvalidError(
             f"{source}: pipeline file is larger than {MAX_PIPELINE_BYTES} bytes",
@@ -43,7 +49,7 @@ def parse_pipeline_text(text: str, *, source: str = "<text>") -> Pipeline:
             f"{source}: malformed YAML at {where}",
             details={"source": source, "problems": [problem]},
         ) from None
-    return validate_pipeline_data(data, source=source)
+    return data
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -72,7 +78,12 @@ def _root(message: str) -> Problem:
 
 
 def load_pipeline_file(path: Path) -> Pipeline:
-    """Read and validate a pipeline file; unreadable files are reported like invalid ones.
+    """Read and validate a pipeline file; unreadable files are reported like invalid ones."""
+    return parse_pipeline_text(read_pipeline_text(path), source=str(path))
+
+
+def read_pipeline_text(path: Path) -> str:
+    """The text of a definition file; unreadable files are reported like invalid ones.
 
     Only regular files are read, and never more than the size limit (plus one byte to tell):
     an agent may validate any path, so /dev/zero or a FIFO must not hang or exhaust memory.
@@ -93,7 +104,7 @@ def load_pipeline_file(path: Path) -> Pipeline:
             f"cannot read pipeline file {path}: {exc}",
             details={"source": str(path), "problems": []},
         ) from None
-    return parse_pipeline_text(text, source=str(path))
+    return text
 
 
 def validate_pipeline_data(data: Any, *, source: str = "<data>") -> Pipeline:
@@ -258,11 +269,26 @@ def _config_problems(where: str, config: dict[str, Any]) -> Iterator[Problem]:
                 "location": f"{where}.parameters.env",
                 "message": "env must be a mapping of names to values",
             }
+    elif isinstance(kind, str) and kind in PARAMETER_MODELS:
+        yield from parameter_problems(f"{where}.parameters", PARAMETER_MODELS[kind], parameters)
     elif kind in (OperationType.LAMBDA, OperationType.ECS) and not config.get("resource_arn"):
         yield {
             "location": f"{where}.resource_arn",
             "message": f"{kind} operation needs a resource_arn",
         }
+
+
+def parameter_problems(where: str, model: type[BaseModel], value: Any) -> Iterator[Problem]:
+    """Problems of `value` against a typed config model, located under `where`."""
+    try:
+        model.model_validate(value)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            inner = location(err["loc"])
+            yield {
+                "location": where if inner == "(root)" else f"{where}.{inner}".replace(".[", "["),
+                "message": err["msg"],
+            }
 
 
 def _argv(command: str | list[Any]) -> list[Any] | None:
