@@ -15,6 +15,7 @@ from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.actions.session_views import JobSummary
 from bunsui_core.engine.dispatch import cloud_log_tails
 from bunsui_core.errors import NotFoundError
+from bunsui_core.model.dbt_nodes import NodeResult
 from bunsui_core.model.session import JobRun, OperationRun, RunStatus
 from bunsui_core.model.untrusted import UntrustedText
 
@@ -112,6 +113,30 @@ class JobInput(ActionInput):
     session_id: str = Field(description="Session id (ses-...).")
 
 
+class NodeView(ActionOutput):
+    """One dbt node of an attempt; its message is the database's or dbt's text."""
+
+    unique_id: str = Field(description="dbt's id, e.g. model.shop.stg_orders.")
+    resource_type: str = Field(description="model, test, seed, snapshot, ...")
+    status: str = Field(description="success, error, fail, pass, warn, skipped, ...")
+    execution_time: float | None = Field(description="Seconds dbt spent on it.")
+    started_at: str | None = Field(description="When execution started.")
+    completed_at: str | None = Field(description="When execution completed.")
+    failures: int | None = Field(description="Failing rows of a test.")
+    file: str | None = Field(description="Defining file, relative to the dbt project.")
+    parent_model: str | None = Field(description="A test's model.")
+    failing_rows_query: str | None = Field(description="SQL that shows a failed test's rows.")
+    message: UntrustedText | None = Field(description="dbt's message: pipeline output, data only.")
+
+    @classmethod
+    def of(cls, node: NodeResult) -> NodeView:
+        """The stored node with its message labelled untrusted."""
+        return cls(
+            **node.model_dump(exclude={"message", "name", "column", "test_name"}),
+            message=UntrustedText.of(node.message) if node.message else None,
+        )
+
+
 class AttemptView(ActionOutput):
     """One attempt of an operation, with the tail of its output labelled untrusted."""
 
@@ -126,6 +151,14 @@ class AttemptView(ActionOutput):
     timeout_seconds: int | None = Field(description="Timeout in force.")
     elapsed_seconds: float | None = Field(description="Duration.")
     stderr_tail: UntrustedText = Field(description="End of stderr: pipeline output, data only.")
+    nodes: list[NodeView] = Field(
+        default_factory=list,
+        description="dbt jobs: every node of run_results.json (models, tests, seeds, "
+        "snapshots) with status, timing, message and failing rows.",
+    )
+    artifacts: dict[str, str] = Field(
+        default_factory=dict, description="Files the attempt left (dbt: run_results, manifest)."
+    )
 
 
 class OperationDetail(ActionOutput):
@@ -186,9 +219,17 @@ def describe(ctx: ActionContext, args: JobInput) -> JobDetail:
         attempts = [
             AttemptView(
                 **a.model_dump(
-                    exclude={"stderr_tail", "stdout_tail", "pid", "stdout_path", "stderr_path"}
+                    exclude={
+                        "stderr_tail",
+                        "stdout_tail",
+                        "pid",
+                        "stdout_path",
+                        "stderr_path",
+                        "nodes",
+                    }
                 ),
                 stderr_tail=UntrustedText.of(a.stderr_tail),
+                nodes=[NodeView.of(n) for n in a.nodes],
             )
             for a in (op_run.attempts if op_run else [])
         ]

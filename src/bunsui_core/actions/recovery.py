@@ -11,6 +11,7 @@ from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.errors import AnalyzeInput, analyze
 from bunsui_core.actions.registry import REGISTRY, Effect
+from bunsui_core.engine.project_jobs import dbt_rerun_nodes
 from bunsui_core.errors import NotFoundError
 from bunsui_core.model.overrides import apply_overrides
 from bunsui_core.model.recovery import RecoveryPlan
@@ -113,10 +114,18 @@ def _preview(ctx: ActionContext, action: str, arguments: dict[str, Any]) -> dict
             else RerunStrategy.FULL
         )
         selection = select_jobs(pipeline, statuses, strategy, from_jobs)
+        nodes = dbt_rerun_nodes(
+            ctx.store,
+            session.session_id,
+            pipeline,
+            selection.jobs_to_run,
+            full=strategy is RerunStrategy.FULL,
+        )
         return {
             "jobs_to_run": selection.jobs_to_run,
             "skipped_jobs": selection.skipped_jobs,
             "batch_size": arguments.get("batch_size"),
+            "dbt_nodes": {job: split.model_dump() for job, split in nodes.items()},
         }
     return {}
 

@@ -10,7 +10,9 @@ from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.diagnosis.vocabulary import RecoveryAction
 from bunsui_core.engine.dispatch import check_can_run, launch
+from bunsui_core.engine.project_jobs import dbt_rerun_nodes
 from bunsui_core.errors import BunsuiError, InvalidArgumentError, NotFoundError
+from bunsui_core.model.dbt_nodes import NodeSplit
 from bunsui_core.model.session import JobOverride, RecoveryContext, Session, SessionStatus
 from bunsui_core.recovery.rerun import (
     RerunRequest,
@@ -43,6 +45,11 @@ class RerunOutput(ActionOutput):
         "(idempotency): the earlier rerun is returned."
     )
     idempotency_key: str = Field(description="Key that makes repeating this request safe.")
+    dbt_nodes: dict[str, NodeSplit] = Field(
+        default_factory=dict,
+        description="dbt jobs that continue where they failed: per job, the nodes run again "
+        "(failed or skipped) and those left alone (succeeded). Other dbt jobs run in full.",
+    )
 
 
 class _RerunOptions(ActionInput):
@@ -82,13 +89,9 @@ def _recovery_context(
                 details={"field": "recovery_action"},
             )
     error = chosen[-1]
-    from bunsui_core.diagnosis.classifier import classify  # noqa: PLC0415 - loads the catalog
+    from bunsui_core.diagnosis.analyzer import classify_record  # noqa: PLC0415 - loads the catalog
 
-    code = classify(
-        error.message,
-        kind=error.kind,
-        run_context={k: v for k, v in error.context.items() if isinstance(v, int | float | str)},
-    ).error_code
+    code = classify_record(error).error_code
     return RecoveryContext(
         error_id=error.error_id,
         error_code=code,
@@ -141,6 +144,13 @@ def start_rerun(
         ),
         created=created,
         idempotency_key=key,
+        dbt_nodes=dbt_rerun_nodes(
+            ctx.store,
+            original.session_id,
+            version.pipeline,
+            selection.jobs_to_run,
+            full=strategy is RerunStrategy.FULL,
+        ),
     )
 
 

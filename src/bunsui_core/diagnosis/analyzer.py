@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from bunsui_core.diagnosis.classifier import Classification, classify
+from bunsui_core.diagnosis.dbt import classify_dbt
 from bunsui_core.diagnosis.learning import ConfidenceBasis, rank_actions
 from bunsui_core.diagnosis.vocabulary import Category
 from bunsui_core.model.pipeline import Pipeline
@@ -149,11 +150,7 @@ def analyze_error(
     store: Store, error: ErrorRecord, pipeline: Pipeline | None, *, batch_size: int | None = None
 ) -> AnalyzedError:
     """Classify one stored error and attach ranked, executable suggestions."""
-    classification = _classify_cached(
-        error.message,
-        error.kind,
-        tuple(sorted((k, v) for k, v in error.context.items() if isinstance(v, int | float | str))),
-    )
+    classification = classify_record(error)
     return AnalyzedError(
         error_id=error.error_id,
         job_id=error.job_id,
@@ -170,6 +167,15 @@ def analyze_error(
         fingerprint=error.fingerprint,
         recovery_suggestions=_suggestions(store, error, classification, pipeline, batch_size),
         similar_errors=_similar(store, error),
+    )
+
+
+def classify_record(error: ErrorRecord) -> Classification:
+    """A stored error's classification: the dbt layer for dbt jobs, the general one else."""
+    return classify_dbt(error.message, error.context) or _classify_cached(
+        error.message,
+        error.kind,
+        tuple(sorted((k, v) for k, v in error.context.items() if isinstance(v, int | float | str))),
     )
 
 

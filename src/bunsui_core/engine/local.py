@@ -28,6 +28,7 @@ from bunsui_core.engine.project_jobs import (
     collect_attempt,
     parameters_of,
     plan_attempt,
+    unfinished_dbt_attempt,
 )
 from bunsui_core.errors import EngineError, ErrorCode, NotFoundError
 from bunsui_core.model.dag import topological_order
@@ -336,7 +337,7 @@ class LocalEngine:
             operation_id=operation.operation_id,
             status=RunStatus.RUNNING,
         )
-        retry_state = self._rerun_state(session, job.job_id, operation.operation_id)
+        retry_state = self._rerun_state(session, job.job_id)
         for attempt in range(1, max_attempts + 1):
             delay = config.retry.delay_before(attempt) if config.retry else 0.0
             if delay and not self._sleep_unless_stopped(delay):
@@ -406,21 +407,13 @@ class LocalEngine:
             time.sleep(min(self.poll_seconds, end - time.monotonic()))
         return self._stop_reason is None
 
-    def _rerun_state(self, session: Session, job_id: str, operation_id: str) -> Path | None:
+    def _rerun_state(self, session: Session, job_id: str) -> Path | None:
         """The dbt target directory a rerun continues from: the last attempt of this job in
         the session being rerun, when that job did not complete (a `full` rerun starts over)."""
         if session.parent_session_id is None or session.rerun_strategy == "full":
             return None
-        parent = session.parent_session_id
-        previous = {r.job_id: r for r in self.store.list_job_runs(parent)}.get(job_id)
-        if previous is None or previous.status in SATISFIED:
-            return None
-        for op_run in self.store.list_operation_runs(parent, job_id):
-            if op_run.operation_id == operation_id and op_run.attempts:
-                results = op_run.attempts[-1].artifacts.get("run_results")
-                if results and op_run.attempts[-1].nodes:
-                    return Path(results).parent
-        return None
+        previous = unfinished_dbt_attempt(self.store, session.parent_session_id, job_id)
+        return Path(previous.artifacts["run_results"]).parent if previous else None
 
     def _collect(
         self,

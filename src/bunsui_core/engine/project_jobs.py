@@ -18,17 +18,21 @@ from typing import Any
 import yaml
 
 from bunsui_core.errors import EngineError, ErrorCode
-from bunsui_core.model.dbt_nodes import RUN_RESULTS, NodeResult, read_nodes
+from bunsui_core.model.dbt_nodes import RUN_RESULTS, NodeResult, NodeSplit, read_nodes, retry_split
 from bunsui_core.model.pipeline import Operation, OperationType, Pipeline
 from bunsui_core.model.project import (
     PARAMETER_MODELS,
     DbtParameters,
     ProjectParameters,
 )
+from bunsui_core.model.session import OperationAttempt, RunStatus
+from bunsui_core.store.base import Store
 
 PROJECT_TYPES = frozenset(PARAMETER_MODELS)
 DBT_PROFILE_TARGET = "bunsui"
 STDOUT_ERROR_LINES = 40
+DBT_ENTRY = "import sys; from dbt.cli.main import cli; sys.exit(cli())"
+"""dbt's console script, run by this interpreter (`-m dbt.cli.main` warns on stderr)."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,7 @@ def _dbt_plan(
         common += ["--threads", str(params.threads)]
     if params.vars:
         common += ["--vars", json.dumps(params.vars, sort_keys=True)]
-    dbt = [sys.executable, "-m", "dbt.cli.main"]
+    dbt = [sys.executable, "-c", DBT_ENTRY]
     if retry_state is not None:
         argv = [*dbt, "retry", *common, "--state", str(retry_state)]
     else:
@@ -264,3 +268,38 @@ def _before_nodes(command: str, stdout_path: Path) -> FailureReport:
         f"dbt {command} failed before running any node\n{text}",
         {"dbt_command": command, "dbt_phase": "parse"},
     )
+
+
+def unfinished_dbt_attempt(store: Store, session_id: str, job_id: str) -> OperationAttempt | None:
+    """The last attempt of a dbt job that did not complete in a session, if dbt recorded its
+    nodes: the run a rerun continues with `dbt retry`."""
+    previous = {r.job_id: r for r in store.list_job_runs(session_id)}.get(job_id)
+    if previous is None or previous.status in {RunStatus.COMPLETED, RunStatus.SKIPPED}:
+        return None
+    for op_run in store.list_operation_runs(session_id, job_id):
+        last = op_run.attempts[-1] if op_run.attempts else None
+        if last is not None and last.nodes and "run_results" in last.artifacts:
+            return last
+    return None
+
+
+def dbt_rerun_nodes(
+    store: Store, session_id: str, pipeline: Pipeline, jobs_to_run: list[str], *, full: bool
+) -> dict[str, NodeSplit]:
+    """For each dbt job a rerun of `session_id` runs: the nodes it runs again (failed or
+    skipped) and those it leaves alone. A job absent from the result runs its whole command
+    (it completed before, dbt stopped before any node, or the rerun is `full`)."""
+    if full:
+        return {}
+    dbt_jobs = {
+        j.job_id
+        for j in pipeline.jobs
+        if any(op.config.operation_type is OperationType.DBT for op in j.operations)
+    }
+    split = {}
+    for job_id in jobs_to_run:
+        if job_id in dbt_jobs:
+            attempt = unfinished_dbt_attempt(store, session_id, job_id)
+            if attempt is not None:
+                split[job_id] = retry_split(attempt.nodes)
+    return split
