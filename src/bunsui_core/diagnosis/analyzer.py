@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from bunsui_core.diagnosis.classifier import Classification, classify
 from bunsui_core.diagnosis.dbt import classify_dbt
 from bunsui_core.diagnosis.learning import ConfidenceBasis, rank_actions
+from bunsui_core.diagnosis.loads import classify_load
 from bunsui_core.diagnosis.vocabulary import Category
 from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.recovery import Resolution
@@ -171,11 +172,18 @@ def analyze_error(
 
 
 def classify_record(error: ErrorRecord) -> Classification:
-    """A stored error's classification: the dbt layer for dbt jobs, the general one else."""
-    return classify_dbt(error.message, error.context) or _classify_cached(
-        error.message,
-        error.kind,
-        tuple(sorted((k, v) for k, v in error.context.items() if isinstance(v, int | float | str))),
+    """A stored error's classification: the project-job layers (dbt, loads) first, then the
+    general one."""
+    return (
+        classify_dbt(error.message, error.context)
+        or classify_load(error.message, error.context)
+        or _classify_cached(
+            error.message,
+            error.kind,
+            tuple(
+                sorted((k, v) for k, v in error.context.items() if isinstance(v, int | float | str))
+            ),
+        )
     )
 
 

@@ -105,11 +105,12 @@ def node_result(result: dict[str, Any], node: dict[str, Any], known: dict[str, A
     status = str(result.get("status", "")).lower()
     started_at, completed_at = _timing(result)
     failures = result.get("failures")
-    parent = _parent_model(node, known) if resource_type == "test" else None
+    parent_node = _parent_node(node, known) if resource_type == "test" else None
+    parent = parent_node.get("name") if parent_node else None
     metadata = node.get("test_metadata") or {}
     query = None
     if resource_type == "test" and status in FAILED:
-        query = _failing_rows_query(result, node)
+        query = _failing_rows_query(result, node, parent_node or {})
     return NodeResult(
         unique_id=unique_id,
         name=str(node.get("name") or unique_id.rsplit(".", 1)[-1]),
@@ -128,20 +129,29 @@ def node_result(result: dict[str, Any], node: dict[str, Any], known: dict[str, A
     )
 
 
-def _parent_model(node: dict[str, Any], known: dict[str, Any]) -> str | None:
-    """The model (or seed, snapshot, source) a test is about."""
+def _parent_node(node: dict[str, Any], known: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest node (model, seed, snapshot, source) a test is about."""
     attached = node.get("attached_node")
     candidates = [attached] if attached else list((node.get("depends_on") or {}).get("nodes", []))
     for unique_id in candidates:
-        parent = known.get(unique_id) or {}
-        return str(parent.get("name") or str(unique_id).rsplit(".", 1)[-1])
+        parent = dict(known.get(unique_id) or {})
+        parent.setdefault("name", str(unique_id).rsplit(".", 1)[-1])
+        return parent
     return None
 
 
-def _failing_rows_query(result: dict[str, Any], node: dict[str, Any]) -> str | None:
-    """`select * from` the stored failures when dbt kept them, else the compiled test."""
+def _failing_rows_query(
+    result: dict[str, Any], node: dict[str, Any], parent: dict[str, Any]
+) -> str | None:
+    """SQL showing the rows a failed test found: the stored failures when dbt kept them,
+    whole rows for not_null (dbt's own query selects only the null column), else the
+    compiled test."""
     relation = result.get("relation_name") or node.get("relation_name")
     if (node.get("config") or {}).get("store_failures") and relation:
         return f"select * from {relation}"  # noqa: S608 - shown to a person, never executed
+    metadata = node.get("test_metadata") or {}
+    column = node.get("column_name") or (metadata.get("kwargs") or {}).get("column_name")
+    if metadata.get("name") == "not_null" and column and parent.get("relation_name"):
+        return f"select * from {parent['relation_name']} where {column} is null"  # noqa: S608 - shown, never executed
     code = result.get("compiled_code") or node.get("compiled_code")
     return str(code).strip()[:MAX_CODE_CHARS] if code else None

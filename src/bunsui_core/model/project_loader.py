@@ -161,12 +161,13 @@ def _job(
         job = ProjectJob.model_validate(raw)
     except ValidationError as exc:
         problems.extend(_validation_problems(file, prefix, exc))
+        if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+            # Known by name, so its dependents are not also reported as unknown.
+            yield ProjectJob.model_construct(name=raw["name"], depends_on=[]), (file, prefix)
         return
     where = location((*prefix, "config"))
-    found = list(parameter_problems(where, JOB_CONFIG_MODELS[job.type], job.config))
-    if found:
-        problems.extend({"file": file, **p} for p in found)
-        return
+    found = parameter_problems(where, JOB_CONFIG_MODELS[job.type], job.config)
+    problems.extend({"file": file, **p} for p in found)
     yield job, (file, prefix)
 
 
