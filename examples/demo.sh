@@ -98,4 +98,70 @@ for e in [e for e in entries if e["result"] != "allowed" or e["approval"]["appro
 PY
 bunsui --format table audit verify || exit 1
 
-say "Demo finished: the ETL failure was analyzed, recovered after a human's approval and learned from; state is in $BUNSUI_HOME"
+say "Act two: a dbt project on DuckDB (examples/dbt_project: bunsui.yaml + jobs/*.yaml)"
+project="$BUNSUI_HOME/dbt_project"
+rm -rf "$project" && cp -r dbt_project "$project"
+bunsui --format json pipeline validate "$project" > /tmp/bunsui-demo-valid.json || exit 1
+python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); print("shop-orders valid:", v["valid"], "jobs:", " -> ".join(v["job_order"]))' /tmp/bunsui-demo-valid.json
+
+say "A new orders file arrives (order 1006 has no customer_id) and the project runs: dbt build on DuckDB"
+cp "$project/data/arrivals/orders_2026-11-29.csv" "$project/data/orders.csv"
+expect_failure "$project"
+shop=$(field session_id < /tmp/bunsui-demo-run.json)
+
+say "The dbt nodes of $shop (every node of run_results.json, recorded by bunsui)"
+bunsui --format json job describe transform --session-id "$shop" > /tmp/bunsui-demo-job.json || exit 1
+python3 - /tmp/bunsui-demo-job.json <<'PY'
+import json, sys
+attempt = json.load(open(sys.argv[1]))["operations"][0]["attempts"][-1]
+for n in attempt["nodes"]:
+    rows = f" ({n['failures']} failing row)" if n["failures"] else ""
+    print(f"  {n['resource_type']:<6} {n['unique_id'].split('.')[2]:<40} {n['status']}{rows}")
+PY
+
+say "The agent triages it through MCP"
+if ! python3 agent.py shop-orders; then
+  echo "demo: the agent did not triage the dbt failure" >&2
+  exit 1
+fi
+
+say "[human] looks at the rows the agent pointed to, and fixes the file"
+bunsui --format json error analyze --session-id "$shop" > /tmp/bunsui-demo-analysis.json || exit 1
+python3 - /tmp/bunsui-demo-analysis.json "$project" <<'PY'
+import json, sys
+import duckdb
+context = json.load(open(sys.argv[1]))["errors"][0]["context"]
+with duckdb.connect(f"{sys.argv[2]}/.bunsui/warehouse.duckdb", read_only=True) as con:
+    con.execute(f"set file_search_path = '{sys.argv[2]}/dbt'")
+    for row in con.execute(context["failing_rows_query"]).fetchall():
+        print("[human]   failing row:", ", ".join(str(value) for value in row))
+PY
+sed -i 's/^1006,,/1006,c-099,/' "$project/data/orders.csv"
+echo "[human] order 1006 now belongs to customer c-099 (confirmed with the shop)"
+
+say "[human] runs the rerun step of the agent's plan: dbt retries only what failed or was skipped"
+rerun_cmd=$(bunsui --format json recovery suggest --session-id "$shop" | python3 -c 'import json,sys; p=json.load(sys.stdin)["recovery_plans"][0]; print(p["steps"][-1]["command"])')
+echo "[human] $rerun_cmd --wait"
+read -ra rerun_argv <<< "$rerun_cmd"
+"${rerun_argv[@]:0:1}" --format json "${rerun_argv[@]:1}" --wait > /tmp/bunsui-demo-dbt-rerun.json || { cat /tmp/bunsui-demo-dbt-rerun.json >&2; exit 1; }
+python3 - /tmp/bunsui-demo-dbt-rerun.json <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+split = r["dbt_nodes"]["transform"]
+name = lambda u: u.split(".")[2]
+print(f"dbt nodes to run:  {', '.join(map(name, split['to_run']))}")
+print(f"dbt nodes to skip: {', '.join(map(name, split['to_skip']))}")
+PY
+dbt_rerun=$(field session_id < /tmp/bunsui-demo-dbt-rerun.json)
+bunsui --format json session describe "$dbt_rerun" > /tmp/bunsui-demo-dbt-session.json || exit 1
+bunsui --format json job describe transform --session-id "$dbt_rerun" > /tmp/bunsui-demo-job.json || exit 1
+python3 - /tmp/bunsui-demo-dbt-session.json /tmp/bunsui-demo-job.json <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+attempt = json.load(open(sys.argv[2]))["operations"][0]["attempts"][-1]
+ran = json.load(open(attempt["artifacts"]["run_results"]))["results"]
+print(f"rerun {s['session_id']} {s['status']}: " + ", ".join(f"{j['job_id']} {j['status']}" for j in s["jobs"]))
+print(f"dbt retry ran {len(ran)} node(s), all " + "/".join(sorted({r['status'] for r in ran})) + "; stg_orders was not rebuilt")
+PY
+
+say "Demo finished: the ETL failure was recovered after a human's approval and learned from; the dbt test failure was triaged, fixed by a person and retried node by node; state is in $BUNSUI_HOME"

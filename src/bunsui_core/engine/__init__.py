@@ -9,9 +9,16 @@ __getattr__ = lazy_exports(
     {
         "LocalEngine": "local",
         "check_runnable": "local",
+        "dbt_rerun_nodes": "project_jobs",
         "reap_lost_runners": "liveness",
         "spawn_detached": "runner",
     },
 )
 
-__all__ = ["LocalEngine", "check_runnable", "reap_lost_runners", "spawn_detached"]
+__all__ = [
+    "LocalEngine",
+    "check_runnable",
+    "dbt_rerun_nodes",
+    "reap_lost_runners",
+    "spawn_detached",
+]
