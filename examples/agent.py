@@ -55,9 +55,15 @@ async def main(pipeline_id: str) -> int:
         for error in analysis["errors"]:
             top = error["recovery_suggestions"][0]
             basis = top["basis"]
+            # The argv and the rows' SQL are long; what an operator reads first is the rest.
+            facts = {
+                k: v
+                for k, v in error["context"].items()
+                if k not in {"command", "failing_rows_query"}
+            }
             say(
                 f"{error['job_id']} failed with {error['error_code']} ({error['category']}); "
-                f"context {error['context']}"
+                f"context {facts}"
             )
             say(
                 f"best suggestion: {top['action']} at {top['confidence']:.2f} "

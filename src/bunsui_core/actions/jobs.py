@@ -170,6 +170,15 @@ class OperationDetail(ActionOutput):
     attempts: list[AttemptView] = Field(description="Every attempt, oldest first.")
 
 
+class NodeLine(ActionOutput):
+    """One dbt node in a line: what people scan first."""
+
+    node: str = Field(description="dbt's unique id.")
+    status: str = Field(description="success, error, fail, pass, warn, skipped, ...")
+    failures: int | None = Field(description="Failing rows of a test.")
+    seconds: float | None = Field(description="Execution time.")
+
+
 class JobDetail(JobSummary):
     """A job in a session: definition, run, operations with attempts."""
 
@@ -177,6 +186,11 @@ class JobDetail(JobSummary):
     dependencies: list[str] = Field(description="Jobs this one waits for.")
     workdir: str | None = Field(description="The job's BUNSUI_WORKDIR.")
     operations: list[OperationDetail] = Field(description="Operations in order.")
+    nodes: list[NodeLine] = Field(
+        default_factory=list,
+        description="dbt jobs: the nodes of the last attempt, one line each (full detail "
+        "under operations[].attempts[].nodes).",
+    )
 
 
 def _require_job(ctx: ActionContext, args: JobInput) -> tuple[Any, JobRun]:
@@ -241,12 +255,22 @@ def describe(ctx: ActionContext, args: JobInput) -> JobDetail:
                 attempts=attempts,
             )
         )
+    last_nodes = next((op.attempts[-1].nodes for op in reversed(operations) if op.attempts), [])
     return JobDetail(
         **JobSummary.of(run).model_dump(),
         session_id=args.session_id,
         dependencies=job.dependencies,
         workdir=run.workdir,
         operations=operations,
+        nodes=[
+            NodeLine(
+                node=n.unique_id,
+                status=n.status,
+                failures=n.failures,
+                seconds=n.execution_time,
+            )
+            for n in last_nodes
+        ],
     )
 
 

@@ -266,7 +266,9 @@ def project_digest(root: Path, project: ProjectFile) -> str:
     files = [root / PROJECT_FILE]
     jobs_dir = root / JOBS_DIR
     if jobs_dir.is_dir():
-        files += sorted(p for p in jobs_dir.iterdir() if p.suffix in {".yaml", ".yml"})
+        files += sorted(
+            p for p in jobs_dir.iterdir() if p.suffix in {".yaml", ".yml"} and p.is_file()
+        )
     dbt_dir = root / project.paths.dbt
     if dbt_dir.is_dir():
         files += sorted(_dbt_files(dbt_dir))
