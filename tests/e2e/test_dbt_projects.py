@@ -39,6 +39,11 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def attempts(cli: Cli, session_id: str, job_id: str) -> list[dict[str, Any]]:
     described = cli.json("job", "describe", job_id, "--session-id", session_id)
+    last = described["operations"][0]["attempts"][-1]["nodes"]
+    # The one-line-per-node listing people read is the last attempt's nodes.
+    assert [(n["node"], n["status"]) for n in described["nodes"]] == [
+        (n["unique_id"], n["status"]) for n in last
+    ]
     return described["operations"][0]["attempts"]
 
 

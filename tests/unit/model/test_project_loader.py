@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -184,3 +185,20 @@ class TestVersionHash:
         (project / "dbt" / "target" / "run_results.json").write_text("{}")
         moved = Path(shutil.move(project, tmp_path / "elsewhere"))
         assert content_hash(load_project(moved)) == before
+
+
+class TestUntrustedProject:
+    def test_a_fifo_named_like_a_job_file_is_a_problem_not_a_hang(self, project):
+        """Only regular files are read: a FIFO in jobs/ is reported, never opened."""
+        os.mkfifo(project / "jobs" / "trap.yaml")
+        found = [p for p in problems(project) if p["file"] == "jobs/trap.yaml"]
+        assert found
+        assert "not a regular file" in found[0]["message"]
+
+    def test_yaml_aliases_in_a_job_file_are_refused(self, project):
+        """Anchors and aliases (unbounded expansion) are refused in project files too."""
+        (project / "jobs" / "example_dbt.yaml").write_text(
+            "name: &n example_dbt\ntype: dbt\ndescription: *n\nconfig: {}\n"
+        )
+        found = [p for p in problems(project) if p["file"] == "jobs/example_dbt.yaml"]
+        assert "anchors and aliases are not allowed" in found[0]["message"]
