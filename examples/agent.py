@@ -123,7 +123,9 @@ async def escalate(
                 f"dbt test {ctx['dbt_test']} failed on model {ctx['model']}: "
                 f"{ctx['failures']} row(s) with {ctx.get('column', '?')} missing"
             )
-            say(f"the rows: {' '.join(ctx['failing_rows_query'].split())}")
+            say(f"the query for the rows: {' '.join(ctx['failing_rows_query'].split())}")
+            for row in ctx.get("failing_rows", []):
+                say(f"  failing row: {row}")
     job_id = plan["job_id"]
     job = await read(client, f"bunsui://sessions/{session['session_id']}/jobs/{job_id}")
     nodes = job["operations"][0]["attempts"][-1]["nodes"]

@@ -86,6 +86,14 @@ class TestFailedTest:
             "stg_orders",
             1,
         )
+        assert context["failing_rows"] == [
+            {
+                "order_id": "1006",
+                "customer_id": None,
+                "amount": "7.25",
+                "ordered_at": "2026-11-29",
+            }
+        ]
         assert error["recovery_suggestions"][0]["action"] == "fix_code_or_data"
         assert error["recovery_suggestions"][0]["requires_human"]
         warehouse = shop["root"] / ".bunsui" / "warehouse.duckdb"

@@ -33,6 +33,7 @@ def test_demo_recovers_the_etl_failure_through_the_agent_with_approval(tmp_path)
     # Act two: the dbt project's failed test is triaged, fixed by a person, retried by node.
     assert "[agent] dbt test not_null_stg_orders_customer_id failed on model stg_orders" in out
     assert "[agent] transform's dbt nodes: 1 fail, 3 pass, 3 skipped, 1 success" in out
+    assert "[agent]   failing row: {'order_id': '1006', 'customer_id': None," in out
     assert "[agent] escalated to a human" in out
     assert "[human]   failing row: 1006, None, 7.25, 2026-11-29" in out
     listed = {

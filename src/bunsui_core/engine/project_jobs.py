@@ -31,8 +31,6 @@ from bunsui_core.store.base import Store
 PROJECT_TYPES = frozenset(PARAMETER_MODELS)
 DBT_PROFILE_TARGET = "bunsui"
 STDOUT_ERROR_LINES = 40
-DBT_ENTRY = "import sys; from dbt.cli.main import cli; sys.exit(cli())"
-"""dbt's console script, run by this interpreter (`-m dbt.cli.main` warns on stderr)."""
 
 
 @dataclass(frozen=True)
@@ -160,7 +158,7 @@ def _dbt_plan(
         common += ["--threads", str(params.threads)]
     if params.vars:
         common += ["--vars", json.dumps(params.vars, sort_keys=True)]
-    dbt = [sys.executable, "-c", DBT_ENTRY]
+    dbt = [sys.executable, "-m", "bunsui_core.engine.dbt_job"]
     if retry_state is not None:
         argv = [*dbt, "retry", *common, "--state", str(retry_state)]
     else:
@@ -249,6 +247,7 @@ def _node_failure(command: str, node: NodeResult) -> FailureReport:
         "failures": node.failures,
         "file": node.file,
         "failing_rows_query": node.failing_rows_query,
+        "failing_rows": node.failing_rows or None,
     }
     return FailureReport(message, {k: v for k, v in facts.items() if v is not None})
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 RUN_RESULTS = "run_results.json"
 MANIFEST = "manifest.json"
+FAILING_ROWS = "failing_rows.json"
 MAX_ARTIFACT_BYTES = 200_000_000
 MAX_CODE_CHARS = 4000
 
@@ -42,6 +43,9 @@ class NodeResult(BaseModel):
     test_name: str | None = Field(None, description="Generic test name (not_null, unique...).")
     failing_rows_query: str | None = Field(
         None, description="SQL showing a failed test's rows (stored failures or compiled test)."
+    )
+    failing_rows: list[dict[str, str | None]] = Field(
+        default_factory=list, description="A failed test's first rows (column -> value)."
     )
 
     @property
@@ -84,11 +88,22 @@ def read_nodes(target_dir: Path) -> list[NodeResult] | None:
         return None
     manifest = _read_json(target_dir / MANIFEST) or {}
     known: dict[str, Any] = {**manifest.get("nodes", {}), **manifest.get("sources", {})}
-    return [
+    samples = _read_json(target_dir / FAILING_ROWS) or {}
+    nodes = [
         node_result(result, known.get(str(result.get("unique_id"))) or {}, known)
         for result in results["results"]
         if isinstance(result, dict)
     ]
+    return [_with_sample(node, samples.get(node.unique_id)) for node in nodes]
+
+
+def _with_sample(node: NodeResult, sample: Any) -> NodeResult:
+    """The node with the rows the dbt child sampled for it, when they are well formed."""
+    rows = sample.get("rows") if isinstance(sample, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        return node
+    clean = [{str(k): None if v is None else str(v) for k, v in r.items()} for r in rows]
+    return node.model_copy(update={"failing_rows": clean})
 
 
 def _timing(result: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -107,6 +107,15 @@ class TestReadNodes:
         test = next(n for n in read_nodes(target) or [] if n.unique_id == TEST)
         assert test.failing_rows_query == 'select * from "w"."main_dbt_test__audit"."not_null_x"'
 
+    def test_rows_sampled_by_the_dbt_job_are_attached_to_their_test(self, tmp_path):
+        """failing_rows.json (written by the dbt child) lands on the failed test's node."""
+        target = write_target(tmp_path / "t")
+        rows = [{"order_id": "1006", "customer_id": None}]
+        (target / "failing_rows.json").write_text(json.dumps({TEST: {"rows": rows}}))
+        nodes = {n.unique_id: n for n in read_nodes(target) or []}
+        assert nodes[TEST].failing_rows == rows
+        assert nodes[MODEL].failing_rows == []
+
     def test_no_run_results_means_dbt_stopped_before_any_node(self, tmp_path):
         """A parse error leaves no run_results.json: None, not an empty run."""
         (tmp_path / "t").mkdir()
