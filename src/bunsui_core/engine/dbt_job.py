@@ -38,7 +38,7 @@ def run_dbt(argv: list[str]) -> int:
 
 
 def sample_failing_rows(target: Path, warehouse: str) -> dict[str, dict[str, Any]]:
-    """Up to SAMPLE_ROWS rows of each failed test's query, read-only from the warehouse."""
+    """Up to SAMPLE_ROWS rows of each failed test's query (a select) from the warehouse."""
     import duckdb  # noqa: PLC0415 - only after a failed test
 
     samples: dict[str, dict[str, Any]] = {}
@@ -46,14 +46,16 @@ def sample_failing_rows(target: Path, warehouse: str) -> dict[str, dict[str, Any
     if not failed:
         return samples
     try:
-        con = duckdb.connect(warehouse, read_only=True)
+        # dbt-duckdb keeps its connection open in this process, and DuckDB refuses a second
+        # one with another configuration (read_only): share it; only a select runs.
+        con = duckdb.connect(warehouse)
     except duckdb.Error as exc:
         return {n.unique_id: {"error": str(exc)[:VALUE_CHARS]} for n in failed}
     with con:
         for node in failed:
             try:
                 cursor = con.execute(
-                    f"select * from ({node.failing_rows_query}) as failing limit {SAMPLE_ROWS}"  # noqa: S608 - the project's own test SQL, read-only
+                    f"select * from ({node.failing_rows_query}) as failing limit {SAMPLE_ROWS}"  # noqa: S608 - the project's own test SQL, wrapped in a select
                 )
                 columns = [d[0] for d in cursor.description or []]
                 rows = [
