@@ -8,6 +8,7 @@ process-group kill and environment rules.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import sys
@@ -60,29 +61,31 @@ class AttemptFacts:
     failures: list[FailureReport] | None = None
 
 
+REQUIRED_MODULES: dict[OperationType, tuple[str, ...]] = {
+    OperationType.DBT: ("dbt", "dbt.adapters.duckdb", "duckdb"),
+    OperationType.DUCKDB_LOAD: ("duckdb",),
+}
+"""What each project operation type imports in its child process (the `bunsui[dbt]` extra)."""
+
+
 def check_project_runnable(pipeline: Pipeline) -> None:
-    """ENGINE_UNSUPPORTED before a session exists when a dbt job's dbt is not installed."""
-    if (
-        any(
-            op.config.operation_type is OperationType.DBT
-            for j in pipeline.jobs
-            for op in j.operations
-        )
-        and not _dbt_installed()
-    ):
-        raise EngineError(
-            "dbt jobs need dbt-core and dbt-duckdb: pip install 'bunsui[dbt]'",
-            code=ErrorCode.ENGINE_UNSUPPORTED,
-            details={"missing": "dbt-core"},
-        )
-
-
-def _dbt_installed() -> bool:
-    import importlib.util  # noqa: PLC0415 - only pipelines with dbt jobs ask
-
-    return importlib.util.find_spec("dbt") is not None and (
-        importlib.util.find_spec("dbt.adapters.duckdb") is not None
+    """ENGINE_UNSUPPORTED before a session exists when a job's libraries are not installed."""
+    kinds = {op.config.operation_type for job in pipeline.jobs for op in job.operations}
+    missing = sorted(
+        {
+            module
+            for kind in kinds
+            for module in REQUIRED_MODULES.get(kind, ())
+            if importlib.util.find_spec(module) is None
+        }
     )
+    if missing:
+        raise EngineError(
+            f"this pipeline's dbt/duckdb_load jobs need {', '.join(missing)}: "
+            "pip install 'bunsui[dbt]'",
+            code=ErrorCode.ENGINE_UNSUPPORTED,
+            details={"missing": missing},
+        )
 
 
 def parameters_of(operation: Operation) -> ProjectParameters:
@@ -110,9 +113,8 @@ def plan_attempt(
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     env = {"BUNSUI_WAREHOUSE": str(warehouse), "BUNSUI_PROJECT_DIR": str(project_dir)}
     if kind is OperationType.DBT:
-        assert isinstance(params, DbtParameters)  # noqa: S101 - PARAMETER_MODELS maps dbt to it
         return _dbt_plan(
-            params,
+            DbtParameters.model_validate(operation.config.parameters),
             project_dir=project_dir,
             workdir=workdir,
             attempt=attempt,
