@@ -137,7 +137,17 @@ async def escalate(
     for step in plan["steps"]:
         who = "a person, after the fix" if step["requires_human"] else "anyone"
         say(f"  step {step['step']} ({who}): {step['command']}")
-    say("escalated to a human: the data must be fixed before anything is rerun")
+    reason = (
+        f"{plan['error_code']}: {plan['description']}; rerun after the fix: "
+        + (plan["steps"][-1]["command"])
+    )
+    escalation = await call(
+        client, "session_escalate", session_id=session["session_id"], reason=reason
+    )
+    say(
+        "escalated to a human: the data must be fixed before anything is rerun "
+        f"(agents are held off until a person acts; escalated by {escalation['escalated_by']})"
+    )
     return 0
 
 
