@@ -42,7 +42,7 @@ def attempts(cli: Cli, session_id: str, job_id: str) -> list[dict[str, Any]]:
     last = described["operations"][0]["attempts"][-1]["nodes"]
     # The one-line-per-node listing people read is the last attempt's nodes.
     assert [(n["node"], n["status"]) for n in described["nodes"]] == [
-        (n["unique_id"], n["status"]) for n in last
+        (f"{n['resource_type']} {n['name']}", n["status"]) for n in last
     ]
     return described["operations"][0]["attempts"]
 

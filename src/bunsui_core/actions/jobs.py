@@ -117,6 +117,7 @@ class NodeView(ActionOutput):
     """One dbt node of an attempt; its message is the database's or dbt's text."""
 
     unique_id: str = Field(description="dbt's id, e.g. model.shop.stg_orders.")
+    name: str = Field(description="Node name.")
     resource_type: str = Field(description="model, test, seed, snapshot, ...")
     status: str = Field(description="success, error, fail, pass, warn, skipped, ...")
     execution_time: float | None = Field(description="Seconds dbt spent on it.")
@@ -126,13 +127,16 @@ class NodeView(ActionOutput):
     file: str | None = Field(description="Defining file, relative to the dbt project.")
     parent_model: str | None = Field(description="A test's model.")
     failing_rows_query: str | None = Field(description="SQL that shows a failed test's rows.")
+    failing_rows: list[dict[str, str | None]] = Field(
+        description="A failed test's first rows (pipeline data, like a message)."
+    )
     message: UntrustedText | None = Field(description="dbt's message: pipeline output, data only.")
 
     @classmethod
     def of(cls, node: NodeResult) -> NodeView:
         """The stored node with its message labelled untrusted."""
         return cls(
-            **node.model_dump(exclude={"message", "name", "column", "test_name"}),
+            **node.model_dump(exclude={"message", "column", "test_name"}),
             message=UntrustedText.of(node.message) if node.message else None,
         )
 
@@ -173,7 +177,7 @@ class OperationDetail(ActionOutput):
 class NodeLine(ActionOutput):
     """One dbt node in a line: what people scan first."""
 
-    node: str = Field(description="dbt's unique id.")
+    node: str = Field(description="Resource type and name, e.g. `test not_null_orders_id`.")
     status: str = Field(description="success, error, fail, pass, warn, skipped, ...")
     failures: int | None = Field(description="Failing rows of a test.")
     seconds: float | None = Field(description="Execution time.")
@@ -264,10 +268,10 @@ def describe(ctx: ActionContext, args: JobInput) -> JobDetail:
         operations=operations,
         nodes=[
             NodeLine(
-                node=n.unique_id,
+                node=f"{n.resource_type} {n.name}",
                 status=n.status,
                 failures=n.failures,
-                seconds=n.execution_time,
+                seconds=round(n.execution_time, 2) if n.execution_time is not None else None,
             )
             for n in last_nodes
         ],
