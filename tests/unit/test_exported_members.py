@@ -46,6 +46,7 @@ PUBLIC_API = {
     ],
     "bunsui_core.engine": [
         "LocalEngine",
+        "cancel_active_runs",
         "check_runnable",
         "dbt_rerun_nodes",
         "reap_lost_runners",
@@ -57,6 +58,7 @@ PUBLIC_API = {
         "FailureKind",
         "Job",
         "JobRun",
+        "MemoryEnforcement",
         "NodeResult",
         "Operation",
         "OperationAttempt",

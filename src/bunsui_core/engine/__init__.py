@@ -8,6 +8,7 @@ __getattr__ = lazy_exports(
     __name__,
     {
         "LocalEngine": "local",
+        "cancel_active_runs": "local",
         "check_runnable": "local",
         "dbt_rerun_nodes": "project_jobs",
         "reap_lost_runners": "liveness",
@@ -17,6 +18,7 @@ __getattr__ = lazy_exports(
 
 __all__ = [
     "LocalEngine",
+    "cancel_active_runs",
     "check_runnable",
     "dbt_rerun_nodes",
     "reap_lost_runners",

@@ -11,13 +11,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bunsui_core.engine.local_operations import local_argv
 from bunsui_core.errors import EngineError, ErrorCode
 from bunsui_core.model.dbt_nodes import RUN_RESULTS, NodeResult, NodeSplit, read_nodes, retry_split
 from bunsui_core.model.pipeline import Operation, OperationType, Pipeline
@@ -107,7 +107,7 @@ def plan_attempt(
     run to continue: a dbt attempt then runs `dbt retry` (only failed and skipped nodes)."""
     kind = operation.config.operation_type
     if kind not in PROJECT_TYPES:
-        return AttemptPlan(argv=operation.config.command_argv())
+        return AttemptPlan(argv=local_argv(operation.config))
     params = parameters_of(operation)
     warehouse = (project_dir / params.warehouse).resolve()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
@@ -115,6 +115,7 @@ def plan_attempt(
     if kind is OperationType.DBT:
         return _dbt_plan(
             DbtParameters.model_validate(operation.config.parameters),
+            entry=local_argv(operation.config),
             project_dir=project_dir,
             workdir=workdir,
             attempt=attempt,
@@ -122,13 +123,13 @@ def plan_attempt(
             warehouse=warehouse,
             env=env,
         )
-    module = "python_job" if kind is OperationType.PYTHON else "duckdb_load"
-    return AttemptPlan(argv=[sys.executable, "-m", f"bunsui_core.engine.{module}"], env=env)
+    return AttemptPlan(argv=local_argv(operation.config), env=env)
 
 
 def _dbt_plan(
     params: DbtParameters,
     *,
+    entry: list[str],
     project_dir: Path,
     workdir: Path,
     attempt: int,
@@ -160,7 +161,7 @@ def _dbt_plan(
         common += ["--threads", str(params.threads)]
     if params.vars:
         common += ["--vars", json.dumps(params.vars, sort_keys=True)]
-    dbt = [sys.executable, "-m", "bunsui_core.engine.dbt_job"]
+    dbt = entry
     if retry_state is not None:
         argv = [*dbt, "retry", *common, "--state", str(retry_state)]
     else:

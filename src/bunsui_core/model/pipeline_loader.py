@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from bunsui_core.errors import PipelineInvalidError
 from bunsui_core.model.dag import find_cycle
 from bunsui_core.model.location import location
-from bunsui_core.model.pipeline import OperationType, Pipeline, content_hash
+from bunsui_core.model.pipeline import PASS_ENV_PATTERN, OperationType, Pipeline, content_hash
 from bunsui_core.model.project import PARAMETER_MODELS
 
 MAX_PIPELINE_BYTES = 1_000_000
@@ -79,11 +79,24 @@ def _root(message: str) -> Problem:
 
 def load_pipeline_file(path: Path) -> Pipeline:
     """Read and validate a pipeline file; unreadable files are reported like invalid ones."""
-    return parse_pipeline_text(read_pipeline_text(path), source=str(path))
+    return load_pipeline_source(path)[0]
+
+
+def load_pipeline_source(path: Path) -> tuple[Pipeline, bytes]:
+    """The pipeline and the exact bytes it was parsed from (read once: hashing them binds
+    what was parsed); unreadable files are reported like invalid ones."""
+    data = read_definition_bytes(path)
+    return parse_pipeline_text(data.decode("utf-8"), source=str(path)), data
 
 
 def read_pipeline_text(path: Path) -> str:
-    """The text of a definition file; unreadable files are reported like invalid ones.
+    """The text of a definition file (a pipeline or a project's YAML), with the same bounds."""
+    return read_definition_bytes(path).decode("utf-8")
+
+
+def read_definition_bytes(path: Path) -> bytes:
+    """The bytes of a definition file, checked to be UTF-8; unreadable files are reported
+    like invalid ones.
 
     Only regular files are read, and never more than the size limit (plus one byte to tell):
     an agent may validate any path, so /dev/zero or a FIFO must not hang or exhaust memory.
@@ -98,13 +111,13 @@ def read_pipeline_text(path: Path) -> str:
                 f"{path}: pipeline file is larger than {MAX_PIPELINE_BYTES} bytes",
                 details={"source": str(path), "problems": []},
             )
-        text = data.decode("utf-8")
+        data.decode("utf-8")
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: NUL in the path
         raise PipelineInvalidError(
             f"cannot read pipeline file {path}: {exc}",
             details={"source": str(path), "problems": []},
         ) from None
-    return text
+    return data
 
 
 def validate_pipeline_data(data: Any, *, source: str = "<data>") -> Pipeline:
@@ -268,6 +281,15 @@ def _config_problems(where: str, config: dict[str, Any]) -> Iterator[Problem]:
             yield {
                 "location": f"{where}.parameters.env",
                 "message": "env must be a mapping of names to values",
+            }
+        pass_env = parameters.get("pass_env")
+        if pass_env is not None and not (
+            isinstance(pass_env, list)
+            and all(isinstance(n, str) and PASS_ENV_PATTERN.match(n) for n in pass_env)
+        ):
+            yield {
+                "location": f"{where}.parameters.pass_env",
+                "message": "pass_env must be a list of variable names or patterns (AWS_*)",
             }
     elif isinstance(kind, str) and kind in PARAMETER_MODELS:
         yield from parameter_problems(f"{where}.parameters", PARAMETER_MODELS[kind], parameters)

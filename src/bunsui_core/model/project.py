@@ -43,6 +43,10 @@ class ProjectParameters(_Strict):
     env: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Extra environment of the job's process."
     )
+    pass_env: list[str] = Field(
+        default_factory=list,
+        description="Launcher variables (names or patterns like AWS_*) the job may see.",
+    )
     execution_mode: ExecutionMode = ExecutionMode.SYNC
 
 
