@@ -178,6 +178,12 @@ RESOURCES: list[tuple[str, str, str, str]] = [
         "A session's errors, classified, with recovery suggestions.",
     ),
     (
+        "bunsui://sessions/{session_id}/jobs/{job_id}",
+        "job",
+        "job:describe",
+        "One job of a session: every attempt, and for dbt jobs every node's result.",
+    ),
+    (
         "bunsui://pipelines/{pipeline_id}",
         "pipeline",
         "pipeline:describe",
