@@ -100,6 +100,22 @@ def file_digests(
     }
 
 
+def request_digest(
+    arguments: dict[str, Any],
+    files: dict[str, str | None] | None,
+    preview: Preview | None = None,
+) -> str:
+    """What makes two requests identical: the arguments, the bound files' contents and the
+    effect (its preview)."""
+    return binding_hash(
+        {
+            "arguments": arguments,
+            "files": files or {},
+            "preview": preview.digest if preview else None,
+        }
+    )
+
+
 def request_ticket(
     store: Store,
     *,
@@ -114,13 +130,7 @@ def request_ticket(
 ) -> tuple[Ticket, bool]:
     """The pending ticket for this exact request and effect: an existing one, or a new one
     (the same arguments with a different effect, e.g. edited file content, are a new request)."""
-    digest = binding_hash(
-        {
-            "arguments": arguments,
-            "files": files or {},
-            "preview": preview.digest if preview else None,
-        }
-    )
+    digest = request_digest(arguments, files, preview)
     for _ in range(REQUEST_ATTEMPTS):
         existing = store.find_pending_ticket(action, digest, requested_by)
         if existing is not None and existing.overdue(utc_now()):
