@@ -11,6 +11,7 @@ SPECIAL_PARAMETERS = frozenset(
     {
         "command",  # command operations: the argv; ECS: the container's command
         "env",  # the process's or container's environment
+        "pass_env",  # launcher variables (credentials, say) a command's process inherits
         "memory",  # the memory limit (set with --memory, within its bound)
         "cpu",  # ECS task size
         "container_name",  # which ECS container the overrides go to
