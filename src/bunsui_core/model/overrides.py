@@ -13,6 +13,7 @@ ignored in its `parameters`, so no stored override can carry them in by another 
 
 SPECIAL_PARAMETERS = FIELD_PARAMETERS | frozenset(
     {
+        "pass_env",  # launcher variables (credentials, say) a command's process inherits
         "cpu",  # ECS task size
         "container_name",  # which ECS container the overrides go to
         "launch_type",  # ECS launch type
