@@ -17,7 +17,7 @@ READ_ONLY_ENV = "BUNSUI_READ_ONLY"
 BACKEND_ENV = "BUNSUI_BACKEND"
 BACKENDS = ("local", "aws")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-CONFIG_KEYS = frozenset({"backend", "aws", "pipeline_roots"})
+CONFIG_KEYS = frozenset({"backend", "aws", "engine", "pipeline_roots"})
 
 AWS_KEYS = frozenset(
     {
@@ -47,6 +47,46 @@ def os_user() -> str:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:  # a uid with no passwd entry (some containers)
         return str(os.geteuid())
+
+
+ENGINE_KEYS = frozenset({"pass_env", "log_max_bytes", "memory_enforcement"})
+"""What `$BUNSUI_HOME/config.yaml` may set under `engine:` (the local engine)."""
+MEMORY_ENFORCEMENTS = ("auto", "cgroup_v2", "cgroup_v1", "watchdog")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How the local engine runs jobs."""
+
+    pass_env: tuple[str, ...] = ()
+    """Launcher variables (names or fnmatch patterns) every job inherits, besides its own."""
+    log_max_bytes: int = 64 * 2**20
+    """Each stdout/stderr log keeps at most this many bytes: the newest."""
+    memory_enforcement: str = "auto"
+    """auto: the best of cgroup_v2, cgroup_v1, watchdog this host allows; or one of them."""
+
+
+def _engine_settings(path: Path, section: Any) -> EngineSettings:
+    """The `engine:` section, checked: a bad value fails loudly instead of being ignored."""
+    if section is None:
+        return EngineSettings()
+    if not isinstance(section, dict) or set(section) - ENGINE_KEYS:
+        raise InvalidArgumentError(
+            f"{path}: engine allows {', '.join(sorted(ENGINE_KEYS))}",
+            details={"field": "engine"},
+        )
+    pass_env = section.get("pass_env", [])
+    max_bytes = section.get("log_max_bytes", EngineSettings.log_max_bytes)
+    enforcement = section.get("memory_enforcement", "auto")
+    if not isinstance(pass_env, list) or not all(isinstance(n, str) for n in pass_env):
+        raise InvalidArgumentError(f"{path}: engine.pass_env must be a list of names")
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 4096:
+        raise InvalidArgumentError(f"{path}: engine.log_max_bytes must be an integer >= 4096")
+    if enforcement not in MEMORY_ENFORCEMENTS:
+        raise InvalidArgumentError(
+            f"{path}: engine.memory_enforcement must be one of {', '.join(MEMORY_ENFORCEMENTS)}"
+        )
+    return EngineSettings(tuple(pass_env), max_bytes, enforcement)
 
 
 @dataclass(frozen=True)
@@ -121,6 +161,7 @@ class Settings:
     backend: str = "local"
     """local: SQLite under home, local processes. aws: DynamoDB, Step Functions."""
     aws: AwsSettings = field(default_factory=AwsSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
     pipeline_roots: tuple[Path, ...] = ()
     """Directories agents may name pipeline files in (real paths); none: agents name none."""
 
@@ -164,6 +205,7 @@ class Settings:
                 config.get("pipeline_roots", []) if pipelines_dirs is None else pipelines_dirs,
                 base=chosen if pipelines_dirs is None else Path.cwd(),
             ),
+            engine=_engine_settings(chosen / "config.yaml", config.get("engine")),
         )
 
     @property

@@ -147,12 +147,21 @@ def write_cases(
             "reason": "fixed by hand",
         },
         "job:rerun": {"job_id": "transform", "session_id": failed, "batch_size": 10},
+        "job:update-command": {
+            "job_id": "transform",
+            "session_id": failed,
+            "command": '["python", "-c", "pass"]',
+        },
         "job:update-config": {"job_id": "transform", "session_id": failed, "memory": 256},
         "pipeline:register": {"file": pipeline, "pipeline_id": "other"},
         "pipeline:run": {"pipeline": pipeline, "wait": True},
         "recovery:execute": {"plan_id": plan_id, "dry_run": False},
         "session:cancel": {"session_id": queued},
+        "session:claim": {"session_id": failed},
+        "session:escalate": {"session_id": failed, "reason": "needs a person"},
+        "session:release": {"session_id": failed},
         "session:rerun": {"session_id": failed},
+        "session:resolve-escalation": {"session_id": failed},
     }
 
 
