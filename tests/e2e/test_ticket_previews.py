@@ -34,7 +34,11 @@ EVIL_SO = "/home/mallory/evil.so"
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    return Cli(tmp_path / "home")
+    """A home whose agents may name pipeline files under tmp_path (its pipeline root)."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    (home / "config.yaml").write_text(yaml.safe_dump({"pipeline_roots": [str(tmp_path)]}))
+    return Cli(home)
 
 
 @pytest.fixture

@@ -461,19 +461,6 @@ class Gateway:
             ticket=ticket,
         )
         try:
-            approvals.check_files(running)
-        except BunsuiError as exc:
-            # Audited like any failed execution, so the chain accounts for every ticket.
-            self._audit(
-                as_requester,
-                ticket.action,
-                ticket.arguments,
-                AuditResult.FAILED,
-                error_code=exc.code,
-                rule=ticket.rule,
-            )
-            return approvals.finish_execution(call.store, running, error=exc.to_dict())
-        try:
             output = self._call(as_requester, ticket.action, ticket.arguments)
         except BunsuiError as exc:
             return approvals.finish_execution(call.store, running, error=exc.to_dict())
