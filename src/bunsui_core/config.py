@@ -35,20 +35,6 @@ AWS_KEYS = frozenset(
 boto3's standard chain (environment, profile, instance role) only."""
 
 
-PRIVATE_UMASK = 0o077
-"""What bunsui's entry points run under: the files they (and the runners and jobs they start)
-create are the owner's alone (database, logs, work files 0600, directories 0700)."""
-
-
-def os_user() -> str:
-    """The local user this process runs as, from its effective uid: never from USER or
-    LOGNAME, which any process (an agent's account included) can set to a human's name."""
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:  # a uid with no passwd entry (some containers)
-        return str(os.geteuid())
-
-
 ENGINE_KEYS = frozenset({"pass_env", "log_max_bytes", "memory_enforcement"})
 """What `$BUNSUI_HOME/config.yaml` may set under `engine:` (the local engine)."""
 MEMORY_ENFORCEMENTS = ("auto", "cgroup_v2", "cgroup_v1", "watchdog")
@@ -87,6 +73,20 @@ def _engine_settings(path: Path, section: Any) -> EngineSettings:
             f"{path}: engine.memory_enforcement must be one of {', '.join(MEMORY_ENFORCEMENTS)}"
         )
     return EngineSettings(tuple(pass_env), max_bytes, enforcement)
+
+
+PRIVATE_UMASK = 0o077
+"""What bunsui's entry points run under: the files they (and the runners and jobs they start)
+create are the owner's alone (database, logs, work files 0600, directories 0700)."""
+
+
+def os_user() -> str:
+    """The local user this process runs as, from its effective uid: never from USER or
+    LOGNAME, which any process (an agent's account included) can set to a human's name."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a uid with no passwd entry (some containers)
+        return str(os.geteuid())
 
 
 @dataclass(frozen=True)
@@ -201,11 +201,11 @@ class Settings:
             read_only=bool(read_only) or from_env,
             backend=backend,
             aws=AwsSettings(**aws),
+            engine=_engine_settings(chosen / "config.yaml", config.get("engine")),
             pipeline_roots=pipeline_roots(
                 config.get("pipeline_roots", []) if pipelines_dirs is None else pipelines_dirs,
                 base=chosen if pipelines_dirs is None else Path.cwd(),
             ),
-            engine=_engine_settings(chosen / "config.yaml", config.get("engine")),
         )
 
     @property

@@ -34,9 +34,9 @@ EVIL_SO = "/home/mallory/evil.so"
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    """A home whose agents may name pipeline files under tmp_path (its pipeline root)."""
+    """A home whose agents may name pipeline files under the test's directory."""
     home = tmp_path / "home"
-    home.mkdir(mode=0o700)
+    home.mkdir()
     (home / "config.yaml").write_text(yaml.safe_dump({"pipeline_roots": [str(tmp_path)]}))
     return Cli(home)
 

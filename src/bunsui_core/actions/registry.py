@@ -198,7 +198,7 @@ ACTION_NAMES: frozenset[ActionName] = frozenset(
         "approval": ("approve", "cancel", "list", "reject", "show"),
         "audit": ("export", "head", "list", "verify"),
         "aws": ("doctor", "init"),
-        "error": ("analyze", "classify", "learn", "resolutions"),
+        "error": ("analyze", "classify", "label", "learn", "resolutions"),
         "events": ("tail",),
         "job": ("describe", "list", "logs", "mark", "rerun", "update-command", "update-config"),
         "pipeline": ("describe", "list", "register", "run", "validate"),

@@ -21,6 +21,7 @@ from bunsui_core.model.event import Event
 from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.recovery import (
     ActionStats,
+    ErrorLabel,
     OverrideVersion,
     RecoveryPlan,
     Resolution,
@@ -178,6 +179,15 @@ class Store(Protocol):
         self, fingerprint: str, *, limit: int, exclude_session_id: str | None = None
     ) -> list[ErrorRecord]:
         """Most recent errors with this fingerprint, from other sessions than the excluded one."""
+
+    def get_error(self, error_id: str) -> ErrorRecord | None:
+        """One error record by id; None when missing."""
+
+    def add_error_label(self, label: ErrorLabel) -> None:
+        """Keep a person's label of an error (labels are appended, never changed)."""
+
+    def list_error_labels(self, *, limit: int = 10_000) -> list[ErrorLabel]:
+        """Every label, oldest first (the learned-template layer reads them all)."""
 
     def count_reruns(self, root_session_id: str) -> int:
         """How many sessions rerun this root session, directly or through other reruns."""

@@ -32,6 +32,7 @@ from bunsui_core.model.event import Event, EventKind
 from bunsui_core.model.pipeline import Pipeline, content_hash
 from bunsui_core.model.recovery import (
     ActionStats,
+    ErrorLabel,
     Outcome,
     OverrideVersion,
     RecoveryPlan,
@@ -498,6 +499,24 @@ class SqliteStore:
             "SELECT error_id, body FROM errors WHERE session_id = ? ORDER BY seq", (session_id,)
         )
         return [parse_record(ErrorRecord, body, table="errors", key=eid) for eid, body in rows]
+
+    def get_error(self, error_id: str) -> ErrorRecord | None:
+        """One error record by id; None when missing."""
+        rows = self._rows("SELECT body FROM errors WHERE error_id = ?", (error_id,))
+        return parse_record(ErrorRecord, rows[0][0], table="errors", key=error_id) if rows else None
+
+    def add_error_label(self, label: ErrorLabel) -> None:
+        """Keep a person's label of an error."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO error_labels (label_id, error_id, template, body) VALUES (?, ?, ?, ?)",
+                (label.label_id, label.error_id, label.template, label.model_dump_json()),
+            )
+
+    def list_error_labels(self, *, limit: int = 10_000) -> list[ErrorLabel]:
+        """Every label, oldest first."""
+        rows = self._rows("SELECT label_id, body FROM error_labels ORDER BY seq LIMIT ?", (limit,))
+        return [parse_record(ErrorLabel, body, table="error_labels", key=lid) for lid, body in rows]
 
     def list_errors_by_fingerprint(
         self, fingerprint: str, *, limit: int, exclude_session_id: str | None = None
