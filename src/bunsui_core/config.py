@@ -31,6 +31,9 @@ AWS_KEYS = frozenset(
 """What `$BUNSUI_HOME/config.yaml` may set under `aws:`. Never credentials: those come from
 boto3's standard chain (environment, profile, instance role) only."""
 
+TOP_KEYS = frozenset({"backend", "aws", "notifications"})
+"""What `$BUNSUI_HOME/config.yaml` may hold (`notifications:` is checked by bunsui_core.notify)."""
+
 
 @dataclass(frozen=True)
 class AwsSettings:
@@ -57,16 +60,21 @@ def _config_file(home: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise InvalidArgumentError(f"cannot read {path}: {exc}") from None
-    unknown = set(data) - {"backend", "aws"} if isinstance(data, dict) else {"(root)"}
+    unknown = set(data) - TOP_KEYS if isinstance(data, dict) else {"(root)"}
     aws = data.get("aws", {}) if isinstance(data, dict) else None
     if unknown or not isinstance(aws, dict) or set(aws) - AWS_KEYS:
         raise InvalidArgumentError(
-            f"{path}: allowed keys are backend and aws ({', '.join(sorted(AWS_KEYS))})",
+            f"{path}: allowed keys are {', '.join(sorted(TOP_KEYS))} "
+            f"(aws: {', '.join(sorted(AWS_KEYS))})",
             details={
                 "unknown": sorted(
                     unknown | (set(aws) - AWS_KEYS if isinstance(aws, dict) else set())
                 )
             },
+        )
+    if not isinstance(data.get("notifications") or {}, dict):
+        raise InvalidArgumentError(
+            f"{path}: notifications must be a mapping", details={"field": "notifications"}
         )
     return data
 
@@ -83,6 +91,8 @@ class Settings:
     backend: str = "local"
     """local: SQLite under home, local processes. aws: DynamoDB, Step Functions."""
     aws: AwsSettings = field(default_factory=AwsSettings)
+    notifications: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    """config.yaml's `notifications:` as written; bunsui_core.notify validates it on use."""
 
     @classmethod
     def resolve(
@@ -119,6 +129,7 @@ class Settings:
             read_only=bool(read_only) or from_env,
             backend=backend,
             aws=AwsSettings(**aws),
+            notifications=dict(config.get("notifications") or {}),
         )
 
     @property
