@@ -59,7 +59,7 @@ SECURITY_HEADERS = {
     ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # no-referrer would make browsers send `Origin: null`
     "Cache-Control": "no-store",
 }
 
@@ -249,13 +249,14 @@ class Inbox:
         return parsed
 
     def _sign_in_first(self, request: Request) -> Response:
-        if request.method == "GET" and not _wants_json(request):
+        is_page = request.url.path != f"{ROOT}/events"
+        if request.method == "GET" and is_page and not _wants_json(request):
             target = quote(request.url.path, safe="/")
             return RedirectResponse(f"{ROOT}/login?next={target}", status_code=303)
         return JSONResponse({"error": {"code": "UNAUTHENTICATED"}}, status_code=401)
 
     def _refusal(self, request: Request, exc: Refused) -> Response:
-        if _wants_json(request) or request.url.path.endswith("/events"):
+        if _wants_json(request) or request.url.path == f"{ROOT}/events":
             return JSONResponse(
                 {"error": {"code": "REFUSED", "message": exc.message}}, status_code=exc.status
             )
