@@ -109,8 +109,9 @@ def build_notice(
     else:
         link = f"{link_base.rstrip('/')}/approvals" if link_base else None
         pipeline = f" of pipeline {event.pipeline_id}" if event.pipeline_id else ""
-        noun = "Session" if str(event.kind) == "session" else "Claim on session"
-        text = f"{noun} {event.id}{pipeline} {event.status}"
+        text = f"Session {event.id}{pipeline} failed"
+        if kind is NoticeKind.SESSION_ESCALATED:
+            text = f"Session {event.id}{pipeline} escalated: agents wait for a human"
         summary = None
     return Notice(
         kind=kind,

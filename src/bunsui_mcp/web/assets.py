@@ -43,6 +43,8 @@ code { background: #eceff3; border-radius: 3px; padding: 0 3px; white-space: pre
 .list code { display: inline-block; margin: 1px 2px 1px 0; }
 pre { white-space: pre-wrap; background: #eceff3; padding: 8px; border-radius: 6px; }
 .none { color: var(--muted); font-style: italic; }
+.effect { margin-top: 6px; border-top: 1px solid var(--line); padding-top: 4px; font-size: .92rem; }
+.label { margin: 0; font-size: .85rem; font-weight: 600; color: var(--muted); }
 .before code { background: #fde7e9; text-decoration: line-through; }
 .after code { background: #e3f4e8; }
 .summary { font-size: 1.05rem; font-weight: 600; background: #fff8e1;
@@ -64,7 +66,7 @@ button.reject { background: var(--bad); border-color: var(--bad); color: #fff; }
 button.link { min-height: 0; padding: 4px 10px; margin: 0; }
 .live-status { color: var(--muted); font-size: .85rem; min-height: 1.2em; }
 @media (max-width: 480px) {
-  dl.facts > div, dl.value > div { grid-template-columns: 1fr; }
+  dl.facts > div, dl.value > div { grid-template-columns: minmax(5rem, 38%) 1fr; gap: 2px 8px; }
   main { padding: 4px 12px 32px; }
 }
 """

@@ -106,6 +106,16 @@ def _outcome(ticket: dict[str, Any]) -> str:
     return esc(ticket.get("reason") or "")
 
 
+def _what_it_does(ticket: dict[str, Any]) -> str:
+    """The effect preview in full when the ticket has one, else its exact arguments."""
+    preview = preview_of(ticket)
+    if preview is not None:
+        effect = {k: v for k, v in preview.items() if k != "summary"}
+        return f'<div class="effect"><p class="label">Effect</p>{value_html(effect)}</div>'
+    arguments = value_html(ticket["arguments"])
+    return f'<div class="effect"><p class="label">Arguments</p>{arguments}</div>'
+
+
 def pending_list(tickets: list[dict[str, Any]]) -> str:
     """Pending tickets, newest first, each with who asked, the rule, age and expiry."""
     if not tickets:
@@ -117,7 +127,7 @@ def pending_list(tickets: list[dict[str, Any]]) -> str:
         f'<p class="meta">requested by <strong>{esc(t["requested_by"])}</strong> · '
         f"rule <code>{esc(t['rule'])}</code></p>"
         f'<p class="meta">asked {relative(t["created_at"])} · expires {relative(t["expires_at"])}'
-        "</p></li>"
+        f"</p>{_what_it_does(t)}</li>"
         for t in tickets
     )
     return f'{count}<ul class="tickets">{items}</ul>'

@@ -19,6 +19,7 @@ from bunsui_core.notify import (
     NotificationSettings,
     Notifier,
     WebhookFormat,
+    build_notice,
     host_of,
     notice_kind,
 )
@@ -80,6 +81,20 @@ class TestNoticeKinds:
         """Only creation, outcome, expiry and failures notify; intermediate states do not."""
         event = Event(seq=1, at="2026-01-01T00:00:00.000000Z", kind=kind, id="x", status=status)
         assert notice_kind(event) is expected
+
+    def test_an_escalated_claim_is_session_escalated(self):
+        """Claims (kind `claim`, added with escalations) notify only when escalated."""
+        stamp = "2026-01-01T00:00:00.000000Z"
+        escalated = Event.model_construct(
+            seq=1, at=stamp, kind="claim", id="ses-1", status="escalated", pipeline_id=None
+        )
+        claimed = escalated.model_copy(update={"status": "claimed"})
+        assert notice_kind(escalated) is NoticeKind.SESSION_ESCALATED
+        assert notice_kind(claimed) is None
+        notice = build_notice(escalated, NoticeKind.SESSION_ESCALATED, None, "https://i.example")
+        assert notice.text == (
+            "Session ses-1 escalated: agents wait for a human https://i.example/approvals"
+        )
 
     def test_slack_format_is_text_only_and_json_carries_the_notice(self):
         """Slack-compatible targets get `{"text"}`; generic JSON targets the whole notice."""
