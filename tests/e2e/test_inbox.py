@@ -252,8 +252,9 @@ class TestApproverFlow:
         context.close()
         _keep_screenshot(tmp_path / "inbox-desktop.png")
 
-    def test_a_viewer_sees_no_decision_controls(self, browser, inbox):
-        """Only actors allowed approval:approve get Approve and Reject."""
+    def test_a_viewer_sees_no_decision_controls_and_a_decision_live(self, browser, inbox):
+        """Only actors allowed approval:approve get Approve and Reject; a decision made
+        elsewhere (the CLI) shows on the open ticket page within 2 s, without a reload."""
         ticket = inbox.agent_requests_rerun(batch_size=41)
         context = browser.new_context()
         page = context.new_page()
@@ -262,6 +263,11 @@ class TestApproverFlow:
         expect(page.get_by_text("lets you read this ticket, not decide it")).to_be_visible()
         assert page.get_by_role("button", name="Approve and run").count() == 0
         assert page.get_by_role("button", name="Reject").count() == 0
+        page.wait_for_function("document.body.dataset.liveSrc.includes('/tickets/')")
+        time.sleep(1.0)  # the event stream is open before the decision
+        inbox.cli.json("approval", "reject", ticket["ticket_id"], "--reason", "not today")
+        expect(page.locator(".badge").first).to_have_text("rejected", timeout=2000)
+        expect(page.locator("#ticket")).to_contain_text("not today")
         context.close()
 
 

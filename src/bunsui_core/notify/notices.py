@@ -36,6 +36,12 @@ def notice_kind(event: Event) -> NoticeKind | None:
     return None
 
 
+def slack_escaped(text: str) -> str:
+    """Text Slack shows as written: `<!channel>` or `<url|label>` from an agent's arguments
+    must not ping everyone or disguise a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def ticket_path(ticket_id: str) -> str:
     """Where the approver's inbox shows a ticket."""
     return f"/approvals/tickets/{ticket_id}"
@@ -57,7 +63,7 @@ class Notice(BaseModel):
     def body(self, form: WebhookFormat) -> dict[str, Any]:
         """The JSON a target of this format receives."""
         if form is WebhookFormat.SLACK:
-            return {"text": self.text}
+            return {"text": slack_escaped(self.text)}
         return self.model_dump(mode="json")
 
 
@@ -89,7 +95,7 @@ def _ticket_text(kind: NoticeKind, ticket: Ticket) -> str:
     if kind is NoticeKind.TICKET_CREATED:
         return f"{ticket.requested_by} asks to run {what} ({ticket.ticket_id}; rule {ticket.rule})"
     if kind is NoticeKind.TICKET_EXPIRED:
-        return f"Ticket {ticket.ticket_id} expired undecided: {what}"
+        return f"Ticket {ticket.ticket_id} expired before it ran: {what}"
     decided = f"{ticket.status} by {ticket.decided_by or '?'}"
     if ticket.reason:
         decided += f" ({ticket.reason})"

@@ -96,10 +96,15 @@ class TestNoticeKinds:
             "Session ses-1 escalated: agents wait for a human https://i.example/approvals"
         )
 
-    def test_slack_format_is_text_only_and_json_carries_the_notice(self):
-        """Slack-compatible targets get `{"text"}`; generic JSON targets the whole notice."""
+    def test_slack_format_is_escaped_text_and_json_carries_the_notice(self):
+        """Slack-compatible targets get `{"text"}` with Slack's control characters escaped
+        (no mentions or disguised links from ticket text); generic JSON the whole notice."""
         notice = Notice(kind=NoticeKind.TEST, id="t", status="test", at="now", text="hi")
         assert notice.body(WebhookFormat.SLACK) == {"text": "hi"}
+        loud = notice.model_copy(update={"text": "<!channel> <http://evil|docs> & more"})
+        assert loud.body(WebhookFormat.SLACK) == {
+            "text": "&lt;!channel&gt; &lt;http://evil|docs&gt; &amp; more"
+        }
         assert notice.body(WebhookFormat.JSON)["kind"] == "test"
 
 
