@@ -68,6 +68,7 @@ def test(ctx: ActionContext, args: NotifyTestInput) -> NotifyTestOutput:
         at=utc_now(),
         text=f"{text} {link}" if link else text,
         link=link,
+        ticket=None,
     )
     results = []
     for target in targets:

@@ -76,9 +76,8 @@ class Notifier:
                 if time.monotonic() >= next_sweep:
                     self._retrying(lambda: self._expire_overdue(store), default=None)
                     next_sweep = time.monotonic() + SWEEP_SECONDS
-                events = self._retrying(
-                    partial(store.list_events, after_seq=cursor, limit=500), default=[]
-                )
+                read = partial(store.list_events, after_seq=cursor, limit=500)
+                events: list[Event] = self._retrying(read, default=[])
                 for event in events:
                     cursor = event.seq
                     self.dispatch(store, event)

@@ -44,6 +44,11 @@ class WebhookFormat(StrEnum):
     """The whole notice as a JSON object (kind, id, status, text, link, ticket)."""
 
 
+def every_event() -> list[NoticeKind]:
+    """What a target hears of when its `events` are not given."""
+    return [kind for kind in NoticeKind if kind is not NoticeKind.TEST]
+
+
 def host_of(url: str) -> str:
     """`scheme://host[:port]` of a webhook URL: all a log line may show (paths and query
     strings of webhook URLs are secrets)."""
@@ -61,7 +66,7 @@ class WebhookTarget(BaseModel):
     url: str = Field(max_length=2000, description="http(s) URL; treated as a secret.")
     format: WebhookFormat = WebhookFormat.JSON
     events: list[NoticeKind] = Field(
-        default_factory=lambda: [k for k in NoticeKind if k is not NoticeKind.TEST],
+        default_factory=every_event,
         description="What this target hears of (default: everything).",
     )
 
