@@ -15,6 +15,8 @@ READ_ONLY_ENV = "BUNSUI_READ_ONLY"
 BACKEND_ENV = "BUNSUI_BACKEND"
 BACKENDS = ("local", "aws")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+CONFIG_KEYS = frozenset({"backend", "aws", "notifications"})
+"""What `$BUNSUI_HOME/config.yaml` may hold (`notifications:` is checked by bunsui_core.notify)."""
 
 AWS_KEYS = frozenset(
     {
@@ -30,9 +32,6 @@ AWS_KEYS = frozenset(
 )
 """What `$BUNSUI_HOME/config.yaml` may set under `aws:`. Never credentials: those come from
 boto3's standard chain (environment, profile, instance role) only."""
-
-TOP_KEYS = frozenset({"backend", "aws", "notifications"})
-"""What `$BUNSUI_HOME/config.yaml` may hold (`notifications:` is checked by bunsui_core.notify)."""
 
 
 @dataclass(frozen=True)
@@ -60,12 +59,12 @@ def _config_file(home: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise InvalidArgumentError(f"cannot read {path}: {exc}") from None
-    unknown = set(data) - TOP_KEYS if isinstance(data, dict) else {"(root)"}
+    unknown = set(data) - CONFIG_KEYS if isinstance(data, dict) else {"(root)"}
     aws = data.get("aws", {}) if isinstance(data, dict) else None
     if unknown or not isinstance(aws, dict) or set(aws) - AWS_KEYS:
         raise InvalidArgumentError(
-            f"{path}: allowed keys are {', '.join(sorted(TOP_KEYS))} "
-            f"(aws: {', '.join(sorted(AWS_KEYS))})",
+            f"{path}: allowed keys are {', '.join(sorted(CONFIG_KEYS))} and under aws: "
+            f"{', '.join(sorted(AWS_KEYS))}",
             details={
                 "unknown": sorted(
                     unknown | (set(aws) - AWS_KEYS if isinstance(aws, dict) else set())
