@@ -228,6 +228,7 @@ class TestApproverFlow:
         expect(arguments).to_contain_text("transform")
         expect(arguments).to_contain_text(inbox.failed_session)
         expect(arguments).to_contain_text("40")
+        page.screenshot(path=str(tmp_path / "inbox-ticket.png"), full_page=True)
         page.get_by_label("Note for the audit log (optional)").fill("memory fix, looks right")
         page.get_by_role("button", name="Approve and run").click()
 
@@ -251,6 +252,7 @@ class TestApproverFlow:
         inbox.cli.json("audit", "verify")
         context.close()
         _keep_screenshot(tmp_path / "inbox-desktop.png")
+        _keep_screenshot(tmp_path / "inbox-ticket.png")
 
     def test_a_viewer_sees_no_decision_controls_and_a_decision_live(self, browser, inbox):
         """Only actors allowed approval:approve get Approve and Reject; a decision made
