@@ -46,6 +46,7 @@ viewer:
 actors:
   ai-agent: ai_agent
   carol: approver
+  dave: approver
   victor: viewer
 """
 
@@ -121,7 +122,9 @@ def inbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InboxServer]:
     cli = Cli(root / "home")
     failed = cli.json("pipeline", "run", etl_pipeline(root), "--wait", expect=10)["session_id"]
     tokens_file = root / "tokens.yaml"
-    tokens = {actor: add_token(tokens_file, actor) for actor in ("carol", "victor", "ai-agent")}
+    tokens = {
+        actor: add_token(tokens_file, actor) for actor in ("carol", "dave", "victor", "ai-agent")
+    }
     policy = root / "policy.yaml"
     policy.write_text(POLICY)
     port = free_port()
@@ -361,6 +364,32 @@ class TestScripts:
         assert ticket["ticket_id"] in {t["ticket_id"] for t in listed["pending"]}
         decided = httpx2.post(target, data={"reason": "scripted no"}, headers=carol).json()
         assert (decided["status"], decided["decided_by"]) == ("rejected", "carol")
+
+    def test_two_approvers_racing_in_the_inbox_run_the_ticket_once(self, inbox):
+        """Carol and dave approve at the same moment: one execution, one CONFLICT, as on
+        the CLI (the inbox decides through the same gateway)."""
+        ticket = inbox.agent_requests_rerun(batch_size=46)
+        target = f"{inbox.url}/approvals/tickets/{ticket['ticket_id']}/approve"
+
+        def approve(actor: str) -> int:
+            headers = {
+                "Authorization": f"Bearer {inbox.tokens[actor]}",
+                "Accept": "application/json",
+            }
+            return httpx2.post(target, data={}, headers=headers, timeout=60).status_code
+
+        with ThreadPoolExecutor(2) as pool:
+            statuses = sorted(pool.map(approve, ["carol", "dave"]))
+        assert statuses == [200, 409]
+        shown = inbox.cli.json("approval", "show", ticket["ticket_id"])
+        assert shown["status"] == "executed"
+        entries = inbox.cli.json("audit", "list", "--limit", "10000")["entries"]
+        executed = [
+            e
+            for e in entries
+            if e["ticket_id"] == ticket["ticket_id"] and e["result"] == "executed"
+        ]
+        assert len(executed) == 1
 
 
 class TestPhone:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from bunsui_mcp.web import WebSessions
 from bunsui_mcp.web.pages import Viewer, inbox_page, ticket_page
 from bunsui_mcp.web.render import esc, value_html
@@ -71,6 +74,16 @@ class TestEscaping:
         """A right-to-left override cannot make an argument read as something else."""
         shown = esc("rm\u202e-rf\x1b[2J\u200b")
         assert shown == "rm\u27e8U+202E\u27e9-rf\u27e8U+001B\u27e9[2J\u27e8U+200B\u27e9"
+
+    @given(st.text())
+    def test_any_text_escapes_to_inert_visible_characters(self, text):
+        """No markup characters and no invisible or direction-changing ones survive."""
+        shown = esc(text)
+        assert not set(shown) & set("<>\"'")
+        assert not any(
+            ch in shown for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+        )
+        assert not any(ord(ch) < 32 and ch not in "\t\n" for ch in shown)
 
     def test_nothing_is_truncated(self):
         """A 5000-character argument is on the page whole."""
