@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 import anyio
-from mcp.server.auth.provider import TokenVerifier
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -34,7 +33,7 @@ from bunsui_core.actions import Gateway
 from bunsui_core.errors import BunsuiError, ErrorCode
 from bunsui_core.governance.policy import ActorKind, Outcome
 from bunsui_core.store import Store
-from bunsui_mcp.auth import token_hash
+from bunsui_mcp.auth import TokenFileVerifier, token_hash
 from bunsui_mcp.web import pages
 from bunsui_mcp.web.assets import CSS, SCRIPT
 from bunsui_mcp.web.pages import ROOT, Viewer
@@ -110,7 +109,7 @@ class Inbox:
     def __init__(
         self,
         gateway: Gateway,
-        verifier: TokenVerifier,
+        verifier: TokenFileVerifier,
         security: TransportSecuritySettings | None,
         sessions: WebSessions | None = None,
     ) -> None:
@@ -189,14 +188,8 @@ class Inbox:
         return (access.subject or access.client_id) if access is not None else None
 
     async def _token_still_valid(self, session: WebSession) -> bool:
-        """A session lives only as long as its token does (revoking the token signs out)."""
-        hashes = getattr(self.verifier, "hashes", None)
-        if not isinstance(hashes, dict):
-            return True
-        return any(
-            hmac.compare_digest(digest, session.token_digest) and actor == session.actor
-            for digest, actor in hashes.items()
-        )
+        """A session lives only as long as the server accepts its token for its actor."""
+        return self.verifier.hashes.get(session.token_digest) == session.actor
 
     def _caller(self, actor: str, session: WebSession | None) -> Caller:
         """Only people use the inbox; the policy in force now says who is one."""
