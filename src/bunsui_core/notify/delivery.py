@@ -75,7 +75,12 @@ def send_once(target: WebhookTarget, notice: Notice, timeout: float, post: Post)
         return Delivery(target.name, host, delivered=False, attempts=1, error=str(exc))
     ok = 200 <= status < 300
     return Delivery(
-        target.name, host, delivered=ok, attempts=1, status=status, error=None if ok else "HTTP"
+        target.name,
+        host,
+        delivered=ok,
+        attempts=1,
+        status=status,
+        error=None if ok else f"answered HTTP {status}",
     )
 
 
@@ -91,7 +96,7 @@ class Courier:
         self.post = post
         self.host = host_of(target.url)
         self.outcomes: list[Delivery] = []
-        """How each notice ended, in order (bounded; for `status` views and tests)."""
+        """How each of the last 100 notices ended, newest last."""
         self._queue: queue.Queue[Notice] = queue.Queue(maxsize=QUEUE_LIMIT)
         self._stop = threading.Event()
         self._thread = threading.Thread(
