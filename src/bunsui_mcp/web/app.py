@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 import anyio
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
@@ -36,6 +36,14 @@ from bunsui_core.store import Store
 from bunsui_mcp.auth import TokenFileVerifier, token_hash
 from bunsui_mcp.web import pages
 from bunsui_mcp.web.assets import CSS, SCRIPT
+from bunsui_mcp.web.guards import (
+    HTTP_STATUS,
+    SECURITY_HEADERS,
+    Refused,
+    read_form,
+    safe_next,
+    wants_json,
+)
 from bunsui_mcp.web.pages import ROOT, Viewer
 from bunsui_mcp.web.render import esc
 from bunsui_mcp.web.sessions import WebSession, WebSessions
@@ -44,44 +52,10 @@ logger = logging.getLogger("bunsui.inbox")
 
 SESSION_COOKIE = "bunsui_session"
 LOGIN_COOKIE = "bunsui_login"
-FORM_BYTES = 64 * 1024
-"""Largest form body accepted (a reason is at most 2000 characters)."""
 FEED_POLL_SECONDS = 0.5
 FEED_PING_SECONDS = 15.0
 HISTORY_LIMIT = 200
 """Tickets read for one inbox view (pending and decided together, newest first)."""
-
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-        "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",  # no-referrer would make browsers send `Origin: null`
-    "Cache-Control": "no-store",
-}
-
-HTTP_STATUS = {
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.INVALID_ARGUMENT: 400,
-    ErrorCode.PERMISSION_DENIED: 403,
-    ErrorCode.READ_ONLY: 403,
-    ErrorCode.CONFLICT: 409,
-    ErrorCode.INVALID_TRANSITION: 409,
-    ErrorCode.TICKET_EXPIRED: 409,
-    ErrorCode.STORE_LOCKED: 503,
-}
-
-
-class Refused(Exception):
-    """A request turned away before any gateway call, with the status and page to send."""
-
-    def __init__(self, status: int, title: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.title = title
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -215,41 +189,20 @@ class Inbox:
             return
         if not request.headers.get("origin"):
             raise Refused(403, "Refused", "A form post must carry an Origin header.")
-        form = await self.form(request)
+        form = await read_form(request)
         sent = form.get("csrf_token", "")
         if not hmac.compare_digest(sent.encode(), caller.session.csrf_token.encode()):
             raise Refused(403, "Refused", "The form's CSRF token is missing or stale; reload.")
 
-    async def form(self, request: Request) -> dict[str, str]:
-        """The urlencoded form body (first value per field), bounded in size; cached."""
-        cached = request.scope.get("bunsui.form")
-        if isinstance(cached, dict):
-            return cached
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind not in {"application/x-www-form-urlencoded", ""}:
-            raise Refused(415, "Refused", "Send forms as application/x-www-form-urlencoded.")
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > FORM_BYTES:
-                raise Refused(413, "Refused", "The form is too large.")
-        try:
-            fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
-        except (UnicodeDecodeError, ValueError):
-            raise Refused(400, "Refused", "The form could not be read.") from None
-        parsed = {key: values[0] for key, values in fields.items()}
-        request.scope["bunsui.form"] = parsed
-        return parsed
-
     def _sign_in_first(self, request: Request) -> Response:
         is_page = request.url.path != f"{ROOT}/events"
-        if request.method == "GET" and is_page and not _wants_json(request):
+        if request.method == "GET" and is_page and not wants_json(request):
             target = quote(request.url.path, safe="/")
             return RedirectResponse(f"{ROOT}/login?next={target}", status_code=303)
         return JSONResponse({"error": {"code": "UNAUTHENTICATED"}}, status_code=401)
 
     def _refusal(self, request: Request, exc: Refused) -> Response:
-        if _wants_json(request) or request.url.path == f"{ROOT}/events":
+        if wants_json(request) or request.url.path == f"{ROOT}/events":
             return JSONResponse(
                 {"error": {"code": "REFUSED", "message": exc.message}}, status_code=exc.status
             )
@@ -277,11 +230,11 @@ class Inbox:
     async def login(self, request: Request) -> Response:
         """GET: the form. POST: exchange a valid human's token for a session cookie."""
         if request.method == "GET":
-            return self._login_form(request, _safe_next(request.query_params.get("next")))
+            return self._login_form(request, safe_next(request.query_params.get("next")))
         if not request.headers.get("origin"):
             raise Refused(403, "Refused", "A form post must carry an Origin header.")
-        form = await self.form(request)
-        next_path = _safe_next(form.get("next"))
+        form = await read_form(request)
+        next_path = safe_next(form.get("next"))
         expected = request.cookies.get(LOGIN_COOKIE, "")
         if not expected or not hmac.compare_digest(
             form.get("login_csrf", "").encode(), expected.encode()
@@ -343,7 +296,7 @@ class Inbox:
     async def inbox(self, request: Request, caller: Caller) -> Response:
         """Pending tickets newest first, decided ones, the audit head."""
         pending, decided, head = await self._inbox_data(caller)
-        if _wants_json(request):
+        if wants_json(request):
             return JSONResponse({"pending": pending, "decided": decided, "audit_head": head})
         return HTMLResponse(pages.inbox_page(caller.viewer, pending, decided, head))
 
@@ -355,7 +308,7 @@ class Inbox:
         except BunsuiError as exc:
             return self._error(request, caller, exc)
         ticket = shown.model_dump(mode="json")
-        if _wants_json(request):
+        if wants_json(request):
             return JSONResponse(ticket)
         return HTMLResponse(pages.ticket_page(caller.viewer, ticket))
 
@@ -365,7 +318,7 @@ class Inbox:
         decision = request.path_params["decision"]
         if decision not in {"approve", "reject"}:
             raise Refused(404, "Not found", "Tickets can be approved or rejected.")
-        form = await self.form(request)
+        form = await read_form(request)
         reason = form.get("reason", "").strip() or None
         if decision == "reject" and reason is None:
             raise Refused(400, "Reason needed", "Say why you reject the ticket.")
@@ -374,7 +327,7 @@ class Inbox:
             decided = await self.invoke(caller, f"approval:{decision}", arguments)
         except BunsuiError as exc:
             return await self._decision_failed(request, caller, ticket_id, exc)
-        if _wants_json(request):
+        if wants_json(request):
             return JSONResponse(decided.model_dump(mode="json"))
         return RedirectResponse(f"{ROOT}/tickets/{quote(ticket_id, safe='')}", status_code=303)
 
@@ -383,7 +336,7 @@ class Inbox:
     ) -> Response:
         """The ticket page again, saying why the decision did not happen."""
         status = HTTP_STATUS.get(exc.code, 500)
-        if _wants_json(request):
+        if wants_json(request):
             return JSONResponse({"error": exc.to_dict()}, status_code=status)
         try:
             shown = await self.invoke(caller, "approval:show", {"ticket_id": ticket_id})
@@ -405,7 +358,7 @@ class Inbox:
         except BunsuiError as exc:
             message = pages.notice(f"<code>{esc(exc.code)}</code>: {esc(exc.message)}", "error")
             verified = {"error": exc.to_dict()}
-        if _wants_json(request):
+        if wants_json(request):
             return JSONResponse(verified)
         pending, decided, head = await self._inbox_data(caller)
         return HTMLResponse(pages.inbox_page(caller.viewer, pending, decided, head, message))
@@ -450,20 +403,7 @@ class Inbox:
 
     def _error(self, request: Request, caller: Caller, exc: BunsuiError) -> Response:
         status = HTTP_STATUS.get(exc.code, 500)
-        if _wants_json(request):
+        if wants_json(request):
             return JSONResponse({"error": exc.to_dict()}, status_code=status)
         page = pages.error_page(caller.viewer, str(exc.code), exc.message)
         return HTMLResponse(page, status_code=status)
-
-
-def _wants_json(request: Request) -> bool:
-    """Scripts ask for JSON; browsers get pages."""
-    accept = request.headers.get("accept", "")
-    return "application/json" in accept and "text/html" not in accept
-
-
-def _safe_next(path: str | None) -> str:
-    """Where to go after signing in: only a path inside the inbox (no open redirect)."""
-    if path and path.startswith(ROOT) and "//" not in path and "\\" not in path:
-        return path
-    return ROOT

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bunsui_mcp.web import WebSessions
+from bunsui_mcp.web.guards import safe_next
 from bunsui_mcp.web.pages import Viewer, inbox_page, ticket_page
 from bunsui_mcp.web.render import esc, value_html
 
@@ -165,3 +166,19 @@ class TestWebSessions:
         one, two = sessions.open("carol", "d"), sessions.open("carol", "d")
         assert len({one.session_id, two.session_id, one.csrf_token, two.csrf_token}) == 4
         assert len(one.session_id) >= 40
+
+
+class TestSignInRedirect:
+    def test_after_sign_in_only_paths_inside_the_inbox_are_followed(self):
+        """`next` cannot send a fresh session to another site (no open redirect)."""
+        assert safe_next("/approvals/tickets/tkt-1") == "/approvals/tickets/tkt-1"
+        for hostile in [
+            "//evil.example/approvals",
+            "https://evil.example",
+            "/approvals//x",
+            "/approvals\\..\\x",
+            "",
+            None,
+            "/mcp",
+        ]:
+            assert safe_next(hostile) == "/approvals"
