@@ -179,7 +179,7 @@ RESOURCE_MODULES: dict[str, tuple[str, ...]] = {
     "pipeline": ("pipelines",),
     "policy": ("policies",),
     "recovery": ("recovery",),
-    "session": ("sessions", "reruns"),
+    "session": ("claims", "sessions", "reruns"),
 }
 """Which modules declare each resource's actions (a test keeps this true)."""
 
@@ -196,7 +196,18 @@ ACTION_NAMES: frozenset[ActionName] = frozenset(
         "pipeline": ("describe", "list", "register", "run", "validate"),
         "policy": ("check", "explain"),
         "recovery": ("execute", "suggest"),
-        "session": ("cancel", "describe", "list", "rerun", "sync"),
+        "session": (
+            "cancel",
+            "claim",
+            "claims",
+            "describe",
+            "escalate",
+            "list",
+            "release",
+            "rerun",
+            "resolve-escalation",
+            "sync",
+        ),
     }.items()
     for verb in verbs
 )
