@@ -105,9 +105,14 @@ def _ticket_text(kind: NoticeKind, ticket: Ticket) -> str:
 
 
 def build_notice(
-    event: Event, kind: NoticeKind, ticket: Ticket | None, link_base: str | None
+    event: Event,
+    kind: NoticeKind,
+    ticket: Ticket | None,
+    link_base: str | None,
+    detail: str | None = None,
 ) -> Notice:
-    """The notice for an event (with its ticket, when it is about one)."""
+    """The notice for an event (with its ticket, when it is about one; `detail` says who
+    escalated a session and why)."""
     if ticket is not None:
         link = f"{link_base.rstrip('/')}{ticket_path(ticket.ticket_id)}" if link_base else None
         text = _ticket_text(kind, ticket)
@@ -117,7 +122,8 @@ def build_notice(
         pipeline = f" of pipeline {event.pipeline_id}" if event.pipeline_id else ""
         text = f"Session {event.id}{pipeline} failed"
         if kind is NoticeKind.SESSION_ESCALATED:
-            text = f"Session {event.id}{pipeline} escalated: agents wait for a human"
+            why = f" {detail}" if detail else ""
+            text = f"Session {event.id}{pipeline} escalated{why}; agents wait for a human"
         summary = None
     return Notice(
         kind=kind,

@@ -22,7 +22,7 @@ from bunsui_core.model.event import Event
 from bunsui_core.model.session import utc_now
 from bunsui_core.notify.delivery import Courier, Post, post_json
 from bunsui_core.notify.notices import Notice, build_notice, notice_kind
-from bunsui_core.notify.settings import NotificationSettings
+from bunsui_core.notify.settings import NoticeKind, NotificationSettings
 from bunsui_core.store import Store
 
 logger = logging.getLogger("bunsui.notify")
@@ -101,7 +101,13 @@ class Notifier:
         if kind is None or not wanted:
             return None
         ticket = store.get_ticket(event.id) if str(event.kind) == "ticket" else None
-        notice = build_notice(event, kind, ticket, self.link_base)
+        detail = None
+        if kind is NoticeKind.SESSION_ESCALATED:
+            session = store.get_session(event.id)
+            escalation = getattr(session, "escalation", None)
+            if escalation is not None:
+                detail = f"by {escalation.escalated_by}: {escalation.reason}"
+        notice = build_notice(event, kind, ticket, self.link_base, detail)
         for courier in wanted:
             courier.submit(notice)
         return notice

@@ -19,7 +19,6 @@ from bunsui_core.notify import (
     NotificationSettings,
     Notifier,
     WebhookFormat,
-    build_notice,
     host_of,
     notice_kind,
 )
@@ -30,6 +29,7 @@ POLICY = """
 ai_agent:
   kind: agent
   approval_required: ["session:cancel"]
+  allowed_actions: ["session:escalate"]
 approver:
   kind: human
   allowed_actions: ["approval:*", "session:cancel"]
@@ -82,19 +82,13 @@ class TestNoticeKinds:
         event = Event(seq=1, at="2026-01-01T00:00:00.000000Z", kind=kind, id="x", status=status)
         assert notice_kind(event) is expected
 
-    def test_an_escalated_claim_is_session_escalated(self):
-        """Claims (kind `claim`, added with escalations) notify only when escalated."""
+    def test_only_an_escalated_claim_notifies(self):
+        """Claim events notify only when a session is escalated to a person."""
         stamp = "2026-01-01T00:00:00.000000Z"
-        escalated = Event.model_construct(
-            seq=1, at=stamp, kind="claim", id="ses-1", status="escalated", pipeline_id=None
-        )
+        escalated = Event(seq=1, at=stamp, kind=EventKind.CLAIM, id="s", status="escalated")
         claimed = escalated.model_copy(update={"status": "claimed"})
         assert notice_kind(escalated) is NoticeKind.SESSION_ESCALATED
         assert notice_kind(claimed) is None
-        notice = build_notice(escalated, NoticeKind.SESSION_ESCALATED, None, "https://i.example")
-        assert notice.text == (
-            "Session ses-1 escalated: agents wait for a human https://i.example/approvals"
-        )
 
     def test_slack_format_is_escaped_text_and_json_carries_the_notice(self):
         """Slack-compatible targets get `{"text"}` with Slack's control characters escaped
@@ -252,6 +246,28 @@ class TestDelivery:
                 stuck.released.set()
                 notifier.stop()
         assert max(durations) < 1.0, durations
+
+    def test_an_escalation_is_sent_with_who_escalated_and_why(self, settings, store):
+        """An agent hands a failure to a person: the message says who, why, and links to
+        the inbox."""
+        session = queue_session(store, pipeline_data(command_job("a", "pass")))
+        with receiver() as hook:
+            notifier = notifier_for(
+                settings, [{"name": "h", "url": hook.url, "events": ["session_escalated"]}]
+            )
+            notifier.start()
+            try:
+                Gateway(settings).invoke(
+                    "ai-agent",
+                    "session:escalate",
+                    {"session_id": session.session_id, "reason": "disk full on the warehouse"},
+                )
+                [body] = hook.wait_for(1)
+            finally:
+                notifier.stop()
+        assert (body["kind"], body["id"]) == ("session_escalated", session.session_id)
+        assert "escalated by ai-agent: disk full on the warehouse" in body["text"]
+        assert body["link"] == "https://inbox.example/approvals"
 
     def test_an_overdue_ticket_is_expired_by_the_sweep_and_sent(self, settings, store):
         """Nobody reads an overdue ticket; the notifier expires it and says so."""
