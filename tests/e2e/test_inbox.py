@@ -351,7 +351,7 @@ class TestForgery:
 class TestScripts:
     def test_a_script_decides_with_a_bearer_token_and_gets_json(self, inbox):
         """`Authorization: Bearer` works without cookies or CSRF tokens; an agent's bearer
-        token is refused."""
+        token is refused; an oversized form is refused before anything is decided."""
         ticket = inbox.agent_requests_rerun(batch_size=44)
         target = f"{inbox.url}/approvals/tickets/{ticket['ticket_id']}/reject"
         agent = {"Authorization": f"Bearer {inbox.tokens['ai-agent']}"}
@@ -362,6 +362,12 @@ class TestScripts:
         }
         listed = httpx2.get(f"{inbox.url}/approvals", headers=carol).json()
         assert ticket["ticket_id"] in {t["ticket_id"] for t in listed["pending"]}
+        huge = httpx2.post(
+            target,
+            content=b"reason=" + b"x" * 70_000,
+            headers={**carol, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert huge.status_code == 413
         decided = httpx2.post(target, data={"reason": "scripted no"}, headers=carol).json()
         assert (decided["status"], decided["decided_by"]) == ("rejected", "carol")
 
