@@ -68,6 +68,9 @@ import json, sys
 t = json.load(open(sys.argv[1]))
 print(f"[human]   {t['action']} {t['arguments']} requested by {t['requested_by']}")
 print(f"[human]   because {t['rule']}")
+print(f"[human]   what will run (the ticket's bound preview, sha256 {t['preview_hash'][:12]}...):")
+for step in t["preview"]["effect"]["steps"]:
+    print(f"[human]     step {step['step']}: {step['result']['summary']}")
 PY
 echo "[human] the agent could not approve it itself:"
 bunsui --actor ai-agent --format table approval approve "$ticket" 2>&1 | head -1 | sed 's/^/[human]   /'

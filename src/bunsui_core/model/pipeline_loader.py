@@ -72,7 +72,13 @@ def _root(message: str) -> Problem:
 
 
 def load_pipeline_file(path: Path) -> Pipeline:
-    """Read and validate a pipeline file; unreadable files are reported like invalid ones.
+    """Read and validate a pipeline file; unreadable files are reported like invalid ones."""
+    return load_pipeline_source(path)[0]
+
+
+def load_pipeline_source(path: Path) -> tuple[Pipeline, bytes]:
+    """The pipeline and the exact bytes it was parsed from (read once: hashing them binds
+    what was parsed); unreadable files are reported like invalid ones.
 
     Only regular files are read, and never more than the size limit (plus one byte to tell):
     an agent may validate any path, so /dev/zero or a FIFO must not hang or exhaust memory.
@@ -93,7 +99,7 @@ def load_pipeline_file(path: Path) -> Pipeline:
             f"cannot read pipeline file {path}: {exc}",
             details={"source": str(path), "problems": []},
         ) from None
-    return parse_pipeline_text(text, source=str(path))
+    return parse_pipeline_text(text, source=str(path)), data
 
 
 def validate_pipeline_data(data: Any, *, source: str = "<data>") -> Pipeline:

@@ -135,6 +135,14 @@ class JobOverride(_Record):
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="Parameters merged over the operation's."
     )
+    command: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Replacement argv per operation id (`job update-command --command`).",
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variables set for every operation (`job update-command --env`).",
+    )
 
 
 class RecoveryContext(_Record):
@@ -169,6 +177,11 @@ class Session(_Record):
     skipped_jobs: list[str] = Field(default_factory=list)
     config_overrides: dict[str, JobOverride] = Field(default_factory=dict)
     recovery: RecoveryContext | None = None
+    rerun_request_hash: str | None = Field(
+        None,
+        description="sha256 of the rerun request that created it: its idempotency key means "
+        "this request only.",
+    )
     requested_by: str | None = Field(
         None, description="Actor whose call created it (the requester, for approved tickets)."
     )
