@@ -32,9 +32,11 @@ ul.tickets li { background: var(--card); border: 1px solid var(--line); border-r
 .s-executed { color: var(--ok); }
 .s-failed, .s-rejected, .s-expired, .s-cancelled { color: var(--bad); }
 dl.value, dl.facts { margin: 4px 0; }
-dl.facts > div, dl.value > div { display: grid; grid-template-columns: minmax(7rem, 30%) 1fr;
+dl.facts > div, dl.value > div { display: grid;
+  grid-template-columns: minmax(7rem, 30%) minmax(0, 1fr);
   gap: 4px 12px; padding: 3px 0; border-bottom: 1px dotted var(--line); }
 dl.value dl.value { border-left: 2px solid var(--line); padding-left: 8px; }
+dl.value dl.value dl.value > div { grid-template-columns: minmax(0, 1fr); gap: 0; }
 dt { font-weight: 600; }
 dd { margin: 0; min-width: 0; }
 ol.value { margin: 0; padding-left: 1.4rem; }
@@ -66,7 +68,10 @@ button.reject { background: var(--bad); border-color: var(--bad); color: #fff; }
 button.link { min-height: 0; padding: 4px 10px; margin: 0; }
 .live-status { color: var(--muted); font-size: .85rem; min-height: 1.2em; }
 @media (max-width: 480px) {
-  dl.facts > div, dl.value > div { grid-template-columns: minmax(5rem, 38%) 1fr; gap: 2px 8px; }
+  dl.facts > div, dl.value > div { grid-template-columns: minmax(4.5rem, 36%) minmax(0, 1fr);
+    gap: 2px 8px; }
+  dl.value dl.value > div { grid-template-columns: minmax(0, 1fr); gap: 0; }
+  dl.value dl.value { padding-left: 6px; }
   main { padding: 4px 12px 32px; }
 }
 """

@@ -106,12 +106,22 @@ def _outcome(ticket: dict[str, Any]) -> str:
     return esc(ticket.get("reason") or "")
 
 
+def effect_html(preview: dict[str, Any]) -> str:
+    """Everything in a preview but its summary: its `effect` first, unwrapped, then any
+    other part (the files it binds) as a definition list; unknown shapes render whole."""
+    rest = {k: v for k, v in preview.items() if k != "summary"}
+    effect = rest.pop("effect", None)
+    parts = [value_html(effect)] if effect is not None else []
+    if rest:
+        parts.append(value_html(rest))
+    return "".join(parts)
+
+
 def _what_it_does(ticket: dict[str, Any]) -> str:
     """The effect preview in full when the ticket has one, else its exact arguments."""
     preview = preview_of(ticket)
     if preview is not None:
-        effect = {k: v for k, v in preview.items() if k != "summary"}
-        return f'<div class="effect"><p class="label">Effect</p>{value_html(effect)}</div>'
+        return f'<div class="effect"><p class="label">Effect</p>{effect_html(preview)}</div>'
     arguments = value_html(ticket["arguments"])
     return f'<div class="effect"><p class="label">Arguments</p>{arguments}</div>'
 
@@ -237,11 +247,7 @@ def ticket_page(viewer: Viewer, ticket: dict[str, Any], message: str = "") -> st
         ]
     sections = [f'<h2 id="facts-heading">Request</h2>{_facts(facts)}']
     if preview is not None:
-        rest = {k: v for k, v in preview.items() if k != "summary"}
-        sections.append(
-            '<h2 id="preview-heading">What it will do</h2>'
-            f'<p class="summary">{esc(headline(ticket))}</p>{value_html(rest)}'
-        )
+        sections.append(f'<h2 id="preview-heading">What it will do</h2>{effect_html(preview)}')
     sections.append(
         '<h2 id="arguments-heading">Exact arguments</h2>'
         f"{value_html(ticket['arguments'])}"
