@@ -224,6 +224,10 @@ class TestApproverFlow:
         assert appeared < 2.0
         expect(page.locator("#pending")).to_contain_text("ai-agent")
         page.screenshot(path=str(tmp_path / "inbox-desktop.png"), full_page=True)
+        folded = page.locator(f"#pending details[data-key='{ticket['ticket_id']}']")
+        folded.locator("summary").click()
+        expect(folded).to_contain_text("transform")
+        expect(folded).to_contain_text("40")
 
         link.click()
         expect(page.get_by_role("heading", level=1)).to_have_text(f"Ticket {ticket['ticket_id']}")

@@ -46,7 +46,8 @@ code { background: #eceff3; border-radius: 3px; padding: 0 3px; white-space: pre
 pre { white-space: pre-wrap; background: #eceff3; padding: 8px; border-radius: 6px; }
 .none { color: var(--muted); font-style: italic; }
 .effect { margin-top: 6px; border-top: 1px solid var(--line); padding-top: 4px; font-size: .92rem; }
-.label { margin: 0; font-size: .85rem; font-weight: 600; color: var(--muted); }
+.effect summary { cursor: pointer; font-weight: 600; color: var(--accent); min-height: 32px;
+  padding: 4px 0; }
 .before code { background: #fde7e9; text-decoration: line-through; }
 .after code { background: #e3f4e8; }
 .summary { font-size: 1.05rem; font-weight: 600; background: #fff8e1;
@@ -90,6 +91,8 @@ SCRIPT = """
     if (response.redirected || response.status === 401) { location.reload(); return; }
     if (!response.ok) return;
     const fresh = new DOMParser().parseFromString(await response.text(), 'text/html');
+    const open = new Set([...document.querySelectorAll('details[open][data-key]')]
+      .map(d => d.dataset.key));
     for (const region of document.querySelectorAll('[data-live]')) {
       const update = fresh.getElementById(region.id);
       const typing = region.contains(document.activeElement) &&
@@ -97,6 +100,9 @@ SCRIPT = """
       if (update && !typing && update.innerHTML !== region.innerHTML) {
         region.innerHTML = update.innerHTML;
       }
+    }
+    for (const details of document.querySelectorAll('details[data-key]')) {
+      if (open.has(details.dataset.key)) details.open = true;
     }
     if (status) status.textContent = 'Updated at ' + new Date().toLocaleTimeString();
   }

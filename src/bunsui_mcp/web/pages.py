@@ -118,12 +118,16 @@ def effect_html(preview: dict[str, Any]) -> str:
 
 
 def _what_it_does(ticket: dict[str, Any]) -> str:
-    """The effect preview in full when the ticket has one, else its exact arguments."""
+    """The effect preview in full when the ticket has one, else its exact arguments, folded
+    (never cut) so a list of many tickets stays scannable; the summary line is above it."""
     preview = preview_of(ticket)
-    if preview is not None:
-        return f'<div class="effect"><p class="label">Effect</p>{effect_html(preview)}</div>'
-    arguments = value_html(ticket["arguments"])
-    return f'<div class="effect"><p class="label">Arguments</p>{arguments}</div>'
+    label, shown = (
+        ("Full effect", effect_html(preview))
+        if preview is not None
+        else ("Exact arguments", value_html(ticket["arguments"]))
+    )
+    key = esc(ticket["ticket_id"])
+    return f'<details class="effect" data-key="{key}"><summary>{label}</summary>{shown}</details>'
 
 
 def pending_list(tickets: list[dict[str, Any]]) -> str:
