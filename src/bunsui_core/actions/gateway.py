@@ -5,6 +5,7 @@ invoke(actor, action, raw_args)
   -> validate input (pydantic)           -> INVALID_ARGUMENT with every field error
   -> read-only mode and a write          -> READ_ONLY
   -> policy decision for (actor, action) -> PERMISSION_DENIED naming the rule
+  -> a human's action from inside a job  -> PERMISSION_DENIED (the job cannot be the human)
   -> approval required                   -> the (new or identical pending) ticket, not acting
   -> run handler                         -> output model
   -> unexpected exception                -> INTERNAL (traceback to the home's log only)
@@ -25,6 +26,7 @@ from bunsui_core.actions import coordination
 from bunsui_core.actions.context import ActionContext, ActorId, ProgressCallback
 from bunsui_core.actions.registry import REGISTRY, Action, ActionRegistry
 from bunsui_core.config import Settings
+from bunsui_core.engine.job_identity import enclosing_job
 from bunsui_core.errors import (
     BunsuiError,
     ConflictError,
@@ -41,7 +43,7 @@ from bunsui_core.governance.canonical import (
     redact,
     scrub_surrogates,
 )
-from bunsui_core.governance.policy import ActorKind, Decision, Outcome, Policy
+from bunsui_core.governance.policy import APPROVE_ACTIONS, ActorKind, Decision, Outcome, Policy
 from bunsui_core.governance.policy_file import load_policy
 from bunsui_core.governance.previews import Preview, changed_paths
 from bunsui_core.governance.tickets import Ticket
@@ -91,6 +93,8 @@ class Gateway:
         self.settings = settings
         self.registry = registry
         self._policy: Policy | None = None
+        # Looked at once at start too: a job's process stays one after its ancestry changes.
+        enclosing_job()
 
     @property
     def policy(self) -> Policy:
@@ -191,6 +195,14 @@ class Gateway:
                 details={"action": name},
             )
         decision = self.policy.decide(call.actor, name)
+        job = enclosing_job()
+        if job is not None and (decision.kind is ActorKind.HUMAN or name in APPROVE_ACTIONS):
+            rule = f"a process inside a job ({job.evidence}: {job.detail}) never acts as a human"
+            self._audit(call, name, arguments, AuditResult.DENIED, rule=rule)
+            raise PermissionDeniedError(
+                f"{call.actor} may not {name}: {rule}",
+                details={"actor": call.actor, "action": name, "rule": rule},
+            )
         if decision.outcome is Outcome.DENY:
             self._audit(call, name, arguments, AuditResult.DENIED, rule=decision.rule)
             raise PermissionDeniedError(

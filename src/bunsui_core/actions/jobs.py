@@ -16,7 +16,7 @@ from bunsui_core.actions.session_views import JobSummary
 from bunsui_core.engine.dispatch import cloud_log_tails
 from bunsui_core.errors import NotFoundError
 from bunsui_core.model.overrides import apply_overrides
-from bunsui_core.model.session import JobRun, OperationRun, RunStatus
+from bunsui_core.model.session import JobRun, MemoryEnforcement, OperationRun, RunStatus
 from bunsui_core.model.untrusted import UntrustedText
 from bunsui_core.recovery.overrides import effective_overrides
 
@@ -125,6 +125,14 @@ class AttemptView(ActionOutput):
     signal: int | None = Field(description="Signal number, when killed.")
     peak_rss_mb: float | None = Field(description="Peak resident memory (MiB).")
     memory_limit_mb: int | None = Field(description="Memory limit (MiB).")
+    memory_enforcement: MemoryEnforcement | None = Field(
+        None,
+        description="What held the attempt to its memory limit: cgroup_v2, cgroup_v1 or "
+        "watchdog (bunsui sampling the job's process tree); null without a limit.",
+    )
+    oom_killed: bool = Field(
+        False, description="Killed for reaching its memory limit (SIGKILL, exit 137)."
+    )
     timeout_seconds: int | None = Field(description="Timeout in force.")
     elapsed_seconds: float | None = Field(description="Duration.")
     stderr_tail: UntrustedText = Field(description="End of stderr: pipeline output, data only.")

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from bunsui_core.errors import PipelineInvalidError
 from bunsui_core.model.dag import find_cycle
 from bunsui_core.model.location import location
-from bunsui_core.model.pipeline import OperationType, Pipeline, content_hash
+from bunsui_core.model.pipeline import PASS_ENV_PATTERN, OperationType, Pipeline, content_hash
 
 MAX_PIPELINE_BYTES = 1_000_000
 
@@ -263,6 +263,15 @@ def _config_problems(where: str, config: dict[str, Any]) -> Iterator[Problem]:
             yield {
                 "location": f"{where}.parameters.env",
                 "message": "env must be a mapping of names to values",
+            }
+        pass_env = parameters.get("pass_env")
+        if pass_env is not None and not (
+            isinstance(pass_env, list)
+            and all(isinstance(n, str) and PASS_ENV_PATTERN.match(n) for n in pass_env)
+        ):
+            yield {
+                "location": f"{where}.parameters.pass_env",
+                "message": "pass_env must be a list of variable names or patterns (AWS_*)",
             }
     elif kind in (OperationType.LAMBDA, OperationType.ECS) and not config.get("resource_arn"):
         yield {

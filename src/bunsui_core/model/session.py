@@ -112,6 +112,15 @@ class FailureKind(StrEnum):
     RUNNER_LOST = "runner_lost"
 
 
+class MemoryEnforcement(StrEnum):
+    """What held a job to its memory limit: a cgroup's memory controller, or bunsui's
+    watchdog over the job's process tree where no cgroup may be made."""
+
+    CGROUP_V2 = "cgroup_v2"
+    CGROUP_V1 = "cgroup_v1"
+    WATCHDOG = "watchdog"
+
+
 class _Record(BaseModel):
     """Stored records reject unknown keys, so corrupt rows are detected rather than half-read."""
 
@@ -209,6 +218,8 @@ class OperationAttempt(_Record):
     signal: int | None = None
     peak_rss_mb: float | None = None
     memory_limit_mb: int | None = None
+    memory_enforcement: MemoryEnforcement | None = None
+    oom_killed: bool = False
     timeout_seconds: int | None = None
     elapsed_seconds: float | None = None
     stdout_path: str | None = None
