@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pwd
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ READ_ONLY_ENV = "BUNSUI_READ_ONLY"
 BACKEND_ENV = "BUNSUI_BACKEND"
 BACKENDS = ("local", "aws")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-CONFIG_KEYS = frozenset({"backend", "aws", "engine", "notifications"})
+CONFIG_KEYS = frozenset({"backend", "aws", "engine", "notifications", "pipeline_roots"})
 """What `$BUNSUI_HOME/config.yaml` may hold (`notifications:` is checked by bunsui_core.notify)."""
 
 AWS_KEYS = frozenset(
@@ -74,6 +76,20 @@ def _engine_settings(path: Path, section: Any) -> EngineSettings:
     return EngineSettings(tuple(pass_env), max_bytes, enforcement)
 
 
+PRIVATE_UMASK = 0o077
+"""What bunsui's entry points run under: the files they (and the runners and jobs they start)
+create are the owner's alone (database, logs, work files 0600, directories 0700)."""
+
+
+def os_user() -> str:
+    """The local user this process runs as, from its effective uid: never from USER or
+    LOGNAME, which any process (an agent's account included) can set to a human's name."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a uid with no passwd entry (some containers)
+        return str(os.geteuid())
+
+
 @dataclass(frozen=True)
 class AwsSettings:
     """Where the AWS backend keeps state and runs work."""
@@ -111,11 +127,31 @@ def _config_file(home: Path) -> dict[str, Any]:
                 )
             },
         )
+    roots = data.get("pipeline_roots", [])
+    if not (isinstance(roots, list) and all(isinstance(r, str) for r in roots)):
+        raise InvalidArgumentError(
+            f"{path}: pipeline_roots must be a list of directories",
+            details={"field": "pipeline_roots"},
+        )
     if not isinstance(data.get("notifications") or {}, dict):
         raise InvalidArgumentError(
             f"{path}: notifications must be a mapping", details={"field": "notifications"}
         )
     return data
+
+
+def pipeline_roots(dirs: Sequence[str | Path], *, base: Path) -> tuple[Path, ...]:
+    """The real paths of the directories agents may name pipeline files in; each must exist,
+    so a typo is an error rather than a root that confines agents to nothing."""
+    roots = []
+    for entry in dirs:
+        root = Path(os.path.realpath(base / Path(entry).expanduser()))
+        if not root.is_dir():
+            raise InvalidArgumentError(
+                f"pipeline root {entry} is not a directory", details={"field": "pipeline_roots"}
+            )
+        roots.append(root)
+    return tuple(roots)
 
 
 @dataclass(frozen=True)
@@ -131,6 +167,8 @@ class Settings:
     """local: SQLite under home, local processes. aws: DynamoDB, Step Functions."""
     aws: AwsSettings = field(default_factory=AwsSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    pipeline_roots: tuple[Path, ...] = ()
+    """Directories agents may name pipeline files in (real paths); none: agents name none."""
     notifications: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     """config.yaml's `notifications:` as written; bunsui_core.notify validates it on use."""
 
@@ -142,6 +180,7 @@ class Settings:
         policy: str | Path | None = None,
         read_only: bool | None = None,
         backend: str | None = None,
+        pipelines_dirs: Sequence[str | Path] | None = None,
     ) -> Settings:
         """Each setting from its argument, else its environment variable, else the home's
         config.yaml, else the default.
@@ -170,6 +209,10 @@ class Settings:
             backend=backend,
             aws=AwsSettings(**aws),
             engine=_engine_settings(chosen / "config.yaml", config.get("engine")),
+            pipeline_roots=pipeline_roots(
+                config.get("pipeline_roots", []) if pipelines_dirs is None else pipelines_dirs,
+                base=chosen if pipelines_dirs is None else Path.cwd(),
+            ),
             notifications=dict(config.get("notifications") or {}),
         )
 
