@@ -252,6 +252,7 @@ RESOURCE_HELP = {
     "events": "The feed of session and ticket status changes (tail, --follow).",
     "job": "Jobs of a session: list, describe, logs, update-config, rerun, mark.",
     "pipeline": "Pipelines: validate, register, list, describe, run.",
+    "notify": "Notifications: test (send one message to each configured webhook).",
     "recovery": "Recovery plans: suggest, execute.",
     "session": "Sessions (runs): list, describe, watch, cancel, rerun.",
 }
