@@ -66,8 +66,13 @@ class TestClaimWrites:
             "escalation_resolved",
         ]
 
-    def test_racing_claimants_exactly_one_wins(self, store):
+    def test_racing_claimants_exactly_one_wins(self, store, request):
         """Twenty threads claim one session at once: one holds it, nineteen get CONFLICT."""
+        if "dynamodb" in request.node.name:
+            pytest.skip(
+                "moto's in-process DynamoDB is not thread-safe; its conditional write is "
+                "pinned by test_another_holder_is_a_conflict_and_nothing_changes"
+            )
         store.create_session(make_session("ses-1", status=SessionStatus.FAILED))
         outcomes: list[str] = []
         start = threading.Barrier(20)
