@@ -32,6 +32,11 @@ AWS_KEYS = frozenset(
 boto3's standard chain (environment, profile, instance role) only."""
 
 
+def default_home() -> Path:
+    """`~/.bunsui`: the home used when neither `--home` nor $BUNSUI_HOME names one."""
+    return Path.home() / ".bunsui"
+
+
 @dataclass(frozen=True)
 class AwsSettings:
     """Where the AWS backend keeps state and runs work."""
@@ -99,7 +104,7 @@ class Settings:
         Read-only mode can be switched on by either the flag or the environment, never off by
         one when the other asks for it.
         """
-        chosen = Path(home or os.environ.get(HOME_ENV) or Path.home() / ".bunsui")
+        chosen = Path(home or os.environ.get(HOME_ENV) or default_home())
         chosen = chosen.expanduser().resolve()
         policy = policy or os.environ.get(POLICY_ENV) or None
         from_env = os.environ.get(READ_ONLY_ENV, "").strip().lower() in TRUE_WORDS

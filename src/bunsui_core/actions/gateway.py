@@ -230,7 +230,7 @@ class Gateway:
             ticket_id=ticket.ticket_id,
             approval=Approval(required=True),
         )
-        return approvals.PendingApproval.of(ticket, created=created)
+        return approvals.PendingApproval.of(ticket, created=created, home=self.settings.home)
 
     def _run(
         self, call: _Call, action: Action, args: BaseModel, arguments: dict[str, Any], rule: str

@@ -194,7 +194,7 @@ ACTION_NAMES: frozenset[ActionName] = frozenset(
         "pipeline": ("describe", "list", "register", "run", "validate"),
         "policy": ("check", "explain"),
         "recovery": ("execute", "suggest"),
-        "session": ("cancel", "describe", "list", "rerun", "sync"),
+        "session": ("cancel", "describe", "list", "rerun", "rerun-many", "sync"),
     }.items()
     for verb in verbs
 )

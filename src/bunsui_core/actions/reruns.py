@@ -1,4 +1,4 @@
-"""Rerun actions: `job rerun` and `session rerun` (one session or many)."""
+"""Rerun actions: `job rerun`, `session rerun` (one session) and `session rerun-many`."""
 
 from __future__ import annotations
 
@@ -194,20 +194,60 @@ def rerun_job(ctx: ActionContext, args: JobRerunInput) -> RerunOutput:
 
 
 class SessionRerunInput(_RerunOptions):
-    """One session to rerun, or a filter selecting many."""
+    """One session to rerun, and how."""
 
-    session_id: str | None = Field(None, description="Session to rerun (or use filter).")
+    session_id: str = Field(description="Session to rerun.")
     from_job: str | None = Field(None, description="checkpoint: rerun from this job on.")
     strategy: RerunStrategy = Field(
         RerunStrategy.CHECKPOINT,
         description="checkpoint (skip what succeeded, rerun from "
         "from_job or the failures), failed-only, full.",
     )
-    filter: SessionFilter | None = Field(None, description="Bulk: rerun every matching session.")
-    from_failed: bool = Field(
-        False, description="Bulk: rerun each from its failed jobs (strategy failed-only)."
+
+
+@REGISTRY.define(
+    "session:rerun",
+    title="Rerun a session",
+    input_model=SessionRerunInput,
+    output_model=RerunOutput,
+    effect=Effect.WRITE,
+    cli_arguments=("session_id",),
+)
+def rerun_session(ctx: ActionContext, args: SessionRerunInput) -> RerunOutput:
+    """Rerun a session as a new linked session: checkpoint skips what succeeded and reruns
+    from from_job (or from the failures) with everything downstream; failed-only reruns
+    what did not succeed; full reruns all. Refused while the original still runs. Repeating
+    the same request returns the same rerun (idempotent). To rerun many sessions at once,
+    use session rerun-many."""
+    original = require_session(ctx.store, args.session_id)
+    key = args.idempotency_key or idempotency_key(
+        original.session_id, args.model_dump(mode="json", exclude={"idempotency_key", "wait"})
     )
-    limit: int = Field(BULK_LIMIT, ge=1, le=BULK_LIMIT, description="Bulk: most sessions.")
+    return start_rerun(
+        ctx,
+        original,
+        strategy=args.strategy,
+        from_jobs={args.from_job} if args.from_job else set(),
+        extra={},
+        options=args,
+        key=key,
+    )
+
+
+class SessionRerunManyInput(_RerunOptions):
+    """Which sessions to rerun, and how."""
+
+    filter: SessionFilter = Field(
+        description="Rerun every matching session, e.g. status=failed and a pipeline_id."
+    )
+    from_failed: bool = Field(
+        False, description="Rerun each from its failed jobs (strategy failed-only)."
+    )
+    strategy: RerunStrategy = Field(
+        RerunStrategy.CHECKPOINT,
+        description="checkpoint, failed-only or full (from_failed means failed-only).",
+    )
+    limit: int = Field(BULK_LIMIT, ge=1, le=BULK_LIMIT, description="Most sessions to rerun.")
 
 
 class BulkFailure(ActionOutput):
@@ -227,36 +267,22 @@ class RerunBatch(ActionOutput):
 
 
 @REGISTRY.define(
-    "session:rerun",
-    title="Rerun sessions",
-    input_model=SessionRerunInput,
+    "session:rerun-many",
+    title="Rerun many sessions",
+    input_model=SessionRerunManyInput,
     output_model=RerunBatch,
     effect=Effect.WRITE,
-    cli_arguments=("session_id",),
 )
-def rerun_sessions(ctx: ActionContext, args: SessionRerunInput) -> RerunBatch:
-    """Rerun a session as a new linked session: checkpoint skips what succeeded and reruns
-    from from_job (or from the failures) with everything downstream; failed-only reruns
-    what did not succeed; full reruns all. With a filter instead of a session id, reruns
-    every matching session (e.g. status=failed of one pipeline), each as its own rerun."""
-    if (args.session_id is None) == (args.filter is None):
-        raise InvalidArgumentError(
-            "give a session id or a filter (bulk), not both",
-            details={"fields": ["session_id", "filter"]},
-        )
+def rerun_many_sessions(ctx: ActionContext, args: SessionRerunManyInput) -> RerunBatch:
+    """Rerun every session matching a filter (e.g. status=failed of one pipeline), each as
+    its own linked rerun; with from_failed each reruns only what did not succeed. Sessions
+    that cannot be rerun (still running, retry budget spent) are listed as failures and the
+    others still run. Repeating the same request returns the same reruns (idempotent)."""
     strategy = RerunStrategy.FAILED_ONLY if args.from_failed else args.strategy
-    from_jobs = {args.from_job} if args.from_job else set()
-    if args.session_id is not None:
-        originals = [require_session(ctx.store, args.session_id)]
-    else:
-        originals = ctx.store.list_sessions(
-            args.filter or SessionFilter(), limit=args.limit
-        ).sessions
+    originals = ctx.store.list_sessions(args.filter, limit=args.limit).sessions
+    request = args.model_dump(mode="json", exclude={"idempotency_key", "wait", "filter", "limit"})
     reruns, failures = [], []
     for original in originals:
-        request = args.model_dump(
-            mode="json", exclude={"idempotency_key", "wait", "filter", "limit", "session_id"}
-        )
         # One caller key covers the whole request: each session gets its own derived key.
         key = idempotency_key(
             original.session_id,
@@ -268,15 +294,13 @@ def rerun_sessions(ctx: ActionContext, args: SessionRerunInput) -> RerunBatch:
                     ctx,
                     original,
                     strategy=strategy,
-                    from_jobs=from_jobs,
+                    from_jobs=set(),
                     extra={},
                     options=args,
                     key=key,
                 )
             )
         except BunsuiError as exc:
-            if args.session_id is not None:
-                raise
             failures.append(
                 BulkFailure(session_id=original.session_id, code=str(exc.code), message=exc.message)
             )

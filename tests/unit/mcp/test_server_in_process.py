@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import json
 import re
+import shlex
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,10 @@ def pending(content: dict[str, Any], action: str) -> str:
     assert content["action"] == action
     assert content["requested_by"] == AGENT
     assert content["ticket_id"].startswith("tkt-")
-    assert content["approve_command"] == f"bunsui approval approve {content['ticket_id']}"
+    # The tests' home is not ~/.bunsui, so the command names it.
+    words = shlex.split(content["approve_command"])
+    assert words[:2] == ["bunsui", "--home"]
+    assert words[3:] == ["approval", "approve", content["ticket_id"]]
     assert content["resource_uri"] == f"bunsui://tickets/{content['ticket_id']}"
     assert "approval_required" in content["rule"]
     return content["ticket_id"]
