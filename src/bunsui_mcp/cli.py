@@ -43,6 +43,7 @@ from bunsui_mcp._cli_help import (
     plain_arguments,
     with_examples,
 )
+from bunsui_mcp._cli_live import RunProgress, new_lines, on_terminal, watch_live
 from bunsui_mcp._cli_render import OutputFormat, print_error, render
 from bunsui_mcp._cli_signals import cancel_on_interrupt
 
@@ -124,7 +125,7 @@ def _default_format() -> OutputFormat:
 
 def _progress_printer() -> Any:
     """Progress lines on a terminal's stderr; silent when output is captured."""
-    if not sys.stderr.isatty():
+    if not on_terminal():
         return None
     return lambda message: print(f"· {message}", file=sys.stderr, flush=True)
 
@@ -273,8 +274,13 @@ def run_action(action: Action, values: dict[str, Any]) -> None:
     if action.cli_stdin and action.cli_stdin not in raw and not sys.stdin.isatty():
         raw[action.cli_stdin] = sys.stdin.read()
     waits = bool(raw.get("wait"))
-    with cancel_on_interrupt() if waits else nullcontext():
-        result = STATE.gateway.invoke(STATE.actor, action.name, raw, progress=_progress_printer())
+    live = RunProgress() if waits and on_terminal() else None
+    with (
+        cancel_on_interrupt() if waits else nullcontext(),
+        live.shown() if live else nullcontext(),
+    ):
+        progress = live or _progress_printer()
+        result = STATE.gateway.invoke(STATE.actor, action.name, raw, progress=progress)
     data = result.model_dump(mode="json")
     if action.cli_json_lines and not isinstance(result, PendingApproval):
         for item in data[action.cli_json_lines]:
@@ -286,13 +292,28 @@ def run_action(action: Action, values: dict[str, Any]) -> None:
         raise typer.Exit(code)
 
 
+FOLLOW_OPTION = inspect.Parameter(
+    "follow",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=False,
+    annotation=Annotated[
+        bool, typer.Option("--follow", help="Keep printing new lines until the job ends.")
+    ],
+)
+
+
 def _command_for(action: Action) -> Any:
     def command(**values: Any) -> None:
-        run_action(action, values)
+        if values.pop("follow", False):
+            follow_logs(action, values)
+        else:
+            run_action(action, values)
 
     parameters = [
         _parameter(action, name, info) for name, info in action.input_model.model_fields.items()
     ]
+    if action.name == "job:logs":
+        parameters.append(FOLLOW_OPTION)
     # Typer reads the signature and annotations; positional arguments first, as on the CLI.
     parameters.sort(key=lambda p: p.default is not inspect.Parameter.empty)
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
@@ -427,26 +448,63 @@ def tail_events(
 
 
 def watch(
-    session_id: Annotated[str, typer.Argument(help="Session id (ses-...).")],
-    interval: Annotated[float, typer.Option(help="Seconds between checks.")] = 1.0,
+    session_id: Annotated[
+        str, typer.Argument(metavar="SESSION_ID", help="Session id (ses-...).", show_default=False)
+    ],
+    interval: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds between checks.")
+    ] = 1.0,
 ) -> None:
     """Follow a session until it ends, then print it; the exit code is its outcome
-    (0 completed, 10 failed, 11 timeout, 12 cancelled)."""
+    (0 completed, 10 failed, 11 timeout, 12 cancelled). On a terminal, a live view of its
+    jobs (status, duration, peak memory against the limit) is redrawn meanwhile."""
     gateway = STATE.gateway
-    progress = _progress_printer()
-    seen: dict[str, str] = {}
-    while True:
+    pause = max(0.1, interval)
+
+    def describe() -> dict[str, Any]:
         detail = gateway.invoke(STATE.actor, "session:describe", {"session_id": session_id})
-        data = detail.model_dump(mode="json")
-        for job in data["jobs"]:
-            if progress and seen.get(job["job_id"]) != job["status"]:
-                progress(f"job {job['job_id']}: {job['status']}")
-            seen[job["job_id"]] = job["status"]
-        status = SessionStatus(data["status"])
-        if status.is_terminal:
-            print(render(data, STATE.output_format, wide=STATE.wide))
-            raise typer.Exit(SESSION_EXIT_CODES[status])
-        time.sleep(max(0.1, interval))
+        return detail.model_dump(mode="json")
+
+    def read() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        jobs = gateway.invoke(STATE.actor, "job:list", {"session_id": session_id})
+        return describe(), jobs.model_dump(mode="json")["jobs"]
+
+    def is_over(session: dict[str, Any]) -> bool:
+        return SessionStatus(session["status"]).is_terminal
+
+    if on_terminal():
+        watch_live(read, pause, is_over)
+    while not is_over(data := describe()):
+        time.sleep(pause)
+    print(render(data, STATE.output_format, wide=STATE.wide))
+    raise typer.Exit(SESSION_EXIT_CODES[SessionStatus(data["status"])])
+
+
+FOLLOW_TAIL_LINES = 1000
+"""Lines read per poll when following: more than a job writes between two polls."""
+
+
+def follow_logs(action: Action, values: dict[str, Any], interval: float = 1.0) -> None:
+    """`job logs --follow`: print each new line of the job's logs until the job ends."""
+    gateway = STATE.gateway
+    request = {**raw_arguments(action, values), "tail_lines": FOLLOW_TAIL_LINES}
+    seen: dict[tuple[str, int, str], list[str]] = {}
+    while True:
+        status = gateway.invoke(
+            STATE.actor,
+            "job:describe",
+            {"job_id": request["job_id"], "session_id": request["session_id"]},
+        ).model_dump(mode="json")["status"]
+        page = gateway.invoke(STATE.actor, "job:logs", request).model_dump(mode="json")
+        for log in page["logs"]:
+            key = (log["operation_id"], log["attempt"], log["stream"])
+            current = log["content"]["text"].splitlines()
+            for line in new_lines(seen.get(key, []), current):
+                print(f"{log['operation_id']} {log['stream']} | {line}", flush=True)
+            seen[key] = current
+        if status not in {"pending", "running"}:
+            return
+        time.sleep(interval)
 
 
 def _usage_error(exc: TyperException) -> int:
