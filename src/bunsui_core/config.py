@@ -14,6 +14,7 @@ POLICY_ENV = "BUNSUI_POLICY"
 READ_ONLY_ENV = "BUNSUI_READ_ONLY"
 BACKEND_ENV = "BUNSUI_BACKEND"
 BACKENDS = ("local", "aws")
+REGION_ENVS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 AWS_KEYS = frozenset(
@@ -118,6 +119,10 @@ class Settings:
         for key in ("ecs_subnets", "ecs_security_groups"):
             if key in aws:
                 aws[key] = tuple(aws[key])
+        # Both names the AWS tools use; boto3 alone reads only AWS_DEFAULT_REGION.
+        region = next((os.environ[n] for n in REGION_ENVS if os.environ.get(n)), None)
+        if region:
+            aws["region"] = region
         return cls(
             home=chosen,
             policy_path=Path(policy).expanduser().resolve() if policy else None,

@@ -16,6 +16,7 @@ from typer.core import TyperArgument
 
 from bunsui_core.actions.command_line import is_flag, is_list, is_mapping_field, option_name
 from bunsui_core.actions.registry import ACTION_NAMES
+from bunsui_mcp._cli_layout import terminal_width, wrap_command
 
 ARGUMENT_METAVARS = {"pipeline": "FILE_OR_ID", "file": "FILE"}
 """Positional arguments whose name alone would not say what they take."""
@@ -87,7 +88,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "session:cancel": ("bunsui session cancel ses-3f9c1a7b2d4e",),
     "session:describe": ("bunsui session describe ses-3f9c1a7b2d4e",),
     "session:list": (
-        "bunsui session list --filter status=failed --filter pipeline_id=nightly-orders-etl",
+        "bunsui session list --filter status=failed --filter pipeline_id=etl",
         "bunsui session list --filter created_after=2026-11-01T00:00:00Z --limit 20",
     ),
     "session:rerun": (
@@ -191,5 +192,6 @@ def with_examples(text: str, name: str) -> str:
     examples = EXAMPLES.get(name, ())
     if not examples:
         return text
-    lines = "\n".join(f"  {example}" for example in examples)
+    width = terminal_width() - 4
+    lines = "\n".join(f"  {line}" for e in examples for line in wrap_command(e, width))
     return f"{text}\n\n\b\nExamples:\n{lines}"

@@ -10,6 +10,7 @@ import getpass
 import inspect
 import json
 import os
+import re
 import sys
 import time
 from contextlib import nullcontext
@@ -336,6 +337,7 @@ RESOURCE_HELP = {
     "recovery": "Recovery plans: suggest, execute.",
     "session": "Sessions (runs): list, describe, watch, cancel, rerun.",
 }
+COMPLETION_VARIABLE = "_BUNSUI_COMPLETE"
 GLOBAL_OPTIONS_WITH_VALUES = {"--format", "--home", "--actor", "--policy", "--backend"}
 GLOBAL_FLAGS = {"--read-only", "--wide"}
 
@@ -517,7 +519,10 @@ def _usage_error(exc: TyperException) -> int:
     print_error(
         {
             "code": str(ErrorCode.INVALID_ARGUMENT),
-            "message": exc.format_message(),
+            # Click words a near miss two ways; say it one way, as for commands.
+            "message": re.sub(
+                r" \(Possible options: (.+)\)$", r". Did you mean \1?", exc.format_message()
+            ),
             "details": {"usage": ctx.get_usage() if ctx is not None else ""},
         },
         STATE.output_format,
@@ -525,10 +530,19 @@ def _usage_error(exc: TyperException) -> int:
     return EXIT_CODES[ErrorCode.INVALID_ARGUMENT]
 
 
+def _completion_words() -> list[str]:
+    """During shell completion, the words typed so far (after `bunsui`): the resource among
+    them decides which commands to generate, as it does when the command runs."""
+    if COMPLETION_VARIABLE not in os.environ:
+        return []
+    typed = os.environ.get("COMP_WORDS") or os.environ.get("_TYPER_COMPLETE_ARGS", "")
+    return typed.split()[1:]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every failure becomes a coded error and a documented exit code."""
     arguments = sys.argv[1:] if argv is None else argv
-    build_commands(requested_resource(arguments))
+    build_commands(requested_resource(arguments or _completion_words()))
     command = typer.main.get_command(app)
     plain_arguments(command)
     arguments = hoist_global_options(arguments, command)

@@ -140,6 +140,26 @@ class BunsuiServer(MCPServer[Any]):
         """Every call goes through the gateway as the connection's actor."""
         return await tools.call_tool(self.gateway, self.actor(), name, arguments)
 
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Any = None
+    ) -> Any:
+        """A prompt; an unknown prompt or a missing or unknown argument is invalid params
+        (-32602) naming the problem, never an internal error with a traceback."""
+        prompts = {prompt.name: prompt for prompt in await self.list_prompts()}
+        prompt = prompts.get(name)
+        if prompt is None:
+            known = ", ".join(sorted(prompts))
+            raise MCPError(INVALID_PARAMS, f"unknown prompt {name!r}; prompts: {known}")
+        declared = {argument.name: argument for argument in prompt.arguments or []}
+        given = arguments or {}
+        unknown = sorted(set(given) - set(declared))
+        missing = sorted(n for n, a in declared.items() if a.required and not given.get(n))
+        if unknown or missing:
+            problems = [f"missing argument {n!r}" for n in missing]
+            problems += [f"unknown argument {n!r}" for n in unknown]
+            raise MCPError(INVALID_PARAMS, f"prompt {name}: " + "; ".join(problems))
+        return await super().get_prompt(name, arguments, context)
+
     async def read_action(self, action: str, arguments: dict[str, Any]) -> str:
         """A resource's JSON: a read action through the gateway as this actor."""
         actor = self.actor()
