@@ -30,7 +30,6 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "decisions": ("action", "outcome", "rule"),
     "totals": ("action", "successes", "failures", "confidence"),
     "resolutions": ("recorded_at", "error_code", "action", "outcome", "source"),
-    "steps": ("step", "action", "status", "command"),
 }
 """Columns shown for each kind of list (by its field name) unless `--wide`."""
 
@@ -210,6 +209,8 @@ def _table(key: str, rows: list[dict[str, Any]], width: int, wide: bool) -> list
     """Rows as an aligned table within `width`, or None when they cannot be one: nested
     values, or columns that must stay whole and do not fit side by side."""
     columns = _columns(key, rows, wide)
+    if COMMAND_FIELDS & set(columns):
+        return None  # a command gets lines of its own, to be copied without its neighbours
     flat_kinds = (str, int, float, bool, type(None))
     for row in rows:
         for column in columns:

@@ -257,8 +257,7 @@ def _parameter(action: Action, name: str, info: FieldInfo) -> inspect.Parameter:
 
 def _exit_code_for(action: Action, raw: dict[str, Any], result: BaseModel) -> int:
     """A ticket instead of the action is 6; waiting commands (run, reruns) report the
-    session's outcome;
-    an approval whose action failed reports that failure's code."""
+    session's outcome; an approval whose action failed reports that failure's code."""
     if isinstance(result, PendingApproval):
         return EXIT_PENDING_APPROVAL
     status = getattr(result, "status", None)
