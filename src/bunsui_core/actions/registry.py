@@ -178,7 +178,7 @@ RESOURCE_MODULES: dict[str, tuple[str, ...]] = {
     "pipeline": ("pipelines",),
     "policy": ("policies",),
     "recovery": ("recovery",),
-    "session": ("sessions", "reruns"),
+    "session": ("claims", "sessions", "reruns"),
 }
 """Which modules declare each resource's actions (a test keeps this true)."""
 
@@ -194,7 +194,19 @@ ACTION_NAMES: frozenset[ActionName] = frozenset(
         "pipeline": ("describe", "list", "register", "run", "validate"),
         "policy": ("check", "explain"),
         "recovery": ("execute", "suggest"),
-        "session": ("cancel", "describe", "list", "rerun", "rerun-many", "sync"),
+        "session": (
+            "cancel",
+            "claim",
+            "claims",
+            "describe",
+            "escalate",
+            "list",
+            "release",
+            "rerun",
+            "rerun-many",
+            "resolve-escalation",
+            "sync",
+        ),
     }.items()
     for verb in verbs
 )

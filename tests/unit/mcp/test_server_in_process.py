@@ -664,7 +664,7 @@ def test_every_resource_and_template_reads_as_json(settings, mode, failed):
         return {"statics": statics, "templates": templates, "read": read, "ticket": ticket}
 
     out = with_client(settings, mode, body)
-    assert out["statics"] == {"bunsui://sessions", "bunsui://audit/head"}
+    assert out["statics"] == {"bunsui://sessions", "bunsui://audit/head", "bunsui://claims"}
     assert out["templates"] == {
         "bunsui://sessions/{session_id}",
         "bunsui://sessions/{session_id}/errors",
@@ -674,6 +674,7 @@ def test_every_resource_and_template_reads_as_json(settings, mode, failed):
     read = out["read"]
     assert {"sessions", "next_cursor"} <= set(read["bunsui://sessions"])
     assert [s["session_id"] for s in read["bunsui://sessions"]["sessions"]] == [failed]
+    assert read["bunsui://claims"] == {"claims": []}
     head = read["bunsui://audit/head"]
     assert {"seq", "hash", "head"} <= set(head)
     assert head["seq"] > 0
