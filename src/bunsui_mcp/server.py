@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from mcp.server import MCPServer
@@ -54,10 +54,11 @@ EVENT_POLL_SECONDS = 0.5
 
 
 @asynccontextmanager
-async def _forwarding_events(server: BunsuiServer) -> AsyncIterator[None]:
+async def _forwarding_events(server: MCPServer[Any]) -> AsyncIterator[None]:
     """While a connection is served, tell its subscribers about status changes."""
+    bunsui = cast("BunsuiServer", server)  # the lifespan of no other server
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(server.forward_events)
+        tasks.start_soon(bunsui.forward_events)
         yield None
         tasks.cancel_scope.cancel()
 
@@ -228,7 +229,7 @@ def _add_resources(server: BunsuiServer) -> None:
 
         reader = make()
         params = [p.strip("{}") for p in uri.split("/") if p.startswith("{")]
-        reader.__signature__ = _signature(params)  # type: ignore[attr-defined]
+        reader.__signature__ = _signature(params)
         reader.__annotations__ = {**dict.fromkeys(params, str), "return": str}
         server.resource(uri, name=name, description=description, mime_type="application/json")(
             reader

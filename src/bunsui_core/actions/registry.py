@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -17,6 +17,8 @@ ActionName = str
 """`resource:verb`, e.g. `session:list`: tool `session_list`, CLI `bunsui session list`."""
 
 Handler = Callable[["ActionContext", Any], BaseModel]
+HandlerT = TypeVar("HandlerT", bound=Callable[..., BaseModel])
+"""A handler with its own argument and result types, kept by `define` for its callers."""
 
 
 class Effect(StrEnum):
@@ -141,10 +143,10 @@ class ActionRegistry:
         preview_flag: str | None = None,
         cli_json_lines: str | None = None,
         bound_files: tuple[str, ...] = (),
-    ) -> Callable[[Handler], Handler]:
+    ) -> Callable[[HandlerT], HandlerT]:
         """Decorator: the handler's docstring becomes the description an LLM reads."""
 
-        def register(handler: Handler) -> Handler:
+        def register(handler: HandlerT) -> HandlerT:
             self.add(
                 Action(
                     name=name,

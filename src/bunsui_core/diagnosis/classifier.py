@@ -11,11 +11,11 @@ from bunsui_core.diagnosis.catalog import (
     ActionPrior,
     Catalog,
     CatalogEntry,
-    Category,
     Extractor,
     compiled,
     load_catalog,
 )
+from bunsui_core.diagnosis.vocabulary import Category
 from bunsui_core.model.session import FailureKind
 
 MAX_CLASSIFIED_CHARS = 20_000

@@ -625,7 +625,12 @@ class DynamoDBStore:
 
     def _bury_event(self, seq: int) -> None:
         """Mark an event seq whose transaction failed as dead (best effort)."""
-        item = {"pk": _s("events"), "sk": _n(seq), "at": _s(utc_now()), "dead": {"BOOL": True}}
+        item: Item = {
+            "pk": _s("events"),
+            "sk": _n(seq),
+            "at": _s(utc_now()),
+            "dead": {"BOOL": True},
+        }
         # fails when committed after all, or unreachable: readers skip the hole after the grace
         with contextlib.suppress(BunsuiError):
             self._call("put_item", **self._put(EVENTS, item, new=True))
