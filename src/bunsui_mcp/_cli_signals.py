@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-
-
-def _engine_cancel() -> Callable[[], list[str]] | None:
-    """The local engine's cancel of this process's foreground runs, when it has one."""
-    from bunsui_core.engine import local  # noqa: PLC0415 - only waiting commands need it
-
-    cancel: Callable[[], list[str]] | None = getattr(local, "cancel_active_runs", None)
-    return cancel
 
 
 @contextmanager
@@ -22,13 +14,14 @@ def cancel_on_interrupt() -> Iterator[None]:
     """While a command waits for a run: the first SIGINT/SIGTERM cancels its session (every
     job's process tree is killed, jobs and session end `cancelled`, the command exits 12);
     a second one, or one before any job started, stops waiting at once (exit 130)."""
+    from bunsui_core.engine import cancel_active_runs  # noqa: PLC0415 - waiting commands only
+
     received = 0
 
     def handle(_signum: int, _frame: FrameType | None) -> None:
         nonlocal received
         received += 1
-        cancel = _engine_cancel()
-        if received > 1 or cancel is None or not cancel():
+        if received > 1 or not cancel_active_runs():
             raise KeyboardInterrupt
         if sys.stderr.isatty():
             print("\ncancelling the session (again to stop waiting)", file=sys.stderr, flush=True)

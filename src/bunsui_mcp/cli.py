@@ -47,6 +47,7 @@ from bunsui_mcp._cli_help import (
 from bunsui_mcp._cli_live import RunProgress, new_lines, on_terminal, watch_live
 from bunsui_mcp._cli_render import OutputFormat, print_error, render
 from bunsui_mcp._cli_signals import cancel_on_interrupt
+from bunsui_mcp._ticket_render import ticket_list_text, ticket_text
 
 EXIT_CODES: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL: 1,
@@ -284,7 +285,11 @@ def run_action(action: Action, values: dict[str, Any]) -> None:
         progress = live or _progress_printer()
         result = STATE.gateway.invoke(STATE.actor, action.name, raw, progress=progress)
     data = result.model_dump(mode="json")
-    if action.cli_json_lines and not isinstance(result, PendingApproval):
+    if STATE.output_format is OutputFormat.TABLE and isinstance(result, Ticket | PendingApproval):
+        print(ticket_text(data))
+    elif STATE.output_format is OutputFormat.TABLE and action.name == "approval:list":
+        print(ticket_list_text(data["tickets"]))
+    elif action.cli_json_lines and not isinstance(result, PendingApproval):
         for item in data[action.cli_json_lines]:
             print(json.dumps(item, ensure_ascii=False))
     else:

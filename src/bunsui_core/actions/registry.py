@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from bunsui_core.actions.context import ActionContext
+    from bunsui_core.governance.previews import Preview
 
 ActionName = str
 """`resource:verb`, e.g. `session:list`: tool `session_list`, CLI `bunsui session list`."""
@@ -19,6 +20,9 @@ ActionName = str
 Handler = Callable[["ActionContext", Any], BaseModel]
 HandlerT = TypeVar("HandlerT", bound=Callable[..., BaseModel])
 """A handler with its own argument and result types, kept by `define` for its callers."""
+PreviewHook = Callable[["ActionContext", Any], "Preview"]
+"""Computes what a call would do without changing anything (the action's dry run): the
+gateway binds it to a ticket on request and recomputes it before executing the ticket."""
 
 
 class Effect(StrEnum):
@@ -51,6 +55,9 @@ class Action:
     preview_flag: str | None = None
     """A boolean input field that, when true, makes a write action change nothing (a dry
     run): such a call needs no ticket and is allowed in read-only mode."""
+    preview: PreviewHook | None = None
+    """The effect a ticket shows and binds; missing referenced things raise NOT_FOUND here,
+    so a request naming them gets no ticket."""
 
     def is_preview(self, args: BaseModel) -> bool:
         """Whether this call only shows what it would do."""
@@ -143,6 +150,7 @@ class ActionRegistry:
         preview_flag: str | None = None,
         cli_json_lines: str | None = None,
         bound_files: tuple[str, ...] = (),
+        preview: PreviewHook | None = None,
     ) -> Callable[[HandlerT], HandlerT]:
         """Decorator: the handler's docstring becomes the description an LLM reads."""
 
@@ -163,6 +171,7 @@ class ActionRegistry:
                     preview_flag=preview_flag,
                     cli_json_lines=cli_json_lines,
                     bound_files=bound_files,
+                    preview=preview,
                 )
             )
             return handler
@@ -192,7 +201,7 @@ ACTION_NAMES: frozenset[ActionName] = frozenset(
         "aws": ("doctor", "init"),
         "error": ("analyze", "classify", "learn", "resolutions"),
         "events": ("tail",),
-        "job": ("describe", "list", "logs", "mark", "rerun", "update-config"),
+        "job": ("describe", "list", "logs", "mark", "rerun", "update-command", "update-config"),
         "pipeline": ("describe", "list", "register", "run", "validate"),
         "policy": ("check", "explain"),
         "recovery": ("execute", "suggest"),

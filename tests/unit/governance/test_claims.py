@@ -186,7 +186,6 @@ class TestWritesOnClaimedSessions:
         assert decided["error"]["code"] == "CONFLICT"
         assert decided["error"]["details"]["claimed_by"] == AGENT_2
 
-
     def test_a_holders_rerun_starts_claimed_by_the_holder(self, home, failed):
         """No other agent can pick up the rerun (or its failure) in the moment after it starts."""
         home(AGENT_1, "session:claim", session_id=failed)
