@@ -66,6 +66,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "job:rerun": (
         "bunsui job rerun transform --session-id ses-3f9c1a7b2d4e --skip-successful --wait",
     ),
+    "job:update-command": (
+        "bunsui job update-command transform --session-id ses-3f9c1a7b2d4e "
+        "--command 'python3 transform.py --rows 20000' --reason 'smaller batches'",
+        "bunsui job update-command transform --session-id ses-3f9c1a7b2d4e --env LOG_LEVEL=debug",
+    ),
     "job:update-config": (
         "bunsui job update-config transform --session-id ses-3f9c1a7b2d4e --memory 320",
         "bunsui job update-config transform --session-id ses-3f9c1a7b2d4e --revert-to 0",
@@ -86,6 +91,13 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "recovery:suggest": ("bunsui recovery suggest --session-id ses-3f9c1a7b2d4e",),
     "session:cancel": ("bunsui session cancel ses-3f9c1a7b2d4e",),
+    "session:claim": ("bunsui session claim ses-3f9c1a7b2d4e --ttl 600 --note 'on it'",),
+    "session:claims": ("bunsui session claims", "bunsui session claims --claimed-by ai-agent"),
+    "session:escalate": (
+        "bunsui session escalate ses-3f9c1a7b2d4e --reason 'needs a schema change'",
+    ),
+    "session:release": ("bunsui session release ses-3f9c1a7b2d4e",),
+    "session:resolve-escalation": ("bunsui session resolve-escalation ses-3f9c1a7b2d4e",),
     "session:describe": ("bunsui session describe ses-3f9c1a7b2d4e",),
     "session:list": (
         "bunsui session list --filter status=failed --filter pipeline_id=etl",
@@ -144,7 +156,8 @@ def option_help(name: str, info: FieldInfo, fields: dict[str, FieldInfo]) -> str
     choices = _choices(info.annotation)
     if choices and metavar(name, info) == "CHOICE":
         text += " One of: " + ", ".join(choices) + "."
-    if not (info.is_required() or info.default is None or is_flag(info) or is_list(info)):
+    no_default = info.is_required() or info.default_factory is not None or info.default is None
+    if not (no_default or is_flag(info) or is_list(info)):
         value = info.default
         text += f"  [default: {value.value if isinstance(value, Enum) else value}]"
     return text.strip()

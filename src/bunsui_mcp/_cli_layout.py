@@ -135,7 +135,7 @@ def _fold(text: str, width: int) -> list[str]:
     return lines
 
 
-def _value_lines(key: str, text: str, indent: int, width: int) -> list[str]:
+def value_lines(key: str, text: str, indent: int, width: int) -> list[str]:
     """`key: value`, or the value on following lines when it does not fit beside its key."""
     pad = " " * indent
     label = f"{pad}{key}:"
@@ -158,7 +158,7 @@ def _block(data: dict[str, Any], indent: int, width: int, wide: bool) -> list[st
         if isinstance(value, dict) and value and not is_untrusted_text(value):
             if all(not isinstance(v, dict | list) for v in value.values()):
                 text = cell_text(key, value, wide=wide)
-                lines.extend(_value_lines(key, text, indent, width))
+                lines.extend(value_lines(key, text, indent, width))
             else:
                 lines.append(" " * indent + f"{key}:")
                 lines.extend(_block(value, indent + 2, width, wide))
@@ -175,7 +175,7 @@ def _block(data: dict[str, Any], indent: int, width: int, wide: bool) -> list[st
                 lines.append(" " * (indent + 2) + "- " + wrapped[0])
                 lines.extend(" " * (indent + 4) + line for line in wrapped[1:])
         else:
-            lines.extend(_value_lines(key, cell_text(key, value, wide=wide), indent, width))
+            lines.extend(value_lines(key, cell_text(key, value, wide=wide), indent, width))
     return lines
 
 
