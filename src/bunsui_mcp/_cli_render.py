@@ -8,6 +8,7 @@ import textwrap
 from enum import StrEnum
 from typing import Any
 
+from bunsui_core.model.untrusted import terminal_safe
 from bunsui_mcp._cli_layout import layout, terminal_width
 
 
@@ -20,7 +21,12 @@ class OutputFormat(StrEnum):
 
 
 def render(data: dict[str, Any], output_format: OutputFormat, *, wide: bool = False) -> str:
-    """A result in the chosen format; `wide` shows every column of a table."""
+    """A result in the chosen format (`wide`: every column of a table), with no control
+    character a terminal would obey."""
+    return terminal_safe(_formatted(data, output_format, wide=wide))
+
+
+def _formatted(data: dict[str, Any], output_format: OutputFormat, *, wide: bool) -> str:
     if output_format is OutputFormat.JSON:
         return json.dumps(data, indent=2, ensure_ascii=False)
     if output_format is OutputFormat.YAML:
@@ -39,6 +45,6 @@ def print_error(error: dict[str, Any], output_format: OutputFormat) -> None:
         if error.get("details"):
             details = layout(error["details"], width=width - 2)
             lines.extend("  " + line if line else line for line in details.splitlines())
-        print("\n".join(lines), file=sys.stderr)
+        print(terminal_safe("\n".join(lines)), file=sys.stderr)
     else:
         print(render({"error": error}, output_format))

@@ -6,7 +6,6 @@ tools: the options are the action's input fields, typing and validation are the 
 
 from __future__ import annotations
 
-import getpass
 import inspect
 import json
 import os
@@ -31,11 +30,12 @@ from bunsui_core.actions.command_line import (
     option_name,
     raw_arguments,
 )
-from bunsui_core.config import Settings
+from bunsui_core.config import PRIVATE_UMASK, Settings, os_user
 from bunsui_core.errors import BunsuiError, ErrorCode, InvalidArgumentError
 from bunsui_core.governance.approvals import PendingApproval
 from bunsui_core.governance.tickets import Ticket
 from bunsui_core.model.session import SessionStatus
+from bunsui_core.model.untrusted import terminal_safe
 from bunsui_mcp._cli_help import (
     argument_metavar,
     cli_words,
@@ -131,7 +131,7 @@ def _progress_printer() -> Any:
     """Progress lines on a terminal's stderr; silent when output is captured."""
     if not on_terminal():
         return None
-    return lambda message: print(f"· {message}", file=sys.stderr, flush=True)
+    return lambda message: print(terminal_safe(f"· {message}"), file=sys.stderr, flush=True)
 
 
 app = typer.Typer(
@@ -213,7 +213,7 @@ def _global_options(
     STATE.output_format = output_format or _default_format()
     STATE.wide = wide
     STATE.home = home
-    STATE.actor = actor or getpass.getuser()
+    STATE.actor = actor or os_user()
     STATE.policy = policy
     STATE.read_only = read_only
     STATE.backend = backend
@@ -291,7 +291,7 @@ def run_action(action: Action, values: dict[str, Any]) -> None:
         print(ticket_list_text(data["tickets"]))
     elif action.cli_json_lines and not isinstance(result, PendingApproval):
         for item in data[action.cli_json_lines]:
-            print(json.dumps(item, ensure_ascii=False))
+            print(terminal_safe(json.dumps(item, ensure_ascii=False)))
     else:
         print(render(data, STATE.output_format, wide=STATE.wide))
     code = _exit_code_for(action, raw, result)
@@ -447,7 +447,7 @@ def tail_events(
             STATE.actor, "events:tail", {"after_seq": cursor, "limit": limit}
         ).model_dump(mode="json")
         for event in page["events"]:
-            print(json.dumps(event, ensure_ascii=False), flush=True)
+            print(terminal_safe(json.dumps(event, ensure_ascii=False)), flush=True)
         cursor = page["next_after_seq"]
         if not follow:
             return
@@ -547,6 +547,7 @@ def _completion_words() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every failure becomes a coded error and a documented exit code."""
+    os.umask(PRIVATE_UMASK)
     arguments = sys.argv[1:] if argv is None else argv
     build_commands(requested_resource(arguments or _completion_words()))
     command = typer.main.get_command(app)
