@@ -47,6 +47,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "bunsui error classify --message 'Task timed out after 300.00 seconds'",
         "tail -n 20 job.log | bunsui error classify",
     ),
+    "error:label": (
+        "bunsui error label err-7a7e644d615e --category DATA --action fix_code_or_data "
+        "--note 'vendor sends N/A for missing amounts'",
+    ),
     "error:learn": (
         "bunsui error learn --error-code AWS_THROTTLING --action retry_with_backoff "
         "--outcome failure --note 'still throttled at 02:00'",
