@@ -25,6 +25,7 @@ demo: install
 	BUNSUI_HOME=$(CURDIR)/$(DEMO_HOME) PATH=$(CURDIR)/$(BIN):$$PATH bash examples/demo.sh
 
 test: install-dev
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: install-dev

@@ -16,6 +16,7 @@ POLICY_ENV = "BUNSUI_POLICY"
 READ_ONLY_ENV = "BUNSUI_READ_ONLY"
 BACKEND_ENV = "BUNSUI_BACKEND"
 BACKENDS = ("local", "aws")
+REGION_ENVS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 CONFIG_KEYS = frozenset({"backend", "aws", "engine", "notifications", "pipeline_roots"})
 """What `$BUNSUI_HOME/config.yaml` may hold (`notifications:` is checked by bunsui_core.notify)."""
@@ -34,6 +35,11 @@ AWS_KEYS = frozenset(
 )
 """What `$BUNSUI_HOME/config.yaml` may set under `aws:`. Never credentials: those come from
 boto3's standard chain (environment, profile, instance role) only."""
+
+
+def default_home() -> Path:
+    """`~/.bunsui`: the home used when neither `--home` nor $BUNSUI_HOME names one."""
+    return Path.home() / ".bunsui"
 
 
 ENGINE_KEYS = frozenset({"pass_env", "log_max_bytes", "memory_enforcement"})
@@ -188,7 +194,7 @@ class Settings:
         Read-only mode can be switched on by either the flag or the environment, never off by
         one when the other asks for it.
         """
-        chosen = Path(home or os.environ.get(HOME_ENV) or Path.home() / ".bunsui")
+        chosen = Path(home or os.environ.get(HOME_ENV) or default_home())
         chosen = chosen.expanduser().resolve()
         policy = policy or os.environ.get(POLICY_ENV) or None
         from_env = os.environ.get(READ_ONLY_ENV, "").strip().lower() in TRUE_WORDS
@@ -202,6 +208,10 @@ class Settings:
         for key in ("ecs_subnets", "ecs_security_groups"):
             if key in aws:
                 aws[key] = tuple(aws[key])
+        # Both names the AWS tools use; boto3 alone reads only AWS_DEFAULT_REGION.
+        region = next((os.environ[n] for n in REGION_ENVS if os.environ.get(n)), None)
+        if region:
+            aws["region"] = region
         return cls(
             home=chosen,
             policy_path=Path(policy).expanduser().resolve() if policy else None,

@@ -9,6 +9,8 @@ import shutil
 import textwrap
 from typing import Any
 
+from bunsui_mcp._cli_layout import value_lines
+
 INDENT = "  "
 HIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 """Characters that would move or hide text on a terminal (ANSI escapes, bidi overrides)."""
@@ -95,8 +97,8 @@ def ticket_text(ticket: dict[str, Any], width: int | None = None) -> str:
         if ticket.get(key):
             lines.extend(_wrap(f"{key}: {_scalar(ticket[key])}", "", width))
     for key in ("approve_command", "resource_uri"):
-        if ticket.get(key):
-            lines.append(f"{key}: {ticket[key]}")
+        if ticket.get(key):  # whole: a command too long for a line continues with `\`
+            lines.extend(value_lines(key, ticket[key], 0, width))
     lines.append("summary:")
     lines.extend(_wrap(_visible(summary_of(ticket)), INDENT, width))
     lines.append("arguments:")

@@ -9,9 +9,12 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
+from importlib.metadata import version as package_version
 from typing import Annotated, Any
 
 import typer
@@ -33,7 +36,17 @@ from bunsui_core.governance.approvals import PendingApproval
 from bunsui_core.governance.tickets import Ticket
 from bunsui_core.model.session import SessionStatus
 from bunsui_core.model.untrusted import terminal_safe
+from bunsui_mcp._cli_help import (
+    argument_metavar,
+    cli_words,
+    metavar,
+    option_help,
+    plain_arguments,
+    with_examples,
+)
+from bunsui_mcp._cli_live import RunProgress, new_lines, on_terminal, watch_live
 from bunsui_mcp._cli_render import OutputFormat, print_error, render
+from bunsui_mcp._cli_signals import cancel_on_interrupt
 from bunsui_mcp._ticket_render import ticket_list_text, ticket_text
 
 EXIT_CODES: dict[ErrorCode, int] = {
@@ -86,6 +99,7 @@ class CliState:
     policy: str | None = None
     read_only: bool = False
     backend: str | None = None
+    wide: bool = False
 
     @property
     def gateway(self) -> Gateway:
@@ -115,19 +129,26 @@ def _default_format() -> OutputFormat:
 
 def _progress_printer() -> Any:
     """Progress lines on a terminal's stderr; silent when output is captured."""
-    if not sys.stderr.isatty():
+    if not on_terminal():
         return None
     return lambda message: print(terminal_safe(f"· {message}"), file=sys.stderr, flush=True)
 
 
 app = typer.Typer(
     name="bunsui",
-    help="Run data pipelines; diagnose and recover failed sessions.",
+    help="Run data pipelines; diagnose and recover failed sessions.\n\n"
+    "Global options may also follow the command (`bunsui session list --format json`).",
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"bunsui {package_version('bunsui')}")
+        raise typer.Exit(0)
 
 
 @app.callback()
@@ -137,21 +158,33 @@ def _global_options(
         OutputFormat | None,
         typer.Option(
             "--format",
-            help="json | yaml | table (default: table on a terminal, json "
-            "when piped; BUNSUI_FORMAT overrides the default).",
+            metavar="[json|yaml|table]",
+            help="Output format (default: table on a terminal, json when piped; "
+            "BUNSUI_FORMAT overrides the default).",
         ),
     ] = None,
     home: Annotated[
         str | None,
-        typer.Option("--home", help="State directory (default: $BUNSUI_HOME or ~/.bunsui)."),
+        typer.Option(
+            "--home", metavar="PATH", help="State directory (default: $BUNSUI_HOME or ~/.bunsui)."
+        ),
     ] = None,
     actor: Annotated[
         str | None,
-        typer.Option("--actor", envvar="BUNSUI_ACTOR", help="Who is acting (default: OS user)."),
+        typer.Option(
+            "--actor",
+            metavar="TEXT",
+            envvar="BUNSUI_ACTOR",
+            help="Who is acting (default: OS user).",
+        ),
     ] = None,
     policy: Annotated[
         str | None,
-        typer.Option("--policy", help="Policy file (default: $BUNSUI_POLICY or the shipped one)."),
+        typer.Option(
+            "--policy",
+            metavar="PATH",
+            help="Policy file (default: $BUNSUI_POLICY or the shipped one).",
+        ),
     ] = None,
     read_only: Annotated[
         bool,
@@ -160,11 +193,25 @@ def _global_options(
     backend: Annotated[
         str | None,
         typer.Option(
-            "--backend", help="local | aws (default: $BUNSUI_BACKEND, config.yaml, local)."
+            "--backend",
+            metavar="[local|aws]",
+            help="Where state and runs live (default: $BUNSUI_BACKEND, config.yaml, local).",
         ),
     ] = None,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="Table format: show every column, full timestamps."),
+    ] = False,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
+    """Run data pipelines; diagnose and recover failed sessions."""
     STATE.output_format = output_format or _default_format()
+    STATE.wide = wide
     STATE.home = home
     STATE.actor = actor or os_user()
     STATE.policy = policy
@@ -175,33 +222,50 @@ def _global_options(
 def _parameter(action: Action, name: str, info: FieldInfo) -> inspect.Parameter:
     """The Typer parameter for one input field; values stay text so the gateway validates them."""
     option = option_name(name)
-    help_text = info.description or ""
+    help_text = option_help(name, info, action.input_model.model_fields)
+    required = info.is_required() and name != action.cli_stdin and not is_mapping_field(info)
     if name in action.cli_arguments:
-        annotation: Any = Annotated[str, typer.Argument(help=help_text, show_default=False)]
+        annotation: Any = Annotated[
+            str,
+            typer.Argument(help=help_text, show_default=False, metavar=argument_metavar(name)),
+        ]
         default: Any = inspect.Parameter.empty
     elif is_flag(info):
         flags = f"{option}/--no-{option.removeprefix('--')}"
-        annotation = Annotated[bool, typer.Option(flags, help=help_text)]
+        annotation = Annotated[bool, typer.Option(flags, help=help_text, show_default=False)]
         default = bool(info.default)
     elif is_mapping_field(info) or is_list(info):
-        suffix = " Repeatable key=value." if is_mapping_field(info) else " Repeatable."
-        annotation = Annotated[list[str] | None, typer.Option(option, help=help_text + suffix)]
+        suffix = " Repeatable." if help_text else "Repeatable."
+        annotation = Annotated[
+            list[str] | None,
+            typer.Option(option, help=help_text + suffix, metavar=metavar(name, info)),
+        ]
         default = None
     else:
-        annotation = Annotated[str | None, typer.Option(option, help=help_text)]
-        default = None
+        # A required option is typed `str` with no default: Typer marks it [required].
+        annotation = Annotated[
+            str if required else str | None,
+            typer.Option(
+                option,
+                help=help_text,
+                metavar=metavar(name, info),
+                show_default=False,
+            ),
+        ]
+        default = inspect.Parameter.empty if required else None
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
     )
 
 
 def _exit_code_for(action: Action, raw: dict[str, Any], result: BaseModel) -> int:
-    """A ticket instead of the action is 6; waiting commands report the session's outcome;
-    an approval whose action failed reports that failure's code."""
+    """A ticket instead of the action is 6; waiting commands (run, reruns) report the
+    session's outcome; an approval whose action failed reports that failure's code."""
     if isinstance(result, PendingApproval):
         return EXIT_PENDING_APPROVAL
-    if action.name == "pipeline:run" and raw.get("wait"):
-        return SESSION_EXIT_CODES.get(SessionStatus(result.model_dump()["status"]), 1)
+    status = getattr(result, "status", None)
+    if raw.get("wait") and isinstance(status, SessionStatus):
+        return SESSION_EXIT_CODES.get(status, 1)
     if isinstance(result, Ticket) and result.error:
         return EXIT_CODES.get(ErrorCode(result.error["code"]), 1)
     return 0
@@ -212,7 +276,14 @@ def run_action(action: Action, values: dict[str, Any]) -> None:
     raw = raw_arguments(action, values)
     if action.cli_stdin and action.cli_stdin not in raw and not sys.stdin.isatty():
         raw[action.cli_stdin] = sys.stdin.read()
-    result = STATE.gateway.invoke(STATE.actor, action.name, raw, progress=_progress_printer())
+    waits = bool(raw.get("wait"))
+    live = RunProgress() if waits and on_terminal() else None
+    with (
+        cancel_on_interrupt() if waits else nullcontext(),
+        live.shown() if live else nullcontext(),
+    ):
+        progress = live or _progress_printer()
+        result = STATE.gateway.invoke(STATE.actor, action.name, raw, progress=progress)
     data = result.model_dump(mode="json")
     if STATE.output_format is OutputFormat.TABLE and isinstance(result, Ticket | PendingApproval):
         print(ticket_text(data))
@@ -222,24 +293,41 @@ def run_action(action: Action, values: dict[str, Any]) -> None:
         for item in data[action.cli_json_lines]:
             print(terminal_safe(json.dumps(item, ensure_ascii=False)))
     else:
-        print(render(data, STATE.output_format))
+        print(render(data, STATE.output_format, wide=STATE.wide))
     code = _exit_code_for(action, raw, result)
     if code:
         raise typer.Exit(code)
 
 
+FOLLOW_OPTION = inspect.Parameter(
+    "follow",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=False,
+    annotation=Annotated[
+        bool, typer.Option("--follow", help="Keep printing new lines until the job ends.")
+    ],
+)
+
+
 def _command_for(action: Action) -> Any:
     def command(**values: Any) -> None:
-        run_action(action, values)
+        if values.pop("follow", False):
+            follow_logs(action, values)
+        else:
+            run_action(action, values)
 
     parameters = [
         _parameter(action, name, info) for name, info in action.input_model.model_fields.items()
     ]
+    if action.name == "job:logs":
+        parameters.append(FOLLOW_OPTION)
     # Typer reads the signature and annotations; positional arguments first, as on the CLI.
     parameters.sort(key=lambda p: p.default is not inspect.Parameter.empty)
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in parameters}
-    command.__doc__ = action.description
+    command.__doc__ = with_examples(
+        cli_words(action.description, action.input_model.model_fields), action.name
+    )
     return command
 
 
@@ -256,11 +344,13 @@ RESOURCE_HELP = {
     "recovery": "Recovery plans: suggest, execute.",
     "session": "Sessions (runs): list, describe, watch, cancel, rerun.",
 }
+COMPLETION_VARIABLE = "_BUNSUI_COMPLETE"
 GLOBAL_OPTIONS_WITH_VALUES = {"--format", "--home", "--actor", "--policy", "--backend"}
+GLOBAL_FLAGS = {"--read-only", "--wide"}
 
 
-def requested_resource(argv: list[str]) -> str | None:
-    """The resource named on the command line, skipping global options and their values."""
+def _resource_index(argv: list[str]) -> int | None:
+    """Where the resource is named on the command line, skipping global options."""
     index = 0
     while index < len(argv):
         word = argv[index]
@@ -269,8 +359,58 @@ def requested_resource(argv: list[str]) -> str | None:
         elif word.startswith("-"):
             index += 1
         else:
-            return word
+            return index
     return None
+
+
+def requested_resource(argv: list[str]) -> str | None:
+    """The resource named on the command line, skipping global options and their values."""
+    index = _resource_index(argv)
+    return None if index is None else argv[index]
+
+
+def _own_options(root: Any, argv: list[str], start: int) -> dict[str, bool]:
+    """The options of the command named at `start` (resource, then verb): whether each takes
+    a value. A command's own `--actor` (a filter) is never mistaken for the global one."""
+    options: dict[str, bool] = {}
+    command = root
+    for word in argv[start : start + 2]:
+        command = getattr(command, "commands", {}).get(word)
+        if command is None:
+            break
+        for param in command.params:
+            if param.param_type_name == "option":
+                for name in [*param.opts, *param.secondary_opts]:
+                    options[name] = not param.is_flag
+    return options
+
+
+def hoist_global_options(argv: list[str], root: Any) -> list[str]:
+    """Global options given after the command move in front of it, as if typed there."""
+    start = _resource_index(argv)
+    if start is None:
+        return argv
+    own = _own_options(root, argv, start)
+    front, rest = list(argv[:start]), []
+    index = start
+    while index < len(argv):
+        word = argv[index]
+        name = word.split("=", 1)[0]
+        if word == "--":
+            rest.extend(argv[index:])
+            break
+        if name in own:
+            width = 2 if own[name] and "=" not in word else 1
+            rest.extend(argv[index : index + width])
+            index += width
+        elif name in GLOBAL_OPTIONS_WITH_VALUES or name in GLOBAL_FLAGS:
+            width = 2 if name in GLOBAL_OPTIONS_WITH_VALUES and "=" not in word else 1
+            front.extend(argv[index : index + width])
+            index += width
+        else:
+            rest.append(word)
+            index += 1
+    return front + rest
 
 
 def build_commands(resource: str | None) -> None:
@@ -284,9 +424,7 @@ def build_commands(resource: str | None) -> None:
         for action in REGISTRY.of_resource(name):
             if action.name == "events:tail":
                 continue  # its own command below: it can follow
-            group.command(action.verb, help=action.description, short_help=action.title)(
-                _command_for(action)
-            )
+            group.command(action.verb, short_help=action.title)(_command_for(action))
         if name == "session":
             group.command("watch", short_help="Follow a session until it ends")(watch)
         if name == "events":
@@ -319,26 +457,63 @@ def tail_events(
 
 
 def watch(
-    session_id: Annotated[str, typer.Argument(help="Session id (ses-...).")],
-    interval: Annotated[float, typer.Option(help="Seconds between checks.")] = 1.0,
+    session_id: Annotated[
+        str, typer.Argument(metavar="SESSION_ID", help="Session id (ses-...).", show_default=False)
+    ],
+    interval: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds between checks.")
+    ] = 1.0,
 ) -> None:
     """Follow a session until it ends, then print it; the exit code is its outcome
-    (0 completed, 10 failed, 11 timeout, 12 cancelled)."""
+    (0 completed, 10 failed, 11 timeout, 12 cancelled). On a terminal, a live view of its
+    jobs (status, duration, peak memory against the limit) is redrawn meanwhile."""
     gateway = STATE.gateway
-    progress = _progress_printer()
-    seen: dict[str, str] = {}
-    while True:
+    pause = max(0.1, interval)
+
+    def describe() -> dict[str, Any]:
         detail = gateway.invoke(STATE.actor, "session:describe", {"session_id": session_id})
-        data = detail.model_dump(mode="json")
-        for job in data["jobs"]:
-            if progress and seen.get(job["job_id"]) != job["status"]:
-                progress(f"job {job['job_id']}: {job['status']}")
-            seen[job["job_id"]] = job["status"]
-        status = SessionStatus(data["status"])
-        if status.is_terminal:
-            print(render(data, STATE.output_format))
-            raise typer.Exit(SESSION_EXIT_CODES[status])
-        time.sleep(max(0.1, interval))
+        return detail.model_dump(mode="json")
+
+    def read() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        jobs = gateway.invoke(STATE.actor, "job:list", {"session_id": session_id})
+        return describe(), jobs.model_dump(mode="json")["jobs"]
+
+    def is_over(session: dict[str, Any]) -> bool:
+        return SessionStatus(session["status"]).is_terminal
+
+    if on_terminal():
+        watch_live(read, pause, is_over)
+    while not is_over(data := describe()):
+        time.sleep(pause)
+    print(render(data, STATE.output_format, wide=STATE.wide))
+    raise typer.Exit(SESSION_EXIT_CODES[SessionStatus(data["status"])])
+
+
+FOLLOW_TAIL_LINES = 1000
+"""Lines read per poll when following: more than a job writes between two polls."""
+
+
+def follow_logs(action: Action, values: dict[str, Any], interval: float = 1.0) -> None:
+    """`job logs --follow`: print each new line of the job's logs until the job ends."""
+    gateway = STATE.gateway
+    request = {**raw_arguments(action, values), "tail_lines": FOLLOW_TAIL_LINES}
+    seen: dict[tuple[str, int, str], list[str]] = {}
+    while True:
+        status = gateway.invoke(
+            STATE.actor,
+            "job:describe",
+            {"job_id": request["job_id"], "session_id": request["session_id"]},
+        ).model_dump(mode="json")["status"]
+        page = gateway.invoke(STATE.actor, "job:logs", request).model_dump(mode="json")
+        for log in page["logs"]:
+            key = (log["operation_id"], log["attempt"], log["stream"])
+            current = log["content"]["text"].splitlines()
+            for line in new_lines(seen.get(key, []), current):
+                print(f"{log['operation_id']} {log['stream']} | {line}", flush=True)
+            seen[key] = current
+        if status not in {"pending", "running"}:
+            return
+        time.sleep(interval)
 
 
 def _usage_error(exc: TyperException) -> int:
@@ -351,7 +526,10 @@ def _usage_error(exc: TyperException) -> int:
     print_error(
         {
             "code": str(ErrorCode.INVALID_ARGUMENT),
-            "message": exc.format_message(),
+            # Click words a near miss two ways; say it one way, as for commands.
+            "message": re.sub(
+                r" \(Possible options: (.+)\)$", r". Did you mean \1?", exc.format_message()
+            ),
             "details": {"usage": ctx.get_usage() if ctx is not None else ""},
         },
         STATE.output_format,
@@ -359,12 +537,23 @@ def _usage_error(exc: TyperException) -> int:
     return EXIT_CODES[ErrorCode.INVALID_ARGUMENT]
 
 
+def _completion_words() -> list[str]:
+    """During shell completion, the words typed so far (after `bunsui`): the resource among
+    them decides which commands to generate, as it does when the command runs."""
+    if COMPLETION_VARIABLE not in os.environ:
+        return []
+    typed = os.environ.get("COMP_WORDS") or os.environ.get("_TYPER_COMPLETE_ARGS", "")
+    return typed.split()[1:]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every failure becomes a coded error and a documented exit code."""
     os.umask(PRIVATE_UMASK)
     arguments = sys.argv[1:] if argv is None else argv
-    build_commands(requested_resource(arguments))
+    build_commands(requested_resource(arguments or _completion_words()))
     command = typer.main.get_command(app)
+    plain_arguments(command)
+    arguments = hoist_global_options(arguments, command)
     try:
         STATE.output_format = _default_format()
         returned = command.main(args=arguments, prog_name="bunsui", standalone_mode=False)

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from mcp.server import MCPServer
@@ -58,10 +58,11 @@ EVENT_POLL_SECONDS = 0.5
 
 
 @asynccontextmanager
-async def _forwarding_events(server: BunsuiServer) -> AsyncIterator[None]:
+async def _forwarding_events(server: MCPServer[Any]) -> AsyncIterator[None]:
     """While a connection is served, tell its subscribers about status changes."""
+    bunsui = cast("BunsuiServer", server)  # the lifespan of no other server
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(server.forward_events)
+        tasks.start_soon(bunsui.forward_events)
         yield None
         tasks.cancel_scope.cancel()
 
@@ -146,6 +147,26 @@ class BunsuiServer(MCPServer[Any]):
         """Every call goes through the gateway as the connection's actor."""
         return await tools.call_tool(self.gateway, self.actor(), name, arguments)
 
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Any = None
+    ) -> Any:
+        """A prompt; an unknown prompt or a missing or unknown argument is invalid params
+        (-32602) naming the problem, never an internal error with a traceback."""
+        prompts = {prompt.name: prompt for prompt in await self.list_prompts()}
+        prompt = prompts.get(name)
+        if prompt is None:
+            known = ", ".join(sorted(prompts))
+            raise MCPError(INVALID_PARAMS, f"unknown prompt {name!r}; prompts: {known}")
+        declared = {argument.name: argument for argument in prompt.arguments or []}
+        given = arguments or {}
+        unknown = sorted(set(given) - set(declared))
+        missing = sorted(n for n, a in declared.items() if a.required and not given.get(n))
+        if unknown or missing:
+            problems = [f"missing argument {n!r}" for n in missing]
+            problems += [f"unknown argument {n!r}" for n in unknown]
+            raise MCPError(INVALID_PARAMS, f"prompt {name}: " + "; ".join(problems))
+        return await super().get_prompt(name, arguments, context)
+
     async def read_action(self, action: str, arguments: dict[str, Any]) -> str:
         """A resource's JSON: a read action through the gateway as this actor."""
         actor = self.actor()
@@ -218,7 +239,7 @@ def _add_resources(server: BunsuiServer) -> None:
 
         reader = make()
         params = [p.strip("{}") for p in uri.split("/") if p.startswith("{")]
-        reader.__signature__ = _signature(params)  # type: ignore[attr-defined]
+        reader.__signature__ = _signature(params)
         reader.__annotations__ = {**dict.fromkeys(params, str), "return": str}
         server.resource(uri, name=name, description=description, mime_type="application/json")(
             reader

@@ -102,7 +102,7 @@ def tool_for(gateway: Gateway, actor: str, action: Action) -> MCPTool:
         name=action.tool_name,
         title=action.title,
         description=action.description + (APPROVAL_NOTE if needs_approval else ""),
-        input_schema=action.input_model.model_json_schema(ref_template="#/$defs/{model}"),
+        input_schema=_flatten(action.input_model.model_json_schema()),
         output_schema=_object_schema(*outputs, ToolError),
         annotations=ToolAnnotations(
             title=action.title,
@@ -126,7 +126,7 @@ def command_tool() -> MCPTool:
             "and audit as the matching tool: it may return a pending ticket. Returns that "
             "action's result."
         ),
-        input_schema=CommandInput.model_json_schema(),
+        input_schema=_flatten(CommandInput.model_json_schema()),
         output_schema={
             "type": "object",
             "description": "The command's action result, or a pending_approval ticket.",

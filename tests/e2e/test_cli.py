@@ -216,6 +216,27 @@ class TestRunAndExitCodes:
             cursor = ["--cursor", page["next_cursor"]]
         assert seen == list(reversed(made))
 
+    def test_reruns_with_wait_exit_by_the_new_sessions_outcome(self, cli):
+        """`job rerun --wait` and `session rerun --wait` of a still-failing session exit 10,
+        and a single-session rerun answers the flat rerun shape."""
+        failed = cli.json(
+            "pipeline", "run", str(EXAMPLES / "data_quality" / "pipeline.yaml"), "--wait", expect=10
+        )["session_id"]
+        job = cli.json("job", "rerun", "validate", "--session-id", failed, "--wait", expect=10)
+        assert job["status"] == "failed"
+        session = cli.json("session", "rerun", failed, "--strategy", "full", "--wait", expect=10)
+        assert {
+            "rerun_id",
+            "session_id",
+            "original_session_id",
+            "strategy",
+            "skipped_jobs",
+            "jobs_to_run",
+            "status",
+            "estimated_duration_minutes",
+        } <= set(session)
+        assert (session["original_session_id"], session["status"]) == (failed, "failed")
+
     def test_unknown_ids_are_not_found(self, cli):
         """Unknown sessions and jobs answer NOT_FOUND with exit 3."""
         assert cli.json("session", "describe", "ses-nope", expect=3)["error"]["code"] == "NOT_FOUND"

@@ -110,7 +110,8 @@ class TestAgentRequests:
             "requested_by": "ai-agent",
             "rule": first["rule"],
             "expires_at": first["expires_at"],
-            "approve_command": f"bunsui approval approve {ticket_id}",
+            "approve_command": f"bunsui --home {shlex.quote(str(cli.home.resolve()))} "
+            f"approval approve {ticket_id}",
             "resource_uri": f"bunsui://tickets/{ticket_id}",
             "created": True,
             "preview": first["preview"],

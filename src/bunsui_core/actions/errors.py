@@ -11,11 +11,11 @@ from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.diagnosis.analyzer import SessionAnalysis, analyze_session
-from bunsui_core.diagnosis.catalog import Category, RecoveryAction, load_catalog
+from bunsui_core.diagnosis.catalog import load_catalog
 from bunsui_core.diagnosis.classifier import Hypothesis, classify
 from bunsui_core.diagnosis.learning import ConfidenceBasis, posterior, rank_actions
 from bunsui_core.diagnosis.templates import LabelVote, template_of
-from bunsui_core.diagnosis.vocabulary import Layer
+from bunsui_core.diagnosis.vocabulary import Category, Layer, RecoveryAction
 from bunsui_core.errors import InvalidArgumentError, NotFoundError
 from bunsui_core.model.fingerprint import fingerprint_of
 from bunsui_core.model.overrides import apply_overrides

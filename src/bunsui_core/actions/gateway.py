@@ -335,7 +335,7 @@ class Gateway:
             ticket_id=ticket.ticket_id,
             approval=Approval(required=True),
         )
-        return approvals.PendingApproval.of(ticket, created=created)
+        return approvals.PendingApproval.of(ticket, created=created, home=self.settings.home)
 
     def _context(self, call: _Call) -> ActionContext:
         """The handler's view of this call, with the gateway's hooks wired in."""

@@ -143,10 +143,10 @@ def execute(ctx: ActionContext, args: ExecuteInput) -> ExecuteOutput:
     if args.dry_run:
         plan, steps = _dry_run(ctx, args)
         return ExecuteOutput(plan_id=plan.plan_id, dry_run=True, steps=steps)
-    plan = ctx.store.get_recovery_plan(args.plan_id)
-    if plan is None:
+    stored = ctx.store.get_recovery_plan(args.plan_id)
+    if stored is None:
         raise NotFoundError(
             f"recovery plan {args.plan_id} not found", details={"plan_id": args.plan_id}
         )
-    steps = executor.execute(plan, REGISTRY, ctx.invoke, args.step)
-    return ExecuteOutput(plan_id=plan.plan_id, dry_run=False, steps=steps)
+    steps = executor.execute(stored, REGISTRY, ctx.invoke, args.step)
+    return ExecuteOutput(plan_id=stored.plan_id, dry_run=False, steps=steps)

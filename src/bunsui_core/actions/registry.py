@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -18,6 +18,8 @@ ActionName = str
 """`resource:verb`, e.g. `session:list`: tool `session_list`, CLI `bunsui session list`."""
 
 Handler = Callable[["ActionContext", Any], BaseModel]
+HandlerT = TypeVar("HandlerT", bound=Callable[..., BaseModel])
+"""A handler with its own argument and result types, kept by `define` for its callers."""
 PreviewHook = Callable[["ActionContext", Any], "Preview"]
 """Computes what a call would do without changing anything (the action's dry run): the
 gateway binds it to a ticket on request and recomputes it before executing the ticket."""
@@ -150,10 +152,10 @@ class ActionRegistry:
         cli_json_lines: str | None = None,
         bound_files: tuple[str, ...] = (),
         preview: PreviewHook | None = None,
-    ) -> Callable[[Handler], Handler]:
+    ) -> Callable[[HandlerT], HandlerT]:
         """Decorator: the handler's docstring becomes the description an LLM reads."""
 
-        def register(handler: Handler) -> Handler:
+        def register(handler: HandlerT) -> HandlerT:
             self.add(
                 Action(
                     name=name,
@@ -215,6 +217,7 @@ ACTION_NAMES: frozenset[ActionName] = frozenset(
             "list",
             "release",
             "rerun",
+            "rerun-many",
             "resolve-escalation",
             "sync",
         ),

@@ -1,4 +1,4 @@
-"""Rerun actions: `job rerun` and `session rerun` (one session or many)."""
+"""Rerun actions: `job rerun`, `session rerun` (one session) and `session rerun-many`."""
 
 from __future__ import annotations
 
@@ -305,20 +305,69 @@ def rerun_job(ctx: ActionContext, args: JobRerunInput) -> RerunOutput:
 
 
 class SessionRerunInput(_RerunOptions):
-    """One session to rerun, or a filter selecting many."""
+    """One session to rerun, and how."""
 
-    session_id: str | None = Field(None, description="Session to rerun (or use filter).")
+    session_id: str = Field(description="Session to rerun.")
     from_job: str | None = Field(None, description="checkpoint: rerun from this job on.")
     strategy: RerunStrategy = Field(
         RerunStrategy.CHECKPOINT,
         description="checkpoint (skip what succeeded, rerun from "
         "from_job or the failures), failed-only, full.",
     )
-    filter: SessionFilter | None = Field(None, description="Bulk: rerun every matching session.")
-    from_failed: bool = Field(
-        False, description="Bulk: rerun each from its failed jobs (strategy failed-only)."
+
+
+def _session_rerun(ctx: ActionContext, args: SessionRerunInput) -> _Rerun:
+    original = require_session(ctx.store, args.session_id)
+    request = args.model_dump(mode="json", exclude={"idempotency_key", "wait"})
+    return _Rerun(
+        original=original,
+        strategy=args.strategy,
+        from_jobs={args.from_job} if args.from_job else set(),
+        extra={},
+        key=args.idempotency_key or idempotency_key(original.session_id, request),
+        fingerprint=request_fingerprint(original.session_id, request),
     )
-    limit: int = Field(BULK_LIMIT, ge=1, le=BULK_LIMIT, description="Bulk: most sessions.")
+
+
+def preview_session_rerun(ctx: ActionContext, args: SessionRerunInput) -> Preview:
+    """The rerun's jobs with their effective config, before anything is created."""
+    rerun = _session_rerun(ctx, args)
+    effect, line = rerun_effect(ctx, rerun, args)
+    return Preview(summary=f"session:rerun @ {rerun.original.session_id}: {line}", effect=effect)
+
+
+@REGISTRY.define(
+    "session:rerun",
+    title="Rerun a session",
+    input_model=SessionRerunInput,
+    output_model=RerunOutput,
+    effect=Effect.WRITE,
+    cli_arguments=("session_id",),
+    preview=preview_session_rerun,
+)
+def rerun_session(ctx: ActionContext, args: SessionRerunInput) -> RerunOutput:
+    """Rerun a session as a new linked session: checkpoint skips what succeeded and reruns
+    from from_job (or from the failures) with everything downstream; failed-only reruns
+    what did not succeed; full reruns all. Refused while the original still runs. Repeating
+    the same request returns the same rerun (idempotent). To rerun many sessions at once,
+    use session rerun-many."""
+    return start_rerun(ctx, _session_rerun(ctx, args), args)
+
+
+class SessionRerunManyInput(_RerunOptions):
+    """Which sessions to rerun, and how."""
+
+    filter: SessionFilter = Field(
+        description="Rerun every matching session, e.g. status=failed and a pipeline_id."
+    )
+    from_failed: bool = Field(
+        False, description="Rerun each from its failed jobs (strategy failed-only)."
+    )
+    strategy: RerunStrategy = Field(
+        RerunStrategy.CHECKPOINT,
+        description="checkpoint, failed-only or full (from_failed means failed-only).",
+    )
+    limit: int = Field(BULK_LIMIT, ge=1, le=BULK_LIMIT, description="Most sessions to rerun.")
 
 
 class BulkFailure(ActionOutput):
@@ -337,24 +386,12 @@ class RerunBatch(ActionOutput):
     summary: str = Field(description="One line for people.")
 
 
-def _session_reruns(ctx: ActionContext, args: SessionRerunInput) -> list[_Rerun]:
-    """One rerun per session the request names (one, or every match of a filter)."""
-    if (args.session_id is None) == (args.filter is None):
-        raise InvalidArgumentError(
-            "give a session id or a filter (bulk), not both",
-            details={"fields": ["session_id", "filter"]},
-        )
+def _many_reruns(ctx: ActionContext, args: SessionRerunManyInput) -> list[_Rerun]:
+    """One rerun per session the filter matches."""
     strategy = RerunStrategy.FAILED_ONLY if args.from_failed else args.strategy
-    if args.session_id is not None:
-        originals = [require_session(ctx.store, args.session_id)]
-    else:
-        originals = ctx.store.list_sessions(
-            args.filter or SessionFilter(), limit=args.limit
-        ).sessions
+    originals = ctx.store.list_sessions(args.filter, limit=args.limit).sessions
     request = {
-        **args.model_dump(
-            mode="json", exclude={"idempotency_key", "wait", "filter", "limit", "session_id"}
-        ),
+        **args.model_dump(mode="json", exclude={"idempotency_key", "wait", "filter", "limit"}),
         "caller_key": args.idempotency_key,
         "strategy": strategy.value,
     }
@@ -363,7 +400,7 @@ def _session_reruns(ctx: ActionContext, args: SessionRerunInput) -> list[_Rerun]
         _Rerun(
             original=original,
             strategy=strategy,
-            from_jobs={args.from_job} if args.from_job else set(),
+            from_jobs=set(),
             extra={},
             key=idempotency_key(original.session_id, request),
             fingerprint=request_fingerprint(original.session_id, request),
@@ -372,51 +409,41 @@ def _session_reruns(ctx: ActionContext, args: SessionRerunInput) -> list[_Rerun]
     ]
 
 
-def preview_session_rerun(ctx: ActionContext, args: SessionRerunInput) -> Preview:
-    """Per session: the jobs it would run (with their effective config) and skip."""
+def preview_many_reruns(ctx: ActionContext, args: SessionRerunManyInput) -> Preview:
+    """Per matching session: the jobs it would run (with their effective config) and skip."""
     effects, lines = [], []
-    for rerun in _session_reruns(ctx, args):
+    for rerun in _many_reruns(ctx, args):
         try:
             effect, line = rerun_effect(ctx, rerun, args)
         except BunsuiError as exc:
-            if args.session_id is not None:
-                raise
             effect = {"original_session_id": rerun.original.session_id, "refused": exc.code}
             line = f"refused ({exc.code})"
         effects.append(effect)
         lines.append(f"{rerun.original.session_id}: {line}")
-    if args.session_id is not None:
-        return Preview(summary=f"session:rerun @ {lines[0]}", effect=effects[0])
     return Preview(
-        summary=f"session:rerun of {len(lines)} session(s): " + " | ".join(lines),
-        effect={
-            "filter": args.filter.model_dump(mode="json") if args.filter else None,
-            "reruns": effects,
-        },
+        summary=f"session:rerun-many of {len(lines)} session(s): " + " | ".join(lines),
+        effect={"filter": args.filter.model_dump(mode="json"), "reruns": effects},
     )
 
 
 @REGISTRY.define(
-    "session:rerun",
-    title="Rerun sessions",
-    input_model=SessionRerunInput,
+    "session:rerun-many",
+    title="Rerun many sessions",
+    input_model=SessionRerunManyInput,
     output_model=RerunBatch,
     effect=Effect.WRITE,
-    cli_arguments=("session_id",),
-    preview=preview_session_rerun,
+    preview=preview_many_reruns,
 )
-def rerun_sessions(ctx: ActionContext, args: SessionRerunInput) -> RerunBatch:
-    """Rerun a session as a new linked session: checkpoint skips what succeeded and reruns
-    from from_job (or from the failures) with everything downstream; failed-only reruns
-    what did not succeed; full reruns all. With a filter instead of a session id, reruns
-    every matching session (e.g. status=failed of one pipeline), each as its own rerun."""
+def rerun_many_sessions(ctx: ActionContext, args: SessionRerunManyInput) -> RerunBatch:
+    """Rerun every session matching a filter (e.g. status=failed of one pipeline), each as
+    its own linked rerun; with from_failed each reruns only what did not succeed. Sessions
+    that cannot be rerun (still running, retry budget spent) are listed as failures and the
+    others still run. Repeating the same request returns the same reruns (idempotent)."""
     reruns, failures = [], []
-    for rerun in _session_reruns(ctx, args):
+    for rerun in _many_reruns(ctx, args):
         try:
             reruns.append(start_rerun(ctx, rerun, args))
         except BunsuiError as exc:
-            if args.session_id is not None:
-                raise
             failures.append(
                 BulkFailure(
                     session_id=rerun.original.session_id, code=str(exc.code), message=exc.message

@@ -26,7 +26,6 @@ from bunsui_core.diagnosis.catalog import (
     ActionPrior,
     Catalog,
     CatalogEntry,
-    Category,
     Extractor,
     Match,
     definition,
@@ -34,7 +33,7 @@ from bunsui_core.diagnosis.catalog import (
 )
 from bunsui_core.diagnosis.patterns import catalog_pattern, raw_pattern
 from bunsui_core.diagnosis.templates import LabelVote, recognise
-from bunsui_core.diagnosis.vocabulary import Layer, RecoveryAction
+from bunsui_core.diagnosis.vocabulary import Category, Layer, RecoveryAction
 from bunsui_core.model.session import FailureKind
 
 if TYPE_CHECKING:
@@ -246,7 +245,8 @@ def job_output(text: str) -> str:
     """The text without the local engine's own headline: the model reads what the job wrote,
     never bunsui's wording (which would make every failure with a memory limit look like a
     memory failure)."""
-    return raw_pattern(_ENGINE_HEADLINE).sub("", text).strip()  # type: ignore[attr-defined]
+    stripped = raw_pattern(_ENGINE_HEADLINE).sub("", text)  # type: ignore[attr-defined]
+    return str(stripped).strip()
 
 
 def _model_verdict(

@@ -721,10 +721,10 @@ def _class_candidates(text: str) -> list[Decoded]:
             found.append(Decoded(naming, f"class name {qualified}", NAMING, position))
     for name, position in _finds(_PG_ERROR_CLASS, text):
         state = _PG_CONDITIONS.get(name)
-        family = sqlstate_family(state) if state else None
-        if family:
+        sql_family = sqlstate_family(state) if state else None
+        if sql_family:
             found.append(
-                Decoded(family, f"PostgreSQL condition {name} ({state})", SPECIFIC, position)
+                Decoded(sql_family, f"PostgreSQL condition {name} ({state})", SPECIFIC, position)
             )
     return found
 

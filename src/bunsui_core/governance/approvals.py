@@ -6,11 +6,13 @@ wins each step and the others get a clear CONFLICT naming the ticket's state.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bunsui_core.config import default_home
 from bunsui_core.errors import (
     ConflictError,
     ErrorCode,
@@ -53,8 +55,12 @@ class PendingApproval(BaseModel):
     preview_hash: str | None = Field(None, description="sha256 of the preview, bound.")
 
     @classmethod
-    def of(cls, ticket: Ticket, *, created: bool) -> PendingApproval:
-        """The ticket as the caller sees it."""
+    def of(cls, ticket: Ticket, *, created: bool, home: Path | None = None) -> PendingApproval:
+        """The ticket as the caller sees it; outside the default home, the approve command
+        names the home, so the approver acts on this ticket and not on another store's."""
+        command = ticket.approve_command
+        if home is not None and home != default_home().expanduser().resolve():
+            command = command.replace("bunsui ", f"bunsui --home {shlex.quote(str(home))} ", 1)
         return cls(
             ticket_id=ticket.ticket_id,
             action=ticket.action,
@@ -62,7 +68,7 @@ class PendingApproval(BaseModel):
             requested_by=ticket.requested_by,
             rule=ticket.rule,
             expires_at=ticket.expires_at,
-            approve_command=ticket.approve_command,
+            approve_command=command,
             resource_uri=ticket.resource_uri,
             created=created,
             preview=ticket.preview,

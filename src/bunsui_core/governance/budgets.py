@@ -17,7 +17,7 @@ from bunsui_core.model.claims import after_seconds, seconds_between
 from bunsui_core.model.session import Session, utc_now
 from bunsui_core.store.base import SessionFilter, Store
 
-RERUN_ACTIONS = ("job:rerun", "recovery:execute", "session:rerun")
+RERUN_ACTIONS = ("job:rerun", "recovery:execute", "session:rerun", "session:rerun-many")
 """Actions a `reruns_per_hour` budget counts (each request, whether it ran or became a ticket)."""
 
 COUNTED_RESULTS = frozenset({AuditResult.ALLOWED, AuditResult.PENDING_APPROVAL})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -161,7 +162,7 @@ class Policy(BaseModel):
             (rule for role in roles for rule in role.rules if rule.matches(action)),
             key=lambda rule: strength.index(rule.outcome),
         )
-        base = {
+        base: dict[str, Any] = {
             "actor": actor,
             "action": action,
             "kind": self.kind_of(actor),

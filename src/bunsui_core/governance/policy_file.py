@@ -143,7 +143,7 @@ class _Reader:
 
     def boolean(self, node: yaml.Node, what: str) -> bool:
         if isinstance(node, yaml.ScalarNode) and node.value in {"true", "false"}:
-            return node.value == "true"
+            return bool(node.value == "true")
         self.problem(node, f"{what} must be true or false")
         return False
 

@@ -61,9 +61,9 @@ class _NoAliasLoader(yaml.SafeLoader):
     """Safe YAML without anchors and aliases: a few hundred bytes of nested aliases expand
     to gigabytes (or loop), and pipelines never need them."""
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:  # type: ignore[override]
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # unannotated in the stubs
             raise yaml.composer.ComposerError(
                 None, None, "anchors and aliases are not allowed in pipelines", event.start_mark
             )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bunsui_core.errors import (
     ConflictError,
@@ -70,6 +71,22 @@ class SessionFilter(BaseModel):
         if self.claimed_by is not None and not (held and claim and claim.holder == self.claimed_by):
             return False
         return self.escalated is None or (session.escalation is not None) == self.escalated
+
+    @field_validator("created_after", "created_before")
+    @classmethod
+    def _instant(cls, value: str | None) -> str | None:
+        """An ISO 8601 date or time (no zone means UTC) in the stores' fixed-width form, so
+        `yesterday` is an error rather than a bound that silently matches nothing."""
+        if value is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            msg = f"not an ISO 8601 date or time: {value!r} (e.g. 2026-11-01T00:00:00Z)"
+            raise ValueError(msg) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class SessionPage(BaseModel):

@@ -198,6 +198,12 @@ ACCESS_DENIED = frozenset(
 )
 
 
+NO_REGION = (
+    "no AWS region: set AWS_REGION or AWS_DEFAULT_REGION, or region under aws: in "
+    "$BUNSUI_HOME/config.yaml"
+)
+
+
 class _ConditionFailedError(ConflictError):
     """A conditional write (or a transaction item's condition) did not hold."""
 
@@ -423,9 +429,7 @@ class DynamoDBStore:
                 "dynamodb", region_name=region, endpoint_url=endpoint_url, config=config
             )
         except NoRegionError:
-            raise InvalidArgumentError(
-                "no AWS region: pass one or set AWS_REGION", details={"field": "region"}
-            ) from None
+            raise InvalidArgumentError(NO_REGION, details={"field": "region"}) from None
 
     def close(self) -> None:
         """Close the client's connections; nothing is buffered, so skipping this loses nothing."""
@@ -460,9 +464,7 @@ class DynamoDBStore:
                 f"no usable AWS credentials: {exc}", details={"operation": operation}
             ) from None
         except NoRegionError:
-            raise InvalidArgumentError(
-                "no AWS region: pass one or set AWS_REGION", details={"field": "region"}
-            ) from None
+            raise InvalidArgumentError(NO_REGION, details={"field": "region"}) from None
         except ParamValidationError as exc:
             raise InvalidArgumentError(
                 f"DynamoDB refused the request: {exc}", details={"operation": operation}
@@ -649,7 +651,12 @@ class DynamoDBStore:
 
     def _bury_event(self, seq: int) -> None:
         """Mark an event seq whose transaction failed as dead (best effort)."""
-        item = {"pk": _s("events"), "sk": _n(seq), "at": _s(utc_now()), "dead": {"BOOL": True}}
+        item: Item = {
+            "pk": _s("events"),
+            "sk": _n(seq),
+            "at": _s(utc_now()),
+            "dead": {"BOOL": True},
+        }
         # fails when committed after all, or unreachable: readers skip the hole after the grace
         with contextlib.suppress(BunsuiError):
             self._call("put_item", **self._put(EVENTS, item, new=True))

@@ -581,6 +581,7 @@ class SqliteStore:
         self, *, fingerprint: str | None = None, error_code: str | None = None, limit: int = 50
     ) -> list[Resolution]:
         """Most recent outcomes, for one fingerprint, one error code, or all."""
+        params: tuple[str, ...]
         if fingerprint:
             where, params = "WHERE fingerprint = ?", (fingerprint,)
         elif error_code:
@@ -797,7 +798,7 @@ class SqliteStore:
         session_id: str | None = None,
     ) -> list[AuditEntry]:
         """Entries with seq > after_seq, oldest first, optionally filtered (indexed)."""
-        clauses, params = ["seq > ?"], [after_seq]
+        clauses, params = ["seq > ?"], list[int | str]([after_seq])
         for column, value in (("actor", actor), ("action", action), ("session_id", session_id)):
             if value is not None:
                 clauses.append(f"{column} = ?")

@@ -64,7 +64,9 @@ EXAMPLES = int(os.environ.get("BUNSUI_FUZZ_EXAMPLES", "25"))
 """Per (actor, tool group, protocol era): 50 calls per tool group and actor by default; set
 BUNSUI_FUZZ_EXAMPLES higher for a longer hunt."""
 
-SPAWNING = frozenset({"job_rerun", "session_rerun", "pipeline_run", "approval_approve"})
+SPAWNING = frozenset(
+    {"job_rerun", "session_rerun", "session_rerun_many", "pipeline_run", "approval_approve"}
+)
 """Tools that, called by the OS user (allowed to act), start pipeline processes, directly
 or by executing a ticket. Fuzzing them would run real workloads: the OS user never gets
 them. The agent gets them all: for it they only create tickets."""

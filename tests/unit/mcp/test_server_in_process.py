@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import json
 import re
+import shlex
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,10 @@ def pending(content: dict[str, Any], action: str) -> str:
     assert content["action"] == action
     assert content["requested_by"] == AGENT
     assert content["ticket_id"].startswith("tkt-")
-    assert content["approve_command"] == f"bunsui approval approve {content['ticket_id']}"
+    # The tests' home is not ~/.bunsui, so the command names it.
+    words = shlex.split(content["approve_command"])
+    assert words[:2] == ["bunsui", "--home"]
+    assert words[3:] == ["approval", "approve", content["ticket_id"]]
     assert content["resource_uri"] == f"bunsui://tickets/{content['ticket_id']}"
     assert "approval_required" in content["rule"]
     return content["ticket_id"]
@@ -775,6 +779,48 @@ def test_prompts_guide_the_agent_through_real_tools(settings, mode, failed):
             if named in {"error_code", "resource_uri", "recovery_suggestions"}:
                 continue
             assert named in tool_names, named
+
+
+@pytest.mark.parametrize(
+    "request_and_reason",
+    [
+        ("diagnose_session", {}, "missing argument 'session_id'"),
+        ("recover_session", None, "missing argument 'session_id'"),
+        ("diagnose_session", {"session_id": "ses-1", "style": "x"}, "unknown argument 'style'"),
+        ("no_such_prompt", {}, "unknown prompt 'no_such_prompt'"),
+    ],
+)
+def test_bad_prompt_requests_are_invalid_params_with_the_reason(
+    settings, mode, capfd, request_and_reason
+):
+    """A missing or unknown argument, or an unknown prompt, is -32602 saying why; no
+    traceback is printed and the connection keeps answering."""
+    name, arguments, reason = request_and_reason
+
+    async def body(client: Client) -> Any:
+        with pytest.raises(MCPError) as caught:
+            await client.get_prompt(name, arguments)
+        assert (await client.list_prompts()).prompts
+        return caught.value.error
+
+    error = with_client(settings, mode, body)
+    assert error.code == INVALID_PARAMS
+    assert reason in error.message
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_input_schemas_are_flat_for_strict_function_calling(settings, mode):
+    """No tool's input schema has `$ref`, `$defs` or `anyOf`: nullable fields are type lists."""
+
+    async def body(client: Client) -> list[Any]:
+        return (await client.list_tools()).tools
+
+    for tool in with_client(settings, mode, body, actor=getpass.getuser()):
+        text = json.dumps(tool.input_schema)
+        for construct in ("$ref", "$defs", "anyOf"):
+            assert construct not in text, (tool.name, construct)
+    rerun = {t.name: t for t in with_client(settings, mode, body)}["job_rerun"].input_schema
+    assert rerun["properties"]["batch_size"]["type"] == ["integer", "null"]
 
 
 # --- identity -----------------------------------------------------------------------------

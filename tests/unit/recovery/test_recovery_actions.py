@@ -200,8 +200,7 @@ class TestReruns:
             reason="ran it by hand with more memory",
         )
         assert marked["marked_by"] == ACTOR
-        batch = bunsui("session:rerun", session_id=session_id, strategy="checkpoint")
-        [rerun] = batch["reruns"]
+        rerun = bunsui("session:rerun", session_id=session_id, strategy="checkpoint")
         assert rerun["skipped_jobs"] == ["extract", "transform"]
         assert rerun["jobs_to_run"] == ["load"]
 
@@ -209,7 +208,9 @@ class TestReruns:
         """A filter reruns every matching failed session, each as its own linked rerun."""
         first, second = failed_etl(bunsui, tmp_path), failed_etl(bunsui, tmp_path)
         batch = bunsui(
-            "session:rerun", filter={"status": "failed", "pipeline_id": "etl"}, from_failed=True
+            "session:rerun-many",
+            filter={"status": "failed", "pipeline_id": "etl"},
+            from_failed=True,
         )
         assert {r["original_session_id"] for r in batch["reruns"]} == {first, second}
         assert all(r["strategy"] == "failed-only" for r in batch["reruns"])

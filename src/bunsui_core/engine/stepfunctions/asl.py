@@ -523,7 +523,7 @@ def compile_pipeline(
         reserved = {"Variable": f"{record}.error.Error", "StringMatches": "States.*"}
         with_cause = {"Variable": f"{record}.error.Cause", "IsPresent": True}
         renamed = f"States.Format('bunsui.{{}}', {record}.error.Error)"
-        fails = {
+        fails: dict[StateRole, tuple[dict[str, Any], dict[str, Any]]] = {
             StateRole.FAIL: ({"And": [failed, {"Not": reserved}, with_cause]}, {}),
             StateRole.FAIL_RESERVED: ({"And": [failed, with_cause]}, {"ErrorPath": renamed}),
             StateRole.FAIL_WITHOUT_CAUSE: (failed, {"ErrorPath": renamed}),

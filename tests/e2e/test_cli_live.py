@@ -1,0 +1,118 @@
+"""Live output: progress and log lines for a person at a terminal, nothing extra for scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bunsui_mcp._cli_live import new_lines
+from tests.conftest import command_job, pipeline_data
+from tests.e2e.test_cli import BUNSUI
+
+PRINTER = "import time\nfor i in range(6):\n    print('line', i, flush=True)\n    time.sleep(0.4)"
+
+
+def _pipeline(tmp_path: Path) -> str:
+    path = tmp_path / "printer.yaml"
+    path.write_text(yaml.safe_dump(pipeline_data(command_job("printer", PRINTER), name="printer")))
+    return str(path)
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {**os.environ, "BUNSUI_HOME": str(tmp_path / "home"), "COLUMNS": "80"}
+    env.pop("BUNSUI_FORMAT", None)
+    return env
+
+
+def _run_on_terminal(argv: list[str], env: dict[str, str], timeout: float = 60) -> str:
+    """Run with stdout and stderr on a pseudo-terminal; everything it showed there."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(argv, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    shown = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+        elif proc.poll() is not None:
+            break
+    proc.wait(timeout=5)
+    os.close(leader)
+    return shown.decode(errors="replace")
+
+
+class TestNewLines:
+    def test_a_moving_tail_yields_only_unseen_lines(self):
+        """Lines seen in the previous tail are not printed again when the tail moves on."""
+        assert new_lines(["a", "b"], ["a", "b", "c"]) == ["c"]
+        assert new_lines(["a", "b", "c"], ["b", "c", "d", "e"]) == ["d", "e"]
+        assert new_lines([], ["x"]) == ["x"]
+        assert new_lines(["a"], ["a"]) == []
+
+
+@pytest.mark.slow
+class TestLiveOutput:
+    def test_follow_prints_every_line_once_until_the_job_ends(self, tmp_path):
+        """`job logs --follow` streams a running job's output and returns when it ends."""
+        env = _env(tmp_path)
+        started = subprocess.run(
+            [BUNSUI, "--format", "json", "pipeline", "run", _pipeline(tmp_path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        session_id = json.loads(started.stdout)["session_id"]
+        followed = subprocess.run(
+            [BUNSUI, "job", "logs", "printer", "--session-id", session_id, "--follow"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        assert followed.returncode == 0, followed.stderr
+        assert followed.stdout.splitlines() == [f"printer-op stdout | line {i}" for i in range(6)]
+
+    def test_wait_shows_progress_on_a_terminal_only(self, tmp_path):
+        """On a terminal `run --wait` shows job progress; piped, stdout is only the JSON."""
+        env = _env(tmp_path)
+        argv = [BUNSUI, "pipeline", "run", _pipeline(tmp_path), "--wait"]
+        shown = _run_on_terminal(argv, env)
+        assert "job printer: running" in shown
+        assert "job printer: completed" in shown
+        assert "status: completed" in shown  # the table format, chosen for a terminal
+        piped = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
+        assert json.loads(piped.stdout)["status"] == "completed"
+        assert piped.stderr == ""
+
+    def test_watch_on_a_terminal_ends_with_the_final_status(self, tmp_path):
+        """`session watch` redraws the jobs while it runs and ends with the session."""
+        env = _env(tmp_path)
+        started = subprocess.run(
+            [BUNSUI, "--format", "json", "pipeline", "run", _pipeline(tmp_path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        session_id = json.loads(started.stdout)["session_id"]
+        shown = _run_on_terminal([BUNSUI, "session", "watch", session_id], env)
+        assert "DURATION" in shown  # the live view's header; the final table has none
+        assert f"session_id: {session_id}" in shown
+        assert "status: completed" in shown
