@@ -243,8 +243,9 @@ RESOURCE_HELP = {
     "policy": "The policy in force: check one call, explain an actor's permissions.",
     "error": "Classify errors, analyze failed sessions, see what was learned.",
     "events": "The feed of session and ticket status changes (tail, --follow).",
+    "insight": "Insights from run history: list, show (with a chart), apply, dismiss.",
     "job": "Jobs of a session: list, describe, logs, update-config, rerun, mark.",
-    "pipeline": "Pipelines: validate, register, list, describe, run.",
+    "pipeline": "Pipelines: validate, register, list, describe, run, stats, cost, update-config.",
     "recovery": "Recovery plans: suggest, execute.",
     "session": "Sessions (runs): list, describe, watch, cancel, rerun.",
 }

@@ -660,7 +660,7 @@ def test_every_resource_and_template_reads_as_json(settings, mode, failed):
         return {"statics": statics, "templates": templates, "read": read, "ticket": ticket}
 
     out = with_client(settings, mode, body)
-    assert out["statics"] == {"bunsui://sessions", "bunsui://audit/head"}
+    assert out["statics"] == {"bunsui://sessions", "bunsui://audit/head", "bunsui://insights"}
     assert out["templates"] == {
         "bunsui://sessions/{session_id}",
         "bunsui://sessions/{session_id}/errors",
@@ -670,6 +670,7 @@ def test_every_resource_and_template_reads_as_json(settings, mode, failed):
     read = out["read"]
     assert {"sessions", "next_cursor"} <= set(read["bunsui://sessions"])
     assert [s["session_id"] for s in read["bunsui://sessions"]["sessions"]] == [failed]
+    assert isinstance(read["bunsui://insights"]["insights"], list)
     head = read["bunsui://audit/head"]
     assert {"seq", "hash", "head"} <= set(head)
     assert head["seq"] > 0
@@ -724,6 +725,7 @@ def test_prompts_guide_the_agent_through_real_tools(settings, mode, failed):
             ("bunsui_operator", None),
             ("diagnose_session", {"session_id": failed}),
             ("recover_session", {"session_id": failed}),
+            ("review_insights", {"pipeline_id": "etl"}),
         ]:
             prompt = await client.get_prompt(name, arguments)
             assert len(prompt.messages) == 1
@@ -733,7 +735,14 @@ def test_prompts_guide_the_agent_through_real_tools(settings, mode, failed):
         return listed, texts
 
     listed, texts = with_client(settings, mode, body)
-    assert set(listed) == {"bunsui_operator", "diagnose_session", "recover_session"}
+    assert set(listed) == {
+        "bunsui_operator",
+        "diagnose_session",
+        "recover_session",
+        "review_insights",
+    }
+    [argument] = listed["review_insights"].arguments
+    assert (argument.name, argument.required) == ("pipeline_id", True)
     assert listed["bunsui_operator"].arguments in ([], None)
     for name in ("diagnose_session", "recover_session"):
         [argument] = listed[name].arguments
@@ -753,6 +762,10 @@ def test_prompts_guide_the_agent_through_real_tools(settings, mode, failed):
         assert "error_analyze" in text
         assert "never" in text
         assert "instructions" in text
+    review = texts["review_insights"]
+    assert "{pipeline_id}" not in review
+    for tool in ("insight_list", "insight_apply", "pipeline_stats", "approval_show"):
+        assert f"`{tool}`" in review, tool
     recover = texts["recover_session"]
     for tool in ("error_analyze", "recovery_suggest", "recovery_execute", "approval_show"):
         assert f"`{tool}`" in recover, tool
@@ -762,6 +775,8 @@ def test_prompts_guide_the_agent_through_real_tools(settings, mode, failed):
             if named in {"session_id", "plan_id", "ticket_id", "dry_run", "approve_command"}:
                 continue
             if named in {"error_code", "resource_uri", "recovery_suggestions"}:
+                continue
+            if named in {"confidence_basis", "estimated_effect", "expected_command"}:
                 continue
             assert named in tool_names, named
 
