@@ -18,7 +18,6 @@ from bunsui_core.errors import ConflictError, InvalidTransitionError, NotFoundEr
 from bunsui_core.insights.history import History
 from bunsui_core.insights.model import Insight, InsightKind, pipeline_of
 from bunsui_core.insights.review import baseline_of, review
-from bunsui_core.insights.tuning import PipelineChange, tune_pipeline
 from bunsui_core.model.insight import InsightState, InsightStatus
 from bunsui_core.model.session import utc_now
 
@@ -131,24 +130,6 @@ class InsightApplied(ActionOutput):
     status: InsightStatus = Field(description="The insight's status now.")
 
 
-def _preview(ctx: ActionContext, action: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    """The diff a pipeline change would make; other suggestions only read, nothing to diff."""
-    if action != "pipeline:update-config" or "revert_to" in arguments:
-        return {}
-    latest = ctx.store.get_pipeline(arguments["pipeline_id"])
-    if latest is None:
-        return {}
-    change = PipelineChange(
-        job_id=arguments.get("job"),
-        memory_mb=arguments.get("memory"),
-        timeout_seconds=arguments.get("timeout"),
-        max_attempts=arguments.get("max_attempts"),
-        retry_interval_seconds=arguments.get("retry_interval"),
-        max_concurrent_jobs=arguments.get("max_concurrent_jobs"),
-    )
-    return {"diff": tune_pipeline(latest.pipeline, change)[1]}
-
-
 @REGISTRY.define(
     "insight:apply",
     title="Apply an insight's suggestion",
@@ -182,8 +163,12 @@ def apply(ctx: ActionContext, args: InsightApplyInput) -> InsightApplied:
     if "reason" in action.input_model.model_fields:
         arguments.setdefault("reason", f"insight {insight.insight_id}: {insight.title}"[:500])
     if args.dry_run:
-        result = _preview(
-            ctx, action.name, action.input_model.model_validate(arguments).model_dump()
+        # the suggested action's own dry run; a suggestion that only reads changes nothing
+        preview = action.preview_flag
+        result = (
+            ctx.invoke(action.name, {**arguments, preview: True}).model_dump(mode="json")
+            if preview
+            else {}
         )
         return InsightApplied(
             insight_id=insight.insight_id,

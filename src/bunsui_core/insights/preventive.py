@@ -134,7 +134,7 @@ def _limit_rule(history: History, job_id: str, *, measure: str) -> Finding | Non
             command=command(
                 "pipeline", "update-config", history.pipeline_id, "--job", job_id, option, new_limit
             ),
-            change={setting: {"before": limit, "after": new_limit}},
+            change={setting: {"before": int(limit), "after": new_limit}},
         ),
         estimated_effect=EstimatedEffect(
             summary=f"raise the limit to {new_limit} {unit}: the projected {projected:.0f} "
