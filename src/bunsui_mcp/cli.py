@@ -34,6 +34,7 @@ from bunsui_core.governance.approvals import PendingApproval
 from bunsui_core.governance.tickets import Ticket
 from bunsui_core.model.session import SessionStatus
 from bunsui_mcp._cli_render import OutputFormat, print_error, render
+from bunsui_mcp._insight_view import insight_view
 
 EXIT_CODES: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL: 1,
@@ -214,6 +215,8 @@ def run_action(action: Action, values: dict[str, Any]) -> None:
     if action.cli_json_lines and not isinstance(result, PendingApproval):
         for item in data[action.cli_json_lines]:
             print(json.dumps(item, ensure_ascii=False))
+    elif (view := insight_view(action.name, data, STATE.output_format)) is not None:
+        print(view)
     else:
         print(render(data, STATE.output_format))
     code = _exit_code_for(action, raw, result)
