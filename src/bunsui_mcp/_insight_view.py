@@ -38,7 +38,7 @@ def chart(evidence: dict[str, Any], width: int) -> str | None:
     values = [p["value"] for p in evidence["points"] if p["value"] is not None]
     if len(values) < 2:
         return None
-    import plotext  # noqa: PLC0415 - only `insight show` in table format draws
+    import plotext  # type: ignore[import-untyped]  # noqa: PLC0415 - only `insight show` in table format draws
 
     figure = plotext.figure
     figure.clear()

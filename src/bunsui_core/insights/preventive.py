@@ -8,6 +8,7 @@ again and again, and a pipeline that has not succeeded since its latest version.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from bunsui_core.insights._numbers import fit_trend, round_up
 from bunsui_core.insights.history import History, JobSample, RunSample
@@ -40,8 +41,8 @@ RECURRING_RUNS = 3
 
 def _points(
     samples: list[tuple[RunSample, JobSample]],
-    values: list[float | None],
-    limits: list[float | None],
+    values: Sequence[float | None],
+    limits: Sequence[float | None],
 ) -> list[EvidencePoint]:
     return [
         EvidencePoint(
