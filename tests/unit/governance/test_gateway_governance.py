@@ -140,6 +140,8 @@ def write_cases(
             "action": "increase_memory",
             "outcome": "success",
         },
+        "insight:apply": {"insight_id": "ins-etl-00000000"},
+        "insight:dismiss": {"insight_id": "ins-etl-00000000", "reason": "not needed"},
         "job:mark": {
             "job_id": "transform",
             "session_id": failed,
@@ -149,6 +151,7 @@ def write_cases(
         "job:rerun": {"job_id": "transform", "session_id": failed, "batch_size": 10},
         "job:update-config": {"job_id": "transform", "session_id": failed, "memory": 256},
         "pipeline:register": {"file": pipeline, "pipeline_id": "other"},
+        "pipeline:update-config": {"pipeline_id": "etl", "job": "transform", "memory": 256},
         "pipeline:run": {"pipeline": pipeline, "wait": True},
         "recovery:execute": {"plan_id": plan_id, "dry_run": False},
         "session:cancel": {"session_id": queued},
