@@ -141,8 +141,9 @@ class InsightApplied(ActionOutput):
 )
 def apply(ctx: ActionContext, args: InsightApplyInput) -> InsightApplied:
     """Run the insight's suggested command through the ordinary actions (same policy,
-    audit and approval as typing it) and mark it applied with the baseline the next runs
-    are compared against; the verdict (helped or not) then feeds the rule's confidence.
+    audit and approval as typing it). A change marks it applied with the baseline the next
+    runs are compared against; the verdict (helped or not) then feeds the rule's confidence.
+    A suggestion that only reads (logs, analysis) returns its output and leaves it open.
     An agent's apply is an approval ticket; pass expected_command to bind the exact change."""
     history, insight = _find(ctx, args.insight_id)
     if insight.status is InsightStatus.APPLIED:
@@ -180,6 +181,18 @@ def apply(ctx: ActionContext, args: InsightApplyInput) -> InsightApplied:
             status=insight.status,
         )
     output = ctx.invoke(action.name, arguments).model_dump(mode="json")
+    if action.effect is Effect.READ:
+        # a suggestion to look (logs, analysis, stats) changes nothing there is to judge:
+        # the insight stays open until its cause is fixed or someone dismisses it
+        return InsightApplied(
+            insight_id=insight.insight_id,
+            command=line,
+            action=action.name,
+            arguments=arguments,
+            dry_run=False,
+            result=output,
+            status=insight.status,
+        )
     ctx.store.put_insight_state(
         InsightState(
             insight_id=insight.insight_id,

@@ -57,7 +57,9 @@ def _edges(pipeline: Pipeline) -> dict[str, list[str]]:
 
 
 def critical_path(pipeline: Pipeline, durations: dict[str, float]) -> tuple[list[str], float]:
-    """The longest chain of dependent jobs by duration, and its length in seconds."""
+    """The longest chain of dependent jobs by duration, and its length (none without runs)."""
+    if not durations:
+        return [], 0.0
     edges = _edges(pipeline)
     finish: dict[str, float] = {}
     via: dict[str, str | None] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from bunsui_core.diagnosis.learning import posterior
 from bunsui_core.insights._numbers import sample_weight
 from bunsui_core.insights.cost import cost_findings
-from bunsui_core.insights.history import History, load_history
+from bunsui_core.insights.history import History, RunSample, load_history
 from bunsui_core.insights.model import (
     ConfidenceBasis,
     Finding,
@@ -21,7 +21,7 @@ from bunsui_core.insights.model import (
 from bunsui_core.insights.outcomes import judge, rule_code
 from bunsui_core.insights.performance import performance_findings
 from bunsui_core.insights.preventive import preventive_findings
-from bunsui_core.model.insight import InsightState, InsightStatus
+from bunsui_core.model.insight import InsightState, InsightStatus, InsightVerdict
 from bunsui_core.model.recovery import Outcome as ResolutionOutcome
 from bunsui_core.model.recovery import Resolution, ResolutionSource
 from bunsui_core.model.session import utc_now
@@ -57,51 +57,73 @@ def _confidence(store: Store, insight_id: str, finding: Finding) -> tuple[float,
     return posterior(prior, successes, failures), basis
 
 
-def _outcome(store: Store, history: History, state: InsightState, job_id: str | None) -> Outcome:
+def _runs_after(history: History, state: InsightState) -> list[RunSample]:
+    return [r for r in history.runs if state.applied_at and r.created_at > state.applied_at]
+
+
+def _record_verdict(store: Store, history: History, state: InsightState) -> InsightState:
+    """Judge an applied change once enough runs followed it, and record the verdict (once)
+    as a learned outcome; a read-only store judges nothing."""
+    if state.status is not InsightStatus.APPLIED or state.verdict is not None or store.read_only:
+        return state
+    after = _runs_after(history, state)
+    job_id = state.snapshot.get("job_id")
+    verdict = judge(state.rule, job_id if isinstance(job_id, str) else None, state.baseline, after)
+    if verdict is None:
+        return state
+    state = state.model_copy(
+        update={"verdict": verdict, "verdict_runs": len(after), "verdict_at": utc_now()}
+    )
+    store.put_insight_state(state)
+    store.add_resolution(
+        Resolution(
+            fingerprint=state.insight_id,
+            error_code=rule_code(state.rule),
+            action=str(state.snapshot.get("suggestion", {}).get("action", "")),
+            outcome=ResolutionOutcome.SUCCESS
+            if verdict is InsightVerdict.HELPED
+            else ResolutionOutcome.FAILURE,
+            source=ResolutionSource.RERUN,
+            session_id=after[-1].session_id,
+            actor=state.actor,
+            note=f"insight {state.insight_id}: {verdict.value} over {len(after)} runs",
+        )
+    )
+    return state
+
+
+def _outcome(history: History, state: InsightState) -> Outcome:
     """The applied change's baseline and, once enough runs followed it, its verdict."""
-    after = [r for r in history.runs if state.applied_at and r.created_at > state.applied_at]
-    if state.verdict is None:
-        verdict = judge(state.rule, job_id, state.baseline, after)
-        if verdict is not None and not store.read_only:
-            state = state.model_copy(
-                update={"verdict": verdict, "verdict_runs": len(after), "verdict_at": utc_now()}
-            )
-            store.put_insight_state(state)
-            store.add_resolution(
-                Resolution(
-                    fingerprint=state.insight_id,
-                    error_code=rule_code(state.rule),
-                    action=str(state.snapshot.get("suggestion", {}).get("action", "")),
-                    outcome=ResolutionOutcome.SUCCESS
-                    if verdict.value == "helped"
-                    else ResolutionOutcome.FAILURE,
-                    source=ResolutionSource.RERUN,
-                    session_id=after[-1].session_id,
-                    actor=state.actor,
-                    note=f"insight {state.insight_id}: {verdict.value} over {len(after)} runs",
-                )
-            )
     return Outcome(
         applied_at=state.applied_at or state.updated_at,
         applied_version=state.applied_version,
         baseline=state.baseline,
         verdict=state.verdict,
-        runs_since=len(after),
+        runs_since=len(_runs_after(history, state)),
     )
 
 
-def _with_state(store: Store, history: History, insight: Insight, state: InsightState) -> Insight:
+def _with_state(history: History, insight: Insight, state: InsightState, *, holds: bool) -> Insight:
+    """The insight with its stored decision. An applied insight whose verdict is in and
+    whose finding holds again on the newer runs is open again (with the last outcome), so
+    it can be applied anew."""
     update: dict[str, object] = {"status": state.status}
     if state.status is InsightStatus.DISMISSED:
         update["status_reason"] = f"{state.reason or 'dismissed'} ({state.actor})"
     if state.status is InsightStatus.APPLIED:
-        update["outcome"] = _outcome(store, history, state, insight.job_id)
+        outcome = _outcome(history, state)
+        update["outcome"] = outcome
+        if holds and outcome.verdict is not None:
+            update["status"] = InsightStatus.OPEN
     return insight.model_copy(update=update)
 
 
 def pipeline_insights(store: Store, history: History) -> list[Insight]:
     """Current findings plus applied insights (judged against the runs since), by confidence."""
-    states = {s.insight_id: s for s in store.list_insight_states(history.pipeline_id)}
+    states = {
+        s.insight_id: _record_verdict(store, history, s)
+        for s in store.list_insight_states(history.pipeline_id)
+    }
     insights: dict[str, Insight] = {}
     for finding in findings_of(history):
         insight_id = insight_id_for(history.pipeline_id, finding.job_id, finding.kind, finding.rule)
@@ -124,10 +146,11 @@ def pipeline_insights(store: Store, history: History) -> list[Insight]:
         )
     for insight_id, state in states.items():
         current = insights.get(insight_id)
+        holds = current is not None
         if current is None and state.status is InsightStatus.APPLIED and state.snapshot:
             current = Insight.model_validate(state.snapshot)
         if current is not None:
-            insights[insight_id] = _with_state(store, history, current, state)
+            insights[insight_id] = _with_state(history, current, state, holds=holds)
     return sorted(insights.values(), key=lambda i: (-i.confidence, i.insight_id))
 
 

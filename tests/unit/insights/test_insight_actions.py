@@ -173,6 +173,51 @@ class TestApply:
         assert other["confidence_basis"]["failures"] == 1
         assert other["confidence"] < other["confidence_basis"]["prior"]
 
+    def test_a_limit_raise_that_was_not_enough_opens_again(self, store, bunsui):
+        """Peaks kept growing past the raised limit: did_not_help, and the same insight is
+        open again with a bigger size, ready to be applied anew."""
+        rec = Recorder(store, "grow", job("load", memory=512))
+        for peak in (200, 240, 280, 320, 360):
+            rec.run(load=Ran(peak=peak, limit=512))
+        first = bunsui(OS_USER, "insight:list", pipeline="grow", kind="preventive")["insights"][0]
+        assert first["suggestion"]["change"]["memory_mb"]["after"] == 704
+        bunsui(OS_USER, "insight:apply", insight_id=first["insight_id"])
+        rec.day = (datetime.now(UTC) - START).days + 1
+        for peak in (600, 650, 700):
+            rec.run(load=Ran(peak=peak, limit=704))
+        again = bunsui(OS_USER, "insight:show", insight_id=first["insight_id"])
+        assert (again["status"], again["outcome"]["verdict"]) == ("open", "did_not_help")
+        assert again["suggestion"]["change"]["memory_mb"]["before"] == 704
+        assert again["confidence_basis"]["failures"] == 1
+        bunsui(OS_USER, "insight:apply", insight_id=first["insight_id"])
+        bigger = store.get_pipeline("grow").pipeline.job("load").operations[0].config
+        assert bigger.memory_limit_mb == again["suggestion"]["change"]["memory_mb"]["after"]
+
+    def test_a_suggestion_to_look_runs_and_stays_open(self, store, bunsui):
+        """Applying a read-only suggestion (pipeline stats) returns its output and changes
+        nothing, so the insight stays open."""
+        rec = Recorder(
+            store,
+            "chain",
+            job("extract"),
+            job("transform", deps=["extract"]),
+            job("load", deps=["transform"]),
+        )
+        for _ in range(3):
+            rec.run(
+                extract=Ran(elapsed=2),
+                transform=Ran(elapsed=20, start=2),
+                load=Ran(elapsed=2, start=22),
+            )
+        [insight] = bunsui(OS_USER, "insight:list", pipeline="chain", kind="performance")[
+            "insights"
+        ]
+        assert insight["rule"] == "critical_path"
+        done = bunsui(OS_USER, "insight:apply", insight_id=insight["insight_id"])
+        assert (done["action"], done["status"]) == ("pipeline:stats", "open")
+        assert done["result"]["critical_path"] == ["extract", "transform", "load"]
+        assert store.list_insight_states("chain") == []
+
 
 class TestDismiss:
     def test_dismissed_with_a_reason_and_hidden_from_open(self, store, bunsui):

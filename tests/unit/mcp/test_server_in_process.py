@@ -29,6 +29,7 @@ from bunsui_core.governance.policy import Outcome
 from bunsui_core.store.sqlite import SqliteStore
 from bunsui_mcp.server import build_server
 from tests.conftest import etl_pipeline
+from tests.unit.insights import recorded
 
 PROTOCOLS = {"auto": "2026-07-28", "legacy": "2025-11-25"}
 AGENT = "ai-agent"
@@ -372,6 +373,17 @@ def test_every_read_tool_answers_about_the_failed_session(settings, tmp_path, mo
         decisions = {d["action"]: d["outcome"] for d in explained["decisions"]}
         assert decisions["approval:approve"] == "deny"
         assert decisions["session:list"] == "allow"
+
+        # a recorded history whose peak memory climbs towards the limit
+        store = SqliteStore(settings.database_path)
+        rec = recorded.Recorder(store, "grow", recorded.job("load", memory=512))
+        for peak in (200, 240, 280, 320, 360):
+            rec.run(load=recorded.Ran(peak=peak, limit=512))
+        store.close()
+        insights = (await call("insight_list", pipeline="grow"))["insights"]
+        assert [(i["job_id"], i["rule"]) for i in insights] == [("load", "memory_near_limit")]
+        shown = await call("insight_show", insight_id=insights[0]["insight_id"])
+        assert shown["suggestion"]["command"].startswith("bunsui pipeline update-config grow")
 
         # read tools added to the registry later still get called once, with their required
         # arguments taken from this home
