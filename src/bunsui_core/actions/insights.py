@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.command_line import parse_command_line
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
-from bunsui_core.errors import ConflictError, InvalidTransitionError, NotFoundError
+from bunsui_core.errors import (
+    ConflictError,
+    InvalidArgumentError,
+    InvalidTransitionError,
+    NotFoundError,
+)
 from bunsui_core.insights.history import History
 from bunsui_core.insights.model import Insight, InsightKind, pipeline_of
 from bunsui_core.insights.review import baseline_of, review
@@ -163,6 +168,15 @@ def apply(ctx: ActionContext, args: InsightApplyInput) -> InsightApplied:
     action, arguments = parse_command_line(line, REGISTRY)
     if "reason" in action.input_model.model_fields:
         arguments.setdefault("reason", f"insight {insight.insight_id}: {insight.title}"[:500])
+    # typed as the action reads them (`--memory 64` is the number 64), only what was given
+    try:
+        typed = action.input_model.model_validate(arguments)
+    except ValidationError:
+        raise InvalidArgumentError(
+            f"insight {insight.insight_id} suggests a command that is not valid",
+            details={"command": line},
+        ) from None
+    arguments = typed.model_dump(mode="json", exclude_unset=True)
     if args.dry_run:
         # the suggested action's own dry run; a suggestion that only reads changes nothing
         preview = action.preview_flag

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bunsui_core.insights.cost import pipeline_cost
 from bunsui_core.insights.history import load_history
 from bunsui_core.insights.model import Insight, InsightKind, insight_id_for, pipeline_of
 from bunsui_core.insights.review import pipeline_insights
@@ -128,6 +129,21 @@ class TestCost:
         assert found.evidence.summary["platform"] == "fargate"
         dollars = 30 * 960 / 1024 * 0.004445
         assert f"${dollars:.2f}/month" in found.estimated_effect.summary
+
+    def test_pipeline_cost_prices_lambda_per_gb_second(self, store):
+        """A Lambda job's reserved memory is priced per GB-second; local jobs are not priced."""
+        fn = job("score", op_type="lambda", memory=2048, resource_arn="arn:aws:lambda:fn")
+        rec = Recorder(store, "mixed", fn, job("local", memory=512))
+        for _ in range(4):
+            rec.run(score=Ran(peak=1800, limit=2048, elapsed=600), local=Ran(limit=512))
+        cost = pipeline_cost(load_history(store, "mixed"))
+        score, local = cost.jobs
+        assert (score.platform, local.platform) == ("lambda", "local")
+        # 30 runs/month x 600 s x 2 GiB = 36,000 GB-seconds
+        assert score.dollars_per_month == pytest.approx(0.60)
+        assert local.dollars_per_month is None
+        assert cost.dollars_per_month == score.dollars_per_month
+        assert (cost.prices.region, cost.prices.as_of) == ("us-east-1", "2024-06-01")
 
     def test_one_busy_run_breaks_the_streak(self, store):
         """A recent run that used most of the limit means the limit is not too big."""
