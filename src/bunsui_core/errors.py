@@ -6,7 +6,9 @@
     │   └── PolicyInvalidError       POLICY_INVALID (governance/policy_file.py)
     ├── NotFoundError                NOT_FOUND
     ├── ConflictError                CONFLICT
-    │   └── InvalidTransitionError   INVALID_TRANSITION | SESSION_ACTIVE | RETRY_BUDGET_EXHAUSTED
+    │   ├── InvalidTransitionError   INVALID_TRANSITION | SESSION_ACTIVE | RETRY_BUDGET_EXHAUSTED
+    │   └── EscalatedError           ESCALATED (model/claims.py)
+    ├── ThrottledError               THROTTLED
     ├── RecoveryError                NOT_EXECUTABLE | STEP_FAILED
     ├── PermissionDeniedError        PERMISSION_DENIED | READ_ONLY
     ├── TicketError                  TICKET_EXPIRED
@@ -35,6 +37,8 @@ class ErrorCode(StrEnum):
     INVALID_TRANSITION = "INVALID_TRANSITION"
     SESSION_ACTIVE = "SESSION_ACTIVE"
     RETRY_BUDGET_EXHAUSTED = "RETRY_BUDGET_EXHAUSTED"
+    ESCALATED = "ESCALATED"
+    THROTTLED = "THROTTLED"
     NOT_EXECUTABLE = "NOT_EXECUTABLE"
     STEP_FAILED = "STEP_FAILED"
     POLICY_INVALID = "POLICY_INVALID"
@@ -99,6 +103,12 @@ class InvalidTransitionError(ConflictError):
     """A status change the transition table forbids (e.g. completed -> running)."""
 
     default_code = ErrorCode.INVALID_TRANSITION
+
+
+class ThrottledError(BunsuiError):
+    """An actor used up a budget the policy sets (`limits:`); details say when to retry."""
+
+    default_code = ErrorCode.THROTTLED
 
 
 class RecoveryError(BunsuiError):

@@ -54,6 +54,8 @@ EXIT_CODES: dict[ErrorCode, int] = {
     ErrorCode.ENGINE_UNSUPPORTED: 8,
     ErrorCode.SPAWN_FAILED: 8,
     ErrorCode.RETRY_BUDGET_EXHAUSTED: 9,
+    ErrorCode.ESCALATED: 4,
+    ErrorCode.THROTTLED: 14,
     ErrorCode.NOT_EXECUTABLE: 9,
     ErrorCode.STEP_FAILED: 9,
     ErrorCode.AUDIT_CHAIN_BROKEN: 13,

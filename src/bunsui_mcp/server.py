@@ -94,7 +94,7 @@ class BunsuiServer(MCPServer[Any]):
         return EmptyResult()
 
     async def forward_events(self) -> None:
-        """Poll the store's event feed; each session or ticket status change becomes a
+        """Poll the store's event feed; each session, ticket or claim change becomes a
         resource-updated notification (`subscriptions/listen` streams and 2025-era
         `resources/subscribe` sessions). Reading the resource is a gateway call as usual."""
         store = self.gateway.open_store()
@@ -109,6 +109,8 @@ class BunsuiServer(MCPServer[Any]):
                     uris = [event.uri]
                     if event.kind is EventKind.SESSION:
                         uris.append("bunsui://sessions")
+                    if event.kind is EventKind.CLAIM:
+                        uris.append("bunsui://claims")
                     for uri in uris:
                         await self._notify(uri)
                 await anyio.sleep(EVENT_POLL_SECONDS)
@@ -186,6 +188,12 @@ RESOURCES: list[tuple[str, str, str, str]] = [
         "An approval ticket: status, decision, result.",
     ),
     ("bunsui://audit/head", "audit_head", "audit:head", "The audit log's newest entry."),
+    (
+        "bunsui://claims",
+        "claims",
+        "session:claims",
+        "Who works on which session now: live claims with holder, note and expiry.",
+    ),
     (
         "bunsui://insights",
         "insights",

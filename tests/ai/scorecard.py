@@ -5,6 +5,8 @@
 Each run gets a fresh bunsui home and its own `bunsui-mcp` servers (two, for the concurrent
 agents case); invariants are checked after every run. Prints one row per scenario: runs,
 recovered, escalated, wrong decisions, invariant violations, median time to recovery.
+Then (unless --only) the team card: one agent, then three agents (one more killed after
+claiming two failures), each clearing the same ten-failure queue (tests/ai/team.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import anyio
 from tests.ai.chaos import CHAOS_KINDS, ChaosCase, chaos_cases, check_invariants, run_case
 from tests.ai.scenarios import SCENARIOS
 from tests.ai.simulator import AIAgentSimulator, Lab, Outcome, ScenarioRun
+from tests.ai.team import run_team
 
 COLUMNS = ["scenario", "runs", "recovered", "escalated", "wrong", "violations", "median_ttr_s"]
 
@@ -113,6 +116,52 @@ def run_scorecard(
     }
 
 
+TEAM_COLUMNS = [
+    "agents",
+    "failures",
+    "seconds_to_clear",
+    "recovered",
+    "escalated",
+    "duplicated_work",
+    "unowned_at_end",
+    "escalations_honoured",
+    "killed_claims_taken_over",
+]
+
+
+def team_card(root: Path) -> list[dict[str, Any]]:
+    """The same queue cleared by one agent and by three (plus one killed mid-work)."""
+    cards = []
+    for agents, kill in ((1, 0), (3, 2)):
+        lab = Lab(root / f"team-{agents}" / "home", root / f"team-{agents}" / "work")
+        cards.append(
+            anyio.run(lambda lab=lab, a=agents, k=kill: run_team(lab, a, kill=k)).scorecard()
+        )
+    return cards
+
+
+def render_team(rows: list[dict[str, Any]]) -> str:
+    cells = [TEAM_COLUMNS, *[[str(row[c]) for c in TEAM_COLUMNS] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(TEAM_COLUMNS))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(["bunsui team scorecard (tests/ai/team.py)", *lines])
+
+
+def team_problems(rows: list[dict[str, Any]]) -> list[str]:
+    """What a team run got wrong: duplicated or orphaned work, dishonoured escalations,
+    killed agents' claims nobody took over."""
+    problems = []
+    for row in rows:
+        if row["duplicated_work"] or row["unowned_at_end"]:
+            problems.append(f"{row['agents']} agents: duplicated or unowned work")
+        done, total = row["escalations_honoured"].split("/")
+        taken, killed = row["killed_claims_taken_over"].split("/")
+        if done != total or taken != killed:
+            problems.append(f"{row['agents']} agents: escalation or takeover missed")
+    return problems
+
+
 def render(card: dict[str, Any]) -> str:
     rows = [[name, *(row[c] for c in COLUMNS[1:])] for name, row in card["scenarios"].items()]
     totals = card["totals"]
@@ -149,9 +198,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     card = run_scorecard(args.seed, args.runs, only=args.only)
     print(render(card))
+    problems: list[str] = []
+    if not args.only:
+        with tempfile.TemporaryDirectory(prefix="bunsui-team-") as tmp:
+            card["teams"] = team_card(Path(tmp))
+        print(render_team(card["teams"]))
+        problems = team_problems(card["teams"])
+        for problem in problems:
+            print(f"! {problem}")
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(card, indent=2) + "\n")
-    return 0 if not card["totals"]["wrong"] and not card["totals"]["violations"] else 1
+    clean = not card["totals"]["wrong"] and not card["totals"]["violations"] and not problems
+    return 0 if clean else 1
 
 
 if __name__ == "__main__":

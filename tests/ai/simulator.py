@@ -258,11 +258,14 @@ class AIAgentSimulator:
         """A simulator over a fresh `bunsui-mcp --home HOME` (actor ai-agent) on stdio."""
         if not BUNSUI_MCP:
             raise AgentError("bunsui-mcp is not installed")
+        actor = kwargs.pop("actor", None)
         server = StdioServerParameters(
-            command=BUNSUI_MCP, args=["--home", str(lab.home)], env=lab.env()
+            command=BUNSUI_MCP,
+            args=["--home", str(lab.home), *(["--actor", actor] if actor else [])],
+            env=lab.env(),
         )
         async with Client(server) as client:
-            yield cls(client, lab, **kwargs)
+            yield cls(client, lab, **kwargs, **({"actor": actor} if actor else {}))
 
     # ---- MCP calls, all recorded -----------------------------------------------------------
 
@@ -436,6 +439,7 @@ class AIAgentSimulator:
             self._escalate(outcome, "ticket_not_executed", "no rerun session in the result")
             return None
         outcome.reruns.append(rerun_id)
+        await self.on_rerun(outcome, rerun_id)
         rerun = await self._follow(outcome, rerun_id)
         if rerun.get("status") == "completed":
             outcome.status = "recovered"
@@ -445,6 +449,9 @@ class AIAgentSimulator:
             self._escalate(outcome, "rerun_did_not_end", str(rerun.get("status")))
             return None
         return rerun_id
+
+    async def on_rerun(self, outcome: Outcome, session_id: str) -> None:
+        """A rerun this agent asked for has started (a team agent renews its claims here)."""
 
     async def _wait_ticket(self, outcome: Outcome, ticket_id: str) -> dict[str, Any]:
         deadline = time.monotonic() + self.wait_timeout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,12 @@ ActorId = str
 ProgressCallback = Callable[[str], None]
 Invoke = Callable[[str, dict[str, Any]], BaseModel]
 """Call another action through the gateway as the same actor (recovery plan steps)."""
+
+
+def process_instance() -> str:
+    """This process as a claim's instance id (`host:pid`): which CLI run or MCP server holds
+    a lease, so a person can find it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _ignore_progress(_message: str) -> None:
@@ -53,6 +61,7 @@ class ActionContext:
     )
     approved_by: ActorId | None = None
     correlation_id: str | None = None
+    instance_id: str = field(default_factory=process_instance)
     _policy: Policy | None = field(default=None, repr=False)
     _store: Store | None = field(default=None, repr=False)
     _owns_store: bool = field(default=True, repr=False)

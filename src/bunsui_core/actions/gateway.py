@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from bunsui_core.actions import coordination
 from bunsui_core.actions.context import ActionContext, ActorId, ProgressCallback
 from bunsui_core.actions.registry import REGISTRY, Action, ActionRegistry
 from bunsui_core.config import Settings
@@ -31,7 +32,7 @@ from bunsui_core.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from bunsui_core.governance import approvals
+from bunsui_core.governance import approvals, budgets
 from bunsui_core.governance.audit import Approval, AuditEvent, AuditResult
 from bunsui_core.governance.canonical import (
     arguments_hash,
@@ -39,7 +40,7 @@ from bunsui_core.governance.canonical import (
     redact,
     scrub_surrogates,
 )
-from bunsui_core.governance.policy import Outcome, Policy
+from bunsui_core.governance.policy import ActorKind, Decision, Outcome, Policy
 from bunsui_core.governance.policy_file import load_policy
 from bunsui_core.governance.tickets import Ticket
 from bunsui_core.model.location import location
@@ -192,13 +193,39 @@ class Gateway:
                 f"{call.actor} may not {name}: {decision.rule}",
                 details={"actor": call.actor, "action": name, "rule": decision.rule},
             )
+        escalated = None
+        if action.changes_state(args):
+            try:
+                escalated = self._check_coordination(call, action, args, decision)
+            except BunsuiError as exc:
+                self._audit(call, name, arguments, AuditResult.FAILED, error_code=exc.code)
+                raise
         if (
             decision.outcome is Outcome.APPROVAL_REQUIRED
             and call.approval is None
             and not action.is_preview(args)
         ):
             return self._request_approval(call, action, arguments, decision.rule)
-        return self._run(call, action, args, arguments, decision.rule)
+        output = self._run(call, action, args, arguments, decision.rule)
+        if escalated is not None:
+            coordination.resolve_escalation(call.store, escalated)
+        return output
+
+    def _check_coordination(
+        self, call: _Call, action: Action, args: BaseModel, decision: Decision
+    ) -> str | None:
+        """Claims, escalations and budgets for a write: CONFLICT when another actor's claim
+        holds the session it touches, ESCALATED for an agent on a session handed to a human,
+        THROTTLED over a budget. Returns the escalated session a human's write resolves."""
+        if not call.nested and call.approval is None and action.name in budgets.RERUN_ACTIONS:
+            budgets.check_reruns(call.store, self.policy.limits_of(call.actor), call.actor)
+        if action.name in coordination.LEASE_ACTIONS:
+            return None
+        session = coordination.target_session(call.store, args)
+        if session is None:
+            return None
+        coordination.check_lease(session, call.actor, human=decision.kind is ActorKind.HUMAN)
+        return session.session_id if session.escalation is not None else None
 
     def _request_approval(
         self, call: _Call, action: Action, arguments: dict[str, Any], rule: str
@@ -211,6 +238,15 @@ class Gateway:
                 details={"action": name, "rule": rule},
             )
         arguments, files = approvals.bind_files(arguments, action.bound_files)
+        digest = approvals.request_digest(arguments, files)
+        if call.store.find_pending_ticket(name, digest, call.actor) is None:
+            try:
+                budgets.check_pending_tickets(
+                    call.store, self.policy.limits_of(call.actor), call.actor
+                )
+            except BunsuiError as exc:
+                self._audit(call, name, arguments, AuditResult.FAILED, error_code=exc.code)
+                raise
         ticket, created = approvals.request_ticket(
             call.store,
             action=name,

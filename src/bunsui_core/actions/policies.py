@@ -7,7 +7,9 @@ from pydantic import Field
 from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
-from bunsui_core.governance.policy import Decision
+from bunsui_core.governance import budgets
+from bunsui_core.governance.policy import Decision, Limits
+from bunsui_core.model.session import utc_now
 
 
 class CheckInput(ActionInput):
@@ -37,6 +39,14 @@ class ExplainInput(ActionInput):
     actor: str | None = Field(None, description="Actor to explain (default: yourself).")
 
 
+class BudgetUsage(ActionOutput):
+    """What counts against each budget right now."""
+
+    reruns_last_hour: int = Field(description="Rerun requests in the last hour.")
+    tickets_pending: int = Field(description="Tickets waiting for a decision.")
+    claims_held: int = Field(description="Sessions the actor holds a live claim on.")
+
+
 class Explanation(ActionOutput):
     """The policy in force, seen from one actor."""
 
@@ -47,6 +57,8 @@ class Explanation(ActionOutput):
     kind: str | None = Field(description="human, agent, or null for an actor with no role.")
     roles: list[str] = Field(description="Roles the actor holds.")
     decisions: list[Decision] = Field(description="The decision for every action.")
+    limits: Limits = Field(description="Budgets the actor's roles set (null: no limit).")
+    usage: BudgetUsage = Field(description="How much of each budget the actor uses now.")
 
 
 @REGISTRY.define(
@@ -58,8 +70,9 @@ class Explanation(ActionOutput):
     idempotent=True,
 )
 def explain(ctx: ActionContext, args: ExplainInput) -> Explanation:
-    """Show the policy file in force and, for an actor (default: the caller), its roles and
-    the decision with its deciding rule for every action bunsui offers."""
+    """Show the policy file in force and, for an actor (default: the caller), its roles, the
+    decision with its deciding rule for every action bunsui offers, and its budgets (limits)
+    with what it uses of each now."""
     actor = args.actor or ctx.actor
     policy = ctx.policy
     return Explanation(
@@ -70,4 +83,12 @@ def explain(ctx: ActionContext, args: ExplainInput) -> Explanation:
         kind=policy.kind_of(actor),
         roles=[r.name for r in policy.roles_of(actor)],
         decisions=[policy.decide(actor, a.name) for a in REGISTRY],
+        limits=policy.limits_of(actor),
+        usage=BudgetUsage(
+            reruns_last_hour=len(budgets.rerun_times(ctx.store, actor, now=utc_now(), limit=1000)),
+            tickets_pending=len(
+                ctx.store.list_tickets(status="pending", requested_by=actor, limit=1000)
+            ),
+            claims_held=len(budgets.held_claims(ctx.store, actor, limit=1000)),
+        ),
     )

@@ -179,7 +179,7 @@ RESOURCE_MODULES: dict[str, tuple[str, ...]] = {
     "pipeline": ("pipelines", "pipeline_insights"),
     "policy": ("policies",),
     "recovery": ("recovery",),
-    "session": ("sessions", "reruns"),
+    "session": ("claims", "sessions", "reruns"),
 }
 """Which modules declare each resource's actions (a test keeps this true)."""
 
@@ -205,7 +205,18 @@ ACTION_NAMES: frozenset[ActionName] = frozenset(
         ),
         "policy": ("check", "explain"),
         "recovery": ("execute", "suggest"),
-        "session": ("cancel", "describe", "list", "rerun", "sync"),
+        "session": (
+            "cancel",
+            "claim",
+            "claims",
+            "describe",
+            "escalate",
+            "list",
+            "release",
+            "rerun",
+            "resolve-escalation",
+            "sync",
+        ),
     }.items()
     for verb in verbs
 )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from bunsui_core.actions._models import ActionOutput
-from bunsui_core.model.session import JobRun, RunStatus, Session, SessionStatus
+from bunsui_core.model.claims import Escalation, active_claim
+from bunsui_core.model.session import JobRun, RunStatus, Session, SessionStatus, utc_now
 from bunsui_core.store.base import Store
 
 
@@ -18,12 +21,29 @@ class SessionSummary(ActionOutput):
     failed_jobs: list[str] = Field(description="Jobs that failed or timed out.")
     created_at: str = Field(description="When the session was created (ISO 8601 UTC).")
     error_summary: str | None = Field(description="First line of the last error, if any.")
+    claimed_by: str | None = Field(None, description="Actor holding a live claim on it.")
+    claim_expires_at: str | None = Field(None, description="When that claim lapses (UTC).")
+    escalated: bool = Field(False, description="Handed to a human; agents may not change it.")
 
     @classmethod
     def of(cls, session: Session) -> SessionSummary:
         """Project a stored session onto the list shape; its fields were validated when the
         session was parsed, so they are copied, not checked again (50 per page)."""
-        return cls.model_construct(**{name: getattr(session, name) for name in cls.model_fields})
+        stored = {name: getattr(session, name) for name in cls.model_fields if name in STORED}
+        return cls.model_construct(**stored, **lease_fields(session))
+
+
+STORED = frozenset(Session.model_fields)
+
+
+def lease_fields(session: Session) -> dict[str, Any]:
+    """claimed_by, claim_expires_at and escalated as they are now."""
+    claim = active_claim(session, utc_now())
+    return {
+        "claimed_by": claim.holder if claim else None,
+        "claim_expires_at": claim.expires_at if claim else None,
+        "escalated": session.escalation is not None,
+    }
 
 
 class JobSummary(ActionOutput):
@@ -60,6 +80,10 @@ class SessionDetail(ActionOutput):
     error_summary: str | None = Field(description="First line of the last error, if any.")
     parent_session_id: str | None = Field(description="The session this one reruns, if any.")
     requested_by: str | None = Field(description="Actor whose call created it.")
+    claimed_by: str | None = Field(None, description="Actor holding a live claim on it.")
+    claim_expires_at: str | None = Field(None, description="When that claim lapses (UTC).")
+    escalated: bool = Field(False, description="Handed to a human; agents may not change it.")
+    escalation: Escalation | None = Field(None, description="Who escalated it, when and why.")
     jobs: list[JobSummary] = Field(description="Every job's state, in dependency order.")
     error_count: int = Field(description="Number of error records (see job logs / errors).")
 
@@ -71,5 +95,10 @@ class SessionDetail(ActionOutput):
             JobSummary.of(runs[j]) if j in runs else JobSummary(job_id=j, status=RunStatus.PENDING)
             for j in job_order
         ]
-        data = session.model_dump(include=set(cls.model_fields))
-        return cls(**data, jobs=jobs, error_count=len(store.list_errors(session.session_id)))
+        data = session.model_dump(include=set(cls.model_fields) & STORED)
+        return cls(
+            **data,
+            **lease_fields(session),
+            jobs=jobs,
+            error_count=len(store.list_errors(session.session_id)),
+        )

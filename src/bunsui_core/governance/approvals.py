@@ -108,6 +108,11 @@ def check_files(ticket: Ticket) -> None:
             )
 
 
+def request_digest(arguments: dict[str, Any], files: dict[str, str | None] | None) -> str:
+    """What makes two requests identical: the arguments and the bound files' contents."""
+    return binding_hash({"arguments": arguments, "files": files or {}})
+
+
 def request_ticket(
     store: Store,
     *,
@@ -121,7 +126,7 @@ def request_ticket(
 ) -> tuple[Ticket, bool]:
     """The pending ticket for this exact request (and file contents): an existing one, or a
     new one."""
-    digest = binding_hash({"arguments": arguments, "files": files or {}})
+    digest = request_digest(arguments, files)
     for _ in range(REQUEST_ATTEMPTS):
         existing = store.find_pending_ticket(action, digest, requested_by)
         if existing is not None and existing.overdue(utc_now()):

@@ -62,6 +62,29 @@ class Rule(BaseModel):
         return fnmatch.fnmatchcase(action, self.pattern)
 
 
+class Limits(BaseModel):
+    """Budgets a role sets on each actor holding it (`limits:`); None means no limit."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    reruns_per_hour: int | None = Field(
+        None, ge=0, description="Rerun requests (job/session rerun, recovery execute) per hour."
+    )
+    tickets_pending_max: int | None = Field(
+        None, ge=0, description="Approval tickets the actor may have pending at once."
+    )
+    claims_max: int | None = Field(None, ge=0, description="Sessions the actor may hold at once.")
+
+    def tightest(self, other: Limits) -> Limits:
+        """The stricter of two sets of limits, field by field (an actor with several roles
+        is held to the smallest budget any of them sets)."""
+        merged: dict[str, int | None] = {}
+        for name in type(self).model_fields:
+            values = [v for v in (getattr(self, name), getattr(other, name)) if v is not None]
+            merged[name] = min(values) if values else None
+        return Limits(**merged)
+
+
 class Role(BaseModel):
     """A named set of rules and the kind of actor holding it."""
 
@@ -70,6 +93,7 @@ class Role(BaseModel):
     name: str
     kind: ActorKind
     rules: list[Rule]
+    limits: Limits = Field(default_factory=Limits)
 
 
 class ActorBinding(BaseModel):
@@ -121,6 +145,13 @@ class Policy(BaseModel):
         if not roles:
             return None
         return ActorKind.AGENT if any(r.kind is ActorKind.AGENT for r in roles) else ActorKind.HUMAN
+
+    def limits_of(self, actor: str) -> Limits:
+        """The budgets every role of the actor sets, the strictest winning."""
+        limits = Limits()
+        for role in self.roles_of(actor):
+            limits = limits.tightest(role.limits)
+        return limits
 
     def decide(self, actor: str, action: str) -> Decision:
         """Default deny; deny beats approval_required beats allow, across all the actor's roles."""

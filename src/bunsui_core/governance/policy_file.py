@@ -26,6 +26,7 @@ from bunsui_core.governance.policy import (
     RULE_LISTS,
     ActorBinding,
     ActorKind,
+    Limits,
     Outcome,
     Policy,
     Role,
@@ -33,7 +34,7 @@ from bunsui_core.governance.policy import (
 )
 
 ROLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-ROLE_KEYS = frozenset({"kind", "description", *RULE_LISTS})
+ROLE_KEYS = frozenset({"kind", "description", "limits", *RULE_LISTS})
 OS_USER = "$OS_USER"
 
 Problem = dict[str, Any]
@@ -148,6 +149,7 @@ class _Reader:
             return None
         kind = ActorKind.AGENT
         rules: list[Rule] = []
+        limits = Limits()
         for key_node, value in self.entries(node):
             key = key_node.value
             if key not in ROLE_KEYS:
@@ -161,10 +163,28 @@ class _Reader:
                     self.problem(value, "kind must be human or agent")
             elif key in RULE_LISTS:
                 rules.extend(self.rules(name, RULE_LISTS[key], value))
-        role = Role(name=name, kind=kind, rules=rules)
+            elif key == "limits":
+                limits = self.limits(name, value)
+        role = Role(name=name, kind=kind, rules=rules, limits=limits)
         if kind is ActorKind.AGENT:
             self.agents_cannot_approve(role, node)
         return role
+
+    def limits(self, role: str, node: yaml.Node) -> Limits:
+        """`limits:` of a role: known budget names mapped to non-negative integers."""
+        known = sorted(Limits.model_fields)
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(node, f"limits of role {role!r} must map {known} to numbers")
+            return Limits()
+        values: dict[str, int] = {}
+        for key_node, value in self.entries(node):
+            if key_node.value not in Limits.model_fields:
+                self.problem(key_node, f"unknown limit {key_node.value!r} (known: {known})")
+            elif isinstance(value, yaml.ScalarNode) and value.value.isdigit():
+                values[key_node.value] = int(value.value)
+            else:
+                self.problem(value, f"limit {key_node.value!r} must be a whole number >= 0")
+        return Limits(**values)
 
     def rules(self, role: str, outcome: Outcome, node: yaml.Node) -> list[Rule]:
         if not isinstance(node, yaml.SequenceNode):

@@ -12,6 +12,8 @@ class EventKind(StrEnum):
 
     SESSION = "session"
     TICKET = "ticket"
+    CLAIM = "claim"
+    """A session's claim or escalation changed (status: claimed, released, escalated, ...)."""
 
 
 class Event(BaseModel):
@@ -21,12 +23,15 @@ class Event(BaseModel):
 
     seq: int = Field(description="Position in the feed; pass as after_seq to resume.")
     at: str = Field(description="When it was committed (UTC).")
-    kind: EventKind = Field(description="session or ticket.")
+    kind: EventKind = Field(description="session, ticket or claim (of a session).")
     id: str = Field(description="Session or ticket id.")
-    status: str = Field(description="Its new status.")
+    status: str = Field(
+        description="Its new status (for claims: claimed, renewed, taken_over, "
+        "released, escalated, escalation_resolved)."
+    )
     pipeline_id: str | None = Field(None, description="For sessions: the pipeline.")
 
     @property
     def uri(self) -> str:
         """The MCP resource that changed."""
-        return f"bunsui://{'sessions' if self.kind is EventKind.SESSION else 'tickets'}/{self.id}"
+        return f"bunsui://{'tickets' if self.kind is EventKind.TICKET else 'sessions'}/{self.id}"

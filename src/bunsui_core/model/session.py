@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bunsui_core.errors import InvalidTransitionError
+from bunsui_core.model.claims import Escalation, SessionClaim
 from bunsui_core.model.fingerprint import fingerprint_of
 
 
@@ -173,6 +174,12 @@ class Session(_Record):
     )
     execution_arn: str | None = Field(
         None, description="Step Functions execution running this session (aws backend)."
+    )
+    claim: SessionClaim | None = Field(
+        None, description="The lease of the actor working on it (may have expired)."
+    )
+    escalation: Escalation | None = Field(
+        None, description="Set while the session is handed to a person."
     )
     version: int = Field(0, description="Optimistic-concurrency counter, bumped by every write.")
 

@@ -16,6 +16,7 @@ from bunsui_core.errors import (
     InvalidArgumentError,
     InvalidTransitionError,
 )
+from bunsui_core.model.claims import inherited_claim
 from bunsui_core.model.dag import downstream_of, topological_order
 from bunsui_core.model.overrides import merge_overrides
 from bunsui_core.model.pipeline import Pipeline
@@ -27,6 +28,7 @@ from bunsui_core.model.session import (
     Session,
     SessionStatus,
     new_id,
+    utc_now,
 )
 from bunsui_core.recovery.overrides import effective_overrides
 from bunsui_core.store.base import Store
@@ -175,6 +177,7 @@ def create_rerun(
         config_overrides=overrides,
         recovery=request.recovery,
         requested_by=request.requested_by,
+        claim=inherited_claim(original, request.requested_by, utc_now()),
     )
     bound = store.claim_idempotency_key(request.idempotency_key, session.session_id)
     if bound != session.session_id:

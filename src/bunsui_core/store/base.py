@@ -44,6 +44,24 @@ class SessionFilter(BaseModel):
     pipeline_id: str | None = Field(None, description="Only sessions of this pipeline.")
     created_after: str | None = Field(None, description="ISO 8601 UTC lower bound (exclusive).")
     created_before: str | None = Field(None, description="ISO 8601 UTC upper bound (exclusive).")
+    claimed: bool | None = Field(
+        None, description="true: someone's claim holds; false: nobody owns it right now."
+    )
+    escalated: bool | None = Field(
+        None, description="true: handed to a human (a person's queue); false: not escalated."
+    )
+    claimed_by: str | None = Field(None, description="Only sessions this actor holds a claim on.")
+
+    def lease_matches(self, session: Session, now: str) -> bool:
+        """Whether the session passes the `claimed` / `escalated` filters at `now` (stores
+        that cannot ask this of an index check it on each candidate)."""
+        claim = session.claim
+        held = claim is not None and claim.active(now)
+        if self.claimed is not None and held != self.claimed:
+            return False
+        if self.claimed_by is not None and not (held and claim and claim.holder == self.claimed_by):
+            return False
+        return self.escalated is None or (session.escalation is not None) == self.escalated
 
 
 class SessionPage(BaseModel):
@@ -244,6 +262,10 @@ class Store(Protocol):
         session_id: str | None = None,
     ) -> list[AuditEntry]:
         """Entries with seq > after_seq, oldest first, optionally filtered."""
+
+    def recent_audit(self, *, actor: str, action: str, since: str, limit: int) -> list[AuditEntry]:
+        """An actor's entries for one action stamped after `since`, newest first: what a
+        budget counts, at a cost bounded by `limit` however long the log is."""
 
     def audit_head(self) -> AuditHead | None:
         """The newest entry's seq and hash, or None for an empty log."""

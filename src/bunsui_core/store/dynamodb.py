@@ -111,6 +111,7 @@ from bunsui_core.errors import (
 )
 from bunsui_core.governance.audit import GENESIS_HASH, AuditEntry, AuditEvent, AuditHead
 from bunsui_core.governance.tickets import Ticket, TicketStatus
+from bunsui_core.model.claims import claim_events
 from bunsui_core.model.event import Event, EventKind
 from bunsui_core.model.insight import InsightState
 from bunsui_core.model.pipeline import Pipeline, content_hash
@@ -586,20 +587,39 @@ class DynamoDBStore:
         status: str,
         pipeline_id: str | None = None,
     ) -> None:
-        """Commit `operations` and their status-change event together.
+        """Commit `operations` and their status-change event together."""
+        self._transact_with_events(operations, [(kind, record_id, status, pipeline_id)])
 
-        The seq is taken just before the commit; if the commit fails the seq gets a tombstone,
+    def _transact_with_events(
+        self,
+        operations: list[dict[str, Any]],
+        changes: list[tuple[EventKind, str, str, str | None]],
+    ) -> None:
+        """Commit `operations` and their events (kind, id, status, pipeline) together.
+
+        Each seq is taken just before the commit; if the commit fails the seqs get tombstones,
         so the feed has no hole for readers to wait on.
         """
-        seq = self._next_seq("events")
-        event = Event(
-            seq=seq, at=utc_now(), kind=kind, id=record_id, status=status, pipeline_id=pipeline_id
-        )
-        item = {"pk": _s("events"), "sk": _n(seq), "at": _s(event.at), **_body(event)}
+        seqs: list[int] = []
+        puts: list[dict[str, Any]] = []
+        for kind, record_id, status, pipeline_id in changes:
+            seq = self._next_seq("events")
+            seqs.append(seq)
+            event = Event(
+                seq=seq,
+                at=utc_now(),
+                kind=kind,
+                id=record_id,
+                status=status,
+                pipeline_id=pipeline_id,
+            )
+            item = {"pk": _s("events"), "sk": _n(seq), "at": _s(event.at), **_body(event)}
+            puts.append({"Put": self._put(EVENTS, item, new=True)})
         try:
-            self._transact([*operations, {"Put": self._put(EVENTS, item, new=True)}])
+            self._transact([*operations, *puts])
         except Exception:
-            self._bury_event(seq)
+            for seq in seqs:
+                self._bury_event(seq)
             raise
 
     def _bury_event(self, seq: int) -> None:
@@ -779,15 +799,19 @@ class DynamoDBStore:
             expected_version,
             {"status": _s(str(updated.status)), "gstatus": _g(str(updated.status))},
         )
+        changes: list[tuple[EventKind, str, str, str | None]] = []
+        if status != updated.status:
+            changes.append(
+                (EventKind.SESSION, session_id, str(updated.status), session.pipeline_id)
+            )
+        before = self._session_from_item(session_id, item)
+        changes.extend(
+            (EventKind.CLAIM, session_id, change, session.pipeline_id)
+            for change in claim_events(before, updated)
+        )
         try:
-            if status != updated.status:
-                self._transact_with_event(
-                    [{"Update": update}],
-                    EventKind.SESSION,
-                    session_id,
-                    str(updated.status),
-                    updated.pipeline_id,
-                )
+            if changes:
+                self._transact_with_events([{"Update": update}], changes)
             else:
                 self._call("update_item", **update)
         except _ConditionFailedError:
@@ -881,7 +905,16 @@ class DynamoDBStore:
             bounds.append(_order(session_filter.created_before, ""))
         if after is not None:
             bounds.append(_order(*after))
-        checked = status is not None and pipeline_id is not None
+        leases = any(
+            value is not None
+            for value in (
+                session_filter.claimed,
+                session_filter.claimed_by,
+                session_filter.escalated,
+            )
+        )
+        checked = (status is not None and pipeline_id is not None) or leases
+        now = utc_now()
         for item in self._index(
             SESSIONS,
             index,
@@ -904,6 +937,10 @@ class DynamoDBStore:
                 (upper is None or created_at < upper)
                 and (after is None or (created_at, session_id) < after)
                 and (status is None or item.get("status", {}).get("S") == status)
+                and (
+                    not leases
+                    or session_filter.lease_matches(self._session_from_item(session_id, item), now)
+                )
             ):
                 yield created_at, session_id, item
 
@@ -1446,6 +1483,28 @@ class DynamoDBStore:
             )
             if len(found) == limit:
                 break
+        return found
+
+    def recent_audit(self, *, actor: str, action: str, since: str, limit: int) -> list[AuditEntry]:
+        """An actor's entries for one action after `since`, newest first (action index,
+        read backwards until an entry is older than `since`)."""
+        found: list[AuditEntry] = []
+        for item in self._index(
+            AUDIT,
+            "by_action",
+            "gaction",
+            "=" + action,
+            range_key="sk",
+            op=">",
+            bound=0,
+            forward=False,
+            page_size=max(limit, 25),
+        ):
+            entry = _parse(AuditEntry, item, table="audit", key=item.get("sk", {}).get("N", "?"))
+            if entry.timestamp <= since or len(found) == limit:
+                break
+            if entry.actor == actor:
+                found.append(entry)
         return found
 
     def _audit_after(self, after_seq: int, *, page_size: int) -> Iterator[Item]:

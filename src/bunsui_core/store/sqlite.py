@@ -20,6 +20,7 @@ from bunsui_core.errors import (
 )
 from bunsui_core.governance.audit import GENESIS_HASH, AuditEntry, AuditEvent, AuditHead
 from bunsui_core.governance.tickets import Ticket, TicketStatus
+from bunsui_core.model.claims import claim_events
 from bunsui_core.model.event import Event, EventKind
 from bunsui_core.model.insight import InsightState
 from bunsui_core.model.pipeline import Pipeline, content_hash
@@ -308,14 +309,15 @@ class SqliteStore:
         """Compare-and-set on `version`, enforcing the status transition table."""
         with self._transaction() as db:
             row = db.execute(
-                "SELECT status, version FROM sessions WHERE session_id = ?", (session.session_id,)
+                "SELECT status, version, body FROM sessions WHERE session_id = ?",
+                (session.session_id,),
             ).fetchone()
             if row is None:
                 raise NotFoundError(
                     f"session {session.session_id} not found",
                     details={"session_id": session.session_id},
                 )
-            status, version = row
+            status, version, body = row
             if version != expected_version:
                 raise ConflictError(
                     f"session {session.session_id} changed concurrently "
@@ -344,6 +346,9 @@ class SqliteStore:
                     str(updated.status),
                     updated.pipeline_id,
                 )
+            before = parse_record(Session, body, table="sessions", key=session.session_id)
+            for change in claim_events(before, updated):
+                _record_event(db, EventKind.CLAIM, updated.session_id, change, updated.pipeline_id)
             return updated
 
     def touch_heartbeat(self, session_id: str, heartbeat_at: str) -> None:
@@ -372,6 +377,22 @@ class SqliteStore:
         if session_filter.created_before is not None:
             clauses.append("created_at < ?")
             params.append(session_filter.created_before)
+        if session_filter.claimed is not None:
+            held = "COALESCE(json_extract(body, '$.claim.expires_at'), '') > ?"
+            clauses.append(held if session_filter.claimed else f"NOT ({held})")
+            params.append(utc_now())
+        if session_filter.claimed_by is not None:
+            clauses.append(
+                "json_extract(body, '$.claim.holder') = ? "
+                "AND json_extract(body, '$.claim.expires_at') > ?"
+            )
+            params.extend((session_filter.claimed_by, utc_now()))
+        if session_filter.escalated is not None:
+            clauses.append(
+                "json_extract(body, '$.escalation') IS NOT NULL"
+                if session_filter.escalated
+                else "json_extract(body, '$.escalation') IS NULL"
+            )
         if cursor is not None:
             clauses.append("(created_at, session_id) < (?, ?)")
             params.extend(decode_cursor(cursor))
@@ -755,6 +776,15 @@ class SqliteStore:
         rows = self._rows(
             f"SELECT seq, body FROM audit WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?",  # noqa: S608 - fixed column names
             (*params, limit),
+        )
+        return [parse_record(AuditEntry, body, table="audit", key=str(seq)) for seq, body in rows]
+
+    def recent_audit(self, *, actor: str, action: str, since: str, limit: int) -> list[AuditEntry]:
+        """An actor's entries for one action after `since`, newest first (action index)."""
+        rows = self._rows(
+            "SELECT seq, body FROM audit WHERE action = ? AND actor = ? "
+            "AND json_extract(body, '$.timestamp') > ? ORDER BY seq DESC LIMIT ?",
+            (action, actor, since, limit),
         )
         return [parse_record(AuditEntry, body, table="audit", key=str(seq)) for seq, body in rows]
 

@@ -155,7 +155,11 @@ def write_cases(
         "pipeline:run": {"pipeline": pipeline, "wait": True},
         "recovery:execute": {"plan_id": plan_id, "dry_run": False},
         "session:cancel": {"session_id": queued},
+        "session:claim": {"session_id": failed},
+        "session:escalate": {"session_id": failed, "reason": "needs a person"},
+        "session:release": {"session_id": failed},
         "session:rerun": {"session_id": failed},
+        "session:resolve-escalation": {"session_id": failed},
     }
 
 

@@ -365,7 +365,7 @@ class TestLoadErrors:
             (
                 3,
                 "unknown key 'bogus' in role 'viewer' (known: ['allowed_actions', "
-                "'approval_required', 'denied_actions', 'description', 'kind'])",
+                "'approval_required', 'denied_actions', 'description', 'kind', 'limits'])",
             ),
             (4, "'session:explode' matches no bunsui action"),
             (4, "'jobrerun' is not `resource:verb` (or `*`)"),
@@ -923,3 +923,43 @@ class TestGateway:
         with pytest.raises(BunsuiError) as caught:
             gateway.invoke(OS_USER, "session:list", {})
         assert caught.value.code == ErrorCode.POLICY_INVALID
+
+
+class TestLimits:
+    def test_limits_load_and_the_strictest_role_wins(self):
+        """An actor with two roles is held to the smaller budget of each kind."""
+        policy = parse(
+            """\
+            a:
+              allowed_actions: [session:list]
+              limits: {reruns_per_hour: 10, claims_max: 3}
+            b:
+              allowed_actions: [session:list]
+              limits: {reruns_per_hour: 4, tickets_pending_max: 2}
+            actors:
+              bot: [a, b]
+            """
+        )
+        limits = policy.limits_of("bot")
+        assert (limits.reruns_per_hour, limits.tickets_pending_max, limits.claims_max) == (4, 2, 3)
+        assert policy.limits_of("nobody").reruns_per_hour is None
+
+    def test_bad_limits_are_located_problems(self):
+        """Unknown budget names and non-numbers fail closed at their line."""
+        problems = problems_of(
+            """\
+            a:
+              allowed_actions: [session:list]
+              limits:
+                reruns_per_day: 3
+                claims_max: lots
+            """
+        )
+        assert [(p["line"], p["message"]) for p in problems] == [
+            (
+                4,
+                "unknown limit 'reruns_per_day' (known: ['claims_max', 'reruns_per_hour', "
+                "'tickets_pending_max'])",
+            ),
+            (5, "limit 'claims_max' must be a whole number >= 0"),
+        ]

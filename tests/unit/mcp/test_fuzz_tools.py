@@ -73,8 +73,18 @@ NETWORKED = frozenset({"aws"})
 """Resources whose tools call AWS through boto3 (to a caller-given endpoint, even): this
 sandbox has no network, so the OS user never gets them (the agent's policy denies them)."""
 
-LEGITIMATE_RUN_CHANGES = frozenset({"job_mark", "session_cancel"})
-"""Tools whose success may change a stored session or job run."""
+LEGITIMATE_RUN_CHANGES = frozenset(
+    {
+        "job_mark",
+        "session_cancel",
+        "session_claim",
+        "session_escalate",
+        "session_release",
+        "session_resolve_escalation",
+    }
+)
+"""Tools whose success may change a stored session or job run (claims and escalations live
+on the session record)."""
 
 
 GROUPS = sorted({action.resource for action in REGISTRY} - NETWORKED | {"command"})

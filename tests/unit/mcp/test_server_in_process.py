@@ -672,7 +672,12 @@ def test_every_resource_and_template_reads_as_json(settings, mode, failed):
         return {"statics": statics, "templates": templates, "read": read, "ticket": ticket}
 
     out = with_client(settings, mode, body)
-    assert out["statics"] == {"bunsui://sessions", "bunsui://audit/head", "bunsui://insights"}
+    assert out["statics"] == {
+        "bunsui://sessions",
+        "bunsui://audit/head",
+        "bunsui://claims",
+        "bunsui://insights",
+    }
     assert out["templates"] == {
         "bunsui://sessions/{session_id}",
         "bunsui://sessions/{session_id}/errors",
@@ -683,6 +688,7 @@ def test_every_resource_and_template_reads_as_json(settings, mode, failed):
     assert {"sessions", "next_cursor"} <= set(read["bunsui://sessions"])
     assert [s["session_id"] for s in read["bunsui://sessions"]["sessions"]] == [failed]
     assert isinstance(read["bunsui://insights"]["insights"], list)
+    assert read["bunsui://claims"] == {"claims": []}
     head = read["bunsui://audit/head"]
     assert {"seq", "hash", "head"} <= set(head)
     assert head["seq"] > 0
