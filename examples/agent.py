@@ -76,6 +76,7 @@ async def main(pipeline_id: str) -> int:
         if ticket.get("status") != "pending_approval":
             raise SystemExit("[agent] expected a ticket: the policy requires approval")
         say(f"needs a human: ticket {ticket['ticket_id']} ({ticket['rule']})")
+        say(f"the ticket shows them what will run: {ticket['preview']['summary']}")
         say(f"asking a human to run: {ticket['approve_command']}")
 
         while (current := await read(client, ticket["resource_uri"]))["status"] in {

@@ -39,8 +39,10 @@ etl=$(bunsui --format json session list --filter status=failed --filter pipeline
 say "Jobs of the ETL session $etl: transform hit its 128 MiB memory limit"
 bunsui --format table job list --session-id "$etl" || exit 1
 
-say "The transform's stderr (pipeline output, shown as untrusted data)"
-bunsui --format table job logs transform --session-id "$etl" --stream stderr --tail-lines 6 || exit 1
+say "The transform's output before the kill, and its attempt (pipeline output is untrusted data)"
+bunsui --format table job logs transform --session-id "$etl" --stream stdout --tail-lines 6 || exit 1
+bunsui --format json job describe transform --session-id "$etl" \
+  | python3 -c 'import json,sys; a=json.load(sys.stdin)["operations"][0]["attempts"][-1]; print("oom_killed:", a["oom_killed"], "signal:", a["signal"], "peak_rss_mb:", a["peak_rss_mb"], "memory_limit_mb:", a["memory_limit_mb"], "memory_enforcement:", a["memory_enforcement"])' || exit 1
 
 field() { python3 -c 'import json,sys; d=json.load(sys.stdin); exec("for k in sys.argv[1].split(\".\"): d = d[int(k)] if k.isdigit() else d[k]"); print(d)' "$1"; }
 
@@ -68,6 +70,9 @@ import json, sys
 t = json.load(open(sys.argv[1]))
 print(f"[human]   {t['action']} {t['arguments']} requested by {t['requested_by']}")
 print(f"[human]   because {t['rule']}")
+print(f"[human]   what will run (the ticket's bound preview, sha256 {t['preview_hash'][:12]}...):")
+for step in t["preview"]["effect"]["steps"]:
+    print(f"[human]     step {step['step']}: {step['result']['summary']}")
 PY
 echo "[human] the agent could not approve it itself:"
 bunsui --actor ai-agent --format table approval approve "$ticket" 2>&1 | head -1 | sed 's/^/[human]   /'

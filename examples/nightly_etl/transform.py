@@ -1,7 +1,7 @@
 """Aggregate orders per customer, staging the whole batch in one buffer first.
 
-The staging buffer takes 4 KiB per batch slot: batch_size 50000 needs about 200 MiB, more
-than the 128 MiB the pipeline gives this step, so the allocation really fails there.
+The staging buffer takes 4 KiB per batch slot: batch_size 36000 needs about 140 MiB resident,
+more than the 128 MiB the pipeline gives this step, so the job is really OOM-killed there.
 """
 
 import csv
@@ -18,7 +18,7 @@ upstream = json.loads(os.environ["BUNSUI_UPSTREAM_DIRS"])
 source = Path(upstream["extract"]) / "orders.csv"
 
 size_mib = batch_size * SLOT_BYTES / 2**20
-print(f"staging a batch of {batch_size} slots ({size_mib:.0f} MiB)")
+print(f"staging a batch of {batch_size} slots ({size_mib:.0f} MiB)", flush=True)
 try:
     staging = bytearray(batch_size * SLOT_BYTES)
 except MemoryError:

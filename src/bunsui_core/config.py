@@ -32,6 +32,46 @@ AWS_KEYS = frozenset(
 boto3's standard chain (environment, profile, instance role) only."""
 
 
+ENGINE_KEYS = frozenset({"pass_env", "log_max_bytes", "memory_enforcement"})
+"""What `$BUNSUI_HOME/config.yaml` may set under `engine:` (the local engine)."""
+MEMORY_ENFORCEMENTS = ("auto", "cgroup_v2", "cgroup_v1", "watchdog")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How the local engine runs jobs."""
+
+    pass_env: tuple[str, ...] = ()
+    """Launcher variables (names or fnmatch patterns) every job inherits, besides its own."""
+    log_max_bytes: int = 64 * 2**20
+    """Each stdout/stderr log keeps at most this many bytes: the newest."""
+    memory_enforcement: str = "auto"
+    """auto: the best of cgroup_v2, cgroup_v1, watchdog this host allows; or one of them."""
+
+
+def _engine_settings(path: Path, section: Any) -> EngineSettings:
+    """The `engine:` section, checked: a bad value fails loudly instead of being ignored."""
+    if section is None:
+        return EngineSettings()
+    if not isinstance(section, dict) or set(section) - ENGINE_KEYS:
+        raise InvalidArgumentError(
+            f"{path}: engine allows {', '.join(sorted(ENGINE_KEYS))}",
+            details={"field": "engine"},
+        )
+    pass_env = section.get("pass_env", [])
+    max_bytes = section.get("log_max_bytes", EngineSettings.log_max_bytes)
+    enforcement = section.get("memory_enforcement", "auto")
+    if not isinstance(pass_env, list) or not all(isinstance(n, str) for n in pass_env):
+        raise InvalidArgumentError(f"{path}: engine.pass_env must be a list of names")
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 4096:
+        raise InvalidArgumentError(f"{path}: engine.log_max_bytes must be an integer >= 4096")
+    if enforcement not in MEMORY_ENFORCEMENTS:
+        raise InvalidArgumentError(
+            f"{path}: engine.memory_enforcement must be one of {', '.join(MEMORY_ENFORCEMENTS)}"
+        )
+    return EngineSettings(tuple(pass_env), max_bytes, enforcement)
+
+
 @dataclass(frozen=True)
 class AwsSettings:
     """Where the AWS backend keeps state and runs work."""
@@ -57,11 +97,11 @@ def _config_file(home: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise InvalidArgumentError(f"cannot read {path}: {exc}") from None
-    unknown = set(data) - {"backend", "aws"} if isinstance(data, dict) else {"(root)"}
+    unknown = set(data) - {"backend", "aws", "engine"} if isinstance(data, dict) else {"(root)"}
     aws = data.get("aws", {}) if isinstance(data, dict) else None
     if unknown or not isinstance(aws, dict) or set(aws) - AWS_KEYS:
         raise InvalidArgumentError(
-            f"{path}: allowed keys are backend and aws ({', '.join(sorted(AWS_KEYS))})",
+            f"{path}: allowed keys are backend, engine and aws ({', '.join(sorted(AWS_KEYS))})",
             details={
                 "unknown": sorted(
                     unknown | (set(aws) - AWS_KEYS if isinstance(aws, dict) else set())
@@ -83,6 +123,7 @@ class Settings:
     backend: str = "local"
     """local: SQLite under home, local processes. aws: DynamoDB, Step Functions."""
     aws: AwsSettings = field(default_factory=AwsSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
 
     @classmethod
     def resolve(
@@ -119,6 +160,7 @@ class Settings:
             read_only=bool(read_only) or from_env,
             backend=backend,
             aws=AwsSettings(**aws),
+            engine=_engine_settings(chosen / "config.yaml", config.get("engine")),
         )
 
     @property

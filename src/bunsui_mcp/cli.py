@@ -35,6 +35,7 @@ from bunsui_core.governance.tickets import Ticket
 from bunsui_core.model.session import SessionStatus
 from bunsui_mcp._cli_render import OutputFormat, print_error, render
 from bunsui_mcp._insight_view import insight_view
+from bunsui_mcp._ticket_render import ticket_list_text, ticket_text
 
 EXIT_CODES: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL: 1,
@@ -214,7 +215,11 @@ def run_action(action: Action, values: dict[str, Any]) -> None:
         raw[action.cli_stdin] = sys.stdin.read()
     result = STATE.gateway.invoke(STATE.actor, action.name, raw, progress=_progress_printer())
     data = result.model_dump(mode="json")
-    if action.cli_json_lines and not isinstance(result, PendingApproval):
+    if STATE.output_format is OutputFormat.TABLE and isinstance(result, Ticket | PendingApproval):
+        print(ticket_text(data))
+    elif STATE.output_format is OutputFormat.TABLE and action.name == "approval:list":
+        print(ticket_list_text(data["tickets"]))
+    elif action.cli_json_lines and not isinstance(result, PendingApproval):
         for item in data[action.cli_json_lines]:
             print(json.dumps(item, ensure_ascii=False))
     elif (view := insight_view(action.name, data, STATE.output_format)) is not None:

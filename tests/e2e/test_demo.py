@@ -25,6 +25,7 @@ def test_demo_recovers_the_etl_failure_through_the_agent_with_approval(tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     assert "[agent] needs a human: ticket tkt-" in out
+    assert "[human]     step 1: job:update-config transform @ ses-" in out
     assert "PERMISSION_DENIED: ai-agent may not approval:approve" in out
     assert "completed: extract skipped, transform completed, load completed" in out
     assert "increase_memory  1          0         0.88" in out

@@ -113,7 +113,17 @@ class TestAgentRequests:
             "approve_command": f"bunsui approval approve {ticket_id}",
             "resource_uri": f"bunsui://tickets/{ticket_id}",
             "created": True,
+            "preview": first["preview"],
+            "preview_hash": first["preview_hash"],
         }
+        preview = first["preview"]
+        assert preview["summary"].startswith(f"job:rerun transform @ {failed}: runs ")
+        assert (preview["effect"]["jobs_to_run"], preview["effect"]["skipped_jobs"]) == (
+            ["transform", "load"],
+            ["extract"],
+        )
+        canonical = json.dumps(preview, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert first["preview_hash"] == hashlib.sha256(canonical.encode()).hexdigest()
         assert "approval_required 'job:rerun'" in first["rule"]
         deadline = parse_time(first["expires_at"])
         assert before + timedelta(hours=23) < deadline < before + timedelta(hours=25)
@@ -317,7 +327,8 @@ def audited_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database whose audit log holds a few varied calls, checkpointed into one file."""
     cli = Cli(tmp_path_factory.mktemp("audited") / "home")
     cli.json("session", "list")
-    cli.json(*AGENT, "pipeline", "run", "nightly", expect=6)
+    learn = ("--error-code", "LOCAL_MEMORY_LIMIT", "--action", "increase_memory")
+    cli.json(*AGENT, "error", "learn", *learn, "--outcome", "success", expect=6)
     cli.json(*AGENT, "approval", "approve", "tkt-000000000000", expect=5)
     cli.json("session", "describe", "ses-nope", expect=3)
     cli.json("policy", "check", "--actor", "ai-agent", "--action", "job:rerun")
@@ -372,7 +383,7 @@ class TestAuditLog:
         assert verified["head"] == f"5:{entries[4]['hash']}"
         assert [(e["actor"], e["action"], e["result"]) for e in entries[:5]] == [
             (OS_USER, "session:list", "allowed"),
-            ("ai-agent", "pipeline:run", "pending_approval"),
+            ("ai-agent", "error:learn", "pending_approval"),
             ("ai-agent", "approval:approve", "denied"),
             (OS_USER, "session:describe", "failed"),
             (OS_USER, "policy:check", "allowed"),

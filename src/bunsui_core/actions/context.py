@@ -62,6 +62,9 @@ class ActionContext:
     approved_by: ActorId | None = None
     correlation_id: str | None = None
     instance_id: str = field(default_factory=process_instance)
+    read_once: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Values read once per call and shared by an action's preview and its handler (a
+    pipeline file's bytes), so what a ticket's check sees is what runs."""
     _policy: Policy | None = field(default=None, repr=False)
     _store: Store | None = field(default=None, repr=False)
     _owns_store: bool = field(default=True, repr=False)

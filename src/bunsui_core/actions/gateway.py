@@ -5,6 +5,7 @@ invoke(actor, action, raw_args)
   -> validate input (pydantic)           -> INVALID_ARGUMENT with every field error
   -> read-only mode and a write          -> READ_ONLY
   -> policy decision for (actor, action) -> PERMISSION_DENIED naming the rule
+  -> a human's action from inside a job  -> PERMISSION_DENIED (the job cannot be the human)
   -> approval required                   -> the (new or identical pending) ticket, not acting
   -> run handler                         -> output model
   -> unexpected exception                -> INTERNAL (traceback to the home's log only)
@@ -25,8 +26,10 @@ from bunsui_core.actions import coordination
 from bunsui_core.actions.context import ActionContext, ActorId, ProgressCallback
 from bunsui_core.actions.registry import REGISTRY, Action, ActionRegistry
 from bunsui_core.config import Settings
+from bunsui_core.engine.job_identity import enclosing_job
 from bunsui_core.errors import (
     BunsuiError,
+    ConflictError,
     ErrorCode,
     InvalidArgumentError,
     NotFoundError,
@@ -40,8 +43,9 @@ from bunsui_core.governance.canonical import (
     redact,
     scrub_surrogates,
 )
-from bunsui_core.governance.policy import ActorKind, Decision, Outcome, Policy
+from bunsui_core.governance.policy import APPROVE_ACTIONS, ActorKind, Decision, Outcome, Policy
 from bunsui_core.governance.policy_file import load_policy
+from bunsui_core.governance.previews import Preview, changed_paths
 from bunsui_core.governance.tickets import Ticket
 from bunsui_core.model.location import location
 from bunsui_core.model.session import new_id, utc_now
@@ -78,6 +82,8 @@ class _Call:
     approval: Approval | None = None
     ticket_id: str | None = None
     nested: bool = False
+    ticket: Ticket | None = None
+    """The approved ticket this call executes: its preview must still hold."""
 
 
 class Gateway:
@@ -87,6 +93,8 @@ class Gateway:
         self.settings = settings
         self.registry = registry
         self._policy: Policy | None = None
+        # Looked at once at start too: a job's process stays one after its ancestry changes.
+        enclosing_job()
 
     @property
     def policy(self) -> Policy:
@@ -187,6 +195,14 @@ class Gateway:
                 details={"action": name},
             )
         decision = self.policy.decide(call.actor, name)
+        job = enclosing_job()
+        if job is not None and (decision.kind is ActorKind.HUMAN or name in APPROVE_ACTIONS):
+            rule = f"a process inside a job ({job.evidence}: {job.detail}) never acts as a human"
+            self._audit(call, name, arguments, AuditResult.DENIED, rule=rule)
+            raise PermissionDeniedError(
+                f"{call.actor} may not {name}: {rule}",
+                details={"actor": call.actor, "action": name, "rule": rule},
+            )
         if decision.outcome is Outcome.DENY:
             self._audit(call, name, arguments, AuditResult.DENIED, rule=decision.rule)
             raise PermissionDeniedError(
@@ -237,21 +253,24 @@ class Gateway:
                 "Request the whole call's approval instead.",
                 details={"action": name, "rule": rule},
             )
-        arguments, files = approvals.bind_files(arguments, action.bound_files)
-        digest = approvals.request_digest(arguments, files)
-        if call.store.find_pending_ticket(name, digest, call.actor) is None:
-            try:
+        arguments = approvals.resolve_files(arguments, action.bound_files)
+        try:
+            preview = self._preview(call, action, arguments)
+            files = approvals.file_digests(arguments, action.bound_files, preview)
+            digest = approvals.request_digest(arguments, files, preview)
+            if call.store.find_pending_ticket(name, digest, call.actor) is None:
                 budgets.check_pending_tickets(
                     call.store, self.policy.limits_of(call.actor), call.actor
                 )
-            except BunsuiError as exc:
-                self._audit(call, name, arguments, AuditResult.FAILED, error_code=exc.code)
-                raise
+        except BunsuiError as exc:
+            self._audit(call, name, arguments, AuditResult.FAILED, error_code=exc.code, rule=rule)
+            raise
         ticket, created = approvals.request_ticket(
             call.store,
             action=name,
             arguments=arguments,
             files=files,
+            preview=preview,
             requested_by=call.actor,
             rule=rule,
             policy_hash=self.policy.hash,
@@ -268,9 +287,8 @@ class Gateway:
         )
         return approvals.PendingApproval.of(ticket, created=created)
 
-    def _run(
-        self, call: _Call, action: Action, args: BaseModel, arguments: dict[str, Any], rule: str
-    ) -> BaseModel:
+    def _context(self, call: _Call) -> ActionContext:
+        """The handler's view of this call, with the gateway's hooks wired in."""
         context = ActionContext(
             settings=self.effective_settings,
             actor=call.actor,
@@ -288,8 +306,54 @@ class Gateway:
         context.execute_ticket = lambda ticket, approver: self._execute_ticket(
             call, ticket, approver
         )
+        return context
+
+    def _preview(self, call: _Call, action: Action, arguments: dict[str, Any]) -> Preview | None:
+        """What the call would do, from the action's own dry-run code (None: it has none)."""
+        if action.preview is None:
+            return None
+        args = action.input_model.model_validate(arguments)
+        try:
+            return action.preview(self._context(call), args)
+        except BunsuiError:
+            raise
+        except Exception as exc:
+            raise self._internal_error(action.name, exc) from None
+
+    @staticmethod
+    def _check_preview(
+        context: ActionContext, action: Action, args: BaseModel, ticket: Ticket
+    ) -> None:
+        """CONFLICT unless the call would still do exactly what the ticket showed the human;
+        computed in the handler's context, so the handler then runs from the same bytes."""
+        if action.preview is None:
+            return
+        now = action.preview(context, args)
+        shown = ticket.preview
+        if shown is not None and shown.digest == ticket.preview_hash == now.digest:
+            return
+        raise ConflictError(
+            f"what {action.name} would do is no longer what ticket {ticket.ticket_id} showed "
+            "when it was approved; nothing ran. Request it again so a human approves what "
+            "will run.",
+            details={
+                "ticket_id": ticket.ticket_id,
+                "changed": changed_paths(
+                    shown.model_dump(mode="json") if shown else None, now.model_dump(mode="json")
+                ),
+                "approved_preview_hash": ticket.preview_hash,
+                "preview_hash_now": now.digest,
+            },
+        )
+
+    def _run(
+        self, call: _Call, action: Action, args: BaseModel, arguments: dict[str, Any], rule: str
+    ) -> BaseModel:
+        context = self._context(call)
         done = AuditResult.EXECUTED if call.approval else AuditResult.ALLOWED
         try:
+            if call.ticket is not None and not call.nested:
+                self._check_preview(context, action, args, call.ticket)
             output = action.handler(context, args)
         except BunsuiError as exc:
             self._audit(
@@ -338,16 +402,13 @@ class Gateway:
         """Run an approved ticket's action once, as the requester's call with the approver
         recorded, re-checking read-only mode and policy now; the outcome goes on the ticket."""
         running = approvals.start_execution(call.store, ticket)
-        try:
-            approvals.check_files(running)
-        except BunsuiError as exc:
-            return approvals.finish_execution(call.store, running, error=exc.to_dict())
         as_requester = dataclasses.replace(
             call,
             actor=ticket.requested_by,
             approval=Approval(required=True, approved_by=approver, approved_at=ticket.decided_at),
             ticket_id=ticket.ticket_id,
             nested=False,
+            ticket=ticket,
         )
         try:
             output = self._call(as_requester, ticket.action, ticket.arguments)

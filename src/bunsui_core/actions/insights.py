@@ -13,13 +13,14 @@ from pydantic import Field, ValidationError
 from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.command_line import parse_command_line
 from bunsui_core.actions.context import ActionContext
-from bunsui_core.actions.registry import REGISTRY, Effect
+from bunsui_core.actions.registry import REGISTRY, Action, Effect
 from bunsui_core.errors import (
     ConflictError,
     InvalidArgumentError,
     InvalidTransitionError,
     NotFoundError,
 )
+from bunsui_core.governance.previews import Preview
 from bunsui_core.insights.history import History
 from bunsui_core.insights.model import Insight, InsightKind, pipeline_of
 from bunsui_core.insights.review import baseline_of, review
@@ -135,6 +136,55 @@ class InsightApplied(ActionOutput):
     status: InsightStatus = Field(description="The insight's status now.")
 
 
+def _suggested_call(insight: Insight) -> tuple[Action, dict[str, Any]]:
+    """The suggestion's action and its arguments, typed as the action reads them (`--memory
+    64` is the number 64), with the insight named as the reason where the action keeps one."""
+    action, arguments = parse_command_line(insight.suggestion.command, REGISTRY)
+    if "reason" in action.input_model.model_fields:
+        arguments.setdefault("reason", f"insight {insight.insight_id}: {insight.title}"[:500])
+    try:
+        typed = action.input_model.model_validate(arguments)
+    except ValidationError:
+        raise InvalidArgumentError(
+            f"insight {insight.insight_id} suggests a command that is not valid",
+            details={"command": insight.suggestion.command},
+        ) from None
+    return action, typed.model_dump(mode="json", exclude_unset=True)
+
+
+def preview_apply(ctx: ActionContext, args: InsightApplyInput) -> Preview:
+    """The insight, the exact command it runs and that command's own preview (the pipeline
+    diff): a suggestion that changes before approval makes the ticket stale."""
+    _, insight = _find(ctx, args.insight_id)
+    action, arguments = _suggested_call(insight)
+    effect: dict[str, Any] = {
+        "insight_id": insight.insight_id,
+        "rule": insight.rule,
+        "command": insight.suggestion.command,
+        "action": action.name,
+        "arguments": arguments,
+    }
+    files: dict[str, str] = {}
+    if action.preview is not None:
+        nested = action.preview(ctx, action.input_model.model_validate(arguments))
+        effect["change"] = nested.effect
+        files = nested.files
+    return Preview(
+        summary=f"insight:apply {insight.insight_id}: {insight.suggestion.command}",
+        effect=effect,
+        files=files,
+    )
+
+
+def preview_dismiss(ctx: ActionContext, args: InsightDismissInput) -> Preview:
+    """Which insight is dismissed, and why."""
+    _, insight = _find(ctx, args.insight_id)
+    return Preview(
+        summary=f"insight:dismiss {insight.insight_id}: {insight.title}",
+        effect={"insight_id": insight.insight_id, "title": insight.title, "reason": args.reason},
+    )
+
+
 @REGISTRY.define(
     "insight:apply",
     title="Apply an insight's suggestion",
@@ -143,6 +193,7 @@ class InsightApplied(ActionOutput):
     effect=Effect.WRITE,
     cli_arguments=("insight_id",),
     preview_flag="dry_run",
+    preview=preview_apply,
 )
 def apply(ctx: ActionContext, args: InsightApplyInput) -> InsightApplied:
     """Run the insight's suggested command through the ordinary actions (same policy,
@@ -165,18 +216,7 @@ def apply(ctx: ActionContext, args: InsightApplyInput) -> InsightApplied:
             f"insight {insight.insight_id} now suggests a different command",
             details={"expected": args.expected_command, "current": line},
         )
-    action, arguments = parse_command_line(line, REGISTRY)
-    if "reason" in action.input_model.model_fields:
-        arguments.setdefault("reason", f"insight {insight.insight_id}: {insight.title}"[:500])
-    # typed as the action reads them (`--memory 64` is the number 64), only what was given
-    try:
-        typed = action.input_model.model_validate(arguments)
-    except ValidationError:
-        raise InvalidArgumentError(
-            f"insight {insight.insight_id} suggests a command that is not valid",
-            details={"command": line},
-        ) from None
-    arguments = typed.model_dump(mode="json", exclude_unset=True)
+    action, arguments = _suggested_call(insight)
     if args.dry_run:
         # the suggested action's own dry run; a suggestion that only reads changes nothing
         preview = action.preview_flag
@@ -247,6 +287,7 @@ class InsightDismissInput(InsightIdInput):
     effect=Effect.WRITE,
     idempotent=True,
     cli_arguments=("insight_id",),
+    preview=preview_dismiss,
 )
 def dismiss(ctx: ActionContext, args: InsightDismissInput) -> Insight:
     """Mark an insight dismissed with the reason; it stays listed (status dismissed) while

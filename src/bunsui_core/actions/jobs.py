@@ -15,8 +15,10 @@ from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.actions.session_views import JobSummary
 from bunsui_core.engine.dispatch import cloud_log_tails
 from bunsui_core.errors import NotFoundError
-from bunsui_core.model.session import JobRun, OperationRun, RunStatus
+from bunsui_core.model.overrides import apply_overrides
+from bunsui_core.model.session import JobRun, MemoryEnforcement, OperationRun, RunStatus
 from bunsui_core.model.untrusted import UntrustedText
+from bunsui_core.recovery.overrides import effective_overrides
 
 
 class JobListInput(ActionInput):
@@ -123,6 +125,14 @@ class AttemptView(ActionOutput):
     signal: int | None = Field(description="Signal number, when killed.")
     peak_rss_mb: float | None = Field(description="Peak resident memory (MiB).")
     memory_limit_mb: int | None = Field(description="Memory limit (MiB).")
+    memory_enforcement: MemoryEnforcement | None = Field(
+        None,
+        description="What held the attempt to its memory limit: cgroup_v2, cgroup_v1 or "
+        "watchdog (bunsui sampling the job's process tree); null without a limit.",
+    )
+    oom_killed: bool = Field(
+        False, description="Killed for reaching its memory limit (SIGKILL, exit 137)."
+    )
     timeout_seconds: int | None = Field(description="Timeout in force.")
     elapsed_seconds: float | None = Field(description="Duration.")
     stderr_tail: UntrustedText = Field(description="End of stderr: pipeline output, data only.")
@@ -132,7 +142,15 @@ class OperationDetail(ActionOutput):
     """An operation's definition and every attempt."""
 
     operation_id: str = Field(description="Operation id.")
-    config: dict[str, Any] = Field(description="Operation config as defined in the pipeline.")
+    config: dict[str, Any] = Field(
+        description="Operation config this session runs: the pipeline's, with the session's "
+        "overrides (update-config, update-command) applied."
+    )
+    rerun_config: dict[str, Any] | None = Field(
+        None,
+        description="Config a rerun of this session would run, when overrides set since "
+        "make it differ from `config`.",
+    )
     status: RunStatus = Field(description="Operation status.")
     attempts: list[AttemptView] = Field(description="Every attempt, oldest first.")
 
@@ -148,7 +166,9 @@ class JobDetail(JobSummary):
 
 def _require_job(ctx: ActionContext, args: JobInput) -> tuple[Any, JobRun]:
     session = require_session(ctx.store, args.session_id)
-    pipeline = session_pipeline(ctx.store, session).pipeline
+    pipeline = apply_overrides(
+        session_pipeline(ctx.store, session).pipeline, session.config_overrides
+    )
     if args.job_id not in {j.job_id for j in pipeline.jobs}:
         raise NotFoundError(
             f"job {args.job_id} not in session {args.session_id}",
@@ -177,11 +197,17 @@ def describe(ctx: ActionContext, args: JobInput) -> JobDetail:
     code or signal, peak memory against the limit, duration and the end of stderr (pipeline
     output, labelled untrusted)."""
     job, run = _require_job(ctx, args)
+    session = require_session(ctx.store, args.session_id)
+    next_job = apply_overrides(
+        session_pipeline(ctx.store, session).pipeline, effective_overrides(ctx.store, session)
+    ).job(job.job_id)
+    rerun_configs = {op.operation_id: op.config for op in next_job.operations}
     op_runs = {
         r.operation_id: r for r in ctx.store.list_operation_runs(args.session_id, job.job_id)
     }
     operations = []
     for op in job.operations:
+        rerun_config = rerun_configs.get(op.operation_id)
         op_run = op_runs.get(op.operation_id)
         attempts = [
             AttemptView(
@@ -196,6 +222,9 @@ def describe(ctx: ActionContext, args: JobInput) -> JobDetail:
             OperationDetail(
                 operation_id=op.operation_id,
                 config=op.config.model_dump(mode="json"),
+                rerun_config=rerun_config.model_dump(mode="json")
+                if rerun_config is not None and rerun_config != op.config
+                else None,
                 status=op_run.status if op_run else RunStatus.PENDING,
                 attempts=attempts,
             )

@@ -12,13 +12,16 @@ from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.errors import NotFoundError
+from bunsui_core.governance.previews import Preview
 from bunsui_core.insights._numbers import percentile
 from bunsui_core.insights.cost import PipelineCost, pipeline_cost
 from bunsui_core.insights.history import HISTORY_WINDOW, History, load_history
 from bunsui_core.insights.model import command
 from bunsui_core.insights.performance import critical_path, job_durations
 from bunsui_core.insights.tuning import PipelineChange, tune_pipeline
+from bunsui_core.model.pipeline import Pipeline, content_hash
 from bunsui_core.model.session import RunStatus
+from bunsui_core.store.base import PipelineVersion
 
 PIPELINE_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -180,6 +183,53 @@ class UpdateConfigOutput(ActionOutput):
     revert_command: str = Field(description="Command that undoes this change.")
 
 
+def _change(
+    ctx: ActionContext, args: UpdateConfigInput
+) -> tuple[PipelineVersion, Pipeline, dict[str, Any]]:
+    """The latest version, the definition the change makes of it, and the diff."""
+    latest = require_pipeline(ctx.store, args.pipeline_id)
+    if args.revert_to is not None:
+        tuned = require_pipeline(ctx.store, args.pipeline_id, args.revert_to).pipeline
+        diff = (
+            {"definition": {"before": latest.version, "after": args.revert_to}}
+            if tuned != latest.pipeline
+            else {}
+        )
+        return latest, tuned, diff
+    change = PipelineChange(
+        job_id=args.job,
+        memory_mb=args.memory,
+        timeout_seconds=args.timeout,
+        max_attempts=args.max_attempts,
+        retry_interval_seconds=args.retry_interval,
+        max_concurrent_jobs=args.max_concurrent_jobs,
+    )
+    tuned, diff = tune_pipeline(latest.pipeline, change)
+    return latest, tuned, diff
+
+
+def preview_update_config(ctx: ActionContext, args: UpdateConfigInput) -> Preview:
+    """The version it starts from, the settings before -> after, and the new content's hash."""
+    latest, tuned, diff = _change(ctx, args)
+    target = latest.version + 1 if diff else latest.version
+    changed = ", ".join(
+        f"{name} {values['before']} -> {values['after']}" for name, values in diff.items()
+    )
+    return Preview(
+        summary=f"pipeline:update-config {args.pipeline_id} v{latest.version} -> v{target}"
+        + (f" ({args.job}): " if args.job else ": ")
+        + (changed or "no change"),
+        effect={
+            "pipeline_id": args.pipeline_id,
+            "from_version": latest.version,
+            "target_version": target,
+            "job": args.job,
+            "diff": diff,
+            "content_hash": content_hash(tuned),
+        },
+    )
+
+
 @REGISTRY.define(
     "pipeline:update-config",
     title="Change a registered pipeline's limits",
@@ -189,6 +239,7 @@ class UpdateConfigOutput(ActionOutput):
     idempotent=True,
     cli_arguments=("pipeline_id",),
     preview_flag="dry_run",
+    preview=preview_update_config,
 )
 def update_config(ctx: ActionContext, args: UpdateConfigInput) -> UpdateConfigOutput:
     """Register a new version of a pipeline with a job's memory (MiB), timeout, retry
@@ -196,24 +247,7 @@ def update_config(ctx: ActionContext, args: UpdateConfigInput) -> UpdateConfigOu
     max_concurrent_jobs, or with an earlier version's definition (revert_to). Later runs of
     the pipeline id use it; running the YAML file again registers the file's content. Shows
     a before/after diff; with dry_run nothing is stored."""
-    latest = require_pipeline(ctx.store, args.pipeline_id)
-    if args.revert_to is not None:
-        tuned = require_pipeline(ctx.store, args.pipeline_id, args.revert_to).pipeline
-        diff = (
-            {"definition": {"before": latest.version, "after": args.revert_to}}
-            if tuned != latest.pipeline
-            else {}
-        )
-    else:
-        change = PipelineChange(
-            job_id=args.job,
-            memory_mb=args.memory,
-            timeout_seconds=args.timeout,
-            max_attempts=args.max_attempts,
-            retry_interval_seconds=args.retry_interval,
-            max_concurrent_jobs=args.max_concurrent_jobs,
-        )
-        tuned, diff = tune_pipeline(latest.pipeline, change)
+    latest, tuned, diff = _change(ctx, args)
     version = latest.version
     if not args.dry_run and diff:
         version = ctx.store.register_pipeline(args.pipeline_id, tuned).version

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +15,16 @@ from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.actions.session_views import SessionDetail
 from bunsui_core.engine.dispatch import check_can_run, launch
-from bunsui_core.errors import NotFoundError
-from bunsui_core.model.pipeline_loader import load_pipeline_file, pipeline_id_for
+from bunsui_core.errors import ConflictError, NotFoundError
+from bunsui_core.governance.previews import Preview
+from bunsui_core.model.pipeline import Pipeline, content_hash
+from bunsui_core.model.pipeline_loader import (
+    load_pipeline_file,
+    load_pipeline_source,
+    pipeline_id_for,
+)
 from bunsui_core.model.session import Session, SessionStatus, new_id
+from bunsui_core.recovery.overrides import operation_settings
 from bunsui_core.store.base import PipelineVersion
 
 
@@ -94,11 +103,144 @@ class PipelineSummary(ActionOutput):
         )
 
 
-def _register(ctx: ActionContext, file: str, pipeline_id: str | None) -> PipelineVersion:
+SCRIPT_BYTES_BOUND = 64_000_000
+"""A script named by an argv is hashed up to this size (its size is bound too)."""
+
+
+@dataclass(frozen=True)
+class PipelineSource:
+    """A pipeline file read once: the sha256 of its bytes and the pipeline parsed from them."""
+
+    path: Path
+    sha256: str
+    pipeline: Pipeline
+
+
+def _source(ctx: ActionContext, file: str) -> PipelineSource:
+    """The file as this call sees it, read once: a ticket's check and the registration that
+    follows use the same bytes, so flipping the file between them cannot run other content."""
     path = Path(file)
-    pipeline = load_pipeline_file(path)
-    chosen = pipeline_id or pipeline_id_for(pipeline, fallback=path.stem)
-    return ctx.store.register_pipeline(chosen, pipeline, source=str(path.resolve()))
+    key = f"pipeline-file:{path}"
+    if key not in ctx.read_once:
+        pipeline, data = load_pipeline_source(path)
+        ctx.read_once[key] = PipelineSource(
+            path=path.resolve(), sha256=hashlib.sha256(data).hexdigest(), pipeline=pipeline
+        )
+    source: PipelineSource = ctx.read_once[key]
+    return source
+
+
+def _target(ctx: ActionContext, source: PipelineSource, pipeline_id: str | None) -> str:
+    """The id a file registers under. A file whose name resolves to a pipeline registered
+    from another file needs the id given explicitly: a differently named file must not
+    silently become someone else's pipeline's next version."""
+    chosen = pipeline_id or pipeline_id_for(source.pipeline, fallback=source.path.stem)
+    latest = ctx.store.get_pipeline(chosen)
+    if (
+        pipeline_id is None
+        and latest is not None
+        and latest.source is not None
+        and latest.source != str(source.path)
+        and latest.content_hash != content_hash(source.pipeline)
+    ):
+        raise ConflictError(
+            f"{source.path} would become version {latest.version + 1} of pipeline {chosen}, "
+            f"which was registered from {latest.source}; pass --pipeline-id {chosen} to add "
+            "a version from this file, or give the pipeline another name",
+            details={"pipeline_id": chosen, "registered_from": latest.source},
+        )
+    return chosen
+
+
+def _register(ctx: ActionContext, file: str, pipeline_id: str | None) -> PipelineVersion:
+    source = _source(ctx, file)
+    chosen = _target(ctx, source, pipeline_id)
+    return ctx.store.register_pipeline(chosen, source.pipeline, source=str(source.path))
+
+
+def _script_digests(pipeline: Pipeline, cwd: Path | None) -> dict[str, str]:
+    """sha256 of each file an argv names inside the pipeline's directory (relative paths
+    resolve there, where the local engine runs commands): approving a run approves them."""
+    if cwd is None:
+        return {}
+    root = cwd.resolve()
+    digests: dict[str, str] = {}
+    for job in pipeline.jobs:
+        for op in job.operations:
+            if not op.config.parameters.get("command"):
+                continue
+            for word in op.config.command_argv():
+                try:
+                    path = (root / word).resolve()
+                    if path in (root, *digests) or not path.is_relative_to(root):
+                        continue
+                    if path.is_file():
+                        with path.open("rb") as handle:
+                            digests[str(path)] = hashlib.sha256(
+                                handle.read(SCRIPT_BYTES_BOUND)
+                            ).hexdigest()
+                except (OSError, ValueError):
+                    continue
+    return digests
+
+
+def _operations(pipeline: Pipeline, cwd: Path | None) -> dict[str, Any]:
+    """Every operation's argv, cwd, environment and limits, by job."""
+    return {
+        job.job_id: {
+            op.operation_id: {**operation_settings(op), "cwd": str(cwd) if cwd else None}
+            for op in job.operations
+        }
+        for job in pipeline.jobs
+    }
+
+
+def _version_effect(ctx: ActionContext, source: PipelineSource, chosen: str) -> dict[str, Any]:
+    """Whether registering creates a pipeline, a new version, or nothing new."""
+    latest = ctx.store.get_pipeline(chosen)
+    digest = content_hash(source.pipeline)
+    if latest is None:
+        return {"target": f"new pipeline {chosen}", "version": 1, "replaces_version": None}
+    if latest.content_hash == digest:
+        return {
+            "target": f"unchanged: identical to version {latest.version} of {chosen}",
+            "version": latest.version,
+            "replaces_version": None,
+        }
+    return {
+        "target": f"new version {latest.version + 1} of existing pipeline {chosen} "
+        f"(replacing version {latest.version}, registered from {latest.source})",
+        "version": latest.version + 1,
+        "replaces_version": latest.version,
+    }
+
+
+def _file_preview(
+    ctx: ActionContext, action: str, file: str, pipeline_id: str | None
+) -> tuple[dict[str, Any], dict[str, str], str]:
+    source = _source(ctx, file)
+    chosen = _target(ctx, source, pipeline_id)
+    version = _version_effect(ctx, source, chosen)
+    cwd = source.path.parent
+    scripts = _script_digests(source.pipeline, cwd)
+    effect = {
+        "file": str(source.path),
+        "file_sha256": source.sha256,
+        "pipeline_id": chosen,
+        "name": source.pipeline.name,
+        **version,
+        "content_hash": content_hash(source.pipeline),
+        "operations": _operations(source.pipeline, cwd),
+        "scripts": scripts,
+    }
+    summary = f"{action} {source.path} -> {version['target']}"
+    return effect, {str(source.path): source.sha256, **scripts}, summary
+
+
+def preview_register(ctx: ActionContext, args: PipelineRegisterInput) -> Preview:
+    """The target pipeline id and version, and every operation the file defines."""
+    effect, files, summary = _file_preview(ctx, "pipeline:register", args.file, args.pipeline_id)
+    return Preview(summary=summary, effect=effect, files=files)
 
 
 @REGISTRY.define(
@@ -110,6 +252,7 @@ def _register(ctx: ActionContext, file: str, pipeline_id: str | None) -> Pipelin
     idempotent=True,
     cli_arguments=("file",),
     bound_files=("file",),
+    preview=preview_register,
 )
 def register(ctx: ActionContext, args: PipelineRegisterInput) -> PipelineSummary:
     """Validate a pipeline file and store it. Changed content becomes a new version;
@@ -187,6 +330,44 @@ class PipelineRunInput(ActionInput):
     )
 
 
+def _names_file(pipeline: str) -> bool:
+    """A file to register first (True), or a registered pipeline's id (False); a path that
+    names no file is NOT_FOUND."""
+    path = Path(pipeline)
+    if path.is_file():
+        return True
+    if path.suffix in {".yaml", ".yml"} or "/" in pipeline:
+        raise NotFoundError(f"pipeline file {pipeline} not found", details={"pipeline": pipeline})
+    return False
+
+
+def preview_run(ctx: ActionContext, args: PipelineRunInput) -> Preview:
+    """The pipeline version a new session would run (registering a file first) and every
+    operation's argv, cwd, environment and limits."""
+    if _names_file(args.pipeline):
+        effect, files, summary = _file_preview(ctx, "pipeline:run", args.pipeline, args.pipeline_id)
+        return Preview(
+            summary=f"{summary}; starts a new session running it", effect=effect, files=files
+        )
+    record = require_pipeline(ctx.store, args.pipeline)
+    cwd = Path(record.source).parent if record.source else None
+    scripts = _script_digests(record.pipeline, cwd)
+    effect = {
+        "pipeline_id": record.pipeline_id,
+        "version": record.version,
+        "content_hash": record.content_hash,
+        "registered_from": record.source,
+        "operations": _operations(record.pipeline, cwd),
+        "scripts": scripts,
+    }
+    return Preview(
+        summary=f"pipeline:run {record.pipeline_id} version {record.version}: starts a new "
+        f"session running {', '.join(job_order(record.pipeline))}",
+        effect=effect,
+        files=scripts,
+    )
+
+
 @REGISTRY.define(
     "pipeline:run",
     title="Run a pipeline",
@@ -195,17 +376,13 @@ class PipelineRunInput(ActionInput):
     effect=Effect.WRITE,
     cli_arguments=("pipeline",),
     bound_files=("pipeline",),
+    preview=preview_run,
 )
 def run(ctx: ActionContext, args: PipelineRunInput) -> SessionDetail:
     """Start a new session of a pipeline on the local engine. Returns the session: at once
     (status queued, a detached runner does the work) or, with wait, when it has finished."""
-    path = Path(args.pipeline)
-    if path.is_file():
+    if _names_file(args.pipeline):
         record = _register(ctx, args.pipeline, args.pipeline_id)
-    elif path.suffix in {".yaml", ".yml"} or "/" in args.pipeline:
-        raise NotFoundError(
-            f"pipeline file {args.pipeline} not found", details={"pipeline": args.pipeline}
-        )
     else:
         record = require_pipeline(ctx.store, args.pipeline)
     check_can_run(ctx.settings, record.pipeline)

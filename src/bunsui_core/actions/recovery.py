@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from bunsui_core.actions._lookups import require_session, session_pipeline
 from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.errors import AnalyzeInput, analyze
+from bunsui_core.actions.gateway import validation_details
 from bunsui_core.actions.registry import REGISTRY, Effect
-from bunsui_core.errors import NotFoundError
+from bunsui_core.errors import InvalidArgumentError, NotFoundError
+from bunsui_core.governance.previews import Preview
 from bunsui_core.model.overrides import apply_overrides
 from bunsui_core.model.recovery import RecoveryPlan
-from bunsui_core.model.session import JobOverride
 from bunsui_core.recovery import executor
-from bunsui_core.recovery.overrides import effective_overrides, set_override
+from bunsui_core.recovery.executor import StepResult
+from bunsui_core.recovery.overrides import effective_overrides
 from bunsui_core.recovery.planner import suggest_plans
-from bunsui_core.recovery.rerun import RerunStrategy, select_jobs
 
 
 class SuggestInput(ActionInput):
@@ -81,44 +82,47 @@ class ExecuteOutput(ActionOutput):
     )
 
 
-def _preview(ctx: ActionContext, action: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    """What a step would change, computed without writing."""
-    if action == "job:update-config":
-        session = require_session(ctx.store, arguments["session_id"])
-        pipeline = session_pipeline(ctx.store, session).pipeline
-        change = JobOverride(
-            memory_mb=int(arguments["memory"]) if "memory" in arguments else None,
-            timeout_seconds=int(arguments["timeout"]) if "timeout" in arguments else None,
+def _step_preview(ctx: ActionContext, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """What a step would change: its action's own preview (the code a ticket binds)."""
+    action = REGISTRY.get(name)
+    if action is None or action.preview is None:
+        return {}
+    try:
+        args = action.input_model.model_validate(arguments)
+    except ValidationError as exc:
+        raise InvalidArgumentError(
+            f"invalid arguments for step {name}", details=validation_details(exc)
+        ) from None
+    preview = action.preview(ctx, args)
+    return {"summary": preview.summary, **preview.effect}
+
+
+def _dry_run(ctx: ActionContext, args: ExecuteInput) -> tuple[RecoveryPlan, list[StepResult]]:
+    plan = ctx.store.get_recovery_plan(args.plan_id)
+    if plan is None:
+        raise NotFoundError(
+            f"recovery plan {args.plan_id} not found", details={"plan_id": args.plan_id}
         )
-        _, diff = set_override(
-            ctx.store,
-            session,
-            pipeline,
-            arguments["job_id"],
-            change,
-            revert_to=None,
-            actor=ctx.actor,
-            reason=None,
-            preview=True,
-        )
-        return {"diff": diff}
-    if action in {"job:rerun", "session:rerun"}:
-        session = require_session(ctx.store, arguments["session_id"])
-        pipeline = session_pipeline(ctx.store, session).pipeline
-        statuses = {r.job_id: r.status for r in ctx.store.list_job_runs(session.session_id)}
-        from_jobs = {arguments["job_id"]} if "job_id" in arguments else set()
-        strategy = (
-            RerunStrategy.CHECKPOINT
-            if arguments.get("skip_successful") or action == "session:rerun"
-            else RerunStrategy.FULL
-        )
-        selection = select_jobs(pipeline, statuses, strategy, from_jobs)
-        return {
-            "jobs_to_run": selection.jobs_to_run,
-            "skipped_jobs": selection.skipped_jobs,
-            "batch_size": arguments.get("batch_size"),
-        }
-    return {}
+    steps = executor.dry_run(
+        plan, REGISTRY, lambda name, kw: _step_preview(ctx, name, kw), args.step
+    )
+    return plan, steps
+
+
+def preview_execute(ctx: ActionContext, args: ExecuteInput) -> Preview:
+    """Each step of the plan: its command, action, arguments and what it would change."""
+    plan, steps = _dry_run(ctx, args)
+    executor.check_executable(plan)
+    summaries = [str((s.result or {}).get("summary") or f"{s.action} {s.arguments}") for s in steps]
+    return Preview(
+        summary=f"recovery:execute {plan.plan_id} @ {plan.session_id}: {len(steps)} step(s): "
+        + "; ".join(summaries),
+        effect={
+            "plan_id": plan.plan_id,
+            "session_id": plan.session_id,
+            "steps": [s.model_dump(mode="json", exclude={"status", "error"}) for s in steps],
+        },
+    )
 
 
 @REGISTRY.define(
@@ -129,19 +133,20 @@ def _preview(ctx: ActionContext, action: str, arguments: dict[str, Any]) -> dict
     effect=Effect.WRITE,
     cli_arguments=("plan_id",),
     preview_flag="dry_run",
+    preview=preview_execute,
 )
 def execute(ctx: ActionContext, args: ExecuteInput) -> ExecuteOutput:
     """Carry out a stored recovery plan. Dry run by default: shows each step's command and
     exactly what it would change. With dry_run false, runs the steps in order (or only
     `step`) through the same checks as any call; if a step fails, config changes made by
     earlier steps are rolled back. Plans that need a person first are refused."""
+    if args.dry_run:
+        plan, steps = _dry_run(ctx, args)
+        return ExecuteOutput(plan_id=plan.plan_id, dry_run=True, steps=steps)
     plan = ctx.store.get_recovery_plan(args.plan_id)
     if plan is None:
         raise NotFoundError(
             f"recovery plan {args.plan_id} not found", details={"plan_id": args.plan_id}
         )
-    if args.dry_run:
-        steps = executor.dry_run(plan, REGISTRY, lambda a, kw: _preview(ctx, a, kw), args.step)
-    else:
-        steps = executor.execute(plan, REGISTRY, ctx.invoke, args.step)
-    return ExecuteOutput(plan_id=plan.plan_id, dry_run=args.dry_run, steps=steps)
+    steps = executor.execute(plan, REGISTRY, ctx.invoke, args.step)
+    return ExecuteOutput(plan_id=plan.plan_id, dry_run=False, steps=steps)

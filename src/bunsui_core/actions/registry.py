@@ -12,11 +12,15 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from bunsui_core.actions.context import ActionContext
+    from bunsui_core.governance.previews import Preview
 
 ActionName = str
 """`resource:verb`, e.g. `session:list`: tool `session_list`, CLI `bunsui session list`."""
 
 Handler = Callable[["ActionContext", Any], BaseModel]
+PreviewHook = Callable[["ActionContext", Any], "Preview"]
+"""Computes what a call would do without changing anything (the action's dry run): the
+gateway binds it to a ticket on request and recomputes it before executing the ticket."""
 
 
 class Effect(StrEnum):
@@ -49,6 +53,9 @@ class Action:
     preview_flag: str | None = None
     """A boolean input field that, when true, makes a write action change nothing (a dry
     run): such a call needs no ticket and is allowed in read-only mode."""
+    preview: PreviewHook | None = None
+    """The effect a ticket shows and binds; missing referenced things raise NOT_FOUND here,
+    so a request naming them gets no ticket."""
 
     def is_preview(self, args: BaseModel) -> bool:
         """Whether this call only shows what it would do."""
@@ -141,6 +148,7 @@ class ActionRegistry:
         preview_flag: str | None = None,
         cli_json_lines: str | None = None,
         bound_files: tuple[str, ...] = (),
+        preview: PreviewHook | None = None,
     ) -> Callable[[Handler], Handler]:
         """Decorator: the handler's docstring becomes the description an LLM reads."""
 
@@ -161,6 +169,7 @@ class ActionRegistry:
                     preview_flag=preview_flag,
                     cli_json_lines=cli_json_lines,
                     bound_files=bound_files,
+                    preview=preview,
                 )
             )
             return handler
@@ -192,7 +201,7 @@ ACTION_NAMES: frozenset[ActionName] = frozenset(
         "error": ("analyze", "classify", "learn", "resolutions"),
         "events": ("tail",),
         "insight": ("apply", "dismiss", "list", "show"),
-        "job": ("describe", "list", "logs", "mark", "rerun", "update-config"),
+        "job": ("describe", "list", "logs", "mark", "rerun", "update-command", "update-config"),
         "pipeline": (
             "cost",
             "describe",

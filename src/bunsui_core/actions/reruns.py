@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from pydantic import Field
 
 from bunsui_core.actions._lookups import require_session, session_pipeline
@@ -11,14 +14,26 @@ from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.diagnosis.vocabulary import RecoveryAction
 from bunsui_core.engine.dispatch import check_can_run, launch
 from bunsui_core.errors import BunsuiError, InvalidArgumentError, NotFoundError
+from bunsui_core.governance.previews import Preview
+from bunsui_core.model.overrides import apply_overrides
+from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.session import JobOverride, RecoveryContext, Session, SessionStatus
+from bunsui_core.recovery.overrides import (
+    PLANNED_OVERRIDES,
+    describe_changes,
+    diff,
+    job_settings,
+    operation_settings,
+)
 from bunsui_core.recovery.rerun import (
     RerunRequest,
     RerunStrategy,
     create_rerun,
     estimate_minutes,
     idempotency_key,
+    plan_rerun,
     recorded_durations,
+    request_fingerprint,
 )
 from bunsui_core.store.base import SessionFilter
 
@@ -98,32 +113,48 @@ def _recovery_context(
     )
 
 
-def start_rerun(
-    ctx: ActionContext,
-    original: Session,
-    *,
-    strategy: RerunStrategy,
-    from_jobs: set[str],
-    extra: dict[str, JobOverride],
-    options: _RerunOptions,
-    key: str,
-) -> RerunOutput:
+@dataclass(frozen=True)
+class _Rerun:
+    """One rerun a request asks for: the same value drives its preview and its execution."""
+
+    original: Session
+    strategy: RerunStrategy
+    from_jobs: set[str]
+    extra: dict[str, JobOverride]
+    key: str
+    fingerprint: str
+
+
+def _request(ctx: ActionContext, rerun: _Rerun, options: _RerunOptions) -> RerunRequest:
+    job_for_learning = next(iter(rerun.from_jobs)) if len(rerun.from_jobs) == 1 else None
+    return RerunRequest(
+        strategy=rerun.strategy,
+        from_jobs=rerun.from_jobs,
+        extra_overrides=rerun.extra,
+        recovery=_recovery_context(ctx, rerun.original, job_for_learning, options),
+        idempotency_key=rerun.key,
+        requested_by=ctx.actor,
+        fingerprint=rerun.fingerprint,
+    )
+
+
+def _require_jobs(pipeline: Pipeline, rerun: _Rerun) -> None:
+    unknown = sorted(rerun.from_jobs - {j.job_id for j in pipeline.jobs})
+    if unknown:
+        raise NotFoundError(
+            f"job(s) {', '.join(unknown)} not in session {rerun.original.session_id}",
+            details={"jobs": unknown, "session_id": rerun.original.session_id},
+        )
+
+
+def start_rerun(ctx: ActionContext, rerun: _Rerun, options: _RerunOptions) -> RerunOutput:
     """Create (or find) the rerun, start it, and describe it."""
+    original = rerun.original
     version = session_pipeline(ctx.store, original)
+    _require_jobs(version.pipeline, rerun)
     check_can_run(ctx.settings, version.pipeline)
-    job_for_learning = next(iter(from_jobs)) if len(from_jobs) == 1 else None
     session, selection, created = create_rerun(
-        ctx.store,
-        original,
-        version.pipeline,
-        RerunRequest(
-            strategy=strategy,
-            from_jobs=from_jobs,
-            extra_overrides=extra,
-            recovery=_recovery_context(ctx, original, job_for_learning, options),
-            idempotency_key=key,
-            requested_by=ctx.actor,
-        ),
+        ctx.store, original, version.pipeline, _request(ctx, rerun, options)
     )
     if created:
         session = launch(ctx.store, ctx.settings, session, wait=options.wait, progress=ctx.progress)
@@ -132,7 +163,7 @@ def start_rerun(
         rerun_id="rerun-" + session.session_id.removeprefix("ses-"),
         session_id=session.session_id,
         original_session_id=original.session_id,
-        strategy=strategy,
+        strategy=rerun.strategy,
         skipped_jobs=selection.skipped_jobs,
         jobs_to_run=selection.jobs_to_run,
         status=session.status,
@@ -140,8 +171,56 @@ def start_rerun(
             version.pipeline, selection.jobs_to_run, durations
         ),
         created=created,
-        idempotency_key=key,
+        idempotency_key=rerun.key,
     )
+
+
+def rerun_effect(
+    ctx: ActionContext, rerun: _Rerun, options: _RerunOptions
+) -> tuple[dict[str, Any], str]:
+    """What `start_rerun` would do, and a one-line account of it: the jobs it runs (each
+    with its effective argv, env, memory and timeout) and skips, from the same planning."""
+    original = rerun.original
+    version = session_pipeline(ctx.store, original)
+    _require_jobs(version.pipeline, rerun)
+    planned = plan_rerun(
+        ctx.store,
+        original,
+        version.pipeline,
+        _request(ctx, rerun, options),
+        ctx.read_once.get(PLANNED_OVERRIDES, ()),
+    )
+    effective = apply_overrides(version.pipeline, planned.overrides)
+    to_run = planned.selection.jobs_to_run
+    changed = {
+        job_id: describe_changes(
+            diff(job_settings(version.pipeline, job_id), job_settings(effective, job_id))
+        )
+        for job_id in to_run
+    }
+    effect = {
+        "original_session_id": original.session_id,
+        "pipeline_id": original.pipeline_id,
+        "pipeline_version": original.pipeline_version,
+        "strategy": str(rerun.strategy),
+        "jobs_to_run": to_run,
+        "skipped_jobs": planned.selection.skipped_jobs,
+        "jobs": {
+            job_id: {
+                op.operation_id: operation_settings(op) for op in effective.job(job_id).operations
+            }
+            for job_id in to_run
+        },
+        "idempotency_key": rerun.key,
+        "existing_rerun": planned.existing.session_id if planned.existing else None,
+    }
+    line = f"runs {', '.join(to_run) or 'nothing'}"
+    if planned.selection.skipped_jobs:
+        line += f"; skips {', '.join(planned.selection.skipped_jobs)}"
+    line += "".join(f"; {j}: {c}" for j, c in changed.items() if c != "no change")
+    if planned.existing is not None:
+        line = f"returns existing rerun {planned.existing.session_id} ({line})"
+    return effect, line
 
 
 class JobRerunInput(_RerunOptions):
@@ -158,6 +237,33 @@ class JobRerunInput(_RerunOptions):
     )
 
 
+def _job_rerun(ctx: ActionContext, args: JobRerunInput) -> _Rerun:
+    original = require_session(ctx.store, args.session_id)
+    extra = (
+        {args.job_id: JobOverride(parameters={"batch_size": args.batch_size})}
+        if args.batch_size
+        else {}
+    )
+    request = args.model_dump(mode="json", exclude={"idempotency_key", "wait"})
+    return _Rerun(
+        original=original,
+        strategy=RerunStrategy.CHECKPOINT if args.skip_successful else RerunStrategy.FULL,
+        from_jobs={args.job_id},
+        extra=extra,
+        key=args.idempotency_key or idempotency_key(original.session_id, request),
+        fingerprint=request_fingerprint(original.session_id, request),
+    )
+
+
+def preview_job_rerun(ctx: ActionContext, args: JobRerunInput) -> Preview:
+    """The rerun's jobs with their effective config, before anything is created."""
+    rerun = _job_rerun(ctx, args)
+    effect, line = rerun_effect(ctx, rerun, args)
+    return Preview(
+        summary=f"job:rerun {args.job_id} @ {rerun.original.session_id}: {line}", effect=effect
+    )
+
+
 @REGISTRY.define(
     "job:rerun",
     title="Rerun a job",
@@ -165,6 +271,7 @@ class JobRerunInput(_RerunOptions):
     output_model=RerunOutput,
     effect=Effect.WRITE,
     cli_arguments=("job_id",),
+    preview=preview_job_rerun,
 )
 def rerun_job(ctx: ActionContext, args: JobRerunInput) -> RerunOutput:
     """Start a new session, linked to the original, that reruns a job and everything
@@ -172,25 +279,7 @@ def rerun_job(ctx: ActionContext, args: JobRerunInput) -> RerunOutput:
     again and their outputs are reused. Applies the session's config overrides (job
     update-config). Refused while the original still runs. Repeating the same request returns
     the same rerun (idempotent)."""
-    original = require_session(ctx.store, args.session_id)
-    extra = (
-        {args.job_id: JobOverride(parameters={"batch_size": args.batch_size})}
-        if args.batch_size
-        else {}
-    )
-    strategy = RerunStrategy.CHECKPOINT if args.skip_successful else RerunStrategy.FULL
-    key = args.idempotency_key or idempotency_key(
-        original.session_id, args.model_dump(mode="json", exclude={"idempotency_key", "wait"})
-    )
-    return start_rerun(
-        ctx,
-        original,
-        strategy=strategy,
-        from_jobs={args.job_id},
-        extra=extra,
-        options=args,
-        key=key,
-    )
+    return start_rerun(ctx, _job_rerun(ctx, args), args)
 
 
 class SessionRerunInput(_RerunOptions):
@@ -226,6 +315,65 @@ class RerunBatch(ActionOutput):
     summary: str = Field(description="One line for people.")
 
 
+def _session_reruns(ctx: ActionContext, args: SessionRerunInput) -> list[_Rerun]:
+    """One rerun per session the request names (one, or every match of a filter)."""
+    if (args.session_id is None) == (args.filter is None):
+        raise InvalidArgumentError(
+            "give a session id or a filter (bulk), not both",
+            details={"fields": ["session_id", "filter"]},
+        )
+    strategy = RerunStrategy.FAILED_ONLY if args.from_failed else args.strategy
+    if args.session_id is not None:
+        originals = [require_session(ctx.store, args.session_id)]
+    else:
+        originals = ctx.store.list_sessions(
+            args.filter or SessionFilter(), limit=args.limit
+        ).sessions
+    request = {
+        **args.model_dump(
+            mode="json", exclude={"idempotency_key", "wait", "filter", "limit", "session_id"}
+        ),
+        "caller_key": args.idempotency_key,
+        "strategy": strategy.value,
+    }
+    # One caller key covers the whole request: each session gets its own derived key.
+    return [
+        _Rerun(
+            original=original,
+            strategy=strategy,
+            from_jobs={args.from_job} if args.from_job else set(),
+            extra={},
+            key=idempotency_key(original.session_id, request),
+            fingerprint=request_fingerprint(original.session_id, request),
+        )
+        for original in originals
+    ]
+
+
+def preview_session_rerun(ctx: ActionContext, args: SessionRerunInput) -> Preview:
+    """Per session: the jobs it would run (with their effective config) and skip."""
+    effects, lines = [], []
+    for rerun in _session_reruns(ctx, args):
+        try:
+            effect, line = rerun_effect(ctx, rerun, args)
+        except BunsuiError as exc:
+            if args.session_id is not None:
+                raise
+            effect = {"original_session_id": rerun.original.session_id, "refused": exc.code}
+            line = f"refused ({exc.code})"
+        effects.append(effect)
+        lines.append(f"{rerun.original.session_id}: {line}")
+    if args.session_id is not None:
+        return Preview(summary=f"session:rerun @ {lines[0]}", effect=effects[0])
+    return Preview(
+        summary=f"session:rerun of {len(lines)} session(s): " + " | ".join(lines),
+        effect={
+            "filter": args.filter.model_dump(mode="json") if args.filter else None,
+            "reruns": effects,
+        },
+    )
+
+
 @REGISTRY.define(
     "session:rerun",
     title="Rerun sessions",
@@ -233,52 +381,24 @@ class RerunBatch(ActionOutput):
     output_model=RerunBatch,
     effect=Effect.WRITE,
     cli_arguments=("session_id",),
+    preview=preview_session_rerun,
 )
 def rerun_sessions(ctx: ActionContext, args: SessionRerunInput) -> RerunBatch:
     """Rerun a session as a new linked session: checkpoint skips what succeeded and reruns
     from from_job (or from the failures) with everything downstream; failed-only reruns
     what did not succeed; full reruns all. With a filter instead of a session id, reruns
     every matching session (e.g. status=failed of one pipeline), each as its own rerun."""
-    if (args.session_id is None) == (args.filter is None):
-        raise InvalidArgumentError(
-            "give a session id or a filter (bulk), not both",
-            details={"fields": ["session_id", "filter"]},
-        )
-    strategy = RerunStrategy.FAILED_ONLY if args.from_failed else args.strategy
-    from_jobs = {args.from_job} if args.from_job else set()
-    if args.session_id is not None:
-        originals = [require_session(ctx.store, args.session_id)]
-    else:
-        originals = ctx.store.list_sessions(
-            args.filter or SessionFilter(), limit=args.limit
-        ).sessions
     reruns, failures = [], []
-    for original in originals:
-        request = args.model_dump(
-            mode="json", exclude={"idempotency_key", "wait", "filter", "limit", "session_id"}
-        )
-        # One caller key covers the whole request: each session gets its own derived key.
-        key = idempotency_key(
-            original.session_id,
-            {**request, "caller_key": args.idempotency_key, "strategy": strategy.value},
-        )
+    for rerun in _session_reruns(ctx, args):
         try:
-            reruns.append(
-                start_rerun(
-                    ctx,
-                    original,
-                    strategy=strategy,
-                    from_jobs=from_jobs,
-                    extra={},
-                    options=args,
-                    key=key,
-                )
-            )
+            reruns.append(start_rerun(ctx, rerun, args))
         except BunsuiError as exc:
             if args.session_id is not None:
                 raise
             failures.append(
-                BulkFailure(session_id=original.session_id, code=str(exc.code), message=exc.message)
+                BulkFailure(
+                    session_id=rerun.original.session_id, code=str(exc.code), message=exc.message
+                )
             )
     return RerunBatch(
         reruns=reruns,

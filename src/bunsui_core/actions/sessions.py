@@ -11,6 +11,7 @@ from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.actions.session_views import SessionDetail, SessionSummary
 from bunsui_core.engine.dispatch import cancel_execution, refresh
 from bunsui_core.engine.liveness import reap_lost_runners
+from bunsui_core.governance.previews import Preview
 from bunsui_core.model.session import Session, SessionStatus, check_transition, utc_now
 from bunsui_core.store.base import SessionFilter, update_session
 
@@ -83,6 +84,21 @@ def describe(ctx: ActionContext, args: SessionIdInput) -> SessionDetail:
     return session_detail(ctx, session)
 
 
+def preview_cancel(ctx: ActionContext, args: SessionIdInput) -> Preview:
+    """The session it stops (NOT_FOUND at request time when there is none). Its status is
+    left out on purpose: a queued session that starts running is still the one approved."""
+    session = require_session(ctx.store, args.session_id)
+    return Preview(
+        summary=f"session:cancel {session.session_id} ({session.pipeline_id} version "
+        f"{session.pipeline_version}): stops it and every command it runs",
+        effect={
+            "session_id": session.session_id,
+            "pipeline_id": session.pipeline_id,
+            "pipeline_version": session.pipeline_version,
+        },
+    )
+
+
 @REGISTRY.define(
     "session:cancel",
     title="Cancel a session",
@@ -92,6 +108,7 @@ def describe(ctx: ActionContext, args: SessionIdInput) -> SessionDetail:
     destructive=True,
     idempotent=True,
     cli_arguments=("session_id",),
+    preview=preview_cancel,
 )
 def cancel(ctx: ActionContext, args: SessionIdInput) -> SessionDetail:
     """Stop a queued or running session: its runner kills every running command and marks

@@ -8,10 +8,17 @@ __getattr__ = lazy_exports(
     __name__,
     {
         "LocalEngine": "local",
+        "cancel_active_runs": "local",
         "check_runnable": "local",
         "reap_lost_runners": "liveness",
         "spawn_detached": "runner",
     },
 )
 
-__all__ = ["LocalEngine", "check_runnable", "reap_lost_runners", "spawn_detached"]
+__all__ = [
+    "LocalEngine",
+    "cancel_active_runs",
+    "check_runnable",
+    "reap_lost_runners",
+    "spawn_detached",
+]

@@ -1,19 +1,38 @@
-"""One attempt of one command as a real child process: limits, timeout kill, peak memory."""
+"""One attempt of one command as a real child process: memory limit, timeout, whole-tree kill.
+
+The command runs under a `jobshim` (its subreaper), in a cgroup of its own where one can be
+made; a sampler thread walks the tree for its resident memory, which is both the peak the
+attempt reports and, where no cgroup caps memory, the watchdog that OOM-kills it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import resource
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from bunsui_core.engine import jobshim
+from bunsui_core.engine.cgroups import CgroupHost, JobCgroup
+from bunsui_core.engine.log_sink import DEFAULT_LOG_MAX_BYTES, LogSink
+from bunsui_core.engine.process_tree import (
+    cmdline,
+    descendants,
+    kill_descendants,
+    kill_pids,
+    read_stat,
+)
+from bunsui_core.model.session import MemoryEnforcement
+
 TAIL_BYTES = 4096
+SAMPLE_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -27,6 +46,9 @@ class ProcessSpec:
     stderr_path: Path
     memory_limit_mb: int | None = None
     timeout_seconds: float | None = None
+    log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
+    label: str = "job"
+    """Part of the job cgroup's name, so an operator can tell whose it is."""
 
 
 @dataclass(frozen=True)
@@ -40,138 +62,241 @@ class ProcessResult:
     elapsed_seconds: float
     timed_out: bool = False
     spawn_error: str | None = None
+    oom_killed: bool = False
+    memory_enforcement: MemoryEnforcement | None = None
 
     @property
     def succeeded(self) -> bool:
         """Exit code 0 and not killed."""
-        return self.exit_code == 0 and not self.timed_out
+        return self.exit_code == 0 and not self.timed_out and not self.oom_killed
+
+
+def is_job_shim(pid: int) -> bool:
+    """Whether `pid` is (still) a bunsui job shim, not a reaped one's reused pid."""
+    return jobshim.MODULE in cmdline(pid)
+
+
+def kill_job(pid: int) -> None:
+    """SIGKILL a job's whole tree below its shim, setsid'd and double-forked processes
+    included, and tell the shim to finish: it reaps them and reports how the command ended."""
+    kill_descendants(pid)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGTERM)
+
+
+SHIM_GRACE_SECONDS = 2.0
+"""How long a shim whose tree was killed may take to exit before it is killed itself."""
 
 
 class LiveProcessGroups:
-    """Process groups still running, so a cancel or timeout can kill whole trees at once."""
+    """Jobs still running (by shim pid), so a cancel or timeout can kill whole trees at once."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pids: set[int] = set()
 
     def add(self, pid: int) -> None:
-        """Track a group leader just started."""
+        """Track a shim just started."""
         with self._lock:
             self._pids.add(pid)
 
     def discard(self, pid: int) -> None:
-        """Forget a group once its leader is reaped: its pid may be reused from now on."""
+        """Forget a shim once it is reaped: its pid may be reused from now on."""
         with self._lock:
             self._pids.discard(pid)
 
     def kill(self, pid: int) -> None:
-        """SIGKILL one group if it is still ours (never a reaped, possibly reused, pid)."""
+        """Kill one job's tree if it is still ours (never a reaped, possibly reused, pid)."""
         with self._lock:
             if pid in self._pids:
-                _kill_group(pid)
+                self._kill(pid)
 
     def kill_all(self) -> None:
-        """SIGKILL every tracked group (cancel, session timeout, interrupted foreground run)."""
+        """Kill every tracked job's tree (cancel, session timeout, interrupted foreground run)."""
         with self._lock:
             for pid in self._pids:
-                _kill_group(pid)
+                self._kill(pid)
+
+    def _kill(self, pid: int) -> None:
+        kill_job(pid)
+        # A shim that does not exit (stopped by its job, say) is killed after a grace period.
+        timer = threading.Timer(SHIM_GRACE_SECONDS, self._kill_shim, args=(pid,))
+        timer.daemon = True
+        timer.start()
+
+    def _kill_shim(self, pid: int) -> None:
+        with self._lock:
+            if pid in self._pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
 
 
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _memory_limiter(limit_mb: int) -> Callable[[], None]:
-    """Runs in the child before exec: cap its address space so an allocation past it fails."""
-    limit_bytes = limit_mb * 1024 * 1024
-
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
-
-    return apply
-
-
-SAMPLE_SECONDS = 0.02
-
-
-def _status_kb(pid: int | str, field: str) -> int | None:
-    """A `kB` field of /proc/PID/status (VmRSS, VmHWM), or None once it is gone."""
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a process in KiB from one read of /proc/PID/status; 0s once gone."""
+    rss = hwm = 0
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
     except (OSError, ValueError, IndexError):
-        return None
-    return None
+        return 0, 0
+    return rss, hwm
 
 
-class _PeakSampler:
-    """Samples the child's own high-water RSS while it runs.
+class _TreeSampler:
+    """Samples the resident memory of the job's tree below its shim while it runs.
 
-    wait4's ru_maxrss also counts the memory the forked child shared with this process before
-    exec, so when this process is large (an MCP server, a test run) a small job would look as
-    big as its parent. The sampled VmHWM belongs to the exec'd program alone.
+    The sum over the tree is what a container's memory usage is; the highest per-process
+    VmHWM catches a spike between two samples. With a watchdog limit, a sum past the limit
+    kills the tree: the attempt is an OOM kill.
     """
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak_kb: int | None = None
+    def __init__(self, shim: int, watchdog_limit_kb: int | None) -> None:
+        self.shim = shim
+        self.watchdog_limit_kb = watchdog_limit_kb
+        self.peak_kb = 0
+        self.oom_killed = False
+        self.seen: dict[int, int] = {}
+        """pid -> start time of every process seen in the tree, to kill stragglers later."""
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._done.is_set():
-            hwm = _status_kb(self.pid, "VmHWM")
-            if hwm is not None:
-                self.peak_kb = max(self.peak_kb or 0, hwm)
+            self.sample()
             self._done.wait(SAMPLE_SECONDS)
 
-    def stop(self) -> int | None:
+    def sample(self) -> None:
+        """One look at the tree."""
+        total = 0
+        for proc in descendants(self.shim):
+            if proc.state in {"Z", "X"}:
+                continue
+            self.seen.setdefault(proc.pid, proc.start_ticks)
+            rss, hwm = _memory_kb(proc.pid)
+            total += rss
+            self.peak_kb = max(self.peak_kb, hwm)
+        self.peak_kb = max(self.peak_kb, total)
+        if self.watchdog_limit_kb and total >= self.watchdog_limit_kb and not self.oom_killed:
+            self.oom_killed = True
+            kill_descendants(self.shim)
+
+    def stop(self) -> None:
+        """Stop sampling (the tree is gone)."""
         self._done.set()
         self._thread.join()
-        return self.peak_kb
 
 
-def _peak_rss_mb(maxrss_kb: int, parent_rss_kb: int | None, sampled_kb: int | None) -> float | None:
-    """The child's peak RSS: wait4's figure when it exceeds what the fork shared with us,
-    else the sampled one, else unknown (None) rather than the parent's size."""
-    if parent_rss_kb is None or maxrss_kb > parent_rss_kb * 1.1 + 4096:
-        return round(maxrss_kb / 1024, 1)
+def _peak_rss_mb(maxrss_kb: int, shim_rss_kb: int, sampled_kb: int) -> float | None:
+    """The job's peak RSS: the command's wait4 figure when it exceeds what its fork shared
+    with the shim, else the sampled one, else unknown (None)."""
+    if maxrss_kb > shim_rss_kb * 1.1 + 4096:
+        return round(max(maxrss_kb, sampled_kb) / 1024, 1)
     return round(sampled_kb / 1024, 1) if sampled_kb else None
 
 
-def run_process(
-    spec: ProcessSpec, live: LiveProcessGroups, on_start: Callable[[int], None] | None = None
-) -> ProcessResult:
-    """Start the command in its own process group, wait for it, and report what happened.
+def _kill_stragglers(seen: dict[int, int]) -> None:
+    """Processes of the tree that outlived their shim (it was killed) were re-parented to
+    this subreaper: kill those still running with the start time they had, and reap them."""
+    mine = []
+    for pid, start in seen.items():
+        stat = read_stat(pid)
+        if stat is not None and stat.start_ticks == start:
+            mine.append(pid)
+    kill_pids(mine)
+    for pid in mine:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
 
-    The child is reaped with wait4 so its own peak RSS is known; a timeout kills the whole
-    group, grandchildren included. `on_start(pid)` lets the caller record the pid, so the
-    group can still be killed if the caller itself dies.
+
+def _job_cgroup(cgroups: CgroupHost | None, label: str, limit_mb: int | None) -> JobCgroup | None:
+    """A cgroup for this attempt; if the host stopped allowing one, the watchdog takes over."""
+    if cgroups is None:
+        return None
+    try:
+        return cgroups.create(label, limit_mb)
+    except OSError:
+        return None
+
+
+def _shim_argv(spec: ProcessSpec, status_fd: int, cgroup: JobCgroup | None) -> list[str]:
+    argv = [sys.executable, "-I", "-m", jobshim.MODULE, "--status-fd", str(status_fd)]
+    if cgroup is not None:
+        argv += ["--cgroup", str(cgroup.path)]
+    return [*argv, "--", *spec.argv]
+
+
+def _read_reports(fd: int) -> dict[str, object]:
+    """Every JSON line the shim and its child wrote, merged."""
+    raw = b""
+    while chunk := os.read(fd, 65536):
+        raw += chunk
+    os.close(fd)
+    merged: dict[str, object] = {}
+    for line in raw.splitlines():
+        with contextlib.suppress(ValueError):
+            report = json.loads(line)
+            if isinstance(report, dict):
+                merged.update(report)
+    return merged
+
+
+def run_process(
+    spec: ProcessSpec,
+    live: LiveProcessGroups,
+    on_start: Callable[[int], None] | None = None,
+    *,
+    cgroups: CgroupHost | None = None,
+) -> ProcessResult:
+    """Start the command under its shim, wait for it, and report what happened.
+
+    A timeout, the watchdog or a cancel kills the whole tree; when the attempt ends nothing
+    it started is left running. `on_start(pid)` lets the caller record the shim's pid, so the
+    tree can still be killed if the caller itself dies.
     """
     started = time.monotonic()
-    parent_rss_kb = _status_kb("self", "VmRSS")
-    spec.stdout_path.parent.mkdir(parents=True, exist_ok=True)
-    with spec.stdout_path.open("wb") as out, spec.stderr_path.open("wb") as err:
-        try:
-            proc = subprocess.Popen(
-                spec.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                cwd=spec.cwd,
-                env=dict(spec.env),
-                start_new_session=True,
-                preexec_fn=_memory_limiter(spec.memory_limit_mb) if spec.memory_limit_mb else None,  # noqa: PLW1509 - setrlimit must run in the child before exec; it only calls one async-signal-safe syscall
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            return ProcessResult(
-                None, None, None, None, time.monotonic() - started, spawn_error=str(exc)
-            )
+    limit = spec.memory_limit_mb
+    cgroup = _job_cgroup(cgroups, spec.label, limit)
+    enforcement = (
+        (cgroup.mechanism if cgroup is not None else MemoryEnforcement.WATCHDOG) if limit else None
+    )
+    status_read, status_write = os.pipe()
+    out, err = (
+        LogSink(spec.stdout_path, spec.log_max_bytes),
+        LogSink(spec.stderr_path, spec.log_max_bytes),
+    )
+    try:
+        proc = subprocess.Popen(
+            _shim_argv(spec, status_write, cgroup),
+            stdin=subprocess.DEVNULL,
+            stdout=out.write_fd,
+            stderr=err.write_fd,
+            cwd=spec.cwd,
+            env=dict(spec.env),
+            start_new_session=True,
+            pass_fds=(status_write,),
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        for fd in (status_read, status_write):
+            os.close(fd)
+        for sink in (out, err):
+            sink.started()
+            sink.close()
+        if cgroup is not None:
+            cgroup.remove()
+        return ProcessResult(
+            None, None, None, None, time.monotonic() - started, spawn_error=str(exc)
+        )
+    os.close(status_write)
+    out.started()
+    err.started()
     live.add(proc.pid)
-    sampler = _PeakSampler(proc.pid)
+    sampler = _TreeSampler(
+        proc.pid, limit * 1024 if limit and enforcement is MemoryEnforcement.WATCHDOG else None
+    )
     if on_start is not None:
         on_start(proc.pid)
     timed_out = threading.Event()
@@ -186,24 +311,74 @@ def run_process(
         timer.daemon = True
         timer.start()
     try:
-        _, status, usage = os.wait4(proc.pid, 0)
+        _, shim_status, _usage = os.wait4(proc.pid, 0)
     finally:
         if timer is not None:
             timer.cancel()
         live.discard(proc.pid)
-        sampled_kb = sampler.stop()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    # The group may outlive its leader (background grandchildren): take it down too.
-    _kill_group(proc.pid)
-    elapsed = time.monotonic() - started
-    killed_by = -proc.returncode if proc.returncode < 0 else None
+        sampler.stop()
+    proc.returncode = os.waitstatus_to_exitcode(shim_status)
+    _kill_stragglers(sampler.seen)
+    oom_killed = sampler.oom_killed
+    if cgroup is not None:
+        oom_killed = oom_killed or cgroup.oom_kills() > 0
+        cgroup.remove()
+    for sink in (out, err):
+        sink.close()
+    report = _read_reports(status_read)
+    return _result(
+        report,
+        proc,
+        sampled_kb=sampler.peak_kb,
+        started=started,
+        timed_out=timed_out.is_set(),
+        oom_killed=oom_killed,
+        enforcement=enforcement,
+        limit_mb=limit,
+    )
+
+
+def _result(
+    report: dict[str, object],
+    proc: subprocess.Popen[bytes],
+    *,
+    sampled_kb: int,
+    started: float,
+    timed_out: bool,
+    oom_killed: bool,
+    enforcement: MemoryEnforcement | None,
+    limit_mb: int | None,
+) -> ProcessResult:
+    """Fold the shim's report (or its own death) into how the attempt ended."""
+    elapsed = round(time.monotonic() - started, 3)
+    spawn_error = report.get("spawn_error")
+    wait_status = report.get("wait_status")
+    if isinstance(wait_status, int):
+        code = os.waitstatus_to_exitcode(wait_status)
+    else:
+        # The shim itself was killed (a job killing its own parent): report the shim's end.
+        code = proc.returncode if proc.returncode is not None else -signal.SIGKILL
+    killed_by = -code if code < 0 else None
+    maxrss = report.get("maxrss_kb")
+    shim_rss = report.get("shim_rss_kb")
+    peak = _peak_rss_mb(
+        maxrss if isinstance(maxrss, int) else 0,
+        shim_rss if isinstance(shim_rss, int) else 0,
+        sampled_kb,
+    )
+    if oom_killed and limit_mb:
+        # Like a container's OOM kill: the job reached its limit and was killed there.
+        peak = max(peak or 0.0, float(limit_mb))
     return ProcessResult(
         pid=proc.pid,
-        exit_code=None if killed_by else proc.returncode,
+        exit_code=None if killed_by else code,
         signal=killed_by,
-        peak_rss_mb=_peak_rss_mb(usage.ru_maxrss, parent_rss_kb, sampled_kb),
-        elapsed_seconds=round(elapsed, 3),
-        timed_out=timed_out.is_set(),
+        peak_rss_mb=peak,
+        elapsed_seconds=elapsed,
+        timed_out=timed_out,
+        spawn_error=str(spawn_error) if spawn_error else None,
+        oom_killed=oom_killed and not timed_out,
+        memory_enforcement=enforcement,
     )
 
 

@@ -7,7 +7,7 @@ import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bunsui_core.engine._process import LiveProcessGroups
+from bunsui_core.engine._process import LiveProcessGroups, is_job_shim
 from bunsui_core.model.session import (
     ErrorRecord,
     FailureKind,
@@ -101,12 +101,13 @@ def _mark_lost(store: Store, session: Session, reason: str, *, same_host: bool) 
         if op_run.status is RunStatus.RUNNING:
             for attempt in op_run.attempts:
                 if attempt.status is RunStatus.RUNNING and attempt.pid and same_host:
-                    orphans.add(attempt.pid)
+                    if is_job_shim(attempt.pid):
+                        orphans.add(attempt.pid)
                     attempt.status = RunStatus.FAILED
                     attempt.finished_at = utc_now()
             op_run.status = RunStatus.FAILED
             store.put_operation_run(op_run)
-    # Children run in their own process groups and outlive the runner: stop them too.
+    # Jobs run under their own shims and outlive the runner: kill their whole trees too.
     orphans.kill_all()
     for job_run in store.list_job_runs(session.session_id):
         if job_run.status is RunStatus.RUNNING:

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -20,14 +21,20 @@ from bunsui_core.engine._process import (
     read_tail,
     run_process,
 )
+from bunsui_core.engine.cgroups import CgroupHost, discover
+from bunsui_core.engine.job_env import job_environment
+from bunsui_core.engine.local_operations import LOCAL_ARGV, local_argv
+from bunsui_core.engine.patient_store import PatientStore
+from bunsui_core.engine.process_tree import set_child_subreaper
 from bunsui_core.errors import EngineError, ErrorCode, NotFoundError
 from bunsui_core.model.dag import topological_order
 from bunsui_core.model.overrides import apply_overrides
-from bunsui_core.model.pipeline import Job, Operation, OperationType, Pipeline
+from bunsui_core.model.pipeline import Job, Operation, Pipeline
 from bunsui_core.model.session import (
     ErrorRecord,
     FailureKind,
     JobRun,
+    MemoryEnforcement,
     OperationAttempt,
     OperationRun,
     RunnerInfo,
@@ -51,15 +58,53 @@ def check_runnable(pipeline: Pipeline) -> None:
         f"{job.job_id}/{op.operation_id} ({op.config.operation_type})"
         for job in pipeline.jobs
         for op in job.operations
-        if op.config.operation_type is not OperationType.COMMAND
+        if op.config.operation_type not in LOCAL_ARGV
     ]
     if foreign:
+        runnable = ", ".join(f"`{t}`" for t in LOCAL_ARGV)
         raise EngineError(
-            "the local engine runs only `command` operations; these need the aws backend: "
+            f"the local engine runs only {runnable} operations; these need the aws backend: "
             + ", ".join(foreign),
             code=ErrorCode.ENGINE_UNSUPPORTED,
             details={"operations": foreign},
         )
+
+
+def memory_enforcer(setting: str) -> CgroupHost | None:
+    """The cgroup host that caps jobs' memory, or None when the watchdog does it.
+
+    `auto` takes the best this host allows; naming a cgroup mechanism it does not allow is
+    ENGINE_UNSUPPORTED rather than a silent fallback.
+    """
+    if setting == MemoryEnforcement.WATCHDOG:
+        return None
+    forced = None if setting == "auto" else MemoryEnforcement(setting)
+    host = discover(forced)
+    if forced is not None and host is None:
+        raise EngineError(
+            f"memory_enforcement {setting} is not available here (no writable {setting} "
+            "memory controller); use auto or watchdog",
+            code=ErrorCode.ENGINE_UNSUPPORTED,
+            details={"memory_enforcement": setting},
+        )
+    return host
+
+
+_ACTIVE: set[LocalEngine] = set()
+_ACTIVE_LOCK = threading.Lock()
+
+
+def cancel_active_runs() -> list[str]:
+    """Cancel every session this process is running in the foreground; returns their ids.
+
+    Safe to call from a signal handler (Ctrl-C, SIGTERM during `pipeline run --wait`): it only
+    flags the engines, whose scheduling loops kill every job's process tree within one poll.
+    """
+    with _ACTIVE_LOCK:
+        engines = list(_ACTIVE)
+    for engine in engines:
+        engine.cancel()
+    return sorted(e.session_id for e in engines if e.session_id)
 
 
 class LocalEngine:
@@ -74,18 +119,27 @@ class LocalEngine:
         poll_seconds: float = 0.2,
         heartbeat_seconds: float = 2.0,
     ) -> None:
-        self.store = store
+        self.store: Store = PatientStore(store)
         self.settings = settings
         self.progress = progress or (lambda _message: None)
         self.poll_seconds = poll_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self._live = LiveProcessGroups()
         self._stop_reason: SessionStatus | None = None
+        self._cancel_requested = threading.Event()
+        self._cgroups: CgroupHost | None = None
+        self.session_id: str | None = None
+
+    def cancel(self) -> None:
+        """Ask the running session to stop as cancelled: every job's tree is killed at the
+        next poll, jobs and the session end `cancelled`. Signal-handler safe."""
+        self._cancel_requested.set()
 
     def run(self, session_id: str) -> Session:
         """Claim the session, run every job, record the outcome; returns the final session.
 
-        An interrupt (Ctrl-C on a foreground run) kills every child and cancels the session.
+        An interrupt (Ctrl-C on a foreground run) or `cancel()` kills every job's process tree
+        and cancels the session.
         """
         session = self.store.get_session(session_id)
         if session is None:
@@ -101,14 +155,22 @@ class LocalEngine:
         # A rerun runs the exact version plus the overrides recorded on its session.
         pipeline = apply_overrides(version.pipeline, session.config_overrides)
         check_runnable(pipeline)
+        self._cgroups = memory_enforcer(self.settings.engine.memory_enforcement)
+        # Orphans of a job (setsid, double fork) come back to us, never to init.
+        set_child_subreaper()
         session = self._claim(session)
+        self.session_id = session_id
         cwd = Path(version.source).parent if version.source else None
+        with _ACTIVE_LOCK:
+            _ACTIVE.add(self)
         try:
             outcome = self._schedule(session, pipeline, cwd)
         except KeyboardInterrupt:
-            self._stop(SessionStatus.CANCELLED)
             self._finish(session_id, SessionStatus.CANCELLED, pipeline)
             raise
+        finally:
+            with _ACTIVE_LOCK:
+                _ACTIVE.discard(self)
         return self._finish(session_id, outcome, pipeline)
 
     def _claim(self, session: Session) -> Session:
@@ -143,42 +205,66 @@ class LocalEngine:
         next_heartbeat = time.monotonic() + self.heartbeat_seconds
         self.progress(f"session {session.session_id}: running {len(order)} jobs")
         running: dict[Future[JobRun], str] = {}
+        interrupted = False
         with ThreadPoolExecutor(max_workers=pipeline.max_concurrent_jobs) as pool:
-            while True:
-                if self._stop_reason is None:
-                    self._mark_upstream_failed(runs, edges)
-                    for job_id in order:
-                        if len(running) >= pipeline.max_concurrent_jobs:
-                            break
-                        job_run = runs[job_id]
-                        if job_run.status is RunStatus.PENDING and all(
-                            runs[d].status in SATISFIED for d in edges[job_id]
-                        ):
-                            job_run.status = RunStatus.RUNNING
-                            job = pipeline.job(job_id)
-                            upstream = {d: runs[d].workdir or "" for d in edges[job_id]}
-                            future = pool.submit(self._run_job, session, job, cwd, upstream)
-                            running[future] = job_id
-                if not running:
-                    break
-                done, _ = wait(running, timeout=self.poll_seconds, return_when=FIRST_COMPLETED)
-                for future in done:
-                    job_id = running.pop(future)
-                    runs[job_id] = future.result()
-                now = time.monotonic()
-                if now >= next_heartbeat:
-                    self.store.touch_heartbeat(session.session_id, utc_now())
-                    next_heartbeat = now + self.heartbeat_seconds
-                self._check_external_stop(session.session_id, deadline)
+            try:
+                while True:
+                    if self._stop_reason is None:
+                        self._start_ready(pool, session, pipeline, cwd, runs=runs, running=running)
+                    if not running:
+                        break
+                    done, _ = wait(running, timeout=self.poll_seconds, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        job_id = running.pop(future)
+                        runs[job_id] = future.result()
+                    now = time.monotonic()
+                    if now >= next_heartbeat:
+                        self.store.touch_heartbeat(session.session_id, utc_now())
+                        next_heartbeat = now + self.heartbeat_seconds
+                    self._check_external_stop(session.session_id, deadline)
+            except KeyboardInterrupt:
+                # Kill before the pool's exit waits for its threads: they wait for their jobs.
+                self._stop(SessionStatus.CANCELLED)
+                interrupted = True
         if self._stop_reason is not None:
             self._close_unstarted(runs, RunStatus.CANCELLED, "session stopped before the job ran")
+        if interrupted:
+            raise KeyboardInterrupt
+        if self._stop_reason is not None:
             return self._stop_reason
         failed = any(r.status not in SATISFIED for r in runs.values())
         return SessionStatus.FAILED if failed else SessionStatus.COMPLETED
 
+    def _start_ready(
+        self,
+        pool: ThreadPoolExecutor,
+        session: Session,
+        pipeline: Pipeline,
+        cwd: Path | None,
+        *,
+        runs: dict[str, JobRun],
+        running: dict[Future[JobRun], str],
+    ) -> None:
+        """Submit every job whose dependencies are satisfied, up to the concurrency cap."""
+        edges = {job.job_id: job.dependencies for job in pipeline.jobs}
+        self._mark_upstream_failed(runs, edges)
+        for job_id, job_run in runs.items():
+            if len(running) >= pipeline.max_concurrent_jobs:
+                break
+            if job_run.status is RunStatus.PENDING and all(
+                runs[d].status in SATISFIED for d in edges[job_id]
+            ):
+                job_run.status = RunStatus.RUNNING
+                upstream = {d: runs[d].workdir or "" for d in edges[job_id]}
+                future = pool.submit(self._run_job, session, pipeline.job(job_id), cwd, upstream)
+                running[future] = job_id
+
     def _check_external_stop(self, session_id: str, deadline: float | None) -> None:
         """Cancel requested from elsewhere, or the pipeline's timeout passed: kill everything."""
         if self._stop_reason is not None:
+            return
+        if self._cancel_requested.is_set():
+            self._stop(SessionStatus.CANCELLED)
             return
         if deadline is not None and time.monotonic() >= deadline:
             self.store.add_error(
@@ -285,12 +371,13 @@ class LocalEngine:
         upstream: dict[str, str],
     ) -> dict[str, str]:
         config = operation.config
-        env = dict(os.environ)
-        env.update({str(k): str(v) for k, v in (config.parameters.get("env") or {}).items()})
         state_dir = self.settings.pipeline_state_dir(session.pipeline_id)
         state_dir.mkdir(parents=True, exist_ok=True)
-        env.update(
-            {
+        return job_environment(
+            os.environ,
+            pass_env=[*self.settings.engine.pass_env, *config.pass_env],
+            pipeline_env={str(k): str(v) for k, v in (config.parameters.get("env") or {}).items()},
+            run_variables={
                 "BUNSUI_SESSION_ID": session.session_id,
                 "BUNSUI_PIPELINE_ID": session.pipeline_id,
                 "BUNSUI_JOB_ID": job.job_id,
@@ -299,9 +386,8 @@ class LocalEngine:
                 "BUNSUI_WORKDIR": str(workdir),
                 "BUNSUI_UPSTREAM_DIRS": json.dumps(upstream, sort_keys=True),
                 "BUNSUI_STATE_DIR": str(state_dir),
-            }
+            },
         )
-        return env
 
     def _run_operation(
         self, session: Session, job: Job, operation: Operation, env: dict[str, str], cwd: Path
@@ -323,13 +409,15 @@ class LocalEngine:
             if self._stop_reason is not None:
                 break
             spec = ProcessSpec(
-                argv=config.command_argv(),
+                argv=local_argv(config),
                 env={**env, "BUNSUI_ATTEMPT": str(attempt)},
                 cwd=cwd,
                 stdout_path=logs / f"{operation.operation_id}.{attempt}.stdout",
                 stderr_path=logs / f"{operation.operation_id}.{attempt}.stderr",
                 memory_limit_mb=config.memory_limit_mb,
                 timeout_seconds=config.timeout_seconds,
+                log_max_bytes=self.settings.engine.log_max_bytes,
+                label=f"{session.session_id}-{job.job_id}"[:96],
             )
             started_at = utc_now()
 
@@ -344,7 +432,7 @@ class LocalEngine:
                 )
                 self.store.put_operation_run(op_run)
 
-            result = run_process(spec, self._live, on_start=record_start)
+            result = run_process(spec, self._live, on_start=record_start, cgroups=self._cgroups)
             record = self._attempt_record(attempt, started_at, spec, result)
             if op_run.attempts and op_run.attempts[-1].attempt == attempt:
                 op_run.attempts[-1] = record
@@ -393,6 +481,8 @@ class LocalEngine:
             signal=result.signal,
             peak_rss_mb=result.peak_rss_mb,
             memory_limit_mb=spec.memory_limit_mb,
+            memory_enforcement=result.memory_enforcement,
+            oom_killed=result.oom_killed,
             timeout_seconds=int(spec.timeout_seconds) if spec.timeout_seconds else None,
             elapsed_seconds=result.elapsed_seconds,
             stdout_path=str(spec.stdout_path),
@@ -424,9 +514,11 @@ class LocalEngine:
                 "signal_name": signal.Signals(record.signal).name if record.signal else None,
                 "peak_rss_mb": record.peak_rss_mb,
                 "memory_limit_mb": record.memory_limit_mb,
+                "memory_enforcement": record.memory_enforcement,
+                "oom_killed": record.oom_killed or None,
                 "timeout_seconds": record.timeout_seconds,
                 "elapsed_seconds": record.elapsed_seconds,
-                "command": operation.config.command_argv(),
+                "command": local_argv(operation.config),
             }.items()
             if value is not None
         }
@@ -495,6 +587,12 @@ def describe_failure(record: OperationAttempt, result: ProcessResult) -> tuple[F
     if result.timed_out:
         return FailureKind.TIMEOUT, (
             f"Command timed out after {record.timeout_seconds} seconds and was killed{limits}"
+        )
+    if result.oom_killed:
+        # ECS says `OutOfMemoryError: Container killed due to memory usage`; exit 137 = 128+9.
+        return FailureKind.KILLED_BY_SIGNAL, (
+            "OutOfMemoryError: Command killed due to memory usage (out of memory, exit 137, "
+            f"SIGKILL by {record.memory_enforcement}){limits}"
         )
     if record.signal:
         name = signal.Signals(record.signal).name

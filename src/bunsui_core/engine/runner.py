@@ -7,9 +7,12 @@ once; its output goes to `sessions/<id>/runner.log`.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import subprocess
 import sys
 import threading
+from types import FrameType
 
 from bunsui_core.config import Settings
 from bunsui_core.engine.local import LocalEngine
@@ -21,7 +24,7 @@ def spawn_detached(settings: Settings, session_id: str) -> int:
     """Start a runner process for the session that outlives the caller; returns its pid."""
     log_path = settings.session_dir(session_id) / "runner.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
+    with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -49,10 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.resolve(args.home)
     store = SqliteStore(settings.database_path)
+    engine = LocalEngine(store, settings, progress=lambda m: print(m, flush=True))
+
+    def cancel(_signum: int, _frame: FrameType | None) -> None:
+        # A runner told to stop cancels its session: no job may outlive it.
+        engine.cancel()
+
+    signal.signal(signal.SIGTERM, cancel)
     try:
-        session = LocalEngine(store, settings, progress=lambda m: print(m, flush=True)).run(
-            args.session_id
-        )
+        session = engine.run(args.session_id)
     except BunsuiError as exc:
         print(f"runner error {exc.code}: {exc.message}", file=sys.stderr)
         return 1

@@ -6,7 +6,6 @@ wins each step and the others get a clear CONFLICT naming the ticket's state.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from bunsui_core.errors import (
 )
 from bunsui_core.governance.canonical import binding_hash
 from bunsui_core.governance.policy import ActorKind
+from bunsui_core.governance.previews import Preview
 from bunsui_core.governance.tickets import EXECUTION_WINDOW, Ticket, TicketStatus, later
 from bunsui_core.model.session import utc_now
 from bunsui_core.store.base import Store
@@ -47,6 +47,10 @@ class PendingApproval(BaseModel):
     approve_command: str = Field(description="What a human runs to approve it.")
     resource_uri: str = Field(description="Watch the ticket here (MCP resource).")
     created: bool = Field(description="False when an identical pending request existed.")
+    preview: Preview | None = Field(
+        None, description="What it will do once approved: the effect the human approves."
+    )
+    preview_hash: str | None = Field(None, description="sha256 of the preview, bound.")
 
     @classmethod
     def of(cls, ticket: Ticket, *, created: bool) -> PendingApproval:
@@ -61,56 +65,53 @@ class PendingApproval(BaseModel):
             approve_command=ticket.approve_command,
             resource_uri=ticket.resource_uri,
             created=created,
+            preview=ticket.preview,
+            preview_hash=ticket.preview_hash,
         )
 
 
-FILE_BYTES_BOUND = 4_000_000
-"""A bound file is hashed up to this size: larger ones cannot be pipelines anyway."""
-
-
-def _file_digest(value: Any) -> str | None:
-    """sha256 of the regular file an argument names, or None when it names none."""
-    try:
-        path = Path(str(value))
-        if not path.is_file():
-            return None
-        with path.open("rb") as handle:
-            return hashlib.sha256(handle.read(FILE_BYTES_BOUND)).hexdigest()
-    except (OSError, ValueError):
-        return None
-
-
-def bind_files(
-    arguments: dict[str, Any], fields: tuple[str, ...]
-) -> tuple[dict[str, Any], dict[str, str | None]]:
-    """Arguments with file paths made absolute, and each file's content hash: approving a
-    request approves that content, not whatever the path holds later."""
+def resolve_files(arguments: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """Arguments with the paths of existing files made absolute: the approver's process runs
+    elsewhere, and must read the same file the request named."""
     bound = dict(arguments)
-    files: dict[str, str | None] = {}
     for field in fields:
-        if bound.get(field) is None:
+        value = bound.get(field)
+        if value is None:
             continue
-        digest = _file_digest(bound[field])
-        if digest is not None:
-            bound[field] = str(Path(str(bound[field])).resolve())
-        files[field] = digest
-    return bound, files
+        try:
+            path = Path(str(value))
+            if path.is_file():
+                bound[field] = str(path.resolve())
+        except (OSError, ValueError):
+            continue  # not a usable path: the action reports it
+    return bound
 
 
-def check_files(ticket: Ticket) -> None:
-    """CONFLICT when a file the ticket bound changed (or appeared) since the request."""
-    for field, expected in ticket.files.items():
-        if _file_digest(ticket.arguments.get(field)) != expected:
-            raise ConflictError(
-                f"{ticket.arguments.get(field)} changed since ticket {ticket.ticket_id} was "
-                "requested; request it again so a human approves what will run",
-                details={"ticket_id": ticket.ticket_id, "field": field},
-            )
+def file_digests(
+    arguments: dict[str, Any], fields: tuple[str, ...], preview: Preview | None
+) -> dict[str, str | None]:
+    """Per file argument, the sha256 its preview was computed from (None: it named no file),
+    so the ticket shows which content it binds; the preview's hash is what binds it."""
+    seen = preview.files if preview else {}
+    return {
+        field: seen.get(str(arguments[field]))
+        for field in fields
+        if arguments.get(field) is not None
+    }
 
 
-def request_digest(arguments: dict[str, Any], files: dict[str, str | None] | None) -> str:
-    """What makes two requests identical: the arguments and the bound files' contents."""
-    return binding_hash({"arguments": arguments, "files": files or {}})
+def request_digest(
+    arguments: dict[str, Any], files: dict[str, str | None] | None, preview: Preview | None
+) -> str:
+    """What makes two requests identical: the arguments, the bound files' contents and the
+    effect they would have."""
+    return binding_hash(
+        {
+            "arguments": arguments,
+            "files": files or {},
+            "preview": preview.digest if preview else None,
+        }
+    )
 
 
 def request_ticket(
@@ -123,10 +124,11 @@ def request_ticket(
     policy_hash: str,
     correlation_id: str | None,
     files: dict[str, str | None] | None = None,
+    preview: Preview | None = None,
 ) -> tuple[Ticket, bool]:
-    """The pending ticket for this exact request (and file contents): an existing one, or a
-    new one."""
-    digest = request_digest(arguments, files)
+    """The pending ticket for this exact request and effect: an existing one, or a new one
+    (the same arguments with a different effect, e.g. edited file content, are a new request)."""
+    digest = request_digest(arguments, files, preview)
     for _ in range(REQUEST_ATTEMPTS):
         existing = store.find_pending_ticket(action, digest, requested_by)
         if existing is not None and existing.overdue(utc_now()):
@@ -143,6 +145,7 @@ def request_ticket(
             policy_hash=policy_hash,
             correlation_id=correlation_id,
             files=files,
+            preview=preview,
         )
         try:
             return store.create_ticket(ticket), True

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bunsui_core.governance.previews import Preview
 from bunsui_core.model.session import new_id, utc_now
 
 APPROVAL_DEADLINE = timedelta(hours=24)
@@ -90,6 +91,12 @@ class Ticket(BaseModel):
         description="Per file argument: sha256 of the file at request time (None: it named "
         "no file then). The ticket runs only on that exact content.",
     )
+    preview: Preview | None = Field(
+        None,
+        description="What the action would do, computed when it was requested; execution "
+        "computes it again and refuses (CONFLICT) if anything differs.",
+    )
+    preview_hash: str | None = Field(None, description="sha256 of the preview: what is bound.")
     version: int = 1
 
     @classmethod
@@ -104,6 +111,7 @@ class Ticket(BaseModel):
         policy_hash: str,
         correlation_id: str | None = None,
         files: dict[str, str | None] | None = None,
+        preview: Preview | None = None,
     ) -> Ticket:
         """A new pending ticket with its approval deadline."""
         now = utc_now()
@@ -118,6 +126,8 @@ class Ticket(BaseModel):
             expires_at=later(now, APPROVAL_DEADLINE),
             correlation_id=correlation_id,
             files=files or {},
+            preview=preview,
+            preview_hash=preview.digest if preview else None,
         )
 
     def overdue(self, now: str) -> bool:

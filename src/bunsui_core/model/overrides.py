@@ -7,6 +7,22 @@ from collections.abc import Mapping
 from bunsui_core.model.pipeline import Job, Pipeline
 from bunsui_core.model.session import JobOverride
 
+SPECIAL_PARAMETERS = frozenset(
+    {
+        "command",  # command operations: the argv; ECS: the container's command
+        "env",  # the process's or container's environment
+        "memory",  # the memory limit (set with --memory, within its bound)
+        "cpu",  # ECS task size
+        "container_name",  # which ECS container the overrides go to
+        "launch_type",  # ECS launch type
+        "log_group",  # where bunsui reads an ECS task's logs
+        "log_stream_prefix",
+    }
+)
+"""Parameter keys some operation type treats as more than data: an override's parameters
+may not set them (a `--param command=...` would hide a new argv behind a harmless-looking
+change); command and environment changes are `job update-command`, memory is `--memory`."""
+
 
 def merge_overrides(base: JobOverride | None, change: JobOverride) -> JobOverride:
     """`change` layered over `base`: set values win, parameters merge key by key."""
@@ -18,15 +34,22 @@ def merge_overrides(base: JobOverride | None, change: JobOverride) -> JobOverrid
         if change.timeout_seconds is not None
         else base.timeout_seconds,
         parameters={**base.parameters, **change.parameters},
+        command={**base.command, **change.command},
+        env={**base.env, **change.env},
     )
 
 
 def _job_with(job: Job, override: JobOverride) -> Job:
     operations = []
+    data = {k: v for k, v in override.parameters.items() if k not in SPECIAL_PARAMETERS}
     for op in job.operations:
-        parameters = {**op.config.parameters, **override.parameters}
+        parameters = {**op.config.parameters, **data}
         if override.memory_mb is not None:
             parameters["memory"] = override.memory_mb
+        if op.operation_id in override.command:
+            parameters["command"] = list(override.command[op.operation_id])
+        if override.env:
+            parameters["env"] = {**(op.config.parameters.get("env") or {}), **override.env}
         config = op.config.model_copy(
             update={
                 "parameters": parameters,

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-RESERVED_COMMAND_PARAMETERS = frozenset({"command", "memory", "env"})
+RESERVED_COMMAND_PARAMETERS = frozenset({"command", "memory", "env", "pass_env"})
+
+PASS_ENV_PATTERN = re.compile(r"^[A-Za-z_*?\[][A-Za-z0-9_*?\[\]!-]*$")
+"""A `pass_env` entry: a variable name or an fnmatch pattern over names (`AWS_*`)."""
 
 
 class OperationType(StrEnum):
@@ -65,13 +69,18 @@ class OperationConfig(_Strict):
         value = self.parameters.get("memory")
         return int(value) if value is not None else None
 
+    @property
+    def pass_env(self) -> list[str]:
+        """Launcher variables (names or patterns) this operation's process may inherit."""
+        return [str(name) for name in self.parameters.get("pass_env") or []]
+
     def command_argv(self) -> list[str]:
         """The argv of a command operation; a string is split like a shell would, never run."""
         command = self.parameters["command"]
         return shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
 
     def process_parameters(self) -> dict[str, Any]:
-        """Parameters the process gets as `BUNSUI_PARAMS` (all but command, memory, env)."""
+        """Parameters the process gets as `BUNSUI_PARAMS` (all but the reserved ones)."""
         return {k: v for k, v in self.parameters.items() if k not in RESERVED_COMMAND_PARAMETERS}
 
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from bunsui_core.errors import PipelineInvalidError
 from bunsui_core.model.dag import find_cycle
 from bunsui_core.model.location import location
-from bunsui_core.model.pipeline import OperationType, Pipeline, content_hash
+from bunsui_core.model.pipeline import PASS_ENV_PATTERN, OperationType, Pipeline, content_hash
 
 MAX_PIPELINE_BYTES = 1_000_000
 
@@ -72,7 +72,13 @@ def _root(message: str) -> Problem:
 
 
 def load_pipeline_file(path: Path) -> Pipeline:
-    """Read and validate a pipeline file; unreadable files are reported like invalid ones.
+    """Read and validate a pipeline file; unreadable files are reported like invalid ones."""
+    return load_pipeline_source(path)[0]
+
+
+def load_pipeline_source(path: Path) -> tuple[Pipeline, bytes]:
+    """The pipeline and the exact bytes it was parsed from (read once: hashing them binds
+    what was parsed); unreadable files are reported like invalid ones.
 
     Only regular files are read, and never more than the size limit (plus one byte to tell):
     an agent may validate any path, so /dev/zero or a FIFO must not hang or exhaust memory.
@@ -93,7 +99,7 @@ def load_pipeline_file(path: Path) -> Pipeline:
             f"cannot read pipeline file {path}: {exc}",
             details={"source": str(path), "problems": []},
         ) from None
-    return parse_pipeline_text(text, source=str(path))
+    return parse_pipeline_text(text, source=str(path)), data
 
 
 def validate_pipeline_data(data: Any, *, source: str = "<data>") -> Pipeline:
@@ -257,6 +263,15 @@ def _config_problems(where: str, config: dict[str, Any]) -> Iterator[Problem]:
             yield {
                 "location": f"{where}.parameters.env",
                 "message": "env must be a mapping of names to values",
+            }
+        pass_env = parameters.get("pass_env")
+        if pass_env is not None and not (
+            isinstance(pass_env, list)
+            and all(isinstance(n, str) and PASS_ENV_PATTERN.match(n) for n in pass_env)
+        ):
+            yield {
+                "location": f"{where}.parameters.pass_env",
+                "message": "pass_env must be a list of variable names or patterns (AWS_*)",
             }
     elif kind in (OperationType.LAMBDA, OperationType.ECS) and not config.get("resource_arn"):
         yield {

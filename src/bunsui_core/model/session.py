@@ -112,6 +112,15 @@ class FailureKind(StrEnum):
     RUNNER_LOST = "runner_lost"
 
 
+class MemoryEnforcement(StrEnum):
+    """What held a job to its memory limit: a cgroup's memory controller, or bunsui's
+    watchdog over the job's process tree where no cgroup may be made."""
+
+    CGROUP_V2 = "cgroup_v2"
+    CGROUP_V1 = "cgroup_v1"
+    WATCHDOG = "watchdog"
+
+
 class _Record(BaseModel):
     """Stored records reject unknown keys, so corrupt rows are detected rather than half-read."""
 
@@ -134,6 +143,14 @@ class JobOverride(_Record):
     timeout_seconds: int | None = Field(None, description="Timeout for every operation.")
     parameters: dict[str, Any] = Field(
         default_factory=dict, description="Parameters merged over the operation's."
+    )
+    command: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Replacement argv per operation id (`job update-command --command`).",
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variables set for every operation (`job update-command --env`).",
     )
 
 
@@ -169,6 +186,11 @@ class Session(_Record):
     skipped_jobs: list[str] = Field(default_factory=list)
     config_overrides: dict[str, JobOverride] = Field(default_factory=dict)
     recovery: RecoveryContext | None = None
+    rerun_request_hash: str | None = Field(
+        None,
+        description="sha256 of the rerun request that created it: its idempotency key means "
+        "this request only.",
+    )
     requested_by: str | None = Field(
         None, description="Actor whose call created it (the requester, for approved tickets)."
     )
@@ -196,6 +218,8 @@ class OperationAttempt(_Record):
     signal: int | None = None
     peak_rss_mb: float | None = None
     memory_limit_mb: int | None = None
+    memory_enforcement: MemoryEnforcement | None = None
+    oom_killed: bool = False
     timeout_seconds: int | None = None
     elapsed_seconds: float | None = None
     stdout_path: str | None = None

@@ -60,16 +60,21 @@ def dry_run(
     return results
 
 
-def execute(
-    plan: RecoveryPlan, registry: ActionRegistry, invoke: Invoke, only_step: int | None = None
-) -> list[StepResult]:
-    """Run the steps in order; if one fails, revert config changes earlier steps made."""
+def check_executable(plan: RecoveryPlan) -> None:
+    """NOT_EXECUTABLE for a plan that needs a person first (an escalation)."""
     if not plan.executable:
         raise RecoveryError(
             f"plan {plan.plan_id} needs a person first: " + plan.description,
             code=ErrorCode.NOT_EXECUTABLE,
             details={"plan_id": plan.plan_id},
         )
+
+
+def execute(
+    plan: RecoveryPlan, registry: ActionRegistry, invoke: Invoke, only_step: int | None = None
+) -> list[StepResult]:
+    """Run the steps in order; if one fails, revert config changes earlier steps made."""
+    check_executable(plan)
     results: list[StepResult] = []
     for step in _selected(plan, only_step):
         action, arguments = parse_command_line(step.command, registry)

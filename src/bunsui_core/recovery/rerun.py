@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -20,6 +20,7 @@ from bunsui_core.model.claims import inherited_claim
 from bunsui_core.model.dag import downstream_of, topological_order
 from bunsui_core.model.overrides import merge_overrides
 from bunsui_core.model.pipeline import Pipeline
+from bunsui_core.model.recovery import OverrideVersion
 from bunsui_core.model.session import (
     JobOverride,
     JobRun,
@@ -121,27 +122,48 @@ class RerunRequest:
     recovery: RecoveryContext | None
     idempotency_key: str
     requested_by: str
+    fingerprint: str = ""
+    """sha256 of everything the caller asked for: a key reused for another request is refused."""
 
 
-def create_rerun(
-    store: Store, original: Session, pipeline: Pipeline, request: RerunRequest
-) -> tuple[Session, RerunSelection, bool]:
-    """Create the rerun session (queued) with its skipped jobs pre-recorded.
+@dataclass(frozen=True)
+class RerunPlan:
+    """What a rerun request would do: a new session running `selection` with `overrides`,
+    or nothing new when its idempotency key already names a rerun (`existing`)."""
 
-    Returns (session, selection, created): an idempotent repeat returns the first rerun and
-    created=False.
-    """
-    existing = _existing(store, request.idempotency_key)
+    selection: RerunSelection
+    overrides: dict[str, JobOverride]
+    existing: Session | None
+    workdirs: dict[str, str | None]
+
+
+def request_fingerprint(original_id: str, request: Mapping[str, Any]) -> str:
+    """sha256 of a rerun request as the caller made it (the session included)."""
+    canonical = json.dumps({"session": original_id, **request}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def plan_rerun(
+    store: Store,
+    original: Session,
+    pipeline: Pipeline,
+    request: RerunRequest,
+    planned: Sequence[OverrideVersion] = (),
+) -> RerunPlan:
+    """Everything `create_rerun` would do, deciding nothing: a ticket's preview shows it
+    (with `planned` overrides that earlier steps of the same plan will have recorded)."""
+    existing = _existing(store, request)
     if existing is not None:
-        return (
-            existing,
-            RerunSelection(
+        return RerunPlan(
+            selection=RerunSelection(
                 jobs_to_run=[
                     j.job_id for j in pipeline.jobs if j.job_id not in existing.skipped_jobs
                 ],
                 skipped_jobs=existing.skipped_jobs,
             ),
-            False,
+            overrides=existing.config_overrides,
+            existing=existing,
+            workdirs={},
         )
     if not original.status.is_terminal:
         raise InvalidTransitionError(
@@ -161,9 +183,30 @@ def create_rerun(
     selection = select_jobs(
         pipeline, {j: r.status for j, r in runs.items()}, request.strategy, request.from_jobs
     )
-    overrides = effective_overrides(store, original)
+    overrides = effective_overrides(store, original, planned)
     for job_id, extra in request.extra_overrides.items():
         overrides[job_id] = merge_overrides(overrides.get(job_id), extra)
+    return RerunPlan(
+        selection=selection,
+        overrides=overrides,
+        existing=None,
+        workdirs={j: r.workdir for j, r in runs.items()},
+    )
+
+
+def create_rerun(
+    store: Store, original: Session, pipeline: Pipeline, request: RerunRequest
+) -> tuple[Session, RerunSelection, bool]:
+    """Create the rerun session (queued) with its skipped jobs pre-recorded.
+
+    Returns (session, selection, created): an idempotent repeat returns the first rerun and
+    created=False.
+    """
+    planned = plan_rerun(store, original, pipeline, request)
+    selection = planned.selection
+    if planned.existing is not None:
+        return planned.existing, selection, False
+    root = original.root_session_id or original.session_id
     session = Session(
         session_id=new_id("ses"),
         pipeline_id=original.pipeline_id,
@@ -174,14 +217,15 @@ def create_rerun(
         root_session_id=root,
         rerun_strategy=request.strategy.value,
         skipped_jobs=selection.skipped_jobs,
-        config_overrides=overrides,
+        config_overrides=planned.overrides,
         recovery=request.recovery,
+        rerun_request_hash=request.fingerprint or None,
         requested_by=request.requested_by,
         claim=inherited_claim(original, request.requested_by, utc_now()),
     )
     bound = store.claim_idempotency_key(request.idempotency_key, session.session_id)
     if bound != session.session_id:
-        winner = _existing(store, request.idempotency_key)
+        winner = _existing(store, request)
         if winner is None:
             raise ConflictError(
                 "a concurrent identical rerun request is being created; retry",
@@ -196,7 +240,7 @@ def create_rerun(
                     session_id=session.session_id,
                     job_id=job_id,
                     status=RunStatus.SKIPPED,
-                    workdir=runs[job_id].workdir,
+                    workdir=planned.workdirs.get(job_id),
                     skipped_reason=f"succeeded in {original.session_id}; its outputs are reused",
                 )
             )
@@ -206,7 +250,21 @@ def create_rerun(
     return session, selection, True
 
 
-def _existing(store: Store, key: str) -> Session | None:
-    """The session an idempotency key already names, if it exists."""
-    bound = store.find_idempotency_key(key)
-    return store.get_session(bound) if bound else None
+def _existing(store: Store, request: RerunRequest) -> Session | None:
+    """The session the request's idempotency key already names, if it exists; CONFLICT when
+    that key was used for a different request (it must never hand back someone else's rerun)."""
+    bound = store.find_idempotency_key(request.idempotency_key)
+    session = store.get_session(bound) if bound else None
+    if session is None or not request.fingerprint:
+        return session
+    if session.rerun_request_hash not in (None, request.fingerprint):
+        raise ConflictError(
+            f"idempotency key {request.idempotency_key} was used for a different request "
+            f"(rerun {session.session_id} of {session.parent_session_id}); use a new key",
+            details={
+                "idempotency_key": request.idempotency_key,
+                "session_id": session.session_id,
+                "original_session_id": session.parent_session_id,
+            },
+        )
+    return session

@@ -149,6 +149,11 @@ def write_cases(
             "reason": "fixed by hand",
         },
         "job:rerun": {"job_id": "transform", "session_id": failed, "batch_size": 10},
+        "job:update-command": {
+            "job_id": "transform",
+            "session_id": failed,
+            "command": '["python", "-c", "pass"]',
+        },
         "job:update-config": {"job_id": "transform", "session_id": failed, "memory": 256},
         "pipeline:register": {"file": pipeline, "pipeline_id": "other"},
         "pipeline:update-config": {"pipeline_id": "etl", "job": "transform", "memory": 256},

@@ -105,6 +105,24 @@ class TestApply:
         assert (state.status, state.applied_version) == ("applied", 2)
         assert state.baseline == {"limit": 1024.0, "max_peak": 40.0}
 
+    def test_the_ticket_binds_the_change_and_a_changed_suggestion_runs_nothing(self, store, bunsui):
+        """The agent's ticket shows the exact pipeline diff; if newer runs change the
+        suggestion before approval, approving it is CONFLICT and the pipeline is unchanged."""
+        rec = over_provisioned(store)
+        insight = cost_insight(bunsui, AGENT)
+        pending = bunsui(AGENT, "insight:apply", insight_id=insight["insight_id"])
+        ticket = bunsui(AGENT, "approval:show", ticket_id=pending["ticket_id"])
+        change = ticket["preview"]["effect"]["change"]
+        assert change["diff"] == {"memory_mb": {"before": 1024, "after": 64}}
+        assert (change["from_version"], change["target_version"]) == (1, 2)
+        assert ticket["preview"]["effect"]["command"] == insight["suggestion"]["command"]
+
+        rec.run(small=Ran(peak=100, limit=1024), other=Ran(limit=None))  # now sized to 192
+        done = bunsui(OS_USER, "approval:approve", ticket_id=pending["ticket_id"])
+        assert (done["status"], done["error"]["code"]) == ("failed", "CONFLICT")
+        assert small_memory(store) == 1024
+        assert store.list_insight_states("fat") == []
+
     def test_a_person_applies_directly_and_other_jobs_are_untouched(self, store, bunsui):
         """A human's apply registers version 2 with only the suggested setting changed."""
         over_provisioned(store)

@@ -64,7 +64,9 @@ class TestOutOfMemoryRecovery:
         [error] = analysis["errors"]
         assert (error["error_code"], error["category"]) == ("LOCAL_MEMORY_LIMIT", "RESOURCE")
         assert error["context"]["memory_limit_mb"] == 96
-        assert error["context"]["required_mb"] == 150
+        # An OOM kill says nothing about the size asked for: the plan sizes from the peak.
+        assert error["context"]["oom_killed"] is True
+        assert "required_mb" not in error["context"]
         assert error["message"]["trust"] == "untrusted_pipeline_output"
         top = error["recovery_suggestions"][0]
         assert top["action"] == "increase_memory"

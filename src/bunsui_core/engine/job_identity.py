@@ -1,0 +1,64 @@
+"""Whether this process runs inside a job: such a process may never act as a human.
+
+Three independent marks, any one of which is enough:
+- the BUNSUI_* run variables every job gets (a job can unset them, so never alone);
+- a `jobshim` among its ancestors: each job runs under its own shim, a child subreaper, so
+  setsid or a double fork re-parents a process to the shim, never out of its tree;
+- membership in a job cgroup (`bunsui-job-*`), which outlives even a killed shim.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from bunsui_core.engine.cgroups import JOB_PREFIX, own_cgroups
+from bunsui_core.engine.jobshim import MODULE
+from bunsui_core.engine.process_tree import ancestors, cmdline
+
+RUN_VARIABLES = ("BUNSUI_SESSION_ID", "BUNSUI_JOB_ID")
+
+
+@dataclass(frozen=True)
+class EnclosingJob:
+    """Evidence that this process belongs to a job."""
+
+    evidence: str
+    """environment | process tree | cgroup"""
+    detail: str
+
+
+_found: EnclosingJob | None = None
+
+
+def _by_environment() -> EnclosingJob | None:
+    if all(os.environ.get(name) for name in RUN_VARIABLES):
+        return EnclosingJob(
+            "environment",
+            f"job {os.environ['BUNSUI_JOB_ID']} of session {os.environ['BUNSUI_SESSION_ID']}",
+        )
+    return None
+
+
+def _by_process_tree() -> EnclosingJob | None:
+    for pid in ancestors(os.getpid()):
+        if MODULE in cmdline(pid):
+            return EnclosingJob("process tree", f"descendant of job shim {pid}")
+    return None
+
+
+def _by_cgroup() -> EnclosingJob | None:
+    for path in own_cgroups().values():
+        for part in path.split("/"):
+            if part.startswith(JOB_PREFIX):
+                return EnclosingJob("cgroup", f"member of cgroup {path}")
+    return None
+
+
+def enclosing_job() -> EnclosingJob | None:
+    """The job this process runs inside, or None. Once inside, always inside: a later look
+    (after the shim died, say) never clears it."""
+    global _found  # noqa: PLW0603 - a process's origin is a fact of the process
+    if _found is None:
+        _found = _by_environment() or _by_cgroup() or _by_process_tree()
+    return _found

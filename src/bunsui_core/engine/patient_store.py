@@ -1,0 +1,58 @@
+"""The engine's view of the store: a busy database delays a runner, it never kills it.
+
+Anyone may hold SQLite's write lock for a while (a burst of audited reads, a backup); the
+store gives up after its busy timeout with STORE_LOCKED. A runner that died on that would
+leave a session `failed/RUNNER_LOST` whose jobs really completed, so every store call the
+engine makes is retried with bounded backoff instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bunsui_core.errors import BunsuiError, ErrorCode
+
+RETRY_SECONDS = 300.0
+"""How long a runner keeps trying before it gives up on the store (and so dies)."""
+FIRST_DELAY = 0.05
+MAX_DELAY = 2.0
+
+
+def retry_locked(call: Callable[..., Any], *, budget_seconds: float = RETRY_SECONDS) -> Any:
+    """`call()`, tried again while it fails with STORE_LOCKED, until the budget is spent.
+
+    Every store call the engine makes is idempotent (puts by key, compare-and-set updates),
+    so a retry after a lock timeout does what one call would have done.
+    """
+    end = time.monotonic() + budget_seconds
+    delay = FIRST_DELAY
+    while True:
+        try:
+            return call()
+        except BunsuiError as exc:
+            if exc.code != ErrorCode.STORE_LOCKED or time.monotonic() + delay > end:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, MAX_DELAY)
+
+
+class PatientStore:
+    """Wraps a Store; every method retries STORE_LOCKED (see `retry_locked`)."""
+
+    def __init__(self, store: Any, *, budget_seconds: float = RETRY_SECONDS) -> None:
+        self._store = store
+        self._budget = budget_seconds
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._store, name)
+        if not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def patient(*args: Any, **kwargs: Any) -> Any:
+            return retry_locked(lambda: attribute(*args, **kwargs), budget_seconds=self._budget)
+
+        return patient

@@ -1,0 +1,64 @@
+"""How a process learns it runs inside a job, each mark on its own, from a real job."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from bunsui_core.config import EngineSettings, Settings
+from bunsui_core.engine.cgroups import discover
+from bunsui_core.engine.job_identity import enclosing_job
+from bunsui_core.engine.local import LocalEngine
+from bunsui_core.store.sqlite import SqliteStore
+from tests.conftest import command_job, pipeline_data, queue_session
+
+# Scrub the run variables first, as a hostile job would, then ask each mark separately.
+PROBE = (
+    "import json, os, pathlib\n"
+    "for name in [n for n in os.environ if n.startswith('BUNSUI_') and n != 'BUNSUI_WORKDIR']:\n"
+    "    del os.environ[name]\n"
+    "from bunsui_core.engine import job_identity as j\n"
+    "marks = {f: getattr(j, f)() for f in ('_by_environment', '_by_cgroup', '_by_process_tree')}\n"
+    "out = pathlib.Path(os.environ['BUNSUI_WORKDIR'], 'marks.json')\n"
+    "out.write_text(json.dumps({k: v and v.evidence for k, v in marks.items()}))\n"
+)
+
+
+def _marks(tmp_path: Path, enforcement: str) -> dict[str, str | None]:
+    settings = Settings(
+        home=tmp_path / "home", engine=EngineSettings(memory_enforcement=enforcement)
+    )
+    store = SqliteStore(settings.database_path)
+    job = command_job("probe", "pass")
+    job["operations"][0]["config"]["parameters"]["command"] = [sys.executable, "-c", PROBE]
+    session = queue_session(store, pipeline_data(job))
+    LocalEngine(store, settings, poll_seconds=0.05).run(session.session_id)
+    [job_run] = store.list_job_runs(session.session_id)
+    store.close()
+    assert job_run.status == "completed", job_run
+    return json.loads((Path(job_run.workdir) / "marks.json").read_text())
+
+
+def test_a_job_without_its_variables_is_still_found_by_its_process_tree(tmp_path):
+    """With the BUNSUI_* variables deleted and no cgroup, the shim in the ancestry tells."""
+    marks = _marks(tmp_path, "watchdog")
+    assert marks == {
+        "_by_environment": None,
+        "_by_cgroup": None,
+        "_by_process_tree": "process tree",
+    }
+
+
+def test_a_job_in_a_cgroup_is_found_by_it(tmp_path):
+    """Where jobs get a cgroup, membership alone is enough (it survives a killed shim)."""
+    if discover() is None:
+        pytest.skip("this host gives bunsui no cgroup to put jobs in")
+    assert _marks(tmp_path, "auto")["_by_cgroup"] == "cgroup"
+
+
+def test_this_test_process_is_not_inside_a_job():
+    """The launcher itself (a terminal, a test run) is not a job: humans act as humans."""
+    assert enclosing_job() is None

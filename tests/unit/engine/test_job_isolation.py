@@ -1,0 +1,271 @@
+"""A job's boundaries, with real processes: what it inherits, and that nothing it starts
+outlives it (setsid and double forks included), also when a session is cancelled."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bunsui_core.config import EngineSettings, Settings
+from bunsui_core.engine.job_env import BASE_NAMES, job_environment
+from bunsui_core.engine.local import LocalEngine, cancel_active_runs
+from bunsui_core.model.session import RunStatus, SessionStatus
+from bunsui_core.store.base import update_session
+from bunsui_core.store.sqlite import SqliteStore
+from tests.conftest import command_job, pipeline_data, queue_session
+
+DUMP_ENV = (
+    "import json, os, pathlib\n"
+    "out = pathlib.Path(os.environ['BUNSUI_WORKDIR'], 'env.json')\n"
+    "out.write_text(json.dumps(dict(os.environ)))"
+)
+
+
+FAKE_SECRET = "not-a-real-key"  # noqa: S105 - a marker to look for, not a credential
+
+
+def _alive(pid: int) -> bool:
+    """True while the pid exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in {"Z", "X"}
+
+
+def _run(store: SqliteStore, settings: Settings, data: dict) -> str:
+    session = queue_session(store, data)
+    LocalEngine(store, settings, poll_seconds=0.05).run(session.session_id)
+    return session.session_id
+
+
+def _job_env(store: SqliteStore, session_id: str) -> dict[str, str]:
+    [job_run] = store.list_job_runs(session_id)
+    return json.loads((Path(job_run.workdir) / "env.json").read_text())
+
+
+class TestEnvironmentAllowList:
+    def test_allow_list_then_pipeline_env_then_run_variables(self):
+        """Only allow-listed and passed names come through; run variables win over env."""
+        launcher = {
+            "PATH": "/bin",
+            "LC_ALL": "C.UTF-8",
+            "AWS_SECRET_ACCESS_KEY": "s3cr3t",
+            "AWS_REGION": "eu-west-1",
+            "BUNSUI_HOME": "/home/h/.bunsui",
+        }
+        env = job_environment(
+            launcher,
+            pass_env=["AWS_REGION"],
+            pipeline_env={"BUNSUI_JOB_ID": "fake", "MODE": "x"},
+            run_variables={"BUNSUI_JOB_ID": "real"},
+        )
+        assert env == {
+            "PATH": "/bin",
+            "LC_ALL": "C.UTF-8",
+            "AWS_REGION": "eu-west-1",
+            "MODE": "x",
+            "BUNSUI_JOB_ID": "real",
+        }
+        assert "TZ" in BASE_NAMES
+        assert "TMPDIR" in BASE_NAMES
+
+    def test_launcher_secrets_stay_out_unless_passed(self, store, tmp_path, monkeypatch):
+        """BUNSUI_HOME/POLICY/ACTOR, AWS keys and tokens never reach a job by default; the
+        pipeline's pass_env (patterns too) and the config's pass_env let named ones in."""
+        monkeypatch.setenv("BUNSUI_POLICY", "/etc/policy.yaml")
+        monkeypatch.setenv("BUNSUI_ACTOR", "alice")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET)
+        monkeypatch.setenv("AWS_REGION", "eu-west-1")
+        monkeypatch.setenv("GITHUB_TOKEN", "ghp_x")
+        monkeypatch.setenv("TZ", "Asia/Tokyo")
+        monkeypatch.setenv("SITE_ID", "42")
+        settings = Settings(home=tmp_path / "home", engine=EngineSettings(pass_env=("SITE_ID",)))
+        plain = _run(store, settings, pipeline_data(command_job("dump", DUMP_ENV)))
+        passed = _run(
+            store,
+            settings,
+            pipeline_data(command_job("dump", DUMP_ENV, parameters={"pass_env": ["AWS_*"]})),
+        )
+
+        env = _job_env(store, plain)
+        for secret in ("BUNSUI_HOME", "BUNSUI_POLICY", "BUNSUI_ACTOR", "GITHUB_TOKEN"):
+            assert secret not in env
+        assert not any(name.startswith("AWS_") for name in env)
+        assert env["TZ"] == "Asia/Tokyo"
+        assert env["SITE_ID"] == "42"
+        assert env["PATH"] == os.environ["PATH"]
+        with_aws = _job_env(store, passed)
+        assert with_aws["AWS_REGION"] == "eu-west-1"
+        assert with_aws["AWS_SECRET_ACCESS_KEY"] == FAKE_SECRET
+        assert "GITHUB_TOKEN" not in with_aws
+        assert "pass_env" not in json.loads(with_aws["BUNSUI_PARAMS"])
+
+
+LEAVE_BEHIND = """
+import os, pathlib, subprocess, sys, time
+pids = pathlib.Path({pid_file!r})
+# A process in a new session, and a double-forked daemon: neither is in the job's group.
+setsid = subprocess.Popen(["setsid", "sleep", "600"])
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        pids.with_suffix(".daemon").write_text(str(os.getpid()))
+        time.sleep(600)
+    os._exit(0)
+time.sleep(0.3)
+pids.write_text(str(setsid.pid))
+"""
+
+
+class TestNothingOutlivesItsJob:
+    @pytest.mark.slow
+    @pytest.mark.parametrize("enforcement", ["auto", "watchdog"])
+    def test_setsid_and_double_fork_are_gone_when_the_job_ends(self, store, tmp_path, enforcement):
+        """A job that leaves `setsid sleep 600` and a double-forked daemon behind completes,
+        and both processes are gone by the time the job is recorded as ended, with a job
+        cgroup (where the host has one) and with the process tree alone."""
+        settings = Settings(
+            home=tmp_path / "home", engine=EngineSettings(memory_enforcement=enforcement)
+        )
+        pid_file = tmp_path / "left.pid"
+        session_id = _run(
+            store,
+            settings,
+            pipeline_data(command_job("leaver", LEAVE_BEHIND.format(pid_file=str(pid_file)))),
+        )
+        assert store.get_session(session_id).status is SessionStatus.COMPLETED
+        setsid_pid = int(pid_file.read_text())
+        daemon_pid = int(pid_file.with_suffix(".daemon").read_text())
+        assert not _alive(setsid_pid)
+        assert not _alive(daemon_pid)
+
+    @pytest.mark.slow
+    def test_timeout_kills_processes_that_left_the_group(self, store, settings, tmp_path):
+        """On timeout the whole tree dies, a setsid'd grandchild included."""
+        pid_file = tmp_path / "left.pid"
+        code = LEAVE_BEHIND.format(pid_file=str(pid_file)) + "time.sleep(600)\n"
+        session_id = _run(
+            store, settings, pipeline_data(command_job("stuck", code, timeout_seconds=2))
+        )
+        assert {r.job_id: r.status for r in store.list_job_runs(session_id)} == {
+            "stuck": RunStatus.TIMEOUT
+        }
+        assert not _alive(int(pid_file.read_text()))
+        assert not _alive(int(pid_file.with_suffix(".daemon").read_text()))
+
+
+def _start_in_thread(store: SqliteStore, settings: Settings, data: dict) -> tuple[str, object]:
+    session = queue_session(store, data)
+    engine = LocalEngine(store, settings, poll_seconds=0.05)
+    thread = threading.Thread(target=engine.run, args=(session.session_id,))
+    thread.start()
+    return session.session_id, thread
+
+
+def _wait_running(store: SqliteStore, session_id: str, pid_file: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (
+        pid_file.exists() and pid_file.with_suffix(".daemon").exists()
+    ):
+        time.sleep(0.05)
+    assert pid_file.exists(), "the job never started"
+
+
+CANCEL_JOB = LEAVE_BEHIND + "time.sleep(600)\n"
+
+
+class TestCancel:
+    @pytest.mark.slow
+    def test_session_cancel_kills_a_600_s_job_tree_within_2_s(self, store, settings, tmp_path):
+        """`session cancel` (a status change in the store): every process of the running job,
+        setsid'd ones included, is gone within 2 s; jobs and the session end cancelled."""
+        pid_file = tmp_path / "left.pid"
+        session_id, thread = _start_in_thread(
+            store,
+            settings,
+            pipeline_data(
+                command_job("long", CANCEL_JOB.format(pid_file=str(pid_file))),
+                command_job("after", "pass", deps=["long"]),
+            ),
+        )
+        _wait_running(store, session_id, pid_file)
+        started = time.monotonic()
+        update_session(
+            store, session_id, lambda s: s.model_copy(update={"status": SessionStatus.CANCELLED})
+        )
+        thread.join(timeout=10)
+        pids = [int(pid_file.read_text()), int(pid_file.with_suffix(".daemon").read_text())]
+        while any(_alive(p) for p in pids) and time.monotonic() - started < 5:
+            time.sleep(0.02)
+        assert time.monotonic() - started < 2.0
+        assert not thread.is_alive()
+        assert store.get_session(session_id).status is SessionStatus.CANCELLED
+        assert {r.job_id: r.status for r in store.list_job_runs(session_id)} == {
+            "long": RunStatus.CANCELLED,
+            "after": RunStatus.CANCELLED,
+        }
+
+    @pytest.mark.slow
+    def test_in_process_cancel_stops_foreground_runs(self, store, settings, tmp_path):
+        """cancel_active_runs(), what `pipeline run --wait` calls on Ctrl-C or SIGTERM, ends
+        the run as cancelled within 2 s with no process of the job left."""
+        pid_file = tmp_path / "left.pid"
+        session_id, thread = _start_in_thread(
+            store,
+            settings,
+            pipeline_data(command_job("long", CANCEL_JOB.format(pid_file=str(pid_file)))),
+        )
+        _wait_running(store, session_id, pid_file)
+        started = time.monotonic()
+        assert cancel_active_runs() == [session_id]
+        thread.join(timeout=10)
+        elapsed = time.monotonic() - started
+        assert elapsed < 2.0
+        assert not _alive(int(pid_file.read_text()))
+        assert not _alive(int(pid_file.with_suffix(".daemon").read_text()))
+        assert store.get_session(session_id).status is SessionStatus.CANCELLED
+        [job_run] = store.list_job_runs(session_id)
+        assert job_run.status is RunStatus.CANCELLED
+        assert cancel_active_runs() == []
+
+
+def test_runner_killed_by_sigterm_cancels_its_session(tmp_path):
+    """A detached runner told to stop (SIGTERM) cancels its session and kills its jobs."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    settings = Settings.resolve(tmp_path / "home")
+    store = SqliteStore(settings.database_path)
+    pid_file = tmp_path / "left.pid"
+    session = queue_session(
+        store, pipeline_data(command_job("long", CANCEL_JOB.format(pid_file=str(pid_file))))
+    )
+    runner = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bunsui_core.engine.runner",
+            "--home",
+            str(settings.home),
+            session.session_id,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_running(store, session.session_id, pid_file)
+        runner.send_signal(signal.SIGTERM)
+        assert runner.wait(timeout=30) == 0
+    finally:
+        runner.kill()
+    assert store.get_session(session.session_id).status is SessionStatus.CANCELLED
+    assert not _alive(int(pid_file.read_text()))
+    assert not _alive(int(pid_file.with_suffix(".daemon").read_text()))
+    store.close()
