@@ -16,7 +16,7 @@ expect_failure() {
     cat /tmp/bunsui-demo-run.json >&2
     exit 1
   fi
-  python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["session_id"], s["status"], s["error_summary"])' /tmp/bunsui-demo-run.json
+  python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["session_id"], s["status"], (s["error_summary"] or {}).get("text"))' /tmp/bunsui-demo-run.json
 }
 
 say "Validate the example pipelines"
