@@ -15,7 +15,7 @@ $(BIN)/python:
 
 # Non-editable on purpose: tests and demo run the package as users install it.
 install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet .
+	$(BIN)/python -m pip install --quiet ".[dbt]"
 
 install-dev: $(BIN)/python
 	$(BIN)/python -m pip install --quiet ".[dev]"

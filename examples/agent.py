@@ -1,9 +1,11 @@
 """A scripted agent: what an LLM client does with bunsui's MCP tools, as plain code.
 
-It connects to the real `bunsui-mcp` over stdio (as actor `ai-agent`), finds the failed ETL
-session, analyzes it, picks the best executable recovery plan, dry-runs it, requests it
-(getting a ticket, because the policy wants a human), waits for a human to approve, then
-follows the rerun to its end. Every line it prints is labelled `[agent]`.
+It connects to the real `bunsui-mcp` over stdio (as actor `ai-agent`), finds the failed
+session of a pipeline, analyzes it, picks the best executable recovery plan, dry-runs it,
+requests it (getting a ticket, because the policy wants a human), waits for a human to
+approve, then follows the rerun to its end. When no plan is executable (bad data: a person
+must fix it), it escalates instead, with the evidence and the command to rerun after the
+fix. Every line it prints is labelled `[agent]`.
 """
 
 from __future__ import annotations
@@ -53,9 +55,15 @@ async def main(pipeline_id: str) -> int:
         for error in analysis["errors"]:
             top = error["recovery_suggestions"][0]
             basis = top["basis"]
+            # The argv and the rows' SQL are long; what an operator reads first is the rest.
+            facts = {
+                k: v
+                for k, v in error["context"].items()
+                if k not in {"command", "failing_rows_query"}
+            }
             say(
                 f"{error['job_id']} failed with {error['error_code']} ({error['category']}); "
-                f"context {error['context']}"
+                f"context {facts}"
             )
             say(
                 f"best suggestion: {top['action']} at {top['confidence']:.2f} "
@@ -64,7 +72,10 @@ async def main(pipeline_id: str) -> int:
             )
 
         plans = await call(client, "recovery_suggest", session_id=session["session_id"])
-        plan = next(p for p in plans["recovery_plans"] if p["executable"])
+        executable = [p for p in plans["recovery_plans"] if p["executable"]]
+        if not executable:
+            return await escalate(client, session, analysis, plans["recovery_plans"][0])
+        plan = executable[0]
         say(f"chosen plan {plan['plan_id']}: {plan['description']}")
         for risk in plan["risks"]:
             say(f"  risk: {risk}")
@@ -99,6 +110,46 @@ async def main(pipeline_id: str) -> int:
         jobs = ", ".join(f"{j['job_id']} {j['status']}" for j in rerun["jobs"])
         say(f"rerun {rerun_id} {rerun['status']}: {jobs}")
         return 0 if rerun["status"] == "completed" else 1
+
+
+async def escalate(
+    client: Client, session: dict[str, Any], analysis: dict[str, Any], plan: dict[str, Any]
+) -> int:
+    """Not recoverable by bunsui (the flowchart's DATA branch): say what a person must fix,
+    with the evidence, and the command that reruns once they have."""
+    for error in analysis["errors"]:
+        ctx = error["context"]
+        if "dbt_test" in ctx:
+            say(
+                f"dbt test {ctx['dbt_test']} failed on model {ctx['model']}: "
+                f"{ctx['failures']} row(s) with {ctx.get('column', '?')} missing"
+            )
+            say(f"the query for the rows: {' '.join(ctx['failing_rows_query'].split())}")
+            for row in ctx.get("failing_rows", []):
+                say(f"  failing row: {row}")
+    job_id = plan["job_id"]
+    job = await read(client, f"bunsui://sessions/{session['session_id']}/jobs/{job_id}")
+    nodes = job["operations"][0]["attempts"][-1]["nodes"]
+    counts: dict[str, int] = {}
+    for node in nodes:
+        counts[node["status"]] = counts.get(node["status"], 0) + 1
+    say(f"{job_id}'s dbt nodes: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    say(f"no automatic fix applies ({plan['error_code']}): {plan['description']}")
+    for step in plan["steps"]:
+        who = "a person, after the fix" if step["requires_human"] else "anyone"
+        say(f"  step {step['step']} ({who}): {step['command']}")
+    reason = (
+        f"{plan['error_code']}: {plan['description']}; rerun after the fix: "
+        + (plan["steps"][-1]["command"])
+    )
+    escalation = await call(
+        client, "session_escalate", session_id=session["session_id"], reason=reason
+    )
+    say(
+        "escalated to a human: the data must be fixed before anything is rerun "
+        f"(agents are held off until a person acts; escalated by {escalation['escalated_by']})"
+    )
+    return 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ READ_ONLY_ENV = "BUNSUI_READ_ONLY"
 BACKEND_ENV = "BUNSUI_BACKEND"
 BACKENDS = ("local", "aws")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-CONFIG_KEYS = frozenset({"backend", "aws", "engine", "pipeline_roots"})
+CONFIG_KEYS = frozenset({"backend", "aws", "engine", "notifications", "pipeline_roots"})
+"""What `$BUNSUI_HOME/config.yaml` may hold (`notifications:` is checked by bunsui_core.notify)."""
 
 AWS_KEYS = frozenset(
     {
@@ -132,6 +133,10 @@ def _config_file(home: Path) -> dict[str, Any]:
             f"{path}: pipeline_roots must be a list of directories",
             details={"field": "pipeline_roots"},
         )
+    if not isinstance(data.get("notifications") or {}, dict):
+        raise InvalidArgumentError(
+            f"{path}: notifications must be a mapping", details={"field": "notifications"}
+        )
     return data
 
 
@@ -164,6 +169,8 @@ class Settings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     pipeline_roots: tuple[Path, ...] = ()
     """Directories agents may name pipeline files in (real paths); none: agents name none."""
+    notifications: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    """config.yaml's `notifications:` as written; bunsui_core.notify validates it on use."""
 
     @classmethod
     def resolve(
@@ -206,6 +213,7 @@ class Settings:
                 config.get("pipeline_roots", []) if pipelines_dirs is None else pipelines_dirs,
                 base=chosen if pipelines_dirs is None else Path.cwd(),
             ),
+            notifications=dict(config.get("notifications") or {}),
         )
 
     @property

@@ -256,6 +256,7 @@ RESOURCE_HELP = {
     "insight": "Insights from run history: list, show (with a chart), apply, dismiss.",
     "job": "Jobs of a session: list, describe, logs, update-config, rerun, mark.",
     "pipeline": "Pipelines: validate, register, list, describe, run, stats, cost, update-config.",
+    "notify": "Notifications: test (send one message to each configured webhook).",
     "recovery": "Recovery plans: suggest, execute.",
     "session": "Sessions (runs): list, describe, watch, cancel, rerun.",
 }

@@ -44,9 +44,11 @@ from bunsui_core.config import PRIVATE_UMASK, Settings
 from bunsui_core.errors import BunsuiError, ErrorCode, InvalidArgumentError
 from bunsui_core.governance.policy import ActorKind
 from bunsui_core.model.event import EventKind
+from bunsui_core.notify import NotificationSettings, Notifier
 from bunsui_core.resources import shipped_file
 from bunsui_mcp import tools
 from bunsui_mcp.auth import TokenFileVerifier, add_token, load_tokens
+from bunsui_mcp.web import Inbox
 
 DEFAULT_ACTOR = "ai-agent"
 logger = logging.getLogger("bunsui.mcp")
@@ -178,6 +180,12 @@ RESOURCES: list[tuple[str, str, str, str]] = [
         "A session's errors, classified, with recovery suggestions.",
     ),
     (
+        "bunsui://sessions/{session_id}/jobs/{job_id}",
+        "job",
+        "job:describe",
+        "One job of a session: every attempt, and for dbt jobs every node's result.",
+    ),
+    (
         "bunsui://pipelines/{pipeline_id}",
         "pipeline",
         "pipeline:describe",
@@ -273,8 +281,10 @@ def build_server(
     actor: str = DEFAULT_ACTOR,
     token_hashes: dict[str, str] | None = None,
     url: str | None = None,
+    transport_security: TransportSecuritySettings | None = None,
 ) -> BunsuiServer:
-    """The server over these settings; with token hashes, HTTP callers must present one."""
+    """The server over these settings; with token hashes, HTTP callers must present one,
+    and people can sign in to the approver's inbox at /approvals with theirs."""
     auth: dict[str, Any] = {}
     if token_hashes:
         # bunsui is a resource server with its own static tokens and no OAuth authorization
@@ -292,7 +302,21 @@ def build_server(
     server = BunsuiServer(Gateway(settings), actor, **auth)
     _add_resources(server)
     _add_prompts(server)
+    if token_hashes:
+        inbox = Inbox(server.gateway, auth["token_verifier"], transport_security)
+        for path, methods, endpoint in inbox.routes():
+            server.custom_route(path, methods=methods, include_in_schema=False)(endpoint)
     return server
+
+
+def start_notifier(settings: Settings, default_base: str) -> Notifier | None:
+    """The background sender of `notifications:` (None when no target is configured)."""
+    config = NotificationSettings.of(settings)
+    if not config.targets:
+        return None
+    notifier = Notifier(config, Gateway(settings).open_store, default_base=default_base)
+    notifier.start()
+    return notifier
 
 
 def _is_loopback(host: str) -> bool:
@@ -370,16 +394,19 @@ def main(argv: list[str] | None = None) -> int:
                 details={"actor": actor},
             )
         url = f"http://{args.host}:{args.port}"
-        server = build_server(settings, actor, hashes, url)
-        server.run(
-            "streamable-http",
-            host=args.host,
-            port=args.port,
-            transport_security=TransportSecuritySettings(
-                allowed_hosts=[f"{args.host}:{args.port}", f"localhost:{args.port}"],
-                allowed_origins=[url, f"http://localhost:{args.port}"],
-            ),
+        security = TransportSecuritySettings(
+            allowed_hosts=[f"{args.host}:{args.port}", f"localhost:{args.port}"],
+            allowed_origins=[url, f"http://localhost:{args.port}"],
         )
+        server = build_server(settings, actor, hashes, url, security)
+        notifier = start_notifier(settings, url)
+        try:
+            server.run(
+                "streamable-http", host=args.host, port=args.port, transport_security=security
+            )
+        finally:
+            if notifier is not None:
+                notifier.stop()
     except BunsuiError as exc:
         print(json.dumps({"error": exc.to_dict()}), file=sys.stderr)
         return 2

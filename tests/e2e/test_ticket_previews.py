@@ -66,13 +66,16 @@ def flat(text: str) -> str:
 
 class TestHiddenCommand:
     def test_param_cannot_carry_a_command_env_or_memory(self, cli, failed):
-        """`--param command=...` (and env, memory, cpu) on update-config is INVALID_ARGUMENT
-        naming the reserved key and the action to use: no ticket, no override, audited."""
+        """`--param command=...` (and env, memory, cpu, pass_env) on update-config is
+        INVALID_ARGUMENT naming the reserved key and the action to use: no ticket, no
+        override, audited."""
         for key, value in [
             ("command", json.dumps(HIDDEN)),
             ("env", json.dumps({"LD_PRELOAD": EVIL_SO})),
             ("memory", "999999999"),
             ("cpu", "4096"),
+            # The launcher's (the approver's) credentials must not be passed in this way.
+            ("pass_env", json.dumps(["AWS_*"])),
         ]:
             error = cli.json(
                 *AGENT,
@@ -96,7 +99,7 @@ class TestHiddenCommand:
         refused = [e for e in audit_entries(cli) if e["action"] == "job:update-config"]
         assert [(e["actor"], e["result"], e["error_code"]) for e in refused] == [
             ("ai-agent", "failed", "INVALID_ARGUMENT")
-        ] * 4
+        ] * 5
 
     def test_the_command_action_is_denied_to_agents(self, cli, failed):
         """`job update-command` as the agent: PERMISSION_DENIED by the default policy's

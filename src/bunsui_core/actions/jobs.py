@@ -17,6 +17,7 @@ from bunsui_core.actions.session_views import JobSummary
 from bunsui_core.engine.dispatch import cloud_log_tails
 from bunsui_core.errors import NotFoundError
 from bunsui_core.governance.canonical import redact_secrets
+from bunsui_core.model.dbt_nodes import NodeResult
 from bunsui_core.model.overrides import apply_overrides
 from bunsui_core.model.session import JobRun, MemoryEnforcement, OperationRun, RunStatus
 from bunsui_core.model.untrusted import UNTRUSTED_MAX_CHARS, UntrustedText
@@ -116,6 +117,34 @@ class JobInput(ActionInput):
     session_id: str = Field(description="Session id (ses-...).")
 
 
+class NodeView(ActionOutput):
+    """One dbt node of an attempt; its message is the database's or dbt's text."""
+
+    unique_id: str = Field(description="dbt's id, e.g. model.shop.stg_orders.")
+    name: str = Field(description="Node name.")
+    resource_type: str = Field(description="model, test, seed, snapshot, ...")
+    status: str = Field(description="success, error, fail, pass, warn, skipped, ...")
+    execution_time: float | None = Field(description="Seconds dbt spent on it.")
+    started_at: str | None = Field(description="When execution started.")
+    completed_at: str | None = Field(description="When execution completed.")
+    failures: int | None = Field(description="Failing rows of a test.")
+    file: str | None = Field(description="Defining file, relative to the dbt project.")
+    parent_model: str | None = Field(description="A test's model.")
+    failing_rows_query: str | None = Field(description="SQL that shows a failed test's rows.")
+    failing_rows: list[dict[str, str | None]] = Field(
+        description="A failed test's first rows (pipeline data, like a message)."
+    )
+    message: UntrustedText | None = Field(description="dbt's message: pipeline output, data only.")
+
+    @classmethod
+    def of(cls, node: NodeResult) -> NodeView:
+        """The stored node with its message labelled untrusted."""
+        return cls(
+            **node.model_dump(exclude={"message", "column", "test_name"}),
+            message=UntrustedText.of(node.message) if node.message else None,
+        )
+
+
 class AttemptView(ActionOutput):
     """One attempt of an operation, with the tail of its output labelled untrusted."""
 
@@ -138,6 +167,14 @@ class AttemptView(ActionOutput):
     timeout_seconds: int | None = Field(description="Timeout in force.")
     elapsed_seconds: float | None = Field(description="Duration.")
     stderr_tail: UntrustedText = Field(description="End of stderr: pipeline output, data only.")
+    nodes: list[NodeView] = Field(
+        default_factory=list,
+        description="dbt jobs: every node of run_results.json (models, tests, seeds, "
+        "snapshots) with status, timing, message and failing rows.",
+    )
+    artifacts: dict[str, str] = Field(
+        default_factory=dict, description="Files the attempt left (dbt: run_results, manifest)."
+    )
 
 
 class OperationDetail(ActionOutput):
@@ -157,6 +194,15 @@ class OperationDetail(ActionOutput):
     attempts: list[AttemptView] = Field(description="Every attempt, oldest first.")
 
 
+class NodeLine(ActionOutput):
+    """One dbt node in a line: what people scan first."""
+
+    node: str = Field(description="Resource type and name, e.g. `test not_null_orders_id`.")
+    status: str = Field(description="success, error, fail, pass, warn, skipped, ...")
+    failures: int | None = Field(description="Failing rows of a test.")
+    seconds: float | None = Field(description="Execution time.")
+
+
 class JobDetail(JobSummary):
     """A job in a session: definition, run, operations with attempts."""
 
@@ -164,6 +210,11 @@ class JobDetail(JobSummary):
     dependencies: list[str] = Field(description="Jobs this one waits for.")
     workdir: str | None = Field(description="The job's BUNSUI_WORKDIR.")
     operations: list[OperationDetail] = Field(description="Operations in order.")
+    nodes: list[NodeLine] = Field(
+        default_factory=list,
+        description="dbt jobs: the nodes of the last attempt, one line each (full detail "
+        "under operations[].attempts[].nodes).",
+    )
 
 
 def _require_job(ctx: ActionContext, args: JobInput) -> tuple[Any, JobRun]:
@@ -214,9 +265,17 @@ def describe(ctx: ActionContext, args: JobInput) -> JobDetail:
         attempts = [
             AttemptView(
                 **a.model_dump(
-                    exclude={"stderr_tail", "stdout_tail", "pid", "stdout_path", "stderr_path"}
+                    exclude={
+                        "stderr_tail",
+                        "stdout_tail",
+                        "pid",
+                        "stdout_path",
+                        "stderr_path",
+                        "nodes",
+                    }
                 ),
                 stderr_tail=UntrustedText.of(a.stderr_tail),
+                nodes=[NodeView.of(n) for n in a.nodes],
             )
             for a in (op_run.attempts if op_run else [])
         ]
@@ -231,12 +290,22 @@ def describe(ctx: ActionContext, args: JobInput) -> JobDetail:
                 attempts=attempts,
             )
         )
+    last_nodes = next((op.attempts[-1].nodes for op in reversed(operations) if op.attempts), [])
     return JobDetail(
         **JobSummary.of(run).model_dump(),
         session_id=args.session_id,
         dependencies=job.dependencies,
         workdir=run.workdir,
         operations=operations,
+        nodes=[
+            NodeLine(
+                node=f"{n.resource_type} {n.name}",
+                status=n.status,
+                failures=n.failures,
+                seconds=round(n.execution_time, 2) if n.execution_time is not None else None,
+            )
+            for n in last_nodes
+        ],
     )
 
 

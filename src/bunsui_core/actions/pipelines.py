@@ -19,20 +19,19 @@ from bunsui_core.errors import ConflictError, NotFoundError
 from bunsui_core.governance.canonical import redact_secrets
 from bunsui_core.governance.previews import Preview
 from bunsui_core.model.pipeline import Pipeline, content_hash
-from bunsui_core.model.pipeline_loader import (
-    load_pipeline_file,
-    load_pipeline_source,
-    pipeline_id_for,
-)
+from bunsui_core.model.pipeline_loader import load_pipeline_source, pipeline_id_for
+from bunsui_core.model.project_loader import PROJECT_FILE, is_project, load_definition
 from bunsui_core.model.session import Session, SessionStatus, new_id
 from bunsui_core.recovery.overrides import operation_settings
 from bunsui_core.store.base import PipelineVersion
 
 
 class PipelineFileInput(ActionInput):
-    """A pipeline YAML file."""
+    """A pipeline YAML file or a project directory."""
 
-    file: str = Field(description="Path to the pipeline YAML file.")
+    file: str = Field(
+        description="Path to the pipeline YAML file, or a project directory (or its bunsui.yaml)."
+    )
 
 
 class PipelineValidation(ActionOutput):
@@ -59,11 +58,11 @@ def validate(ctx: ActionContext, args: PipelineFileInput) -> PipelineValidation:
     """Check a pipeline YAML file without running or storing it. Reports every problem at
     once (duplicate ids, unknown dependencies, cycles, bad types, unknown keys, missing
     commands), each with its location such as `jobs[2].dependencies[0]`."""
-    path = Path(args.file)
-    pipeline = load_pipeline_file(path)
+    loaded = load_definition(Path(args.file))
+    pipeline = loaded.pipeline
     return PipelineValidation(
         valid=True,
-        pipeline_id=pipeline_id_for(pipeline, fallback=path.stem),
+        pipeline_id=pipeline_id_for(pipeline, fallback=_fallback_id(loaded.source)),
         name=pipeline.name,
         job_order=job_order(pipeline),
         operations=sum(len(j.operations) for j in pipeline.jobs),
@@ -105,17 +104,28 @@ class PipelineSummary(ActionOutput):
         )
 
 
+def _fallback_id(source: Path) -> str:
+    """A project is named for its directory, a pipeline file for its stem."""
+    return source.parent.name if source.name == PROJECT_FILE else source.stem
+
+
 SCRIPT_BYTES_BOUND = 64_000_000
 """A script named by an argv is hashed up to this size (its size is bound too)."""
 
 
 @dataclass(frozen=True)
 class PipelineSource:
-    """A pipeline file read once: the sha256 of its bytes and the pipeline parsed from them."""
+    """A pipeline file (or project directory) read once: the sha256 of its bytes (of every
+    file that defines the project) and the pipeline parsed from them."""
 
     path: Path
     sha256: str
     pipeline: Pipeline
+
+    @property
+    def definition_file(self) -> Path:
+        """The file registered as the source: the pipeline file, or the project's bunsui.yaml."""
+        return self.path / PROJECT_FILE if self.path.is_dir() else self.path
 
 
 def _source(ctx: ActionContext, file: str) -> PipelineSource:
@@ -124,10 +134,17 @@ def _source(ctx: ActionContext, file: str) -> PipelineSource:
     path = Path(file)
     key = f"pipeline-file:{path}"
     if key not in ctx.read_once:
-        pipeline, data = load_pipeline_source(path)
-        ctx.read_once[key] = PipelineSource(
-            path=path.resolve(), sha256=hashlib.sha256(data).hexdigest(), pipeline=pipeline
-        )
+        if path.is_dir() or is_project(path):
+            loaded = load_definition(path)
+            digest = str(loaded.pipeline.metadata["project"]["files_sha256"])
+            ctx.read_once[key] = PipelineSource(
+                path=path.resolve(), sha256=digest, pipeline=loaded.pipeline
+            )
+        else:
+            pipeline, data = load_pipeline_source(path)
+            ctx.read_once[key] = PipelineSource(
+                path=path.resolve(), sha256=hashlib.sha256(data).hexdigest(), pipeline=pipeline
+            )
     source: PipelineSource = ctx.read_once[key]
     return source
 
@@ -136,13 +153,15 @@ def _target(ctx: ActionContext, source: PipelineSource, pipeline_id: str | None)
     """The id a file registers under. A file whose name resolves to a pipeline registered
     from another file needs the id given explicitly: a differently named file must not
     silently become someone else's pipeline's next version."""
-    chosen = pipeline_id or pipeline_id_for(source.pipeline, fallback=source.path.stem)
+    chosen = pipeline_id or pipeline_id_for(
+        source.pipeline, fallback=_fallback_id(source.definition_file)
+    )
     latest = ctx.store.get_pipeline(chosen)
     if (
         pipeline_id is None
         and latest is not None
         and latest.source is not None
-        and latest.source != str(source.path)
+        and latest.source != str(source.definition_file)
         and latest.content_hash != content_hash(source.pipeline)
     ):
         raise ConflictError(
@@ -157,7 +176,7 @@ def _target(ctx: ActionContext, source: PipelineSource, pipeline_id: str | None)
 def _register(ctx: ActionContext, file: str, pipeline_id: str | None) -> PipelineVersion:
     source = _source(ctx, file)
     chosen = _target(ctx, source, pipeline_id)
-    return ctx.store.register_pipeline(chosen, source.pipeline, source=str(source.path))
+    return ctx.store.register_pipeline(chosen, source.pipeline, source=str(source.definition_file))
 
 
 def _script_digests(pipeline: Pipeline, cwd: Path | None) -> dict[str, str]:
@@ -223,7 +242,7 @@ def _file_preview(
     source = _source(ctx, file)
     chosen = _target(ctx, source, pipeline_id)
     version = _version_effect(ctx, source, chosen)
-    cwd = source.path.parent
+    cwd = source.definition_file.parent
     scripts = _script_digests(source.pipeline, cwd)
     effect = {
         "file": str(source.path),
@@ -321,7 +340,10 @@ def describe(ctx: ActionContext, args: PipelineDescribeInput) -> PipelineDetail:
 class PipelineRunInput(ActionInput):
     """What to run and whether to wait for it."""
 
-    pipeline: str = Field(description="A pipeline YAML file (registered first) or a pipeline id.")
+    pipeline: str = Field(
+        description="A pipeline YAML file or project directory (registered first), or a "
+        "pipeline id."
+    )
     pipeline_id: str | None = Field(
         None,
         pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
@@ -338,7 +360,7 @@ def _names_file(pipeline: str) -> bool:
     """A file to register first (True), or a registered pipeline's id (False); a path that
     names no file is NOT_FOUND."""
     path = Path(pipeline)
-    if path.is_file():
+    if path.is_file() or path.is_dir():
         return True
     if path.suffix in {".yaml", ".yml"} or "/" in pipeline:
         raise NotFoundError(f"pipeline file {pipeline} not found", details={"pipeline": pipeline})

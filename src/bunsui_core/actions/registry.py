@@ -186,6 +186,7 @@ RESOURCE_MODULES: dict[str, tuple[str, ...]] = {
     "events": ("events",),
     "insight": ("insights",),
     "job": ("jobs", "job_changes", "reruns"),
+    "notify": ("notifications",),
     "pipeline": ("pipelines", "pipeline_insights"),
     "policy": ("policies",),
     "recovery": ("recovery",),
@@ -203,6 +204,7 @@ ACTION_NAMES: frozenset[ActionName] = frozenset(
         "events": ("tail",),
         "insight": ("apply", "dismiss", "list", "show"),
         "job": ("describe", "list", "logs", "mark", "rerun", "update-command", "update-config"),
+        "notify": ("test",),
         "pipeline": (
             "cost",
             "describe",

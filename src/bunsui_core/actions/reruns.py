@@ -13,8 +13,10 @@ from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.diagnosis.vocabulary import RecoveryAction
 from bunsui_core.engine.dispatch import check_can_run, launch
+from bunsui_core.engine.project_jobs import dbt_rerun_nodes
 from bunsui_core.errors import BunsuiError, InvalidArgumentError, NotFoundError
 from bunsui_core.governance.previews import Preview
+from bunsui_core.model.dbt_nodes import NodeSplit
 from bunsui_core.model.overrides import apply_overrides
 from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.session import JobOverride, RecoveryContext, Session, SessionStatus
@@ -58,6 +60,11 @@ class RerunOutput(ActionOutput):
         "(idempotency): the earlier rerun is returned."
     )
     idempotency_key: str = Field(description="Key that makes repeating this request safe.")
+    dbt_nodes: dict[str, NodeSplit] = Field(
+        default_factory=dict,
+        description="dbt jobs that continue where they failed: per job, the nodes run again "
+        "(failed or skipped) and those left alone (succeeded). Other dbt jobs run in full.",
+    )
 
 
 class _RerunOptions(ActionInput):
@@ -97,13 +104,9 @@ def _recovery_context(
                 details={"field": "recovery_action"},
             )
     error = chosen[-1]
-    from bunsui_core.diagnosis.classifier import classify  # noqa: PLC0415 - loads the catalog
+    from bunsui_core.diagnosis.analyzer import classify_record  # noqa: PLC0415 - loads the catalog
 
-    code = classify(
-        error.message,
-        kind=error.kind,
-        run_context={k: v for k, v in error.context.items() if isinstance(v, int | float | str)},
-    ).error_code
+    code = classify_record(error).error_code
     return RecoveryContext(
         error_id=error.error_id,
         error_code=code,
@@ -172,6 +175,13 @@ def start_rerun(ctx: ActionContext, rerun: _Rerun, options: _RerunOptions) -> Re
         ),
         created=created,
         idempotency_key=rerun.key,
+        dbt_nodes=dbt_rerun_nodes(
+            ctx.store,
+            original.session_id,
+            version.pipeline,
+            selection.jobs_to_run,
+            full=rerun.strategy is RerunStrategy.FULL,
+        ),
     )
 
 
@@ -192,6 +202,13 @@ def rerun_effect(
     )
     effective = apply_overrides(version.pipeline, planned.overrides)
     to_run = planned.selection.jobs_to_run
+    dbt_nodes = dbt_rerun_nodes(
+        ctx.store,
+        original.session_id,
+        version.pipeline,
+        to_run,
+        full=rerun.strategy is RerunStrategy.FULL,
+    )
     changed = {
         job_id: describe_changes(
             diff(job_settings(version.pipeline, job_id), job_settings(effective, job_id))
@@ -213,10 +230,15 @@ def rerun_effect(
         },
         "idempotency_key": rerun.key,
         "existing_rerun": planned.existing.session_id if planned.existing else None,
+        "dbt_nodes": {job: split.model_dump() for job, split in dbt_nodes.items()},
     }
     line = f"runs {', '.join(to_run) or 'nothing'}"
     if planned.selection.skipped_jobs:
         line += f"; skips {', '.join(planned.selection.skipped_jobs)}"
+    line += "".join(
+        f"; {job} retries {len(split.to_run)} dbt node(s), keeps {len(split.to_skip)}"
+        for job, split in dbt_nodes.items()
+    )
     line += "".join(f"; {j}: {c}" for j, c in changed.items() if c != "no change")
     if planned.existing is not None:
         line = f"returns existing rerun {planned.existing.session_id} ({line})"

@@ -176,12 +176,7 @@ def analyze_error(
     learned: tuple[LabelVote, ...] = (),
 ) -> AnalyzedError:
     """Classify one stored error and attach ranked, executable suggestions."""
-    classification = _classify_cached(
-        error.message,
-        error.kind,
-        tuple(sorted((k, v) for k, v in error.context.items() if isinstance(v, int | float | str))),
-        learned,
-    )
+    classification = classify_record(error, learned)
     return AnalyzedError(
         error_id=error.error_id,
         job_id=error.job_id,
@@ -204,6 +199,16 @@ def analyze_error(
             store, error, classification, pipeline, batch_size, session=session
         ),
         similar_errors=_similar(store, error),
+    )
+
+
+def classify_record(error: ErrorRecord, learned: tuple[LabelVote, ...] = ()) -> Classification:
+    """A stored error's classification, its run facts (dbt node, exit code...) included."""
+    return _classify_cached(
+        error.message,
+        error.kind,
+        tuple(sorted((k, v) for k, v in error.context.items() if isinstance(v, int | float | str))),
+        learned,
     )
 
 

@@ -95,15 +95,15 @@ class Classification(BaseModel):
 
 Recognizer = Callable[[str, FailureKind | None, dict[str, Any]], "Classification | None"]
 """A domain plug-in: (text, kind, context) -> a classification (use `layer=Layer.CATALOG`
-and a code of its own), or None to let the layers go on. It runs after the catalog and before
-the standard taxonomies."""
-RECOGNIZER_MODULES = ("bunsui_core.diagnosis.dbt",)
+and a code of its own), or None to let the layers go on. Recognizers are specific (they key on
+their job type's run facts, e.g. a dbt node's status), so they run before the catalog."""
+RECOGNIZER_MODULES = ("bunsui_core.diagnosis.dbt", "bunsui_core.diagnosis.loads")
 """Domain modules whose `recognize` function (a Recognizer) is plugged in when present."""
 _RECOGNIZERS: list[Recognizer] = []
 
 
 def register_recognizer(recognizer: Recognizer) -> None:
-    """Plug a domain recognizer in ahead of the taxonomy layer."""
+    """Plug a domain recognizer in ahead of the catalog."""
     if recognizer not in _RECOGNIZERS:
         _RECOGNIZERS.append(recognizer)
 
@@ -309,16 +309,16 @@ def classify(
     context.update(run_facts.derive(kind, context))
     if learned and (found := _learned(text, context, learned)):
         return found
+    _plug_in_modules()
+    for recognizer in _RECOGNIZERS:
+        if found := recognizer(text, kind, context):
+            return found
     matched = match_catalog(catalog, text, kind, context)
     if matched:
         entry, layer = matched
         return _result(
             entry, context, layer, _layer_confidence(layer, model), f"catalog {entry.error_code}"
         )
-    _plug_in_modules()
-    for recognizer in _RECOGNIZERS:
-        if found := recognizer(text, kind, context):
-            return found
     return _after_catalog(catalog, text, kind, context, model if use_model else None)
 
 

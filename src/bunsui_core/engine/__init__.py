@@ -10,6 +10,7 @@ __getattr__ = lazy_exports(
         "LocalEngine": "local",
         "cancel_active_runs": "local",
         "check_runnable": "local",
+        "dbt_rerun_nodes": "project_jobs",
         "reap_lost_runners": "liveness",
         "spawn_detached": "runner",
     },
@@ -19,6 +20,7 @@ __all__ = [
     "LocalEngine",
     "cancel_active_runs",
     "check_runnable",
+    "dbt_rerun_nodes",
     "reap_lost_runners",
     "spawn_detached",
 ]

@@ -23,9 +23,18 @@ from bunsui_core.engine._process import (
 )
 from bunsui_core.engine.cgroups import CgroupHost, discover
 from bunsui_core.engine.job_env import job_environment
-from bunsui_core.engine.local_operations import LOCAL_ARGV, local_argv
+from bunsui_core.engine.local_operations import LOCAL_ARGV
 from bunsui_core.engine.patient_store import PatientStore
 from bunsui_core.engine.process_tree import set_child_subreaper
+from bunsui_core.engine.project_jobs import (
+    AttemptFacts,
+    AttemptPlan,
+    check_project_runnable,
+    collect_attempt,
+    parameters_of,
+    plan_attempt,
+    unfinished_dbt_attempt,
+)
 from bunsui_core.errors import EngineError, ErrorCode, NotFoundError
 from bunsui_core.model.dag import topological_order
 from bunsui_core.model.overrides import apply_overrides
@@ -68,6 +77,7 @@ def check_runnable(pipeline: Pipeline) -> None:
             code=ErrorCode.ENGINE_UNSUPPORTED,
             details={"operations": foreign},
         )
+    check_project_runnable(pipeline)
 
 
 def memory_enforcer(setting: str) -> CgroupHost | None:
@@ -348,7 +358,9 @@ class LocalEngine:
                 )
                 continue
             env = self._environment(session, job, operation, workdir, upstream)
-            status = self._run_operation(session, job, operation, env, cwd or workdir)
+            status = self._run_operation(
+                session, job, operation, env, cwd or workdir, workdir=workdir
+            )
         job_run = job_run.model_copy(
             update={
                 "status": status,
@@ -390,7 +402,14 @@ class LocalEngine:
         )
 
     def _run_operation(
-        self, session: Session, job: Job, operation: Operation, env: dict[str, str], cwd: Path
+        self,
+        session: Session,
+        job: Job,
+        operation: Operation,
+        env: dict[str, str],
+        cwd: Path,
+        *,
+        workdir: Path,
     ) -> RunStatus:
         """Attempt the operation up to its retry policy's max_attempts."""
         config = operation.config
@@ -402,16 +421,24 @@ class LocalEngine:
             operation_id=operation.operation_id,
             status=RunStatus.RUNNING,
         )
+        retry_state = self._rerun_state(session, job.job_id)
         for attempt in range(1, max_attempts + 1):
             delay = config.retry.delay_before(attempt) if config.retry else 0.0
             if delay and not self._sleep_unless_stopped(delay):
                 break
             if self._stop_reason is not None:
                 break
+            plan = plan_attempt(
+                operation,
+                project_dir=cwd,
+                workdir=workdir,
+                attempt=attempt,
+                retry_state=retry_state,
+            )
             spec = ProcessSpec(
-                argv=local_argv(config),
-                env={**env, "BUNSUI_ATTEMPT": str(attempt)},
-                cwd=cwd,
+                argv=plan.argv,
+                env={**env, **plan.env, "BUNSUI_ATTEMPT": str(attempt)},
+                cwd=plan.cwd or cwd,
                 stdout_path=logs / f"{operation.operation_id}.{attempt}.stdout",
                 stderr_path=logs / f"{operation.operation_id}.{attempt}.stderr",
                 memory_limit_mb=config.memory_limit_mb,
@@ -433,7 +460,10 @@ class LocalEngine:
                 self.store.put_operation_run(op_run)
 
             result = run_process(spec, self._live, on_start=record_start, cgroups=self._cgroups)
-            record = self._attempt_record(attempt, started_at, spec, result)
+            facts = self._collect(
+                session, job, operation, plan, spec=spec, result=result, project_dir=cwd
+            )
+            record = self._attempt_record(attempt, started_at, spec, result, facts)
             if op_run.attempts and op_run.attempts[-1].attempt == attempt:
                 op_run.attempts[-1] = record
             else:
@@ -442,7 +472,10 @@ class LocalEngine:
             self.store.put_operation_run(op_run)
             if record.status is RunStatus.COMPLETED:
                 return RunStatus.COMPLETED
-            self._record_error(session, job, operation, record, result)
+            # A later attempt continues from this one: dbt reruns only what did not succeed.
+            if plan.target_dir is not None and facts.nodes:
+                retry_state = plan.target_dir
+            self._record_error(session, job, operation, record, result, argv=spec.argv, facts=facts)
             self.progress(
                 f"job {job.job_id}/{operation.operation_id}: attempt {attempt} {record.status}"
             )
@@ -460,8 +493,45 @@ class LocalEngine:
             time.sleep(min(self.poll_seconds, end - time.monotonic()))
         return self._stop_reason is None
 
+    def _rerun_state(self, session: Session, job_id: str) -> Path | None:
+        """The dbt target directory a rerun continues from: the last attempt of this job in
+        the session being rerun, when that job did not complete (a `full` rerun starts over)."""
+        if session.parent_session_id is None or session.rerun_strategy == "full":
+            return None
+        previous = unfinished_dbt_attempt(self.store, session.parent_session_id, job_id)
+        return Path(previous.artifacts["run_results"]).parent if previous else None
+
+    def _collect(
+        self,
+        session: Session,
+        job: Job,
+        operation: Operation,
+        plan: AttemptPlan,
+        *,
+        spec: ProcessSpec,
+        result: ProcessResult,
+        project_dir: Path,
+    ) -> AttemptFacts:
+        """What a project job's attempt left behind (dbt nodes and artifacts)."""
+        if plan.target_dir is None:
+            return AttemptFacts()
+        artifacts = getattr(parameters_of(operation), "artifacts_dir", None)
+        return collect_attempt(
+            plan,
+            succeeded=result.succeeded,
+            stdout_path=spec.stdout_path,
+            artifacts_dir=project_dir / artifacts / session.session_id / job.job_id
+            if artifacts
+            else None,
+        )
+
     def _attempt_record(
-        self, attempt: int, started_at: str, spec: ProcessSpec, result: ProcessResult
+        self,
+        attempt: int,
+        started_at: str,
+        spec: ProcessSpec,
+        result: ProcessResult,
+        facts: AttemptFacts,
     ) -> OperationAttempt:
         if result.succeeded:
             status = RunStatus.COMPLETED
@@ -489,6 +559,8 @@ class LocalEngine:
             stderr_path=str(spec.stderr_path),
             stdout_tail=read_tail(spec.stdout_path),
             stderr_tail=read_tail(spec.stderr_path),
+            nodes=facts.nodes,
+            artifacts=facts.artifacts,
         )
 
     def _record_error(
@@ -498,8 +570,12 @@ class LocalEngine:
         operation: Operation,
         record: OperationAttempt,
         result: ProcessResult,
+        *,
+        argv: list[str],
+        facts: AttemptFacts,
     ) -> None:
-        """Keep the facts of a failed attempt for the analyzer, retried or not."""
+        """Keep the facts of a failed attempt for the analyzer, retried or not; a dbt run
+        gives one error per failed node."""
         if record.status is RunStatus.CANCELLED:
             return
         kind, headline = describe_failure(record, result)
@@ -518,21 +594,27 @@ class LocalEngine:
                 "oom_killed": record.oom_killed or None,
                 "timeout_seconds": record.timeout_seconds,
                 "elapsed_seconds": record.elapsed_seconds,
-                "command": local_argv(operation.config),
+                "command": argv,
             }.items()
             if value is not None
         }
-        self.store.add_error(
-            ErrorRecord(
-                session_id=session.session_id,
-                job_id=job.job_id,
-                operation_id=operation.operation_id,
-                attempt=record.attempt,
-                kind=kind,
-                message=message,
-                context=context,
-            )
+        reports = (
+            [(report.message, {**context, **report.context}) for report in facts.failures]
+            if facts.failures is not None and kind is FailureKind.EXIT_NONZERO
+            else [(message, context)]
         )
+        for text, facts_of_error in reports:
+            self.store.add_error(
+                ErrorRecord(
+                    session_id=session.session_id,
+                    job_id=job.job_id,
+                    operation_id=operation.operation_id,
+                    attempt=record.attempt,
+                    kind=kind,
+                    message=text,
+                    context=facts_of_error,
+                )
+            )
 
     def _finish(self, session_id: str, outcome: SessionStatus, pipeline: Pipeline) -> Session:
         """Write the terminal status, unless someone else already ended the session."""

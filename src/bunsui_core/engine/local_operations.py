@@ -7,14 +7,25 @@ retries, logs, whole-tree kill) is the same for every type.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from bunsui_core.model.pipeline import OperationConfig, OperationType
 
 ArgvBuilder = Callable[[OperationConfig], list[str]]
 
+
+def _child(module: str) -> ArgvBuilder:
+    """A project job's child entry point, run by this interpreter (its config arrives in
+    BUNSUI_PARAMS; a dbt attempt adds dbt's arguments, see engine.project_jobs)."""
+    return lambda _config: [sys.executable, "-m", f"bunsui_core.engine.{module}"]
+
+
 LOCAL_ARGV: dict[OperationType, ArgvBuilder] = {
     OperationType.COMMAND: OperationConfig.command_argv,
+    OperationType.DBT: _child("dbt_job"),
+    OperationType.PYTHON: _child("python_job"),
+    OperationType.DUCKDB_LOAD: _child("duckdb_load"),
 }
 """Operation type -> the argv its process runs; types missing here need the aws backend."""
 

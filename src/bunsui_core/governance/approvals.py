@@ -80,7 +80,7 @@ def resolve_files(arguments: dict[str, Any], fields: tuple[str, ...]) -> dict[st
             continue
         try:
             path = Path(str(value))
-            if path.is_file():
+            if path.is_file() or path.is_dir():  # a directory: a project
                 bound[field] = str(path.resolve())
         except (OSError, ValueError):
             continue  # not a usable path: the action reports it

@@ -126,17 +126,6 @@ def verify_chain(
     head: AuditHead | None = None
     for expected_seq, stored in enumerate(entries, start=1):
         body = {k: v for k, v in stored.items() if k != INDEXED}
-        indexed = stored.get(INDEXED) or {}
-        edited = [f for f in INDEXED_FIELDS if f in indexed and indexed[f] != body.get(f)]
-        if edited:
-            return (
-                count,
-                head,
-                ChainProblem(
-                    seq=expected_seq,
-                    problem=f"indexed {', '.join(edited)} does not match the hashed entry (edited)",
-                ),
-            )
         seq = body.get("seq")
         if seq != expected_seq:
             return (
@@ -161,6 +150,17 @@ def verify_chain(
                 head,
                 ChainProblem(
                     seq=expected_seq, problem="entry content does not match its hash (edited)"
+                ),
+            )
+        indexed = stored.get(INDEXED) or {}
+        edited = [f for f in INDEXED_FIELDS if f in indexed and indexed[f] != body.get(f)]
+        if edited:
+            return (
+                count,
+                head,
+                ChainProblem(
+                    seq=expected_seq,
+                    problem=f"indexed {', '.join(edited)} does not match the hashed entry (edited)",
                 ),
             )
         prev_hash = body["hash"]

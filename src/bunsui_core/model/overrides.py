@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from bunsui_core.model.pipeline import Job, Pipeline
 from bunsui_core.model.session import JobOverride
 
-SPECIAL_PARAMETERS = frozenset(
+FIELD_PARAMETERS = frozenset({"command", "env", "memory"})
+"""Parameters an override sets only through its own fields (`command`, `env`, `memory_mb`):
+ignored in its `parameters`, so no stored override can carry them in by another door."""
+
+SPECIAL_PARAMETERS = FIELD_PARAMETERS | frozenset(
     {
-        "command",  # command operations: the argv; ECS: the container's command
-        "env",  # the process's or container's environment
-        "memory",  # the memory limit (set with --memory, within its bound)
+        "pass_env",  # launcher variables (credentials, say) a command's process inherits
         "cpu",  # ECS task size
         "container_name",  # which ECS container the overrides go to
         "launch_type",  # ECS launch type
@@ -19,8 +21,8 @@ SPECIAL_PARAMETERS = frozenset(
         "log_stream_prefix",
     }
 )
-"""Parameter keys some operation type treats as more than data: an override's parameters
-may not set them (a `--param command=...` would hide a new argv behind a harmless-looking
+"""Parameter keys some operation type treats as more than data: `job update-config --param`
+refuses them (a `--param command=...` would hide a new argv behind a harmless-looking
 change); command and environment changes are `job update-command`, memory is `--memory`."""
 
 
@@ -41,7 +43,7 @@ def merge_overrides(base: JobOverride | None, change: JobOverride) -> JobOverrid
 
 def _job_with(job: Job, override: JobOverride) -> Job:
     operations = []
-    data = {k: v for k, v in override.parameters.items() if k not in SPECIAL_PARAMETERS}
+    data = {k: v for k, v in override.parameters.items() if k not in FIELD_PARAMETERS}
     for op in job.operations:
         parameters = {**op.config.parameters, **data}
         if override.memory_mb is not None:

@@ -22,9 +22,12 @@ PASS_ENV_PATTERN = re.compile(r"^[A-Za-z_*?\[][A-Za-z0-9_*?\[\]!-]*$")
 
 
 class OperationType(StrEnum):
-    """Where an operation runs: `command` locally, the rest on AWS."""
+    """Where an operation runs: `command` and the project job types locally, the rest on AWS."""
 
     COMMAND = "command"
+    DBT = "dbt"
+    PYTHON = "python"
+    DUCKDB_LOAD = "duckdb_load"
     LAMBDA = "lambda"
     ECS = "ecs"
     GLUE = "glue"

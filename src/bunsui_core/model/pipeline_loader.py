@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from bunsui_core.errors import PipelineInvalidError
 from bunsui_core.model.dag import find_cycle
 from bunsui_core.model.location import location
 from bunsui_core.model.pipeline import PASS_ENV_PATTERN, OperationType, Pipeline, content_hash
+from bunsui_core.model.project import PARAMETER_MODELS
 
 MAX_PIPELINE_BYTES = 1_000_000
 
@@ -28,6 +29,11 @@ NOT_A_PIPELINE = "not a pipeline: expected a mapping with `name` and `jobs`"
 
 def parse_pipeline_text(text: str, *, source: str = "<text>") -> Pipeline:
     """Validate YAML text into a Pipeline, or raise PIPELINE_INVALID listing every problem."""
+    return validate_pipeline_data(parse_yaml_text(text, source=source), source=source)
+
+
+def parse_yaml_text(text: str, *, source: str = "<text>") -> Any:
+    """Safe YAML (no aliases, bounded size and depth), or PIPELINE_INVALID saying where not."""
     if len(text.encode()) > MAX_PIPELINE_BYTES:
         raise PipelineInvalidError(
             f"{source}: pipeline file is larger than {MAX_PIPELINE_BYTES} bytes",
@@ -48,7 +54,7 @@ def parse_pipeline_text(text: str, *, source: str = "<text>") -> Pipeline:
             f"{source}: malformed YAML at {where}",
             details={"source": source, "problems": [problem]},
         ) from None
-    return validate_pipeline_data(data, source=source)
+    return data
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -83,7 +89,19 @@ def load_pipeline_file(path: Path) -> Pipeline:
 
 def load_pipeline_source(path: Path) -> tuple[Pipeline, bytes]:
     """The pipeline and the exact bytes it was parsed from (read once: hashing them binds
-    what was parsed); unreadable files are reported like invalid ones.
+    what was parsed); unreadable files are reported like invalid ones."""
+    data = read_definition_bytes(path)
+    return parse_pipeline_text(data.decode("utf-8"), source=str(path)), data
+
+
+def read_pipeline_text(path: Path) -> str:
+    """The text of a definition file (a pipeline or a project's YAML), with the same bounds."""
+    return read_definition_bytes(path).decode("utf-8")
+
+
+def read_definition_bytes(path: Path) -> bytes:
+    """The bytes of a definition file, checked to be UTF-8; unreadable files are reported
+    like invalid ones.
 
     Only regular files are read, and never more than the size limit (plus one byte to tell):
     /dev/zero, a FIFO or a `/proc/kmsg`-like file must not hang or exhaust memory.
@@ -95,13 +113,13 @@ def load_pipeline_source(path: Path) -> tuple[Pipeline, bytes]:
                 f"{path}: pipeline file is larger than {MAX_PIPELINE_BYTES} bytes",
                 details={"source": str(path), "problems": []},
             )
-        text = data.decode("utf-8")
+        data.decode("utf-8")
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: NUL in the path
         raise PipelineInvalidError(
             f"cannot read pipeline file {path}: {exc}",
             details={"source": str(path), "problems": []},
         ) from None
-    return parse_pipeline_text(text, source=str(path)), data
+    return data
 
 
 READ_DEADLINE_SECONDS = 5.0
@@ -309,11 +327,26 @@ def _config_problems(where: str, config: dict[str, Any]) -> Iterator[Problem]:
                 "location": f"{where}.parameters.pass_env",
                 "message": "pass_env must be a list of variable names or patterns (AWS_*)",
             }
+    elif isinstance(kind, str) and kind in PARAMETER_MODELS:
+        yield from parameter_problems(f"{where}.parameters", PARAMETER_MODELS[kind], parameters)
     elif kind in (OperationType.LAMBDA, OperationType.ECS) and not config.get("resource_arn"):
         yield {
             "location": f"{where}.resource_arn",
             "message": f"{kind} operation needs a resource_arn",
         }
+
+
+def parameter_problems(where: str, model: type[BaseModel], value: Any) -> Iterator[Problem]:
+    """Problems of `value` against a typed config model, located under `where`."""
+    try:
+        model.model_validate(value)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            inner = location(err["loc"])
+            yield {
+                "location": where if inner == "(root)" else f"{where}.{inner}".replace(".[", "["),
+                "message": err["msg"],
+            }
 
 
 def _argv(command: str | list[Any]) -> list[Any] | None:

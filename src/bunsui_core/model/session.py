@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bunsui_core.errors import InvalidTransitionError
 from bunsui_core.model.claims import Escalation, SessionClaim
+from bunsui_core.model.dbt_nodes import NodeResult
 from bunsui_core.model.fingerprint import fingerprint_of
 
 
@@ -226,6 +227,12 @@ class OperationAttempt(_Record):
     stderr_path: str | None = None
     stdout_tail: str = ""
     stderr_tail: str = ""
+    nodes: list[NodeResult] = Field(
+        default_factory=list, description="dbt: every node of run_results.json."
+    )
+    artifacts: dict[str, str] = Field(
+        default_factory=dict, description="Files the attempt left (dbt: run_results, manifest)."
+    )
 
 
 class OperationRun(_Record):

@@ -53,6 +53,7 @@ def operation_settings(operation: Operation) -> dict[str, Any]:
         "argv": config.command_argv() if config.parameters.get("command") else None,
         "env": redact(env),
         "env_sha256": sha256_text(canonical_text(env)),
+        "pass_env": config.pass_env,
         "memory_mb": config.memory_limit_mb,
         "timeout_seconds": config.timeout_seconds,
         "parameters": config.process_parameters(),

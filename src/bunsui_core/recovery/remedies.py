@@ -255,31 +255,52 @@ HUMAN_FIXES = {
 
 def _human_fix(action: RecoveryAction, failed: FailedJob) -> Remedy:
     what = HUMAN_FIXES[action]
-    steps = []
-    if failed.job_id is not None:
-        steps.append(
-            PlanStep(
-                step=1,
-                action="inspect",
-                command=command(
-                    "job",
-                    "logs",
-                    failed.job_id,
-                    "--session-id",
-                    failed.session_id,
-                    "--stream",
-                    "stderr",
-                ),
-                reason="Read what the job wrote before changing anything.",
-            )
-        )
+    steps = [] if failed.job_id is None else [_inspect(failed, failed.job_id)]
+    dbt = " (a dbt job reruns only its failed and skipped nodes)" if _is_dbt(failed) else ""
     steps.append(
         PlanStep(
             step=len(steps) + 1,
             action="rerun",
             command=_rerun(failed, action),
-            reason=f"After a person has made the fix ({what}), rerun.",
+            reason=f"After a person has made the fix ({what}), rerun{dbt}.",
             requires_human=True,
         )
     )
     return Remedy(action, steps, summary=f"a person must {what}")
+
+
+def _is_dbt(failed: FailedJob) -> bool:
+    return "dbt_command" in failed.context
+
+
+def _inspect(failed: FailedJob, job_id: str) -> PlanStep:
+    """Look before fixing: a dbt job's nodes (and a failed test's rows), else the job's stderr."""
+    ctx = failed.context
+    if not _is_dbt(failed):
+        return PlanStep(
+            step=1,
+            action="inspect",
+            command=command(
+                "job", "logs", job_id, "--session-id", failed.session_id, "--stream", "stderr"
+            ),
+            reason="Read what the job wrote before changing anything.",
+        )
+    if ctx.get("dbt_test"):
+        reason = (
+            f"Test {ctx['dbt_test']} found {ctx.get('failures', '?')} failing row(s) in "
+            f"{ctx.get('model') or 'its model'}; failing_rows_query in the error's context "
+            "shows them on the warehouse."
+        )
+    else:
+        where = ":".join(str(ctx[k]) for k in ("file", "line") if k in ctx)
+        reason = (
+            "See every dbt node's status and message"
+            + (f"; the error is at {where}" if where else "")
+            + "."
+        )
+    return PlanStep(
+        step=1,
+        action="inspect",
+        command=command("job", "describe", job_id, "--session-id", failed.session_id),
+        reason=reason,
+    )

@@ -15,6 +15,8 @@ import pytest
 from bunsui_core.config import EngineSettings, Settings
 from bunsui_core.engine.job_env import BASE_NAMES, job_environment
 from bunsui_core.engine.local import LocalEngine, cancel_active_runs
+from bunsui_core.errors import InvalidArgumentError, PipelineInvalidError
+from bunsui_core.model.pipeline_loader import validate_pipeline_data
 from bunsui_core.model.session import RunStatus, SessionStatus
 from bunsui_core.store.base import update_session
 from bunsui_core.store.sqlite import SqliteStore
@@ -269,3 +271,35 @@ def test_runner_killed_by_sigterm_cancels_its_session(tmp_path):
     assert not _alive(int(pid_file.read_text()))
     assert not _alive(int(pid_file.with_suffix(".daemon").read_text()))
     store.close()
+
+
+class TestEngineSettings:
+    def test_config_yaml_sets_the_engine_and_refuses_bad_values(self, tmp_path):
+        """`engine:` in config.yaml is read; a wrong key or value is INVALID_ARGUMENT."""
+        home = tmp_path / "home"
+        home.mkdir()
+        config = home / "config.yaml"
+        config.write_text(
+            "engine: {pass_env: [HTTPS_PROXY], log_max_bytes: 8192, memory_enforcement: watchdog}\n"
+        )
+        engine = Settings.resolve(home).engine
+        assert engine == EngineSettings(("HTTPS_PROXY",), 8192, "watchdog")
+        for bad in (
+            "engine: {memory_enforcement: cgroup_v3}",
+            "engine: {log_max_bytes: 10}",
+            "engine: {pass_env: HTTPS_PROXY}",
+            "engine: {pass_envs: [X]}",
+        ):
+            config.write_text(bad + "\n")
+            with pytest.raises(InvalidArgumentError):
+                Settings.resolve(home)
+
+    def test_bad_pass_env_in_a_pipeline_is_a_validation_problem(self):
+        """pass_env must be a list of names or patterns, reported at its location."""
+        data = pipeline_data(
+            command_job("a", "pass", parameters={"pass_env": ["OK_*", "no spaces"]})
+        )
+        with pytest.raises(PipelineInvalidError) as caught:
+            validate_pipeline_data(data)
+        [problem] = caught.value.details["problems"]
+        assert problem["location"] == "jobs[0].operations[0].config.parameters.pass_env"

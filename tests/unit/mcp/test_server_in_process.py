@@ -665,7 +665,12 @@ def test_every_resource_and_template_reads_as_json(settings, mode, failed):
         ticket = pending(
             await ok(client, "job_rerun", job_id="transform", session_id=failed), "job:rerun"
         )
-        values = {"session_id": failed, "pipeline_id": "etl", "ticket_id": ticket}
+        values = {
+            "session_id": failed,
+            "job_id": "transform",
+            "pipeline_id": "etl",
+            "ticket_id": ticket,
+        }
         read = {uri: await read_json(client, uri) for uri in statics}
         for template in templates:
             uri = template.format(**values)
@@ -682,6 +687,7 @@ def test_every_resource_and_template_reads_as_json(settings, mode, failed):
     assert out["templates"] == {
         "bunsui://sessions/{session_id}",
         "bunsui://sessions/{session_id}/errors",
+        "bunsui://sessions/{session_id}/jobs/{job_id}",
         "bunsui://pipelines/{pipeline_id}",
         "bunsui://tickets/{ticket_id}",
     }
@@ -700,6 +706,9 @@ def test_every_resource_and_template_reads_as_json(settings, mode, failed):
     assert {"session_id", "status", "errors"} <= set(errors)
     assert errors["errors"][0]["error_code"] == "LOCAL_MEMORY_LIMIT"
     assert errors["errors"][0]["recovery_suggestions"]
+    job = read["bunsui://sessions/{session_id}/jobs/{job_id}"]
+    assert (job["job_id"], job["status"]) == ("transform", "failed")
+    assert job["operations"][0]["attempts"][0]["nodes"] == []
     pipeline = read["bunsui://pipelines/{pipeline_id}"]
     assert {"pipeline_id", "version", "name", "definition"} <= set(pipeline)
     assert (pipeline["pipeline_id"], pipeline["version"]) == ("etl", 1)

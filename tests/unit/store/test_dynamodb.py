@@ -332,7 +332,10 @@ def read_calls(data: dict[str, Any]) -> dict[str, Callable[[Store], object]]:
         "get_pipeline": lambda s: s.get_pipeline("etl"),
         "list_pipelines": lambda s: s.list_pipelines(),
         "get_session": lambda s: s.get_session("ses-1"),
-        "list_sessions": lambda s: s.list_sessions(SessionFilter(status="queued"), limit=5),
+        "list_sessions": lambda s: (
+            s.list_sessions(SessionFilter(status="queued"), limit=5),
+            s.list_sessions(SessionFilter(claimed=False, escalated=True), limit=5),
+        ),
         "list_job_runs": lambda s: s.list_job_runs("ses-1"),
         "list_operation_runs": lambda s: s.list_operation_runs("ses-1", "a"),
         "list_errors": lambda s: s.list_errors("ses-1"),
@@ -352,11 +355,13 @@ def read_calls(data: dict[str, Any]) -> dict[str, Callable[[Store], object]]:
         "find_pending_ticket": lambda s: s.find_pending_ticket("job:mark", "h1", "ai"),
         "list_tickets": lambda s: s.list_tickets(status="pending"),
         "list_audit": lambda s: s.list_audit(session_id="ses-1"),
+        "recent_audit": lambda s: s.recent_audit(
+            actor="ai-agent", action="job:rerun", since="2000-01-01T00:00:00.000000Z", limit=5
+        ),
         "audit_head": lambda s: s.audit_head(),
         "audit_bodies": lambda s: s.audit_bodies(),
         "list_events": lambda s: s.list_events(),
         "list_insight_states": lambda s: s.list_insight_states("etl"),
-        "recent_audit": lambda s: s.recent_audit(actor="ai", action="job:rerun", since=AT, limit=5),
         "last_event_seq": lambda s: s.last_event_seq(),
     }
 
