@@ -47,6 +47,7 @@ from bunsui_mcp._cli_help import (
 from bunsui_mcp._cli_live import RunProgress, new_lines, on_terminal, watch_live
 from bunsui_mcp._cli_render import OutputFormat, print_error, render
 from bunsui_mcp._cli_signals import cancel_on_interrupt
+from bunsui_mcp._insight_view import insight_view
 from bunsui_mcp._ticket_render import ticket_list_text, ticket_text
 
 EXIT_CODES: dict[ErrorCode, int] = {
@@ -292,6 +293,8 @@ def run_action(action: Action, values: dict[str, Any]) -> None:
     elif action.cli_json_lines and not isinstance(result, PendingApproval):
         for item in data[action.cli_json_lines]:
             print(terminal_safe(json.dumps(item, ensure_ascii=False)))
+    elif (view := insight_view(action.name, data, STATE.output_format)) is not None:
+        print(view)
     else:
         print(render(data, STATE.output_format, wide=STATE.wide))
     code = _exit_code_for(action, raw, result)
@@ -338,8 +341,9 @@ RESOURCE_HELP = {
     "policy": "The policy in force: check one call, explain an actor's permissions.",
     "error": "Classify errors, analyze failed sessions, see what was learned.",
     "events": "The feed of session and ticket status changes (tail, --follow).",
+    "insight": "Insights from run history: list, show (with a chart), apply, dismiss.",
     "job": "Jobs of a session: list, describe, logs, update-config, rerun, mark.",
-    "pipeline": "Pipelines: validate, register, list, describe, run.",
+    "pipeline": "Pipelines: validate, register, list, describe, run, stats, cost, update-config.",
     "notify": "Notifications: test (send one message to each configured webhook).",
     "recovery": "Recovery plans: suggest, execute.",
     "session": "Sessions (runs): list, describe, watch, cancel, rerun.",

@@ -225,6 +225,12 @@ RESOURCES: list[tuple[str, str, str, str]] = [
         "session:claims",
         "Who works on which session now: live claims with holder, note and expiry.",
     ),
+    (
+        "bunsui://insights",
+        "insights",
+        "insight:list",
+        "Insights from run history: preventive, cost, performance, with evidence.",
+    ),
 ]
 
 
@@ -280,6 +286,15 @@ def _add_prompts(server: BunsuiServer) -> None:
     )
     def recover_session(session_id: str) -> str:
         return text("recover_session").replace("{session_id}", session_id)
+
+    @server.prompt(
+        name="review_insights",
+        title="Review a pipeline's insights",
+        description="Go through what the run history suggests (risk, waste, speed), with the "
+        "evidence, and apply only what the user agrees to.",
+    )
+    def review_insights(pipeline_id: str) -> str:
+        return text("review_insights").replace("{pipeline_id}", pipeline_id)
 
 
 def build_server(

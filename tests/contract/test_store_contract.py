@@ -17,6 +17,7 @@ from bunsui_core.errors import (
     InvalidTransitionError,
     NotFoundError,
 )
+from bunsui_core.model.insight import InsightState, InsightStatus, InsightVerdict
 from bunsui_core.model.pipeline import Pipeline, content_hash
 from bunsui_core.model.pipeline_loader import validate_pipeline_data
 from bunsui_core.model.recovery import ErrorLabel
@@ -638,3 +639,55 @@ class TestErrorLabels:
             store.add_error_label(label)
         assert store.list_error_labels() == labels
         assert store.list_error_labels(limit=2) == labels[:2]
+
+
+def make_state(insight_id: str, pipeline_id: str = "etl", **changes) -> InsightState:
+    fields = {
+        "rule": "memory_overprovisioned",
+        "status": InsightStatus.DISMISSED,
+        "actor": "alice",
+        "reason": "batch job, memory is shared",
+        **changes,
+    }
+    return InsightState(insight_id=insight_id, pipeline_id=pipeline_id, **fields)
+
+
+class TestInsightStates:
+    def test_round_trip_with_baseline_and_snapshot(self, store):
+        """An applied insight keeps its snapshot, baseline and version exactly."""
+        state = make_state(
+            "ins-etl-00000001",
+            status=InsightStatus.APPLIED,
+            reason=None,
+            snapshot={"title": "t", "evidence": {"points": [{"value": 1.5}]}},
+            applied_at=at(5),
+            applied_version=3,
+            baseline={"limit": 512.0, "max_peak": 13.3},
+        )
+        store.put_insight_state(state)
+        assert store.list_insight_states("etl") == [state]
+
+    def test_put_replaces_the_decision(self, store):
+        """A second put for the same insight replaces the first (the verdict is recorded)."""
+        store.put_insight_state(make_state("ins-etl-00000001", status=InsightStatus.APPLIED))
+        judged = make_state(
+            "ins-etl-00000001",
+            status=InsightStatus.APPLIED,
+            verdict=InsightVerdict.HELPED,
+            verdict_runs=3,
+        )
+        store.put_insight_state(judged)
+        assert store.list_insight_states("etl") == [judged]
+
+    def test_listed_per_pipeline_by_insight_id(self, store):
+        """Each pipeline lists only its own decisions, ordered by insight id."""
+        for insight_id in ("ins-etl-0000000c", "ins-etl-0000000a", "ins-etl-0000000b"):
+            store.put_insight_state(make_state(insight_id))
+        store.put_insight_state(make_state("ins-other-0000000a", pipeline_id="other"))
+        assert [s.insight_id for s in store.list_insight_states("etl")] == [
+            "ins-etl-0000000a",
+            "ins-etl-0000000b",
+            "ins-etl-0000000c",
+        ]
+        assert [s.pipeline_id for s in store.list_insight_states("other")] == ["other"]
+        assert store.list_insight_states("none") == []

@@ -47,6 +47,12 @@ class TestWheel:
             assert packaged in names
             assert wheel.read(packaged) == (ROOT / relative).read_bytes()
 
+    def test_insight_prices_and_prompt_ship(self, wheel):
+        """The price table insights quote and the review_insights prompt are in the wheel."""
+        names = set(wheel.namelist())
+        assert "bunsui_core/insights/prices.yaml" in names
+        assert "bunsui_core/_data/prompts/review_insights.md" in names
+
     def test_console_scripts_are_declared(self, wheel):
         """The wheel installs the `bunsui` and `bunsui-mcp` commands."""
         [entry_points] = [n for n in wheel.namelist() if n.endswith("entry_points.txt")]

@@ -47,6 +47,16 @@ PUBLIC_API = {
         "set_override",
         "suggest_plans",
     ],
+    "bunsui_core.insights": [
+        "History",
+        "Insight",
+        "InsightKind",
+        "PipelineChange",
+        "load_history",
+        "pipeline_cost",
+        "pipeline_insights",
+        "tune_pipeline",
+    ],
     "bunsui_core.engine": [
         "LocalEngine",
         "cancel_active_runs",

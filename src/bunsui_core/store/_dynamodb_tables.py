@@ -107,7 +107,8 @@ EVENTS = TableSpec(
 KV = TableSpec(
     "kv",
     "small keyed records: counters, idempotency keys, pending-ticket guards, error-id guards, "
-    "rerun counts, action totals (sk = action), recovery plans, schema version",
+    "rerun counts, action totals (sk = action), recovery plans, schema version, "
+    "insight decisions (pk insights:<pipeline>, sk insight id)",
     range_type="S",
 )
 

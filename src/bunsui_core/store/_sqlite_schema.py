@@ -146,4 +146,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX error_labels_by_template ON error_labels (template, seq);
     """,
+    # 6: decisions on insights (applied with a baseline, or dismissed), listed per pipeline.
+    """
+    CREATE TABLE insight_states (
+        insight_id  TEXT PRIMARY KEY,
+        pipeline_id TEXT NOT NULL,
+        body        TEXT NOT NULL
+    );
+    CREATE INDEX insight_states_by_pipeline ON insight_states (pipeline_id, insight_id);
+    """,
 )

@@ -19,6 +19,7 @@ from bunsui_core.errors import (
 from bunsui_core.governance.audit import AuditEntry, AuditEvent, AuditHead
 from bunsui_core.governance.tickets import TICKET_TRANSITIONS, Ticket, TicketStatus
 from bunsui_core.model.event import Event
+from bunsui_core.model.insight import InsightState
 from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.recovery import (
     ActionStats,
@@ -250,6 +251,14 @@ class Store(Protocol):
 
     def get_recovery_plan(self, plan_id: str) -> RecoveryPlan | None:
         """The plan, or None when missing."""
+
+    # insights (only decisions are stored; insights are recomputed from runs)
+
+    def put_insight_state(self, state: InsightState) -> None:
+        """Insert or replace the decision on one insight."""
+
+    def list_insight_states(self, pipeline_id: str) -> list[InsightState]:
+        """Decisions on one pipeline's insights, by insight id."""
 
     # approval tickets
 

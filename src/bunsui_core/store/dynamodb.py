@@ -119,6 +119,7 @@ from bunsui_core.governance.audit import (
 from bunsui_core.governance.tickets import Ticket, TicketStatus
 from bunsui_core.model.claims import claim_events
 from bunsui_core.model.event import Event, EventKind
+from bunsui_core.model.insight import InsightState
 from bunsui_core.model.pipeline import Pipeline, content_hash
 from bunsui_core.model.recovery import (
     ActionStats,
@@ -1302,6 +1303,25 @@ class DynamoDBStore:
         """The plan, or None when missing."""
         item = self._get(KV, {"pk": _s(f"plan:{plan_id}"), "sk": _s(".")})
         return _parse(RecoveryPlan, item, table="recovery_plans", key=plan_id) if item else None
+
+    # insights: one kv partition per pipeline, sorted by insight id
+
+    def put_insight_state(self, state: InsightState) -> None:
+        """Insert or replace the decision on one insight."""
+        self._writable()
+        item = {
+            "pk": _s(f"insights:{state.pipeline_id}"),
+            "sk": _s(state.insight_id),
+            **_body(state),
+        }
+        self._call("put_item", **self._put(KV, item))
+
+    def list_insight_states(self, pipeline_id: str) -> list[InsightState]:
+        """Decisions on one pipeline's insights, by insight id (one partition Query)."""
+        return [
+            _parse(InsightState, item, table="insight_states", key=item["sk"]["S"])
+            for item in self._partition(KV, f"insights:{pipeline_id}")
+        ]
 
     # approval tickets
 

@@ -29,6 +29,7 @@ from bunsui_core.governance.audit import (
 from bunsui_core.governance.tickets import Ticket, TicketStatus
 from bunsui_core.model.claims import claim_events
 from bunsui_core.model.event import Event, EventKind
+from bunsui_core.model.insight import InsightState
 from bunsui_core.model.pipeline import Pipeline, content_hash
 from bunsui_core.model.recovery import (
     ActionStats,
@@ -680,6 +681,26 @@ class SqliteStore:
             if rows
             else None
         )
+
+    # insights
+
+    def put_insight_state(self, state: InsightState) -> None:
+        """Insert or replace the decision on one insight."""
+        with self._guard():
+            self._db.execute(
+                "INSERT OR REPLACE INTO insight_states VALUES (?, ?, ?)",
+                (state.insight_id, state.pipeline_id, state.model_dump_json()),
+            )
+
+    def list_insight_states(self, pipeline_id: str) -> list[InsightState]:
+        """Decisions on one pipeline's insights, by insight id."""
+        rows = self._rows(
+            "SELECT insight_id, body FROM insight_states WHERE pipeline_id = ? ORDER BY insight_id",
+            (pipeline_id,),
+        )
+        return [
+            parse_record(InsightState, body, table="insight_states", key=key) for key, body in rows
+        ]
 
     # approval tickets
 

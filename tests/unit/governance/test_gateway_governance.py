@@ -142,6 +142,8 @@ def write_cases(
             "action": "increase_memory",
             "outcome": "success",
         },
+        "insight:apply": {"insight_id": "ins-etl-00000000"},
+        "insight:dismiss": {"insight_id": "ins-etl-00000000", "reason": "not needed"},
         "job:mark": {
             "job_id": "transform",
             "session_id": failed,
@@ -156,6 +158,7 @@ def write_cases(
         },
         "job:update-config": {"job_id": "transform", "session_id": failed, "memory": 256},
         "pipeline:register": {"file": pipeline, "pipeline_id": "other"},
+        "pipeline:update-config": {"pipeline_id": "etl", "job": "transform", "memory": 256},
         "pipeline:run": {"pipeline": pipeline, "wait": True},
         "recovery:execute": {"plan_id": plan_id, "dry_run": False},
         "session:cancel": {"session_id": queued},

@@ -52,6 +52,7 @@ from bunsui_core.store.base import SessionFilter
 from bunsui_core.store.sqlite import SqliteStore
 from bunsui_mcp.server import build_server
 from tests.conftest import etl_pipeline
+from tests.unit.insights import recorded
 
 AGENT = "ai-agent"
 OS_USER = getpass.getuser()
@@ -107,6 +108,7 @@ class Home:
     error_id: str
     fingerprint: str
     pipeline_file: str
+    insight_id: str
 
 
 def make_home(tmp_path: Path) -> Home:
@@ -124,6 +126,14 @@ def make_home(tmp_path: Path) -> Home:
         "job:update-config",
         {"job_id": "transform", "session_id": session_id, "memory": 320},
     )
+    store = SqliteStore(settings_.database_path)
+    try:  # a recorded history whose peak memory climbs towards its limit: one insight
+        grow = recorded.Recorder(store, "grow", recorded.job("load", memory=512))
+        for peak in (200, 240, 280, 320, 360):
+            grow.run(load=recorded.Ran(peak=peak, limit=512))
+    finally:
+        store.close()
+    [insight] = gateway.invoke(OS_USER, "insight:list", {"pipeline": "grow"}).insights
     return Home(
         settings=settings_,
         session_id=session_id,
@@ -132,6 +142,7 @@ def make_home(tmp_path: Path) -> Home:
         error_id=error.error_id,
         fingerprint=error.fingerprint,
         pipeline_file=pipeline_file,
+        insight_id=insight.insight_id,
     )
 
 
@@ -413,6 +424,7 @@ def known_values(home: Home, actor: str) -> Known:
         "requested_by": [AGENT],
         "action": ["session:list", "approval:approve", "job:rerun"],
         "message": ["MemoryError: Unable to allocate 150. MiB for the batch", "Killed"],
+        "insight_id": [home.insight_id],
     }
 
 

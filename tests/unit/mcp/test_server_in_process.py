@@ -30,6 +30,7 @@ from bunsui_core.governance.policy import Outcome
 from bunsui_core.store.sqlite import SqliteStore
 from bunsui_mcp.server import build_server
 from tests.conftest import etl_pipeline
+from tests.unit.insights import recorded
 
 PROTOCOLS = {"auto": "2026-07-28", "legacy": "2025-11-25"}
 AGENT = "ai-agent"
@@ -378,6 +379,17 @@ def test_every_read_tool_answers_about_the_failed_session(settings, tmp_path, mo
         assert decisions["approval:approve"] == "deny"
         assert decisions["session:list"] == "allow"
 
+        # a recorded history whose peak memory climbs towards the limit
+        store = SqliteStore(settings.database_path)
+        rec = recorded.Recorder(store, "grow", recorded.job("load", memory=512))
+        for peak in (200, 240, 280, 320, 360):
+            rec.run(load=recorded.Ran(peak=peak, limit=512))
+        store.close()
+        insights = (await call("insight_list", pipeline="grow"))["insights"]
+        assert [(i["job_id"], i["rule"]) for i in insights] == [("load", "memory_near_limit")]
+        shown = await call("insight_show", insight_id=insights[0]["insight_id"])
+        assert shown["suggestion"]["command"].startswith("bunsui pipeline update-config grow")
+
         # read tools added to the registry later still get called once, with their required
         # arguments taken from this home
         known = {
@@ -670,7 +682,12 @@ def test_every_resource_and_template_reads_as_json(settings, mode, failed):
         return {"statics": statics, "templates": templates, "read": read, "ticket": ticket}
 
     out = with_client(settings, mode, body)
-    assert out["statics"] == {"bunsui://sessions", "bunsui://audit/head", "bunsui://claims"}
+    assert out["statics"] == {
+        "bunsui://sessions",
+        "bunsui://audit/head",
+        "bunsui://claims",
+        "bunsui://insights",
+    }
     assert out["templates"] == {
         "bunsui://sessions/{session_id}",
         "bunsui://sessions/{session_id}/errors",
@@ -681,6 +698,7 @@ def test_every_resource_and_template_reads_as_json(settings, mode, failed):
     read = out["read"]
     assert {"sessions", "next_cursor"} <= set(read["bunsui://sessions"])
     assert [s["session_id"] for s in read["bunsui://sessions"]["sessions"]] == [failed]
+    assert isinstance(read["bunsui://insights"]["insights"], list)
     assert read["bunsui://claims"] == {"claims": []}
     head = read["bunsui://audit/head"]
     assert {"seq", "hash", "head"} <= set(head)
@@ -739,6 +757,7 @@ def test_prompts_guide_the_agent_through_real_tools(settings, mode, failed):
             ("bunsui_operator", None),
             ("diagnose_session", {"session_id": failed}),
             ("recover_session", {"session_id": failed}),
+            ("review_insights", {"pipeline_id": "etl"}),
         ]:
             prompt = await client.get_prompt(name, arguments)
             assert len(prompt.messages) == 1
@@ -748,7 +767,14 @@ def test_prompts_guide_the_agent_through_real_tools(settings, mode, failed):
         return listed, texts
 
     listed, texts = with_client(settings, mode, body)
-    assert set(listed) == {"bunsui_operator", "diagnose_session", "recover_session"}
+    assert set(listed) == {
+        "bunsui_operator",
+        "diagnose_session",
+        "recover_session",
+        "review_insights",
+    }
+    [argument] = listed["review_insights"].arguments
+    assert (argument.name, argument.required) == ("pipeline_id", True)
     assert listed["bunsui_operator"].arguments in ([], None)
     for name in ("diagnose_session", "recover_session"):
         [argument] = listed[name].arguments
@@ -768,6 +794,10 @@ def test_prompts_guide_the_agent_through_real_tools(settings, mode, failed):
         assert "error_analyze" in text
         assert "never" in text
         assert "instructions" in text
+    review = texts["review_insights"]
+    assert "{pipeline_id}" not in review
+    for tool in ("insight_list", "insight_apply", "pipeline_stats", "approval_show"):
+        assert f"`{tool}`" in review, tool
     recover = texts["recover_session"]
     for tool in ("error_analyze", "recovery_suggest", "recovery_execute", "approval_show"):
         assert f"`{tool}`" in recover, tool
@@ -777,6 +807,8 @@ def test_prompts_guide_the_agent_through_real_tools(settings, mode, failed):
             if named in {"session_id", "plan_id", "ticket_id", "dry_run", "approve_command"}:
                 continue
             if named in {"error_code", "resource_uri", "recovery_suggestions"}:
+                continue
+            if named in {"confidence_basis", "estimated_effect", "expected_command"}:
                 continue
             assert named in tool_names, named
 

@@ -36,6 +36,7 @@ from bunsui_core.errors import (
 from bunsui_core.governance.audit import INDEXED, AuditEvent, AuditResult, verify_chain
 from bunsui_core.governance.tickets import Ticket, TicketStatus
 from bunsui_core.model.event import EventKind
+from bunsui_core.model.insight import InsightState, InsightStatus
 from bunsui_core.model.pipeline_loader import validate_pipeline_data
 from bunsui_core.model.recovery import (
     ErrorLabel,
@@ -313,6 +314,15 @@ def write_calls(data: dict[str, Any]) -> dict[str, Callable[[Store], object]]:
             expected_version=ticket.version,
         ),
         "append_audit": lambda s: s.append_audit(make_event()),
+        "put_insight_state": lambda s: s.put_insight_state(
+            InsightState(
+                insight_id="ins-etl-0000abcd",
+                pipeline_id="etl",
+                rule="memory_overprovisioned",
+                status=InsightStatus.DISMISSED,
+                actor="me",
+            )
+        ),
     }
 
 
@@ -351,6 +361,7 @@ def read_calls(data: dict[str, Any]) -> dict[str, Callable[[Store], object]]:
         "audit_head": lambda s: s.audit_head(),
         "audit_bodies": lambda s: s.audit_bodies(),
         "list_events": lambda s: s.list_events(),
+        "list_insight_states": lambda s: s.list_insight_states("etl"),
         "last_event_seq": lambda s: s.last_event_seq(),
     }
 
