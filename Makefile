@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO_HOME ?= .demo-home
 
-.PHONY: demo test install install-dev lint bench clean
+.PHONY: demo test install install-dev lint bench clean eval train-error-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +43,12 @@ RUNS ?= 3
 .PHONY: chaos
 chaos: install-dev
 	$(BIN)/python -m tests.ai.scorecard --seed $(SEED) --runs $(RUNS) --json chaos-scorecard.json
+
+# Diagnosis accuracy on held-out families (leave-one-family-out over tests/data/errors):
+# per layer and total, confusion matrix, UNKNOWN rate, calibration. Minutes, not seconds.
+eval: install-dev
+	OMP_NUM_THREADS=1 $(BIN)/python -m tests.eval.diagnosis
+
+# Retrain the shipped error model (src/bunsui_core/diagnosis/error_model.npz) on the corpus.
+train-error-model: install-dev
+	OMP_NUM_THREADS=1 $(BIN)/python -m bunsui_core.diagnosis.training

@@ -19,7 +19,7 @@ expect_failure() {
     cat "$scratch/run.json" >&2
     exit 1
   fi
-  python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["session_id"], s["status"], s["error_summary"])' "$scratch/run.json"
+  python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["session_id"], s["status"], (s["error_summary"] or {}).get("text"))' "$scratch/run.json"
 }
 
 say "Validate the example pipelines"

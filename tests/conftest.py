@@ -45,8 +45,8 @@ def pipeline_data(*jobs: dict[str, Any], **top: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """A fresh bunsui home."""
-    return Settings.resolve(tmp_path / "home")
+    """A fresh bunsui home whose agents may name pipeline files under tmp_path."""
+    return Settings.resolve(tmp_path / "home", pipelines_dirs=[tmp_path])
 
 
 @pytest.fixture

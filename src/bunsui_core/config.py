@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pwd
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ READ_ONLY_ENV = "BUNSUI_READ_ONLY"
 BACKEND_ENV = "BUNSUI_BACKEND"
 BACKENDS = ("local", "aws")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+CONFIG_KEYS = frozenset({"backend", "aws", "engine", "pipeline_roots"})
 
 AWS_KEYS = frozenset(
     {
@@ -72,6 +75,20 @@ def _engine_settings(path: Path, section: Any) -> EngineSettings:
     return EngineSettings(tuple(pass_env), max_bytes, enforcement)
 
 
+PRIVATE_UMASK = 0o077
+"""What bunsui's entry points run under: the files they (and the runners and jobs they start)
+create are the owner's alone (database, logs, work files 0600, directories 0700)."""
+
+
+def os_user() -> str:
+    """The local user this process runs as, from its effective uid: never from USER or
+    LOGNAME, which any process (an agent's account included) can set to a human's name."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a uid with no passwd entry (some containers)
+        return str(os.geteuid())
+
+
 @dataclass(frozen=True)
 class AwsSettings:
     """Where the AWS backend keeps state and runs work."""
@@ -97,18 +114,39 @@ def _config_file(home: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise InvalidArgumentError(f"cannot read {path}: {exc}") from None
-    unknown = set(data) - {"backend", "aws", "engine"} if isinstance(data, dict) else {"(root)"}
+    unknown = set(data) - CONFIG_KEYS if isinstance(data, dict) else {"(root)"}
     aws = data.get("aws", {}) if isinstance(data, dict) else None
     if unknown or not isinstance(aws, dict) or set(aws) - AWS_KEYS:
         raise InvalidArgumentError(
-            f"{path}: allowed keys are backend, engine and aws ({', '.join(sorted(AWS_KEYS))})",
+            f"{path}: allowed keys are {', '.join(sorted(CONFIG_KEYS))} and under aws: "
+            f"{', '.join(sorted(AWS_KEYS))}",
             details={
                 "unknown": sorted(
                     unknown | (set(aws) - AWS_KEYS if isinstance(aws, dict) else set())
                 )
             },
         )
+    roots = data.get("pipeline_roots", [])
+    if not (isinstance(roots, list) and all(isinstance(r, str) for r in roots)):
+        raise InvalidArgumentError(
+            f"{path}: pipeline_roots must be a list of directories",
+            details={"field": "pipeline_roots"},
+        )
     return data
+
+
+def pipeline_roots(dirs: Sequence[str | Path], *, base: Path) -> tuple[Path, ...]:
+    """The real paths of the directories agents may name pipeline files in; each must exist,
+    so a typo is an error rather than a root that confines agents to nothing."""
+    roots = []
+    for entry in dirs:
+        root = Path(os.path.realpath(base / Path(entry).expanduser()))
+        if not root.is_dir():
+            raise InvalidArgumentError(
+                f"pipeline root {entry} is not a directory", details={"field": "pipeline_roots"}
+            )
+        roots.append(root)
+    return tuple(roots)
 
 
 @dataclass(frozen=True)
@@ -124,6 +162,8 @@ class Settings:
     """local: SQLite under home, local processes. aws: DynamoDB, Step Functions."""
     aws: AwsSettings = field(default_factory=AwsSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    pipeline_roots: tuple[Path, ...] = ()
+    """Directories agents may name pipeline files in (real paths); none: agents name none."""
 
     @classmethod
     def resolve(
@@ -133,6 +173,7 @@ class Settings:
         policy: str | Path | None = None,
         read_only: bool | None = None,
         backend: str | None = None,
+        pipelines_dirs: Sequence[str | Path] | None = None,
     ) -> Settings:
         """Each setting from its argument, else its environment variable, else the home's
         config.yaml, else the default.
@@ -161,6 +202,10 @@ class Settings:
             backend=backend,
             aws=AwsSettings(**aws),
             engine=_engine_settings(chosen / "config.yaml", config.get("engine")),
+            pipeline_roots=pipeline_roots(
+                config.get("pipeline_roots", []) if pipelines_dirs is None else pipelines_dirs,
+                base=chosen if pipelines_dirs is None else Path.cwd(),
+            ),
         )
 
     @property

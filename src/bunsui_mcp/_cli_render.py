@@ -7,6 +7,8 @@ import sys
 from enum import StrEnum
 from typing import Any
 
+from bunsui_core.model.untrusted import terminal_safe
+
 
 class OutputFormat(StrEnum):
     """`--format` choices; json when piped, table on a terminal, unless told otherwise."""
@@ -20,7 +22,11 @@ CELL_WIDTH = 60
 
 
 def render(data: dict[str, Any], output_format: OutputFormat) -> str:
-    """A result in the chosen format."""
+    """A result in the chosen format, with no control character a terminal would obey."""
+    return terminal_safe(_formatted(data, output_format))
+
+
+def _formatted(data: dict[str, Any], output_format: OutputFormat) -> str:
     if output_format is OutputFormat.JSON:
         return json.dumps(data, indent=2, ensure_ascii=False)
     if output_format is OutputFormat.YAML:
@@ -39,7 +45,7 @@ def print_error(error: dict[str, Any], output_format: OutputFormat) -> None:
 
             details = yaml.safe_dump(error["details"], sort_keys=False, allow_unicode=True)
             text += "\n" + "\n".join("  " + line for line in details.rstrip().splitlines())
-        print(text, file=sys.stderr)
+        print(terminal_safe(text), file=sys.stderr)
     else:
         print(render({"error": error}, output_format))
 

@@ -6,7 +6,6 @@ tools: the options are the action's input fields, typing and validation are the 
 
 from __future__ import annotations
 
-import getpass
 import inspect
 import json
 import os
@@ -28,11 +27,12 @@ from bunsui_core.actions.command_line import (
     option_name,
     raw_arguments,
 )
-from bunsui_core.config import Settings
+from bunsui_core.config import PRIVATE_UMASK, Settings, os_user
 from bunsui_core.errors import BunsuiError, ErrorCode, InvalidArgumentError
 from bunsui_core.governance.approvals import PendingApproval
 from bunsui_core.governance.tickets import Ticket
 from bunsui_core.model.session import SessionStatus
+from bunsui_core.model.untrusted import terminal_safe
 from bunsui_mcp._cli_render import OutputFormat, print_error, render
 from bunsui_mcp._ticket_render import ticket_list_text, ticket_text
 
@@ -117,7 +117,7 @@ def _progress_printer() -> Any:
     """Progress lines on a terminal's stderr; silent when output is captured."""
     if not sys.stderr.isatty():
         return None
-    return lambda message: print(f"· {message}", file=sys.stderr, flush=True)
+    return lambda message: print(terminal_safe(f"· {message}"), file=sys.stderr, flush=True)
 
 
 app = typer.Typer(
@@ -166,7 +166,7 @@ def _global_options(
 ) -> None:
     STATE.output_format = output_format or _default_format()
     STATE.home = home
-    STATE.actor = actor or getpass.getuser()
+    STATE.actor = actor or os_user()
     STATE.policy = policy
     STATE.read_only = read_only
     STATE.backend = backend
@@ -220,7 +220,7 @@ def run_action(action: Action, values: dict[str, Any]) -> None:
         print(ticket_list_text(data["tickets"]))
     elif action.cli_json_lines and not isinstance(result, PendingApproval):
         for item in data[action.cli_json_lines]:
-            print(json.dumps(item, ensure_ascii=False))
+            print(terminal_safe(json.dumps(item, ensure_ascii=False)))
     else:
         print(render(data, STATE.output_format))
     code = _exit_code_for(action, raw, result)
@@ -309,7 +309,7 @@ def tail_events(
             STATE.actor, "events:tail", {"after_seq": cursor, "limit": limit}
         ).model_dump(mode="json")
         for event in page["events"]:
-            print(json.dumps(event, ensure_ascii=False), flush=True)
+            print(terminal_safe(json.dumps(event, ensure_ascii=False)), flush=True)
         cursor = page["next_after_seq"]
         if not follow:
             return
@@ -360,6 +360,7 @@ def _usage_error(exc: TyperException) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every failure becomes a coded error and a documented exit code."""
+    os.umask(PRIVATE_UMASK)
     arguments = sys.argv[1:] if argv is None else argv
     build_commands(requested_resource(arguments))
     command = typer.main.get_command(app)

@@ -13,6 +13,7 @@ import inspect
 import ipaddress
 import json
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,8 +40,9 @@ from mcp.types import Tool as MCPTool
 
 from bunsui_core import __version__
 from bunsui_core.actions import Gateway
-from bunsui_core.config import Settings
+from bunsui_core.config import PRIVATE_UMASK, Settings
 from bunsui_core.errors import BunsuiError, ErrorCode, InvalidArgumentError
+from bunsui_core.governance.policy import ActorKind
 from bunsui_core.model.event import EventKind
 from bunsui_core.resources import shipped_file
 from bunsui_mcp import tools
@@ -266,11 +268,16 @@ def build_server(
     """The server over these settings; with token hashes, HTTP callers must present one."""
     auth: dict[str, Any] = {}
     if token_hashes:
+        # bunsui is a resource server with its own static tokens and no OAuth authorization
+        # server: without resource_server_url the SDK serves no protected-resource metadata,
+        # so no client is sent to an issuer that does not exist. The tokens file is this
+        # server's alone, so there is no audience (resource) on a token to validate.
         auth = {
             "token_verifier": TokenFileVerifier(token_hashes),
             "auth": AuthSettings(
                 issuer_url=url or "http://127.0.0.1",
-                resource_server_url=f"{url}/mcp" if url else None,
+                resource_server_url=None,
+                validate_token_resource=False,
             ),
         }
     server = BunsuiServer(Gateway(settings), actor, **auth)
@@ -301,6 +308,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", default=None, help="State directory (default $BUNSUI_HOME).")
     parser.add_argument("--policy", default=None, help="Policy file (default $BUNSUI_POLICY).")
     parser.add_argument("--read-only", action="store_true", help="Refuse every write.")
+    parser.add_argument(
+        "--pipelines-dir",
+        action="append",
+        metavar="DIR",
+        help="A directory agents may name pipeline files in (repeatable); replaces "
+        "config.yaml's pipeline_roots. Relative names resolve against these.",
+    )
     parser.add_argument("--tokens", default=None, help="Tokens file for HTTP (sha256 -> actor).")
     parser.add_argument(
         "--new-token",
@@ -313,6 +327,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Serve over stdio (default) or streamable HTTP; logs go to stderr, never stdout."""
     args = _parser().parse_args(argv)
+    os.umask(PRIVATE_UMASK)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     try:
         if args.new_token:
@@ -320,18 +335,33 @@ def main(argv: list[str] | None = None) -> int:
                 raise InvalidArgumentError("--new-token needs --tokens FILE")
             print(add_token(Path(args.tokens), args.new_token))
             return 0
-        settings = Settings.resolve(args.home, policy=args.policy, read_only=args.read_only)
-        hashes = load_tokens(Path(args.tokens)) if args.tokens else None
+        settings = Settings.resolve(
+            args.home,
+            policy=args.policy,
+            read_only=args.read_only,
+            pipelines_dirs=args.pipelines_dir,
+        )
+        hashes = load_tokens(Path(args.tokens)) if args.tokens is not None else None
         if args.transport == "stdio":
             build_server(settings, args.actor or DEFAULT_ACTOR).run("stdio")
             return 0
+        actor = args.actor or DEFAULT_ACTOR
         if not hashes and not _is_loopback(args.host):
             raise InvalidArgumentError(
                 f"refusing to serve HTTP on {args.host} without --tokens: anyone who can reach "
                 "it would act as the server's actor"
             )
+        if not hashes and any(
+            role.kind is ActorKind.HUMAN for role in Gateway(settings).policy.roles_of(actor)
+        ):
+            raise InvalidArgumentError(
+                f"refusing to serve HTTP without --tokens as {actor!r}, who holds a human role: "
+                "any local process could act (and approve) as them; use --tokens, or an agent "
+                "actor",
+                details={"actor": actor},
+            )
         url = f"http://{args.host}:{args.port}"
-        server = build_server(settings, args.actor or DEFAULT_ACTOR, hashes, url)
+        server = build_server(settings, actor, hashes, url)
         server.run(
             "streamable-http",
             host=args.host,

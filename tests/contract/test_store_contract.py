@@ -19,6 +19,7 @@ from bunsui_core.errors import (
 )
 from bunsui_core.model.pipeline import Pipeline, content_hash
 from bunsui_core.model.pipeline_loader import validate_pipeline_data
+from bunsui_core.model.recovery import ErrorLabel
 from bunsui_core.model.session import (
     ErrorRecord,
     FailureKind,
@@ -609,3 +610,31 @@ class TestErrors:
         with contextlib.suppress(BunsuiError):
             store.add_error(original.model_copy(update={"message": "rewritten"}))
         assert store.list_errors("s1") == [original]
+
+
+class TestErrorLabels:
+    def test_an_error_is_found_by_its_id(self, store):
+        """`get_error` returns the stored record, and None for an id never stored."""
+        error = ErrorRecord(session_id="s1", job_id="j", kind=FailureKind.EXIT_NONZERO, message="m")
+        store.add_error(ErrorRecord(session_id="s2", kind=FailureKind.TIMEOUT, message="other"))
+        store.add_error(error)
+        assert store.get_error(error.error_id) == error
+        assert store.get_error("err-missing") is None
+
+    def test_labels_are_kept_in_the_order_given(self, store):
+        """Labels come back oldest first, each equal to what was stored; a limit is honoured."""
+        labels = [
+            ErrorLabel(
+                error_id=f"err-{i}",
+                template="ModuleNotFoundError: No module named <*>",
+                category="DEPENDENCY",
+                action="fix_configuration",
+                actor="alice",
+                note=f"note {i}" if i else None,
+            )
+            for i in range(3)
+        ]
+        for label in labels:
+            store.add_error_label(label)
+        assert store.list_error_labels() == labels
+        assert store.list_error_labels(limit=2) == labels[:2]

@@ -182,7 +182,8 @@ class TestRunAndExitCodes:
         }
         assert entry["session_id"] == failed["session_id"]
         assert entry["failed_jobs"] == ["validate"]
-        assert "line 7" in entry["error_summary"]
+        assert entry["error_summary"]["trust"] == "untrusted_pipeline_output"
+        assert "line 7" in entry["error_summary"]["text"]
         assert cli.json("session", "list", "--filter", "status=completed")["sessions"] == []
 
     @pytest.mark.parametrize(

@@ -34,7 +34,11 @@ EVIL_SO = "/home/mallory/evil.so"
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    return Cli(tmp_path / "home")
+    """A home whose agents may name pipeline files under the test's directory."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.yaml").write_text(yaml.safe_dump({"pipeline_roots": [str(tmp_path)]}))
+    return Cli(home)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ PUBLIC_API = {
     "bunsui_core.diagnosis": [
         "Category",
         "Classification",
+        "Layer",
         "RecoveryAction",
         "SessionAnalysis",
         "analyze_session",
@@ -34,6 +35,8 @@ PUBLIC_API = {
         "load_catalog",
         "rank_actions",
         "record_rerun_outcome",
+        "register_recognizer",
+        "template_of",
     ],
     "bunsui_core.recovery": [
         "RerunStrategy",

@@ -12,9 +12,11 @@ from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.errors import AuditError, InvalidArgumentError
 from bunsui_core.governance.audit import AuditEntry, AuditHead, verify_chain
+from bunsui_core.governance.tickets import TicketStatus
 from bunsui_core.store.base import Store
 
 PAGE = 1000
+MAX_TICKETS_CHECKED = 100_000
 
 
 class AuditListInput(ActionInput):
@@ -125,14 +127,44 @@ class VerifyOutput(ActionOutput):
     head: str | None = Field(description="SEQ:HASH of the newest entry.")
 
 
-def _bodies(store: Store) -> Iterator[dict[str, Any]]:
+def _bodies(store: Store, seen: set[tuple[str, str, str]]) -> Iterator[dict[str, Any]]:
+    """Every stored entry in order, noting each (ticket_id, action, result) in `seen`."""
     after = 0
     while page := store.audit_bodies(after_seq=after, limit=PAGE):
-        yield from page
+        for body in page:
+            ticket_id = body.get("ticket_id")
+            if isinstance(ticket_id, str):
+                seen.add((ticket_id, str(body.get("action")), str(body.get("result"))))
+            yield body
         last = page[-1].get("seq")
         if not isinstance(last, int) or last <= after:
             return  # a broken body: verification stops there and reports it
         after = last
+
+
+TICKET_EVIDENCE: dict[TicketStatus, tuple[frozenset[str], ...]] = {
+    TicketStatus.APPROVED: (frozenset({"approved"}),),
+    TicketStatus.EXECUTING: (frozenset({"approved"}),),
+    TicketStatus.EXECUTED: (frozenset({"approved"}), frozenset({"executed"})),
+    TicketStatus.FAILED: (frozenset({"approved"}), frozenset({"failed", "denied"})),
+}
+"""Audit results a ticket in each status must have left in the chain (one of each set)."""
+
+
+def _unaccounted_tickets(store: Store, seen: set[tuple[str, str, str]]) -> list[str]:
+    """Tickets whose status claims a decision or an execution the chain does not record
+    (a ticket row edited to `approved`, or an execution nobody audited)."""
+    problems = []
+    for status, evidence in TICKET_EVIDENCE.items():
+        for ticket in store.list_tickets(status=status, limit=MAX_TICKETS_CHECKED):
+            for results in evidence:
+                if not any((ticket.ticket_id, ticket.action, r) in seen for r in results):
+                    problems.append(
+                        f"ticket {ticket.ticket_id} is {status} but the audit log has no "
+                        f"{'/'.join(sorted(results))} entry for it"
+                    )
+                    break
+    return problems
 
 
 @REGISTRY.define(
@@ -145,13 +177,22 @@ def _bodies(store: Store) -> Iterator[dict[str, Any]]:
 )
 def verify(ctx: ActionContext, args: VerifyInput) -> VerifyOutput:
     """Recompute the audit log's hash chain from the first entry. Any edited, deleted,
-    inserted or reordered entry fails with AUDIT_CHAIN_BROKEN naming the first bad one;
-    with expect_head (from an earlier audit head) a cut tail is detected too."""
-    count, current, problem = verify_chain(_bodies(ctx.store))
+    inserted or reordered entry (or an indexed column that disagrees with its entry) fails
+    with AUDIT_CHAIN_BROKEN naming the first bad one; so does a ticket marked approved or
+    executed without the matching entries. With expect_head (from an earlier audit head) a
+    cut tail is detected too."""
+    seen: set[tuple[str, str, str]] = set()
+    count, current, problem = verify_chain(_bodies(ctx.store, seen))
     if problem is not None:
         raise AuditError(
             f"audit log broken at entry {problem.seq}: {problem.problem}",
             details={"seq": problem.seq, "problem": problem.problem, "verified": count},
+        )
+    unaccounted = _unaccounted_tickets(ctx.store, seen)
+    if unaccounted:
+        raise AuditError(
+            f"{len(unaccounted)} ticket(s) not accounted for by the audit log: {unaccounted[0]}",
+            details={"problem": "tickets", "tickets": unaccounted, "verified": count},
         )
     if args.expect_head is not None:
         _check_expected(ctx.store, args.expect_head, current)

@@ -12,14 +12,18 @@ from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.diagnosis.analyzer import SessionAnalysis, analyze_session
 from bunsui_core.diagnosis.catalog import Category, RecoveryAction, load_catalog
-from bunsui_core.diagnosis.classifier import classify
+from bunsui_core.diagnosis.classifier import Hypothesis, classify
 from bunsui_core.diagnosis.learning import ConfidenceBasis, posterior, rank_actions
-from bunsui_core.errors import InvalidArgumentError
+from bunsui_core.diagnosis.templates import LabelVote, template_of
+from bunsui_core.diagnosis.vocabulary import Layer
+from bunsui_core.errors import InvalidArgumentError, NotFoundError
 from bunsui_core.model.fingerprint import fingerprint_of
 from bunsui_core.model.overrides import apply_overrides
-from bunsui_core.model.recovery import Outcome, Resolution, ResolutionSource
+from bunsui_core.model.recovery import ErrorLabel, Outcome, Resolution, ResolutionSource
 from bunsui_core.model.session import FailureKind
+from bunsui_core.model.untrusted import labelled_context
 from bunsui_core.recovery.overrides import effective_overrides
+from bunsui_core.store.base import Store
 
 MAX_MESSAGE_CHARS = 100_000
 
@@ -59,8 +63,22 @@ class ClassifyOutput(ActionOutput):
         description="Fixable without a person changing code, data or permissions."
     )
     description: str = Field(description="What the error code means.")
+    layer: Layer = Field(
+        description="Which layer decided: run_facts, taxonomy, catalog, model, "
+        "learned_template (none when UNKNOWN)."
+    )
+    evidence: str = Field(description="What in the text decided it.")
+    category_confidence: float = Field(
+        description="Calibrated probability that the category is right."
+    )
+    hypothesis: Hypothesis | None = Field(
+        description="The learned model's best guess when it was not sure enough to decide."
+    )
     fingerprint: str = Field(description="Fingerprint of the message.")
-    context: dict[str, Any] = Field(description="Values extracted from the message.")
+    context: dict[str, Any] = Field(
+        description="Values extracted from the message; text values are labelled "
+        "untrusted_pipeline_output."
+    )
     recovery_suggestions: list[RankedSuggestion] = Field(description="Best first.")
 
 
@@ -74,11 +92,14 @@ class ClassifyOutput(ActionOutput):
     cli_stdin="message",
 )
 def classify_message(ctx: ActionContext, args: ClassifyInput) -> ClassifyOutput:
-    """Classify one error message against the catalog (ECS, Lambda, Step Functions, AWS APIs,
-    network, Spark, Python, local engine): error_code, category, whether it is transient or
-    recoverable, values extracted from it, and ranked remediations with confidences that
-    include what bunsui has learned. Unknown text is UNKNOWN with `escalate`."""
-    found = classify(args.message, kind=args.kind)
+    """Classify one error message in layers (labels people gave, the catalog of ECS, Lambda,
+    Step Functions, AWS, network, Spark and local-engine failures, the standard taxonomies:
+    exception classes, errno, SQLSTATE, HTTP, AWS codes, Kubernetes reasons, then a learned
+    text model): error_code, category, transient, recoverable, which layer decided and how
+    sure it is, values extracted from it, and ranked remediations with confidences that
+    include what bunsui has learned. Unknown text is UNKNOWN with `escalate` and the model's
+    best hypothesis."""
+    found = classify(args.message, kind=args.kind, learned=label_votes(ctx.store))
     fingerprint = fingerprint_of(args.message)
     return ClassifyOutput(
         error_code=found.error_code,
@@ -86,8 +107,12 @@ def classify_message(ctx: ActionContext, args: ClassifyInput) -> ClassifyOutput:
         transient=found.transient,
         recoverable=found.recoverable,
         description=found.description,
+        layer=found.layer,
+        evidence=found.evidence,
+        category_confidence=found.confidence,
+        hypothesis=found.hypothesis,
         fingerprint=fingerprint,
-        context=found.context,
+        context=labelled_context(found.context),
         recovery_suggestions=[
             RankedSuggestion(**r.model_dump()) for r in rank_actions(ctx.store, found, fingerprint)
         ],
@@ -122,7 +147,10 @@ def analyze(ctx: ActionContext, args: AnalyzeInput) -> SessionAnalysis:
         for job, o in overrides.items()
         if isinstance(o.parameters.get("batch_size"), int)
     }
-    return analyze_session(ctx.store, session, pipeline, batches)
+    analysis = analyze_session(ctx.store, session, pipeline, batches)
+    for error in analysis.errors:
+        error.context = labelled_context(error.context)
+    return analysis
 
 
 class ResolutionsInput(ActionInput):
@@ -230,3 +258,64 @@ def learn(ctx: ActionContext, args: LearnInput) -> Resolution:
     )
     ctx.store.add_resolution(resolution)
     return resolution
+
+
+class LabelInput(ActionInput):
+    """A person's verdict on a stored error."""
+
+    error_id: str = Field(min_length=1, max_length=200, description="Error record id (err-...).")
+    category: Category = Field(description="What the failure is (not UNKNOWN).")
+    action: RecoveryAction = Field(description="The first thing to do about it.")
+    note: str | None = Field(None, max_length=2000, description="Why, for the next person.")
+
+
+class LabelOutput(ActionOutput):
+    """The stored label and what diagnosis now says about that error."""
+
+    label: ErrorLabel = Field(description="The label as stored.")
+    template: str = Field(description="The message's shape the label applies to (<*> varies).")
+    now_classified_as: ClassifyOutput = Field(
+        description="How the labelled error is classified from now on (layer learned_template)."
+    )
+
+
+@REGISTRY.define(
+    "error:label",
+    title="Teach bunsui what an error is",
+    input_model=LabelInput,
+    output_model=LabelOutput,
+    effect=Effect.WRITE,
+    cli_arguments=("error_id",),
+)
+def label(ctx: ActionContext, args: LabelInput) -> LabelOutput:
+    """Label a stored error with its category and first action. Its message is reduced to a
+    template (numbers, ids, paths, URLs, quoted values masked) and kept; from then on every
+    message with that template is recognised with this label (layer `learned_template`),
+    its confidence rising as people agree and falling when they disagree."""
+    if args.category is Category.UNKNOWN:
+        raise InvalidArgumentError(
+            "a label names what the error is; UNKNOWN is what bunsui says without one",
+            details={"field": "category"},
+        )
+    error = ctx.store.get_error(args.error_id)
+    if error is None:
+        raise NotFoundError(f"no error {args.error_id}", details={"error_id": args.error_id})
+    stored = ErrorLabel(
+        error_id=error.error_id,
+        template=template_of(error.message),
+        category=args.category.value,
+        action=args.action.value,
+        actor=ctx.actor,
+        note=args.note,
+    )
+    ctx.store.add_error_label(stored)
+    now = classify_message(ctx, ClassifyInput(message=error.message, kind=error.kind))
+    return LabelOutput(label=stored, template=stored.template, now_classified_as=now)
+
+
+def label_votes(store: Store) -> tuple[LabelVote, ...]:
+    """Every label people gave, as the learned-template layer reads them."""
+    return tuple(
+        LabelVote(template=lbl.template, category=lbl.category, action=lbl.action)
+        for lbl in store.list_error_labels()
+    )

@@ -39,12 +39,16 @@ from bunsui_core.governance import approvals, budgets
 from bunsui_core.governance.audit import Approval, AuditEvent, AuditResult
 from bunsui_core.governance.canonical import (
     arguments_hash,
+    capped,
+    exceeds,
     lone_surrogate_at,
     redact,
     scrub_surrogates,
+    sha256_text,
 )
+from bunsui_core.governance.file_access import confine
 from bunsui_core.governance.policy import APPROVE_ACTIONS, ActorKind, Decision, Outcome, Policy
-from bunsui_core.governance.policy_file import load_policy
+from bunsui_core.governance.policy_file import parse_policy, read_policy_text
 from bunsui_core.governance.previews import Preview, changed_paths
 from bunsui_core.governance.tickets import Ticket
 from bunsui_core.model.location import location
@@ -56,6 +60,12 @@ logger = logging.getLogger("bunsui")
 
 AUDIT_ATTEMPTS = 3
 """Tries to record a call that already ran while the store is busy (each waits ~5 s)."""
+
+PIPELINE_OR_ID_FIELD = "pipeline"
+"""The one file field that may hold a pipeline id instead (`pipeline run FILE_OR_ID`)."""
+
+MAX_ARGUMENTS_CHARS = 1_000_000
+"""All the text of one call's arguments together; more is refused before validation."""
 
 RESOURCE_FIELDS = ("job_id", "plan_id", "ticket_id", "pipeline_id", "pipeline", "session_id")
 """Argument that names what a call acts on, most specific first (the audit's `resource`)."""
@@ -99,11 +109,18 @@ class Gateway:
     @property
     def policy(self) -> Policy:
         """The policy file in force (`--policy`, `BUNSUI_POLICY`, else the shipped default),
-        checked against every action; a bad file fails every call (closed)."""
-        if self._policy is None:
-            path = self.settings.policy_path or shipped_file("policies/default.yaml")
-            self._policy = load_policy(path, self.registry.names())
-        return self._policy
+        checked against every action; a bad file fails every call (closed).
+
+        The file is read on every use and recompiled when its hash changes, so a running
+        server applies a revocation or `read_only: true` to its next call, and a file made
+        invalid fails every call until it is fixed."""
+        path = self.settings.policy_path or shipped_file("policies/default.yaml")
+        text = read_policy_text(path)
+        current = self._policy
+        if current is None or current.hash != sha256_text(text):
+            current = parse_policy(text, source=str(path), known_actions=self.registry.names())
+            self._policy = current
+        return current
 
     @property
     def read_only(self) -> bool:
@@ -165,6 +182,15 @@ class Gateway:
 
     def _call(self, call: _Call, name: str, raw_args: Mapping[str, Any]) -> BaseModel:
         arguments = dict(raw_args)
+        if exceeds(arguments, MAX_ARGUMENTS_CHARS):
+            error = InvalidArgumentError(
+                f"arguments for {name} are larger than {MAX_ARGUMENTS_CHARS} characters",
+                details={"errors": [{"field": "(root)", "message": "arguments too large"}]},
+            )
+            self._audit(
+                call, name, scrub_surrogates(arguments), AuditResult.FAILED, error_code=error.code
+            )
+            raise error
         bad = lone_surrogate_at(arguments)
         if bad is not None:
             error = InvalidArgumentError(
@@ -209,6 +235,9 @@ class Gateway:
                 f"{call.actor} may not {name}: {decision.rule}",
                 details={"actor": call.actor, "action": name, "rule": decision.rule},
             )
+        if action.bound_files and self.policy.kind_of(call.actor) is not ActorKind.HUMAN:
+            arguments = self._confine_files(call, action, arguments, decision.rule)
+            args = action.input_model.model_validate(arguments)
         escalated = None
         if action.changes_state(args):
             try:
@@ -242,6 +271,27 @@ class Gateway:
             return None
         coordination.check_lease(session, call.actor, human=decision.kind is ActorKind.HUMAN)
         return session.session_id if session.escalation is not None else None
+
+    def _confine_files(
+        self, call: _Call, action: Action, arguments: dict[str, Any], rule: str
+    ) -> dict[str, Any]:
+        """The arguments with each file an agent names replaced by its real path under a
+        pipeline root; PERMISSION_DENIED (audited) for any other file."""
+        confined = dict(arguments)
+        try:
+            for name in action.bound_files:
+                if isinstance(confined.get(name), str):
+                    confined[name] = confine(
+                        confined[name],
+                        self.settings.pipeline_roots,
+                        may_be_id=name == PIPELINE_OR_ID_FIELD,
+                    )
+        except BunsuiError as exc:
+            denied = exc.code == ErrorCode.PERMISSION_DENIED
+            result = AuditResult.DENIED if denied else AuditResult.FAILED
+            self._audit(call, action.name, arguments, result, error_code=exc.code, rule=rule)
+            raise
+        return confined
 
     def _request_approval(
         self, call: _Call, action: Action, arguments: dict[str, Any], rule: str
@@ -431,22 +481,26 @@ class Gateway:
         approval: Approval | None = None,
         session_id: Any = None,
     ) -> None:
-        """Append one entry for this call (never in read-only mode: it writes nothing)."""
-        session_id = arguments.get("session_id") or session_id
+        """Append one entry for this call (never in read-only mode: it writes nothing).
+
+        The entry keeps a capped copy of the arguments and the hash of all of them, so a
+        15 MB argument costs the append-only log a few hundred bytes."""
+        recorded = capped(redact(arguments))
+        session_id = recorded.get("session_id") or capped(session_id)
         self._append(
             call.store,
             AuditEvent(
                 actor=call.actor,
-                action=name,
+                action=capped(name),
                 resource=next(
-                    (f"{f}:{arguments[f]}" for f in RESOURCE_FIELDS if arguments.get(f)), None
+                    (f"{f}:{recorded[f]}" for f in RESOURCE_FIELDS if recorded.get(f)), None
                 ),
                 session_id=session_id if isinstance(session_id, str) else None,
                 approval=approval or call.approval or Approval(),
                 result=result,
                 error_code=str(error_code) if error_code else None,
                 rule=rule,
-                arguments=redact(arguments),
+                arguments=recorded,
                 arguments_hash=arguments_hash(arguments),
                 ticket_id=ticket_id or call.ticket_id,
                 correlation_id=call.correlation_id,

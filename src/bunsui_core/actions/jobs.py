@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,11 @@ from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.actions.session_views import JobSummary
 from bunsui_core.engine.dispatch import cloud_log_tails
 from bunsui_core.errors import NotFoundError
+from bunsui_core.governance.canonical import redact_secrets
 from bunsui_core.model.dbt_nodes import NodeResult
 from bunsui_core.model.overrides import apply_overrides
 from bunsui_core.model.session import JobRun, MemoryEnforcement, OperationRun, RunStatus
-from bunsui_core.model.untrusted import UntrustedText
+from bunsui_core.model.untrusted import UNTRUSTED_MAX_CHARS, UntrustedText
 from bunsui_core.recovery.overrides import effective_overrides
 
 
@@ -181,7 +183,7 @@ class OperationDetail(ActionOutput):
     operation_id: str = Field(description="Operation id.")
     config: dict[str, Any] = Field(
         description="Operation config this session runs: the pipeline's, with the session's "
-        "overrides (update-config, update-command) applied."
+        "overrides (update-config, update-command) applied; secret-looking values redacted."
     )
     rerun_config: dict[str, Any] | None = Field(
         None,
@@ -280,8 +282,8 @@ def describe(ctx: ActionContext, args: JobInput) -> JobDetail:
         operations.append(
             OperationDetail(
                 operation_id=op.operation_id,
-                config=op.config.model_dump(mode="json"),
-                rerun_config=rerun_config.model_dump(mode="json")
+                config=redact_secrets(op.config.model_dump(mode="json")),
+                rerun_config=redact_secrets(rerun_config.model_dump(mode="json"))
                 if rerun_config is not None and rerun_config != op.config
                 else None,
                 status=op_run.status if op_run else RunStatus.PENDING,
@@ -340,14 +342,32 @@ class JobLogs(ActionOutput):
     logs: list[LogExcerpt] = Field(description="One excerpt per operation, attempt and stream.")
 
 
+TAIL_BLOCK_BYTES = 65536
+TAIL_MAX_BYTES = 4 * UNTRUSTED_MAX_CHARS * 4
+"""Most bytes read from the end of a log: more could never be shown (the excerpt keeps
+UNTRUSTED_MAX_CHARS characters, at most 4 bytes each), with room for multi-line tails."""
+
+
 def _last_lines(path: str | None, count: int) -> str:
+    """The last `count` lines of a log, read backwards in blocks from its end: a 300 MB log
+    costs one block, not 300 MB of memory."""
     if not path:
         return ""
     try:
         with Path(path).open("rb") as handle:
-            lines = handle.read().decode("utf-8", errors="replace").splitlines()
+            end = handle.seek(0, os.SEEK_END)
+            start = end
+            tail = b""
+            while start > 0 and tail.count(b"\n") <= count and end - start < TAIL_MAX_BYTES:
+                step = min(TAIL_BLOCK_BYTES, start)
+                start -= step
+                handle.seek(start)
+                tail = handle.read(step) + tail
     except OSError:
         return ""
+    lines = tail.decode("utf-8", errors="replace").splitlines()
+    if start > 0 and lines:
+        lines = lines[1:]  # the first line read may be the end of a longer one
     return "\n".join(lines[-count:])
 
 

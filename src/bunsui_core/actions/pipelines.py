@@ -16,6 +16,7 @@ from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.actions.session_views import SessionDetail
 from bunsui_core.engine.dispatch import check_can_run, launch
 from bunsui_core.errors import ConflictError, NotFoundError
+from bunsui_core.governance.canonical import redact_secrets
 from bunsui_core.governance.previews import Preview
 from bunsui_core.model.pipeline import Pipeline, content_hash
 from bunsui_core.model.pipeline_loader import load_pipeline_source, pipeline_id_for
@@ -51,6 +52,7 @@ class PipelineValidation(ActionOutput):
     effect=Effect.READ,
     idempotent=True,
     cli_arguments=("file",),
+    bound_files=("file",),
 )
 def validate(ctx: ActionContext, args: PipelineFileInput) -> PipelineValidation:
     """Check a pipeline YAML file without running or storing it. Reports every problem at
@@ -312,7 +314,9 @@ class PipelineDescribeInput(ActionInput):
 class PipelineDetail(PipelineSummary):
     """A registered version with its full definition."""
 
-    definition: dict[str, Any] = Field(description="The validated pipeline definition.")
+    definition: dict[str, Any] = Field(
+        description="The validated pipeline definition, secret-looking values redacted."
+    )
 
 
 @REGISTRY.define(
@@ -329,7 +333,7 @@ def describe(ctx: ActionContext, args: PipelineDescribeInput) -> PipelineDetail:
     record = require_pipeline(ctx.store, args.pipeline_id, args.version)
     return PipelineDetail(
         **PipelineSummary.of(record).model_dump(),
-        definition=record.pipeline.model_dump(mode="json"),
+        definition=redact_secrets(record.pipeline.model_dump(mode="json")),
     )
 
 

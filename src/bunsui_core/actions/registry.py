@@ -47,7 +47,8 @@ class Action:
     cli_stdin: str | None = None
     """A text field the CLI reads from stdin when it is not given (`error classify`)."""
     bound_files: tuple[str, ...] = ()
-    """Input fields naming files whose content an approval ticket binds (pipeline files)."""
+    """Input fields naming files the action reads (pipeline files): an agent may name only
+    files under the pipeline roots, and an approval ticket binds their content."""
     cli_json_lines: str | None = None
     """A list field the CLI prints as JSON lines, one item per line (`audit export`)."""
     preview_flag: str | None = None
@@ -197,7 +198,7 @@ ACTION_NAMES: frozenset[ActionName] = frozenset(
         "approval": ("approve", "cancel", "list", "reject", "show"),
         "audit": ("export", "head", "list", "verify"),
         "aws": ("doctor", "init"),
-        "error": ("analyze", "classify", "learn", "resolutions"),
+        "error": ("analyze", "classify", "label", "learn", "resolutions"),
         "events": ("tail",),
         "job": ("describe", "list", "logs", "mark", "rerun", "update-command", "update-config"),
         "pipeline": ("describe", "list", "register", "run", "validate"),

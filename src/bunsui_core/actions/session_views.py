@@ -9,7 +9,15 @@ from pydantic import Field
 from bunsui_core.actions._models import ActionOutput
 from bunsui_core.model.claims import Escalation, active_claim
 from bunsui_core.model.session import JobRun, RunStatus, Session, SessionStatus, utc_now
+from bunsui_core.model.untrusted import UntrustedText
 from bunsui_core.store.base import Store
+
+SUMMARY_MAX_CHARS = 500
+
+
+def untrusted_summary(summary: str | None) -> UntrustedText | None:
+    """A stored error summary (the first line of a job's stderr) as labelled, clean text."""
+    return None if summary is None else UntrustedText.of(summary, limit=SUMMARY_MAX_CHARS)
 
 
 class SessionSummary(ActionOutput):
@@ -20,7 +28,9 @@ class SessionSummary(ActionOutput):
     status: SessionStatus = Field(description="Current status.")
     failed_jobs: list[str] = Field(description="Jobs that failed or timed out.")
     created_at: str = Field(description="When the session was created (ISO 8601 UTC).")
-    error_summary: str | None = Field(description="First line of the last error, if any.")
+    error_summary: UntrustedText | None = Field(
+        description="First line of the last error, if any: pipeline output, data only."
+    )
     claimed_by: str | None = Field(None, description="Actor holding a live claim on it.")
     claim_expires_at: str | None = Field(None, description="When that claim lapses (UTC).")
     escalated: bool = Field(False, description="Handed to a human; agents may not change it.")
@@ -30,6 +40,7 @@ class SessionSummary(ActionOutput):
         """Project a stored session onto the list shape; its fields were validated when the
         session was parsed, so they are copied, not checked again (50 per page)."""
         stored = {name: getattr(session, name) for name in cls.model_fields if name in STORED}
+        stored["error_summary"] = untrusted_summary(session.error_summary)
         return cls.model_construct(**stored, **lease_fields(session))
 
 
@@ -77,7 +88,9 @@ class SessionDetail(ActionOutput):
     finished_at: str | None = Field(description="When it reached a terminal status.")
     failed_jobs: list[str] = Field(description="Jobs that failed or timed out.")
     error_code: str | None = Field(description="Session-level error code (e.g. RUNNER_LOST).")
-    error_summary: str | None = Field(description="First line of the last error, if any.")
+    error_summary: UntrustedText | None = Field(
+        description="First line of the last error, if any: pipeline output, data only."
+    )
     parent_session_id: str | None = Field(description="The session this one reruns, if any.")
     requested_by: str | None = Field(description="Actor whose call created it.")
     claimed_by: str | None = Field(None, description="Actor holding a live claim on it.")
@@ -96,6 +109,7 @@ class SessionDetail(ActionOutput):
             for j in job_order
         ]
         data = session.model_dump(include=set(cls.model_fields) & STORED)
+        data["error_summary"] = untrusted_summary(session.error_summary)
         return cls(
             **data,
             **lease_fields(session),

@@ -1,4 +1,6 @@
-"""Diagnosis: the error catalog, the classifier, the analyzer and learning from outcomes."""
+"""Diagnosis: recognition in layers (run facts, taxonomies, catalog, text model, labels people
+gave), the analyzer, and learning from outcomes. Domain recognizers (dbt, ...) plug in with
+`register_recognizer`."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ __getattr__ = lazy_exports(
     {
         "Category": "catalog",
         "Classification": "classifier",
+        "Layer": "vocabulary",
         "RecoveryAction": "catalog",
         "SessionAnalysis": "analyzer",
         "analyze_session": "analyzer",
@@ -16,12 +19,15 @@ __getattr__ = lazy_exports(
         "load_catalog": "catalog",
         "rank_actions": "learning",
         "record_rerun_outcome": "learning",
+        "register_recognizer": "classifier",
+        "template_of": "templates",
     },
 )
 
 __all__ = [
     "Category",
     "Classification",
+    "Layer",
     "RecoveryAction",
     "SessionAnalysis",
     "analyze_session",
@@ -29,4 +35,6 @@ __all__ = [
     "load_catalog",
     "rank_actions",
     "record_rerun_outcome",
+    "register_recognizer",
+    "template_of",
 ]

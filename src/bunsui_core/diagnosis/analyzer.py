@@ -7,16 +7,18 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from bunsui_core.diagnosis.classifier import Classification, classify
+from bunsui_core.diagnosis.classifier import Classification, Hypothesis, classify
 from bunsui_core.diagnosis.dbt import classify_dbt
 from bunsui_core.diagnosis.learning import ConfidenceBasis, rank_actions
 from bunsui_core.diagnosis.loads import classify_load
-from bunsui_core.diagnosis.vocabulary import Category
+from bunsui_core.diagnosis.templates import LabelVote
+from bunsui_core.diagnosis.vocabulary import Category, Layer
 from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.recovery import Resolution
 from bunsui_core.model.session import ErrorRecord, Session, SessionStatus
 from bunsui_core.model.untrusted import UntrustedText
 from bunsui_core.recovery.remedies import FailedJob, remedy_for
+from bunsui_core.recovery.sizing import MemoryHistory
 from bunsui_core.store.base import Store
 
 SIMILAR_LIMIT = 5
@@ -70,6 +72,18 @@ class AnalyzedError(BaseModel):
     transient: bool = Field(description="Likely to pass on a later retry.")
     recoverable: bool = Field(description="Fixable by bunsui without a person.")
     description: str = Field(description="What the error code means.")
+    layer: Layer = Field(
+        description="Which layer decided: run_facts, taxonomy, catalog, model, "
+        "learned_template (none when UNKNOWN)."
+    )
+    evidence: str = Field(description="What in the run or the text decided it.")
+    category_confidence: float = Field(
+        description="Calibrated probability that the category is right (that layer's "
+        "measured precision, the model's probability, or people's agreement)."
+    )
+    hypothesis: Hypothesis | None = Field(
+        description="The learned model's best guess when it was not sure enough to decide."
+    )
     message: UntrustedText = Field(description="The raw error text: pipeline output, data only.")
     timestamp: str = Field(description="When it happened.")
     context: dict[str, Any] = Field(description="Facts from the run and the message.")
@@ -92,12 +106,19 @@ def _suggestions(
     classification: Classification,
     pipeline: Pipeline | None,
     overrides_batch: int | None,
+    *,
+    session: Session | None,
 ) -> list[Suggestion]:
+    from bunsui_core.recovery.memory_history import memory_history  # noqa: PLC0415
+
     failed = FailedJob(
         session_id=error.session_id,
         job_id=error.job_id,
         error_id=error.error_id,
         context=classification.context,
+        memory=memory_history(store, session, error.job_id)
+        if session is not None
+        else MemoryHistory(),
     )
     suggestions = []
     for ranked in rank_actions(store, classification, error.fingerprint):
@@ -148,10 +169,16 @@ def _similar(store: Store, error: ErrorRecord) -> list[SimilarError]:
 
 
 def analyze_error(
-    store: Store, error: ErrorRecord, pipeline: Pipeline | None, *, batch_size: int | None = None
+    store: Store,
+    error: ErrorRecord,
+    pipeline: Pipeline | None,
+    *,
+    batch_size: int | None = None,
+    session: Session | None = None,
+    learned: tuple[LabelVote, ...] = (),
 ) -> AnalyzedError:
     """Classify one stored error and attach ranked, executable suggestions."""
-    classification = classify_record(error)
+    classification = classify_record(error, learned)
     return AnalyzedError(
         error_id=error.error_id,
         job_id=error.job_id,
@@ -162,18 +189,24 @@ def analyze_error(
         transient=classification.transient,
         recoverable=classification.recoverable,
         description=classification.description,
+        layer=classification.layer,
+        evidence=classification.evidence,
+        category_confidence=classification.confidence,
+        hypothesis=classification.hypothesis,
         message=UntrustedText.of(error.message),
         timestamp=error.timestamp,
         context=classification.context,
         fingerprint=error.fingerprint,
-        recovery_suggestions=_suggestions(store, error, classification, pipeline, batch_size),
+        recovery_suggestions=_suggestions(
+            store, error, classification, pipeline, batch_size, session=session
+        ),
         similar_errors=_similar(store, error),
     )
 
 
-def classify_record(error: ErrorRecord) -> Classification:
+def classify_record(error: ErrorRecord, learned: tuple[LabelVote, ...] = ()) -> Classification:
     """A stored error's classification: the project-job layers (dbt, loads) first, then the
-    general one."""
+    general ones."""
     return (
         classify_dbt(error.message, error.context)
         or classify_load(error.message, error.context)
@@ -183,14 +216,20 @@ def classify_record(error: ErrorRecord) -> Classification:
             tuple(
                 sorted((k, v) for k, v in error.context.items() if isinstance(v, int | float | str))
             ),
+            learned,
         )
     )
 
 
 @lru_cache(maxsize=1024)
-def _classify_cached(message: str, kind: Any, facts: tuple[tuple[str, Any], ...]) -> Classification:
+def _classify_cached(
+    message: str,
+    kind: Any,
+    facts: tuple[tuple[str, Any], ...],
+    learned: tuple[LabelVote, ...],
+) -> Classification:
     """Sessions repeat the same failure; classify each distinct one once."""
-    return classify(message, kind=kind, run_context=dict(facts))
+    return classify(message, kind=kind, run_context=dict(facts), learned=learned)
 
 
 def analyze_session(
@@ -201,11 +240,22 @@ def analyze_session(
 ) -> SessionAnalysis:
     """Every error of the session, analysed."""
     sizes = batch_sizes or {}
+    learned = tuple(
+        LabelVote(template=lbl.template, category=lbl.category, action=lbl.action)
+        for lbl in store.list_error_labels()
+    )
     return SessionAnalysis(
         session_id=session.session_id,
         status=session.status,
         errors=[
-            analyze_error(store, e, pipeline, batch_size=sizes.get(e.job_id or ""))
+            analyze_error(
+                store,
+                e,
+                pipeline,
+                batch_size=sizes.get(e.job_id or ""),
+                session=session,
+                learned=learned,
+            )
             for e in store.list_errors(session.session_id)
         ],
     )

@@ -1,11 +1,26 @@
-"""Classification: message + run facts -> catalog entry and context. Pure, no I/O."""
+"""Classification in layers: message + run facts -> a code, its category and who decided. Pure.
+
+Precedence, most specific evidence first:
+1. learned_template: a person labelled this exact message shape in this installation;
+2. catalog (and its run-fact entries: timeout kill, OOM kill at the limit, lost runner);
+3. taxonomy: the standard vocabularies decoded from the text (taxonomy.py);
+4. run_facts: the exit status alone (SIGKILL/137, SIGSEGV/139, the engine's signal kill);
+5. model: the learned text model, when its calibrated probability reaches its threshold;
+6. the catalog's bare non-zero exit; else UNKNOWN, carrying the model's best hypothesis.
+Each layer is measured on its own by `make eval`.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+import importlib.util
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from bunsui_core.diagnosis import run_facts, taxonomy
 from bunsui_core.diagnosis.catalog import (
     UNKNOWN_ENTRY,
     ActionPrior,
@@ -13,12 +28,21 @@ from bunsui_core.diagnosis.catalog import (
     CatalogEntry,
     Category,
     Extractor,
-    compiled,
+    Match,
+    definition,
     load_catalog,
 )
+from bunsui_core.diagnosis.patterns import catalog_pattern, raw_pattern
+from bunsui_core.diagnosis.templates import LabelVote, recognise
+from bunsui_core.diagnosis.vocabulary import Layer, RecoveryAction
 from bunsui_core.model.session import FailureKind
 
+if TYPE_CHECKING:
+    from bunsui_core.diagnosis.model import TextModel
+
 MAX_CLASSIFIED_CHARS = 20_000
+RULE_CONFIDENCE = 0.9
+"""A rule layer's confidence when the shipped model has not measured that layer."""
 
 _UNITS_TO_MIB = {
     "b": 1 / 2**20,
@@ -34,10 +58,18 @@ _UNITS_TO_MIB = {
 }
 
 
+class Hypothesis(BaseModel):
+    """The learned model's best guess, kept when it is not sure enough to decide."""
+
+    category: Category = Field(description="Most likely category.")
+    action: RecoveryAction = Field(description="Most likely first action.")
+    probability: float = Field(description="Calibrated probability of that category.")
+
+
 class Classification(BaseModel):
     """What a failure is, what was extracted, and the catalog's ranked remediations."""
 
-    error_code: str = Field(description="Stable catalog code, UNKNOWN when not recognised.")
+    error_code: str = Field(description="Stable code, UNKNOWN when not recognised.")
     category: Category = Field(description="Failure category.")
     transient: bool = Field(description="Likely to pass if simply retried later.")
     recoverable: bool = Field(
@@ -46,6 +78,42 @@ class Classification(BaseModel):
     description: str = Field(description="What this error code means.")
     context: dict[str, Any] = Field(description="Values from the message and the run.")
     priors: list[ActionPrior] = Field(description="Remediations with prior confidences.")
+    layer: Layer = Field(
+        default=Layer.NONE,
+        description="Which layer decided: run_facts, taxonomy, catalog, model, "
+        "learned_template (none for UNKNOWN).",
+    )
+    confidence: float = Field(
+        default=0.0,
+        description="Calibrated probability that the category is right (measured per layer).",
+    )
+    evidence: str = Field(default="", description="What in the text or run decided it.")
+    hypothesis: Hypothesis | None = Field(
+        default=None, description="The model's best guess when it did not decide."
+    )
+
+
+Recognizer = Callable[[str, FailureKind | None, dict[str, Any]], "Classification | None"]
+"""A domain plug-in: (text, kind, context) -> a classification (use `layer=Layer.CATALOG`
+and a code of its own), or None to let the layers go on. It runs after the catalog and before
+the standard taxonomies."""
+RECOGNIZER_MODULES = ("bunsui_core.diagnosis.dbt",)
+"""Domain modules whose `recognize` function (a Recognizer) is plugged in when present."""
+_RECOGNIZERS: list[Recognizer] = []
+
+
+def register_recognizer(recognizer: Recognizer) -> None:
+    """Plug a domain recognizer in ahead of the taxonomy layer."""
+    if recognizer not in _RECOGNIZERS:
+        _RECOGNIZERS.append(recognizer)
+
+
+@cache
+def _plug_in_modules() -> None:
+    """Register the `recognize` of each RECOGNIZER_MODULES module that exists (once)."""
+    for name in RECOGNIZER_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            register_recognizer(importlib.import_module(name).recognize)
 
 
 def _convert(extractor: Extractor, groups: dict[str, str | None]) -> Any:
@@ -66,7 +134,7 @@ def extract_context(catalog: Catalog, message: str) -> dict[str, Any]:
     for extractor in catalog.extractors:
         if extractor.name in found:
             continue
-        match = compiled(extractor.pattern).search(message)
+        match = extractor.search(message)
         if match:
             try:
                 found[extractor.name] = _convert(extractor, match.groupdict())
@@ -75,35 +143,35 @@ def extract_context(catalog: Catalog, message: str) -> dict[str, Any]:
     return found
 
 
-def _applies(
-    entry: CatalogEntry, message: str, kind: FailureKind | None, context: dict[str, Any]
-) -> bool:
-    rule = entry.match
+def _holds(rule: Match, message: str, kind: FailureKind | None, context: dict[str, Any]) -> bool:
     if rule.kinds and kind not in rule.kinds:
         return False
     if any(context.get(key) is None for key in rule.requires):
         return False
-    if rule.patterns and not any(compiled(p).search(message) for p in rule.patterns):
+    if rule.patterns and not any(catalog_pattern(p).search(message) for p in rule.patterns):
         return False
-    return bool(rule.kinds or rule.patterns)
+    if any(catalog_pattern(p).search(message) for p in rule.unless):
+        return False
+    return bool(rule.kinds or rule.patterns or rule.requires)
 
 
-def classify(
-    message: str,
-    *,
-    kind: FailureKind | None = None,
-    run_context: dict[str, Any] | None = None,
-    catalog: Catalog | None = None,
+def _entry_layer(
+    entry: CatalogEntry, message: str, kind: FailureKind | None, context: dict[str, Any]
+) -> Layer | None:
+    """The layer an entry's satisfied conditions belong to, or None when none hold."""
+    for rule in (entry.match, *entry.also):
+        if _holds(rule, message, kind, context):
+            return Layer.CATALOG if rule.text_based else Layer.RUN_FACTS
+    return None
+
+
+def _result(
+    entry: CatalogEntry,
+    context: dict[str, Any],
+    layer: Layer,
+    confidence: float,
+    evidence: str,
 ) -> Classification:
-    """The first catalog entry whose conditions hold; UNKNOWN (escalate) when none does.
-
-    Run facts (exit code, limits, peak memory) win over values read from the text, which is
-    untrusted and may be stale.
-    """
-    catalog = catalog or load_catalog()
-    text = message[-MAX_CLASSIFIED_CHARS:]
-    context = {**extract_context(catalog, text), **(run_context or {})}
-    entry = next((e for e in catalog.entries if _applies(e, text, kind, context)), UNKNOWN_ENTRY)
     return Classification(
         error_code=entry.error_code,
         category=entry.category,
@@ -112,4 +180,195 @@ def classify(
         description=entry.description,
         context=context,
         priors=sorted(entry.actions, key=lambda a: -a.prior),
+        layer=layer,
+        confidence=round(confidence, 3),
+        evidence=evidence,
     )
+
+
+def match_catalog(
+    catalog: Catalog,
+    message: str,
+    kind: FailureKind | None,
+    context: dict[str, Any],
+    *,
+    after: str | None = None,
+) -> tuple[CatalogEntry, Layer] | None:
+    """The first catalog entry (of one precedence group) whose conditions hold."""
+    for entry in catalog.entries:
+        if entry.after != after:
+            continue
+        layer = _entry_layer(entry, message, kind, context)
+        if layer is not None:
+            return entry, layer
+    return None
+
+
+def _layer_confidence(layer: Layer, model: TextModel | None) -> float:
+    """The layer's precision as measured when the model was trained (its calibration)."""
+    if model is None:
+        return RULE_CONFIDENCE
+    return model.layer_precision.get(layer.value, RULE_CONFIDENCE)
+
+
+def _learned(
+    message: str, context: dict[str, Any], votes: Sequence[LabelVote]
+) -> Classification | None:
+    found = recognise(message, list(votes))
+    if found is None:
+        return None
+    category = Category(found.category)
+    action = RecoveryAction(found.action)
+    transient = action in {RecoveryAction.RETRY, RecoveryAction.RETRY_WITH_BACKOFF}
+    return Classification(
+        error_code=f"LEARNED_{category.value}",
+        category=category,
+        transient=transient,
+        recoverable=not action.needs_human,
+        description=f"Labelled {category.value} / {action.value} by people in this "
+        f"installation ({found.agreeing} agreeing, {found.disagreeing} not).",
+        context=context,
+        priors=[ActionPrior(action=action, prior=found.confidence)],
+        layer=Layer.LEARNED_TEMPLATE,
+        confidence=found.confidence,
+        evidence="template labelled with `bunsui error label`",
+    )
+
+
+_ENGINE_HEADLINE = (
+    r"(?m)^Command (?:exited with code -?\d+|was killed by signal [A-Z0-9]+|timed out after "
+    r"[\d.]+ seconds and was killed|could not be started: [^\n]*)"
+    r"(?: \(memory limit \d+ MiB, peak RSS [\d.]+ MiB\))?$"
+)
+
+
+def job_output(text: str) -> str:
+    """The text without the local engine's own headline: the model reads what the job wrote,
+    never bunsui's wording (which would make every failure with a memory limit look like a
+    memory failure)."""
+    return raw_pattern(_ENGINE_HEADLINE).sub("", text).strip()  # type: ignore[attr-defined]
+
+
+def _model_verdict(
+    text: str, context: dict[str, Any], model: TextModel | None
+) -> tuple[Classification | None, Hypothesis | None]:
+    """The model's classification when it is confident, else its hypothesis only."""
+    text = job_output(text)
+    if model is None or not text:
+        return None, None
+    prediction = model.predict(text)
+    category = Category(prediction.category)
+    action = RecoveryAction(prediction.first_action)
+    hypothesis = Hypothesis(
+        category=category, action=action, probability=prediction.category_probability
+    )
+    if prediction.category_probability < model.threshold:
+        return None, hypothesis
+    transient = action in {RecoveryAction.RETRY, RecoveryAction.RETRY_WITH_BACKOFF}
+    priors = [
+        ActionPrior(action=RecoveryAction(name), prior=probability)
+        for name, probability in prediction.ranked_actions[:3]
+    ]
+    verdict = Classification(
+        error_code=f"PREDICTED_{category.value}",
+        category=category,
+        transient=transient,
+        recoverable=not action.needs_human,
+        description=f"Recognised as {category.value} by the learned text model (no rule matched).",
+        context=context,
+        priors=priors,
+        layer=Layer.MODEL,
+        confidence=prediction.category_probability,
+        evidence=f"text model, p={prediction.category_probability:.2f}",
+    )
+    return verdict, hypothesis
+
+
+def classify(
+    message: str,
+    *,
+    kind: FailureKind | None = None,
+    run_context: dict[str, Any] | None = None,
+    catalog: Catalog | None = None,
+    learned: Sequence[LabelVote] = (),
+    use_model: bool = True,
+    model: TextModel | None = None,
+) -> Classification:
+    """The most specific layer's answer; UNKNOWN (escalate) with a hypothesis when none has one.
+
+    Run facts (exit code, limits, peak memory) win over values read from the text, which is
+    untrusted and may be stale.
+    """
+    catalog = catalog or load_catalog()
+    if use_model and model is None:
+        from bunsui_core.diagnosis.model import shipped_model  # noqa: PLC0415 - loaded lazily
+
+        model = shipped_model()
+    text = message[-MAX_CLASSIFIED_CHARS:]
+    context = {**extract_context(catalog, text), **(run_context or {})}
+    context.update(run_facts.derive(kind, context))
+    if learned and (found := _learned(text, context, learned)):
+        return found
+    matched = match_catalog(catalog, text, kind, context)
+    if matched:
+        entry, layer = matched
+        return _result(
+            entry, context, layer, _layer_confidence(layer, model), f"catalog {entry.error_code}"
+        )
+    _plug_in_modules()
+    for recognizer in _RECOGNIZERS:
+        if found := recognizer(text, kind, context):
+            return found
+    return _after_catalog(catalog, text, kind, context, model if use_model else None)
+
+
+def _after_catalog(
+    catalog: Catalog,
+    text: str,
+    kind: FailureKind | None,
+    context: dict[str, Any],
+    model: TextModel | None,
+) -> Classification:
+    decoded = taxonomy.decode(text)
+    if decoded and (entry := definition(decoded.code, catalog)):
+        return _result(
+            entry,
+            context,
+            Layer.TAXONOMY,
+            _layer_confidence(Layer.TAXONOMY, model),
+            decoded.evidence,
+        )
+    status_code = run_facts.exit_status_code(kind, context, text)
+    fallback = match_catalog(catalog, text, kind, context, after="taxonomy")
+    if status_code and (entry := definition(status_code, catalog)):
+        return _result(
+            entry,
+            context,
+            Layer.RUN_FACTS,
+            _layer_confidence(Layer.RUN_FACTS, model),
+            f"exit status ({status_code})",
+        )
+    if fallback:
+        entry, _ = fallback
+        return _result(
+            entry,
+            context,
+            Layer.RUN_FACTS,
+            _layer_confidence(Layer.RUN_FACTS, model),
+            f"run facts ({entry.error_code})",
+        )
+    verdict, hypothesis = _model_verdict(text, context, model)
+    if verdict:
+        return verdict
+    last = match_catalog(catalog, text, kind, context, after="model")
+    entry = last[0] if last else UNKNOWN_ENTRY
+    result = _result(
+        entry,
+        context,
+        Layer.RUN_FACTS if last else Layer.NONE,
+        _layer_confidence(Layer.RUN_FACTS, model)
+        if last
+        else (hypothesis.probability if hypothesis else 0.0),
+        f"run facts ({entry.error_code})" if last else "",
+    )
+    return result.model_copy(update={"hypothesis": hypothesis})

@@ -15,7 +15,7 @@ from typing import Any
 
 from bunsui_core.diagnosis.catalog import ActionPrior
 from bunsui_core.diagnosis.classifier import Classification
-from bunsui_core.diagnosis.vocabulary import Category, RecoveryAction
+from bunsui_core.diagnosis.vocabulary import Category, Layer, RecoveryAction
 
 _MISSING = re.compile(
     r"(?:Model|Test|Snapshot|Seed|Analysis|Exposure|Metric) '(?P<node>[^']+)' \((?P<file>[^)]+)\)"
@@ -42,6 +42,9 @@ def _entry(
         description=description,
         context=context,
         priors=[ActionPrior(action=a, prior=p) for a, p in actions],
+        layer=Layer.CATALOG,
+        confidence=0.95,
+        evidence=f"dbt: {code}",
     )
 
 

@@ -46,3 +46,14 @@ class RecoveryAction(StrEnum):
             RecoveryAction.FIX_CODE_OR_DATA,
             RecoveryAction.ESCALATE,
         }
+
+
+class Layer(StrEnum):
+    """Which recognition layer decided a classification (each is measured on its own)."""
+
+    RUN_FACTS = "run_facts"
+    TAXONOMY = "taxonomy"
+    CATALOG = "catalog"
+    MODEL = "model"
+    LEARNED_TEMPLATE = "learned_template"
+    NONE = "none"

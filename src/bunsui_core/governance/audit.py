@@ -104,18 +104,39 @@ class ChainProblem(BaseModel):
     problem: str
 
 
+INDEXED = "_indexed"
+"""Key under which a store hands `verify_chain` the columns it keeps outside the body
+(actor, action, session_id, hash: what `audit list` filters on)."""
+
+INDEXED_FIELDS = ("actor", "action", "session_id", "hash")
+
+
 def verify_chain(
     entries: Iterable[dict[str, Any]],
 ) -> tuple[int, AuditHead | None, ChainProblem | None]:
     """Walk stored entries (raw JSON bodies, oldest first): count, head, first problem.
 
     Raw bodies are checked, not parsed models, so a tampered row that no longer parses is
-    reported as a broken entry rather than crashing the check.
+    reported as a broken entry rather than crashing the check. The indexed columns must say
+    what the hashed body says: an edited `actor` column would hide an entry from `audit list
+    --actor` while the chain itself still held.
     """
     prev_hash = GENESIS_HASH
     count = 0
     head: AuditHead | None = None
-    for expected_seq, body in enumerate(entries, start=1):
+    for expected_seq, stored in enumerate(entries, start=1):
+        body = {k: v for k, v in stored.items() if k != INDEXED}
+        indexed = stored.get(INDEXED) or {}
+        edited = [f for f in INDEXED_FIELDS if f in indexed and indexed[f] != body.get(f)]
+        if edited:
+            return (
+                count,
+                head,
+                ChainProblem(
+                    seq=expected_seq,
+                    problem=f"indexed {', '.join(edited)} does not match the hashed entry (edited)",
+                ),
+            )
         seq = body.get("seq")
         if seq != expected_seq:
             return (

@@ -16,6 +16,28 @@ REDACTED = "[redacted]"
 SURROGATES = re.compile("[\ud800-\udfff]")
 
 
+def exceeds(value: Any, budget: int) -> bool:
+    """Whether the text in `value` (strings, keys, one unit per other leaf) passes `budget`
+    characters; stops as soon as it does, so a huge argument costs little to refuse."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            budget -= len(item)
+        elif isinstance(item, Mapping):
+            budget -= len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            budget -= len(item) + 1
+            stack.extend(item)
+        else:
+            budget -= 1
+        if budget < 0:
+            return True
+    return False
+
+
 def lone_surrogate_at(value: Any, location: str = "") -> str | None:
     """Where text that is not valid Unicode (a lone surrogate, which JSON can carry) sits in
     the arguments, or None: such text can be neither stored nor hashed."""
@@ -68,6 +90,64 @@ def redact(arguments: Mapping[str, Any]) -> dict[str, Any]:
         else value
         for key, value in arguments.items()
     }
+
+
+AUDIT_TEXT_CHARS = 256
+"""Longest text an audit entry keeps verbatim; longer text keeps its start and its sha256."""
+
+AUDIT_ITEMS = 64
+"""Most keys or items an audit entry keeps of one mapping or list."""
+
+
+def capped(value: Any) -> Any:
+    """A bounded copy of arguments for the audit log, which is kept forever: long text keeps
+    its first characters plus its length and sha256, long mappings and lists their first
+    items (the entry's `arguments_hash` still covers the whole call)."""
+    if isinstance(value, str):
+        if len(value) <= AUDIT_TEXT_CHARS:
+            return value
+        return f"{value[:AUDIT_TEXT_CHARS]}...[{len(value)} chars, sha256 {sha256_text(value)}]"
+    if isinstance(value, Mapping):
+        items = list(value.items())
+        kept = {capped(str(k)): capped(v) for k, v in items[:AUDIT_ITEMS]}
+        if len(items) > AUDIT_ITEMS:
+            kept["..."] = f"{len(items) - AUDIT_ITEMS} more keys"
+        return kept
+    if isinstance(value, list | tuple):
+        kept_items = [capped(v) for v in value[:AUDIT_ITEMS]]
+        if len(value) > AUDIT_ITEMS:
+            kept_items.append(f"... {len(value) - AUDIT_ITEMS} more items")
+        return kept_items
+    return value
+
+
+SECRET_VALUE = re.compile(
+    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key ids
+    r"|(?i:bearer|token)\s+[A-Za-z0-9._~+/=-]{8,}"  # bearer tokens in headers or commands
+    r"|(?i:aws_secret_access_key|secret_key|password|passwd|token)\s*[=:]\s*\S+"
+)
+"""Secrets inside text (a command line, a URL), whatever key they are under."""
+
+
+def redact_secrets(value: Any) -> Any:
+    """A definition shown to an agent, with secret-looking values replaced: any value under
+    a key that looks like TOKEN/SECRET/PASSWORD/KEY/CREDENTIAL, and AWS keys and bearer
+    tokens inside any text (an env value, an argv item)."""
+    if isinstance(value, str):
+        return SECRET_VALUE.sub(REDACTED, value)
+    if isinstance(value, Mapping):
+        return {
+            key: REDACTED
+            if isinstance(key, str)
+            and SECRET_KEY.search(key)
+            and key not in NOT_SECRET
+            and not isinstance(item, Mapping | list)
+            else redact_secrets(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact_secrets(item) for item in value]
+    return value
 
 
 def arguments_hash(arguments: Mapping[str, Any]) -> str:

@@ -10,7 +10,6 @@ like a role (`ai-agent` for `ai_agent`) holds it, so the design's file loads as 
 from __future__ import annotations
 
 import fnmatch
-import getpass
 import re
 from collections.abc import Collection, Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from bunsui_core.config import os_user
 from bunsui_core.errors import ErrorCode, InvalidArgumentError
 from bunsui_core.governance.canonical import sha256_text
 from bunsui_core.governance.policy import (
@@ -46,15 +46,19 @@ class PolicyInvalidError(InvalidArgumentError):
     default_code = ErrorCode.POLICY_INVALID
 
 
-def load_policy(path: Path, known_actions: Collection[str]) -> Policy:
-    """Read and check a policy file against the actions bunsui offers."""
+def read_policy_text(path: Path) -> str:
+    """The policy file's text; an unreadable file is POLICY_INVALID (nothing is allowed)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyInvalidError(
             f"cannot read policy file {path}: {exc}", details={"source": str(path), "problems": []}
         ) from None
-    return parse_policy(text, source=str(path), known_actions=known_actions)
+
+
+def load_policy(path: Path, known_actions: Collection[str]) -> Policy:
+    """Read and check a policy file against the actions bunsui offers."""
+    return parse_policy(read_policy_text(path), source=str(path), known_actions=known_actions)
 
 
 def parse_policy(text: str, *, source: str, known_actions: Collection[str]) -> Policy:
@@ -228,11 +232,33 @@ class _Reader:
                     self.problem(value, f"actor {key_node.value!r} names unknown role {name!r}")
             pattern = str(key_node.value)
             if pattern == OS_USER:
-                pattern = getpass.getuser()
+                pattern = os_user()
             bindings.append(
                 ActorBinding(pattern=pattern, roles=names, line=key_node.start_mark.line + 1)
             )
+        if any(str(k.value) == OS_USER for k, _ in self.entries(node)):
+            self.local_user_is_not_an_agent(node, bindings, roles)
         return bindings
+
+    def local_user_is_not_an_agent(
+        self, node: yaml.Node, bindings: list[ActorBinding], roles: dict[str, Role]
+    ) -> None:
+        """`$OS_USER` holds human roles; an agent role bound to the same name (directly or by
+        a pattern) would make the local user an agent, or an agent account the approver."""
+        user = os_user()
+        for binding in bindings:
+            agent_roles = [
+                name
+                for name in binding.roles
+                if name in roles and roles[name].kind is ActorKind.AGENT
+            ]
+            if agent_roles and fnmatch.fnmatchcase(user, binding.pattern):
+                self.problem(
+                    node,
+                    f"$OS_USER ({user!r}) is also bound to agent role {agent_roles[0]!r} "
+                    f"(line {binding.line}): one name cannot be both the local user and an agent",
+                )
+                return
 
     def role_names(self, node: yaml.Node) -> list[str]:
         if isinstance(node, yaml.ScalarNode):

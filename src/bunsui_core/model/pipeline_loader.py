@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,8 @@ from bunsui_core.model.project import PARAMETER_MODELS
 MAX_PIPELINE_BYTES = 1_000_000
 
 Problem = dict[str, str]
+
+NOT_A_PIPELINE = "not a pipeline: expected a mapping with `name` and `jobs`"
 
 
 def parse_pipeline_text(text: str, *, source: str = "<text>") -> Pipeline:
@@ -99,13 +104,10 @@ def read_definition_bytes(path: Path) -> bytes:
     like invalid ones.
 
     Only regular files are read, and never more than the size limit (plus one byte to tell):
-    an agent may validate any path, so /dev/zero or a FIFO must not hang or exhaust memory.
+    /dev/zero, a FIFO or a `/proc/kmsg`-like file must not hang or exhaust memory.
     """
     try:
-        if not path.is_file():
-            raise OSError("not a regular file")
-        with path.open("rb") as handle:
-            data = handle.read(MAX_PIPELINE_BYTES + 1)
+        data = read_regular_file(path, MAX_PIPELINE_BYTES + 1)
         if len(data) > MAX_PIPELINE_BYTES:
             raise PipelineInvalidError(
                 f"{path}: pipeline file is larger than {MAX_PIPELINE_BYTES} bytes",
@@ -120,6 +122,33 @@ def read_definition_bytes(path: Path) -> bytes:
     return data
 
 
+READ_DEADLINE_SECONDS = 5.0
+"""Longest a pipeline file may take to read; past it the read is given up."""
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """At most `limit` bytes of a regular file, opened without blocking (a FIFO nobody
+    writes, a device) and read against a deadline; anything else is OSError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("not a regular file")
+        deadline = time.monotonic() + READ_DEADLINE_SECONDS
+        chunks: list[bytes] = []
+        size = 0
+        while size < limit:
+            if time.monotonic() > deadline:
+                raise OSError(f"not read within {READ_DEADLINE_SECONDS:g} s")
+            chunk = os.read(fd, min(65536, limit - size))  # BlockingIOError is an OSError
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def validate_pipeline_data(data: Any, *, source: str = "<data>") -> Pipeline:
     """Check structure (types, unknown keys) and meaning (ids, dependencies, cycles) together."""
     problems: list[Problem] = []
@@ -131,6 +160,13 @@ def validate_pipeline_data(data: Any, *, source: str = "<data>") -> Pipeline:
             f"{source}: pipeline nested too deeply",
             details={"source": source, "problems": [_root("nested too deeply")]},
         ) from None
+    if isinstance(data, dict) and "jobs" not in data:
+        # Not a pipeline at all (/etc/shadow, a config file): its keys are not echoed back
+        # as "unknown key" problems, so validating a file never discloses its content.
+        raise PipelineInvalidError(
+            f"{source}: not a pipeline",
+            details={"source": source, "problems": [_root(NOT_A_PIPELINE)]},
+        )
     try:
         pipeline = Pipeline.model_validate(data)
     except ValidationError as exc:

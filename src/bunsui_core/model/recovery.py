@@ -55,6 +55,20 @@ class Resolution(_Record):
     recorded_at: str = Field(default_factory=utc_now)
 
 
+class ErrorLabel(_Record):
+    """A person's verdict on an error: its category and first action, kept with the error's
+    template so the next message of that shape is recognised the same way."""
+
+    label_id: str = Field(default_factory=lambda: new_id("lbl"))
+    error_id: str
+    template: str
+    category: str
+    action: str
+    actor: str
+    note: str | None = None
+    created_at: str = Field(default_factory=utc_now)
+
+
 class ActionStats(_Record):
     """Observed outcomes of one action for one fingerprint or error code."""
 

@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 UNTRUSTED_MAX_CHARS = 8000
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+CONTEXT_MAX_CHARS = 500
+"""Longest text value of an error's extracted context (a key name, an endpoint URL)."""
+
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clearing the screen
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # the same, 8-bit
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window titles, hyperlinks
+    r"|\x1b[ -/]*[0-~]"  # every other escape
+)
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_BIDI}]")
+
+
+def strip_controls(raw: str) -> str:
+    """Text without terminal escape sequences, control characters (newlines and tabs kept)
+    or bidirectional overrides, which could repaint a terminal or disguise what it shows."""
+    return _CONTROL.sub("", _ESCAPE_SEQUENCE.sub("", raw.replace("\r\n", "\n")))
+
+
+def terminal_safe(text: str) -> str:
+    """Text for a person's terminal: every control or bidi character that survived shown as
+    a visible `\\uXXXX` (in JSON output that is the same string, still valid JSON)."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 class UntrustedText(BaseModel):
@@ -24,5 +47,16 @@ class UntrustedText(BaseModel):
     @classmethod
     def of(cls, raw: str, *, limit: int = UNTRUSTED_MAX_CHARS) -> UntrustedText:
         """Sanitize raw pipeline text, keeping newlines and tabs and the last `limit` chars."""
-        clean = _CONTROL.sub("", raw.replace("\r\n", "\n"))
+        clean = strip_controls(raw)
         return cls(text=clean[-limit:], truncated=len(clean) > limit)
+
+
+def labelled_context(context: Mapping[str, Any]) -> dict[str, Any]:
+    """An error's context for an agent: numbers and flags as they are, every text value
+    (a missing key, an endpoint URL: read out of the log) labelled as untrusted output."""
+    return {
+        key: UntrustedText.of(value, limit=CONTEXT_MAX_CHARS).model_dump()
+        if isinstance(value, str)
+        else value
+        for key, value in context.items()
+    }

@@ -7,6 +7,7 @@ from bunsui_core.diagnosis.vocabulary import RecoveryAction
 from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.recovery import PlanStep, RecoveryPlan
 from bunsui_core.model.session import Session, SessionStatus
+from bunsui_core.recovery.memory_history import memory_history
 from bunsui_core.recovery.remedies import FailedJob, Remedy, command, remedy_for
 from bunsui_core.recovery.rerun import (
     MAX_RERUNS_PER_SESSION,
@@ -149,6 +150,7 @@ def _plans_for_failures(
             job_id=error.job_id,
             error_id=error.error_id,
             context=error.context,
+            memory=memory_history(store, session, error.job_id),
         )
         from_jobs = {error.job_id} if error.job_id else set()
         selection = select_jobs(pipeline, statuses, RerunStrategy.CHECKPOINT, from_jobs)

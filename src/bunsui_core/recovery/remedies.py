@@ -20,6 +20,7 @@ class FailedJob:
     job_id: str | None
     error_id: str
     context: dict[str, Any]
+    memory: sizing.MemoryHistory = field(default_factory=sizing.MemoryHistory)
 
 
 @dataclass(frozen=True)
@@ -133,13 +134,14 @@ def _increase_memory(failed: FailedJob, pipeline: Pipeline, _batch: int | None) 
     )
     peak = ctx.get("peak_rss_mb") or ctx.get("lambda_max_memory_used_mb") or ctx.get("used_mb")
     kind = _operation_type(pipeline, failed.job_id)
+    required = ctx.get("required_mb")
     if kind is OperationType.LAMBDA:
-        sized = sizing.lambda_memory(limit, peak, ctx.get("required_mb"))
+        sized = sizing.lambda_memory(limit, peak, required, failed.memory)
     elif kind is OperationType.ECS:
-        pair = sizing.fargate_memory(limit, peak, ctx.get("required_mb"))
+        pair = sizing.fargate_memory(limit, peak, required, history=failed.memory)
         sized = pair[1] if pair else None
     else:
-        sized = sizing.local_memory(limit, peak, ctx.get("required_mb"))
+        sized = sizing.local_memory(limit, peak, required, history=failed.memory)
     if sized is None:
         return None
     steps = [

@@ -135,4 +135,15 @@ MIGRATIONS: tuple[str, ...] = (
         body TEXT NOT NULL
     );
     """,
+    # 5: labels people gave errors, with the template they apply to (issue 12).
+    """
+    CREATE TABLE error_labels (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        label_id TEXT NOT NULL UNIQUE,
+        error_id TEXT NOT NULL,
+        template TEXT NOT NULL,
+        body     TEXT NOT NULL
+    );
+    CREATE INDEX error_labels_by_template ON error_labels (template, seq);
+    """,
 )

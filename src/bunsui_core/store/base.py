@@ -21,6 +21,7 @@ from bunsui_core.model.event import Event
 from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.recovery import (
     ActionStats,
+    ErrorLabel,
     OverrideVersion,
     RecoveryPlan,
     Resolution,
@@ -40,16 +41,24 @@ class SessionFilter(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     status: SessionStatus | None = Field(None, description="Only sessions in this status.")
-    pipeline_id: str | None = Field(None, description="Only sessions of this pipeline.")
-    created_after: str | None = Field(None, description="ISO 8601 UTC lower bound (exclusive).")
-    created_before: str | None = Field(None, description="ISO 8601 UTC upper bound (exclusive).")
+    pipeline_id: str | None = Field(
+        None, max_length=128, description="Only sessions of this pipeline."
+    )
+    created_after: str | None = Field(
+        None, max_length=64, description="ISO 8601 UTC lower bound (exclusive)."
+    )
+    created_before: str | None = Field(
+        None, max_length=64, description="ISO 8601 UTC upper bound (exclusive)."
+    )
     claimed: bool | None = Field(
         None, description="true: someone's claim holds; false: nobody owns it right now."
     )
     escalated: bool | None = Field(
         None, description="true: handed to a human (a person's queue); false: not escalated."
     )
-    claimed_by: str | None = Field(None, description="Only sessions this actor holds a claim on.")
+    claimed_by: str | None = Field(
+        None, max_length=128, description="Only sessions this actor holds a claim on."
+    )
 
     def lease_matches(self, session: Session, now: str) -> bool:
         """Whether the session passes the `claimed` / `escalated` filters at `now` (stores
@@ -170,6 +179,15 @@ class Store(Protocol):
         self, fingerprint: str, *, limit: int, exclude_session_id: str | None = None
     ) -> list[ErrorRecord]:
         """Most recent errors with this fingerprint, from other sessions than the excluded one."""
+
+    def get_error(self, error_id: str) -> ErrorRecord | None:
+        """One error record by id; None when missing."""
+
+    def add_error_label(self, label: ErrorLabel) -> None:
+        """Keep a person's label of an error (labels are appended, never changed)."""
+
+    def list_error_labels(self, *, limit: int = 10_000) -> list[ErrorLabel]:
+        """Every label, oldest first (the learned-template layer reads them all)."""
 
     def count_reruns(self, root_session_id: str) -> int:
         """How many sessions rerun this root session, directly or through other reruns."""

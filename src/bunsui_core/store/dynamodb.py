@@ -109,13 +109,20 @@ from bunsui_core.errors import (
     PermissionDeniedError,
     StoreError,
 )
-from bunsui_core.governance.audit import GENESIS_HASH, AuditEntry, AuditEvent, AuditHead
+from bunsui_core.governance.audit import (
+    GENESIS_HASH,
+    INDEXED,
+    AuditEntry,
+    AuditEvent,
+    AuditHead,
+)
 from bunsui_core.governance.tickets import Ticket, TicketStatus
 from bunsui_core.model.claims import claim_events
 from bunsui_core.model.event import Event, EventKind
 from bunsui_core.model.pipeline import Pipeline, content_hash
 from bunsui_core.model.recovery import (
     ActionStats,
+    ErrorLabel,
     Outcome,
     OverrideVersion,
     RecoveryPlan,
@@ -238,6 +245,25 @@ def _s(value: str) -> dict[str, str]:
 
 def _n(value: int) -> dict[str, str]:
     return {"N": str(value)}
+
+
+def _audit_indexed(item: Item) -> dict[str, Any]:
+    """What the audit indexes (gactor, gaction, gsession) and the hash attribute say."""
+
+    def text(name: str) -> str | None:
+        value = item.get(name, {}).get("S")
+        return value if isinstance(value, str) else None
+
+    def key(name: str) -> str | None:
+        value = text(name)
+        return value[1:] if value is not None else None
+
+    return {
+        "actor": key("gactor"),
+        "action": key("gaction"),
+        "session_id": key("gsession"),
+        "hash": text("hash"),
+    }
 
 
 def _g(value: str) -> dict[str, str]:
@@ -995,7 +1021,12 @@ class DynamoDBStore:
             "gfingerprint": _g(error.fingerprint),
             **_body(error),
         }
-        guard: Item = {"pk": _s(f"error:{error.error_id}"), "sk": _s("."), "seq": _n(seq)}
+        guard: Item = {
+            "pk": _s(f"error:{error.error_id}"),
+            "sk": _s("."),
+            "seq": _n(seq),
+            "session_id": _s(error.session_id),
+        }
         try:
             self._transact(
                 [{"Put": self._put(KV, guard, new=True)}, {"Put": self._put(ERRORS, item)}]
@@ -1012,6 +1043,46 @@ class DynamoDBStore:
             _parse(ErrorRecord, item, table="errors", key=f"{session_id}/{item['sk']['N']}")
             for item in self._partition(ERRORS, session_id)
         ]
+
+    def get_error(self, error_id: str) -> ErrorRecord | None:
+        """One error record by id, through its id guard (which names session and seq); None
+        for records stored before guards named their session."""
+        guard = self._get(KV, {"pk": _s(f"error:{error_id}"), "sk": _s(".")})
+        if guard is None:
+            return None
+        if "session_id" not in guard:
+            # Guards written before they named their session: finding the record would take
+            # a Scan, which no request path does.
+            return None
+        seq = _int(guard, "seq", table="kv", key=error_id)
+        session_id = _text(guard, "session_id", table="kv", key=error_id)
+        item = self._get(ERRORS, {"pk": _s(session_id), "sk": _n(seq)})
+        return _parse(ErrorRecord, item, table="errors", key=error_id) if item else None
+
+    def add_error_label(self, label: ErrorLabel) -> None:
+        """Keep a person's label of an error, after every earlier label."""
+        self._writable()
+        seq = self._next_seq("labels")
+        item: Item = {
+            "pk": _s("labels"),
+            "sk": _s(f"{seq:016d}"),
+            "label_id": _s(label.label_id),
+            **_body(label),
+        }
+        self._call("put_item", **self._put(KV, item, new=True))
+
+    def list_error_labels(self, *, limit: int = 10_000) -> list[ErrorLabel]:
+        """Every label, oldest first."""
+        labels = []
+        for item in self._partition(KV, "labels", page_size=min(limit, 1000)):
+            labels.append(
+                _parse(
+                    ErrorLabel, item, table="kv", key=_text(item, "sk", table="kv", key="labels")
+                )
+            )
+            if len(labels) >= limit:
+                break
+        return labels
 
     def list_errors_by_fingerprint(
         self, fingerprint: str, *, limit: int, exclude_session_id: str | None = None
@@ -1505,7 +1576,8 @@ class DynamoDBStore:
         return AuditHead(seq=seq, hash=_text(head, "hash", table="audit", key=str(seq)))
 
     def audit_bodies(self, *, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        """Raw entries in seq order; a body that is not readable JSON comes back as `{}`."""
+        """Raw entries in seq order, each with its index keys under INDEXED; a body that is
+        not readable JSON comes back as `{}`."""
         if limit < 1:
             return []
         bodies = []
@@ -1514,7 +1586,7 @@ class DynamoDBStore:
                 text = _body_text(item, table="audit", key="?")
             except StoreError:
                 text = ""
-            bodies.append(json_object(text))
+            bodies.append({**json_object(text), INDEXED: _audit_indexed(item)})
             if len(bodies) == limit:
                 break
         return bodies

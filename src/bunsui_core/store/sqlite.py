@@ -18,13 +18,21 @@ from bunsui_core.errors import (
     PermissionDeniedError,
     StoreError,
 )
-from bunsui_core.governance.audit import GENESIS_HASH, AuditEntry, AuditEvent, AuditHead
+from bunsui_core.governance.audit import (
+    GENESIS_HASH,
+    INDEXED,
+    INDEXED_FIELDS,
+    AuditEntry,
+    AuditEvent,
+    AuditHead,
+)
 from bunsui_core.governance.tickets import Ticket, TicketStatus
 from bunsui_core.model.claims import claim_events
 from bunsui_core.model.event import Event, EventKind
 from bunsui_core.model.pipeline import Pipeline, content_hash
 from bunsui_core.model.recovery import (
     ActionStats,
+    ErrorLabel,
     Outcome,
     OverrideVersion,
     RecoveryPlan,
@@ -64,6 +72,24 @@ def _statements(script: str) -> Iterator[str]:
             buffer = ""
 
 
+def _owner_only(path: Path, mode: int) -> None:
+    """Take group and other access away from a file or directory bunsui owns (an existing
+    home created 0755 by an older bunsui included)."""
+    try:
+        current = path.stat().st_mode & 0o777
+        if current & 0o077:
+            path.chmod(mode)
+    except FileNotFoundError:
+        pass
+
+
+def _private_directory(path: Path) -> None:
+    """The home: created 0700, or tightened to it, so no other local user reads the store,
+    audit, tickets or logs inside."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _owner_only(path, 0o700)
+
+
 class SqliteStore:
     """Store on a SQLite file; safe to share between threads, and between processes via WAL."""
 
@@ -75,13 +101,15 @@ class SqliteStore:
             if read_only:
                 self._db = self._open_read_only(path)
                 return
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _private_directory(path.parent)
             self._db = sqlite3.connect(
                 path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
+            for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                _owner_only(name, 0o600)
 
     def _open_read_only(self, path: Path) -> sqlite3.Connection:
         """SQLite itself refuses writes; a home with no database yet reads as empty."""
@@ -89,8 +117,12 @@ class SqliteStore:
             self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             self._migrate()
             return self._db
+        # With no writer connected there is no -wal file; then the file is opened immutable,
+        # which creates no -wal/-shm beside it (a read-only call leaves the home untouched,
+        # and works where the home is not writable). With a writer, its files already exist.
+        no_writer = not Path(f"{path}-wal").exists()
         db = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode=ro",
+            f"{path.resolve().as_uri()}?mode=ro{'&immutable=1' if no_writer else ''}",
             uri=True,
             timeout=BUSY_TIMEOUT_SECONDS,
             isolation_level=None,
@@ -468,6 +500,24 @@ class SqliteStore:
         )
         return [parse_record(ErrorRecord, body, table="errors", key=eid) for eid, body in rows]
 
+    def get_error(self, error_id: str) -> ErrorRecord | None:
+        """One error record by id; None when missing."""
+        rows = self._rows("SELECT body FROM errors WHERE error_id = ?", (error_id,))
+        return parse_record(ErrorRecord, rows[0][0], table="errors", key=error_id) if rows else None
+
+    def add_error_label(self, label: ErrorLabel) -> None:
+        """Keep a person's label of an error."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO error_labels (label_id, error_id, template, body) VALUES (?, ?, ?, ?)",
+                (label.label_id, label.error_id, label.template, label.model_dump_json()),
+            )
+
+    def list_error_labels(self, *, limit: int = 10_000) -> list[ErrorLabel]:
+        """Every label, oldest first."""
+        rows = self._rows("SELECT label_id, body FROM error_labels ORDER BY seq LIMIT ?", (limit,))
+        return [parse_record(ErrorLabel, body, table="error_labels", key=lid) for lid, body in rows]
+
     def list_errors_by_fingerprint(
         self, fingerprint: str, *, limit: int, exclude_session_id: str | None = None
     ) -> list[ErrorRecord]:
@@ -773,11 +823,17 @@ class SqliteStore:
         return AuditHead(seq=rows[0][0], hash=rows[0][1]) if rows else None
 
     def audit_bodies(self, *, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        """Raw entries in seq order; a body that is not JSON comes back as `{}` (broken)."""
+        """Raw entries in seq order, each with its indexed columns under INDEXED; a body that
+        is not JSON comes back as `{}` (broken)."""
         rows = self._rows(
-            "SELECT body FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+            "SELECT actor, action, session_id, hash, body FROM audit WHERE seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (after_seq, limit),
         )
-        return [json_object(body) for (body,) in rows]
+        return [
+            {**json_object(row[4]), INDEXED: dict(zip(INDEXED_FIELDS, row[:4], strict=True))}
+            for row in rows
+        ]
 
     # events
 

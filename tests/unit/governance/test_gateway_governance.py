@@ -135,6 +135,7 @@ def write_cases(
         "approval:cancel": {"ticket_id": ticket_id},
         "approval:reject": {"ticket_id": ticket_id, "reason": "not now"},
         "aws:init": {"endpoint_url": "http://127.0.0.1:9"},  # refused before any AWS call
+        "error:label": {"error_id": "err-any", "category": "DATA", "action": "fix_code_or_data"},
         "error:learn": {
             "error_code": "LOCAL_MEMORY_LIMIT",
             "action": "increase_memory",

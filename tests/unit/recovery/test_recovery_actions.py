@@ -338,3 +338,46 @@ class TestClassifyAndLearn:
         assert backoff["confidence"] < before["confidence"]
         assert backoff["basis"]["failures"] == 3
         assert backoff["basis"]["observed_for"] == "error_code"
+
+
+# Needs ~300 MiB resident and says nothing about how much when it cannot have it.
+NEEDS_300_MIB = (
+    "import os\n"
+    "b = bytearray(300 * 2**20)\n"
+    "for i in range(0, len(b), 4096):\n"
+    "    b[i] = 1\n"
+    "open(os.path.join(os.environ['BUNSUI_WORKDIR'], 'out'), 'w').write('ok')\n"
+)
+
+
+class TestUnsizedOutOfMemoryConverges:
+    @pytest.mark.slow
+    def test_job_needing_300_mib_under_128_recovers_within_two_reruns(self, bunsui, tmp_path):
+        """A memory failure that does not say how much was wanted gets a first step of at least
+        double, and a second failure in a row escalates: following the top plan each time, a
+        job needing 300 MiB under `memory: 128` completes within two reruns."""
+        path = tmp_path / "hungry.yaml"
+        path.write_text(
+            yaml.safe_dump(
+                pipeline_data(
+                    command_job("hungry", NEEDS_300_MIB, parameters={"memory": 128}),
+                    name="hungry",
+                )
+            )
+        )
+        session = bunsui("pipeline:run", pipeline=str(path), wait=True)
+        limits = [128]
+        reruns = 0
+        while session["status"] == "failed" and reruns < 2:
+            plan = bunsui("recovery:suggest", session_id=session["session_id"])["recovery_plans"][0]
+            assert plan["action"] == "increase_memory", plan
+            done = bunsui("recovery:execute", plan_id=plan["plan_id"], dry_run=False)
+            memory = done["steps"][0]["result"]["diff"]["memory_mb"]
+            assert memory["before"] == limits[-1]
+            limits.append(memory["after"])
+            session = bunsui.wait(done["steps"][1]["result"]["session_id"])
+            reruns += 1
+        assert session["status"] == "completed", limits
+        assert limits[1] >= 2 * limits[0]
+        if len(limits) == 3:
+            assert limits[2] >= 4 * limits[1], "a second memory failure in a row escalates"

@@ -16,12 +16,41 @@ class TestLocalMemory:
         assert "195" in sized.reason
         assert "26.6" in sized.reason
 
-    def test_without_a_size_it_adds_headroom_to_the_limit_hit(self):
-        """With only the limit that was hit, the suggestion is 30% above it (rounded)."""
+    def test_without_a_size_the_first_step_at_least_doubles(self):
+        """A bare MemoryError or OOM kill says nothing about the need: the first step is at
+        least double the limit hit, rounded up to the next standard size (issue 12; this
+        replaced +30%, which took several failed reruns to converge)."""
         sized = sizing.local_memory(1000, 990, None, host_mb=16384)
         assert sized is not None
-        assert sized.value == 1344
-        assert sized.value != 2000
+        assert sized.value == 2048
+        assert "no allocation size" in sized.reason
+
+    def test_consecutive_unsized_failures_escalate(self):
+        """A second memory failure in a row quadruples instead of repeating a small step."""
+        first = sizing.local_memory(128, 120, None, host_mb=16384)
+        second = sizing.local_memory(
+            256, 250, None, host_mb=16384, history=sizing.MemoryHistory(failures_in_a_row=2)
+        )
+        assert (first and first.value, second and second.value) == (256, 1024)
+        assert second is not None
+        assert "2 in a row" in second.reason
+
+    def test_what_it_used_when_it_succeeded_is_a_floor(self):
+        """A job that once peaked at 900 MiB is not offered less than that plus headroom."""
+        sized = sizing.local_memory(
+            128, 127, None, host_mb=16384, history=sizing.MemoryHistory(succeeded_peak_mb=900)
+        )
+        assert sized is not None
+        assert sized.value == 1536
+        assert "900" in sized.reason
+
+    def test_sized_failure_repeated_escalates_too(self):
+        """Even with an allocation size, a repeated failure does not offer a small step again."""
+        sized = sizing.local_memory(
+            320, 300, 10, host_mb=16384, history=sizing.MemoryHistory(failures_in_a_row=2)
+        )
+        assert sized is not None
+        assert sized.value >= 640
 
     def test_always_above_the_old_limit(self):
         """A tiny need never suggests a value at or below the limit that failed."""
@@ -49,9 +78,10 @@ class TestCloudTargets:
     @pytest.mark.parametrize(
         ("limit", "need_units", "expected"),
         [
+            # An unsized failure at least doubles (issue 12), then the smallest valid pair.
             (512, 256, (256, 1024)),
-            (2048, 256, (512, 3072)),
-            (8192, 1024, (2048, 11264)),
+            (2048, 256, (512, 4096)),
+            (8192, 1024, (2048, 16384)),
         ],
     )
     def test_fargate_pairs_are_valid(self, limit, need_units, expected):

@@ -1,0 +1,145 @@
+"""The learned text model: TF-IDF over word and character n-grams, linear, temperature-calibrated.
+
+Trained by `python -m bunsui_core.diagnosis.training` (scikit-learn, dev extra) on the labelled
+corpus in tests/data/errors and shipped as `error_model.npz`: plain arrays, read with
+`allow_pickle=False`, predicted with numpy alone. Loaded on first use, so commands that never
+classify never pay for it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bunsui_core.diagnosis.text_features import features
+
+if TYPE_CHECKING:
+    import numpy as np
+
+MODEL_PATH = Path(__file__).with_name("error_model.npz")
+HEADS = ("category", "first_action")
+
+
+@dataclass(frozen=True)
+class Head:
+    """One linear classifier over the shared features."""
+
+    classes: list[str]
+    coef: Any  # np.ndarray (classes x features)
+    intercept: Any  # np.ndarray (classes,)
+    temperature: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's answer for one message: best labels and their calibrated probabilities."""
+
+    category: str
+    category_probability: float
+    first_action: str
+    action_probability: float
+    ranked_actions: list[tuple[str, float]]
+
+
+@dataclass(frozen=True)
+class TextModel:
+    """Vocabulary, idf weights and the two heads; `predict` mirrors sklearn's TfidfVectorizer
+    (sublinear tf, l2 norm) followed by a softmax of the linear scores."""
+
+    vocabulary: dict[str, int]
+    idf: Any  # np.ndarray
+    heads: dict[str, Head]
+    threshold: float
+    layer_precision: dict[str, float]
+
+    def vectorize(self, text: str) -> np.ndarray:
+        """The message's l2-normalised tf-idf row."""
+        import numpy as np  # noqa: PLC0415 - numpy loads only when a message is classified
+
+        row = np.zeros(len(self.idf))
+        for feature, count in Counter(features(text)).items():
+            index = self.vocabulary.get(feature)
+            if index is not None:
+                row[index] = (1.0 + math.log(count)) * self.idf[index]
+        norm = float(np.linalg.norm(row))
+        return row / norm if norm else row
+
+    def probabilities(self, head: str, text: str) -> list[tuple[str, float]]:
+        """Calibrated class probabilities of one head, best first."""
+        import numpy as np  # noqa: PLC0415
+
+        spec = self.heads[head]
+        scores = (spec.coef @ self.vectorize(text) + spec.intercept) / spec.temperature
+        scores = np.exp(scores - scores.max())
+        probabilities = scores / scores.sum()
+        ranked = sorted(zip(spec.classes, probabilities.tolist(), strict=True), key=lambda p: -p[1])
+        return [(label, round(float(p), 4)) for label, p in ranked]
+
+    def predict(self, text: str) -> Prediction:
+        """Best category and first action, with their probabilities."""
+        categories = self.probabilities("category", text)
+        actions = self.probabilities("first_action", text)
+        return Prediction(
+            category=categories[0][0],
+            category_probability=categories[0][1],
+            first_action=actions[0][0],
+            action_probability=actions[0][1],
+            ranked_actions=actions,
+        )
+
+
+def save_model(model: TextModel, path: Path) -> None:
+    """Write the model as plain arrays (no pickled objects anywhere)."""
+    import numpy as np  # noqa: PLC0415
+
+    arrays: dict[str, Any] = {
+        "vocabulary": np.array(sorted(model.vocabulary, key=model.vocabulary.__getitem__)),
+        "idf": model.idf.astype(np.float32),
+        "threshold": np.array(model.threshold),
+        "layer_names": np.array(sorted(model.layer_precision)),
+        "layer_precision": np.array(
+            [model.layer_precision[k] for k in sorted(model.layer_precision)]
+        ),
+    }
+    for name, head in model.heads.items():
+        arrays[f"{name}_classes"] = np.array(head.classes)
+        arrays[f"{name}_coef"] = head.coef.astype(np.float16)  # ample for linear scores
+        arrays[f"{name}_intercept"] = head.intercept.astype(np.float32)
+        arrays[f"{name}_temperature"] = np.array(head.temperature)
+    np.savez_compressed(path, **arrays)
+
+
+def read_model(path: Path) -> TextModel:
+    """Read a model written by `save_model`."""
+    import numpy as np  # noqa: PLC0415
+
+    with np.load(path, allow_pickle=False) as data:
+        heads = {
+            name: Head(
+                classes=[str(c) for c in data[f"{name}_classes"]],
+                coef=data[f"{name}_coef"].astype(np.float64),
+                intercept=data[f"{name}_intercept"].astype(np.float64),
+                temperature=float(data[f"{name}_temperature"]),
+            )
+            for name in HEADS
+        }
+        return TextModel(
+            vocabulary={str(word): i for i, word in enumerate(data["vocabulary"])},
+            idf=data["idf"].astype(np.float64),
+            heads=heads,
+            threshold=float(data["threshold"]),
+            layer_precision={
+                str(k): float(v)
+                for k, v in zip(data["layer_names"], data["layer_precision"], strict=True)
+            },
+        )
+
+
+@cache
+def shipped_model() -> TextModel | None:
+    """The model shipped in the package, read once; None when it is absent."""
+    return read_model(MODEL_PATH) if MODEL_PATH.exists() else None

@@ -1,0 +1,823 @@
+"""The standard taxonomies, decoded from the text: the vocabularies the world already uses.
+
+Exception classes (Python's own hierarchy, read from `builtins`; the documented hierarchies
+of common data libraries; JVM classes), errno names, numbers and strerror texts, SQLSTATE
+classes and PostgreSQL condition names, HTTP statuses, gRPC status codes, AWS error-code
+families, Kubernetes/Docker/OCI reasons. They generalise because every service prints them:
+an error nobody here has seen still carries `[Errno 28]` or `SQLSTATE 57014`.
+
+Every candidate found gets a strength; the strongest wins and, between equals, the one
+written last (Python prints the raised exception last, the JVM its root cause last).
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import os
+from dataclasses import dataclass
+from functools import cache
+
+from bunsui_core.diagnosis.patterns import TextPattern, raw_pattern
+
+SPECIFIC = 3
+"""An exception class or a standard code that names one failure."""
+PHRASE = 2
+"""A standard message text (strerror, PostgreSQL) or an HTTP reason phrase alone."""
+NAMING = 1
+"""A naming convention (CamelCase words) or a broad class (DB-API OperationalError)."""
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A failure family read from the text, and the evidence it was read from."""
+
+    code: str
+    evidence: str
+    strength: int
+    position: int
+
+
+# ---- Python -------------------------------------------------------------------------------
+
+_PYTHON_BASES: dict[str, str] = {
+    "ImportError": "MISSING_MODULE",
+    "FileNotFoundError": "MISSING_FILE",
+    "NotADirectoryError": "MISSING_FILE",
+    "PermissionError": "PERMISSION_DENIED",
+    "ConnectionError": "CONNECTION_FAILED",
+    "TimeoutError": "NETWORK_TIMEOUT",
+    "MemoryError": "OUT_OF_MEMORY",
+    "UnicodeError": "INVALID_DATA",
+    "LookupError": "INVALID_DATA",
+    "ValueError": "INVALID_DATA",
+    "EOFError": "INVALID_DATA",
+    "ArithmeticError": "CODE_DEFECT",
+    "NameError": "CODE_DEFECT",
+    "TypeError": "CODE_DEFECT",
+    "AttributeError": "CODE_DEFECT",
+    "AssertionError": "CODE_DEFECT",
+    "RecursionError": "CODE_DEFECT",
+    "NotImplementedError": "CODE_DEFECT",
+    "SyntaxError": "CODE_DEFECT",
+    "StopIteration": "CODE_DEFECT",
+    "BufferError": "CODE_DEFECT",
+    "ReferenceError": "CODE_DEFECT",
+}
+"""Python's hierarchy, by the base each builtin exception descends from (OSError by errno)."""
+
+# Documented exception classes of common libraries, by the family their docs place them in.
+_LIBRARY_CLASSES: dict[str, tuple[str, int]] = {
+    # data parsing and validation (json, pandas, pyarrow, numpy, yaml, pydantic, csv)
+    "JSONDecodeError": ("INVALID_DATA", SPECIFIC),
+    "ParserError": ("INVALID_DATA", SPECIFIC),
+    "ParseError": ("INVALID_DATA", SPECIFIC),
+    "EmptyDataError": ("INVALID_DATA", SPECIFIC),
+    "MergeError": ("INVALID_DATA", SPECIFIC),
+    "OutOfBoundsDatetime": ("INVALID_DATA", SPECIFIC),
+    "ArrowInvalid": ("INVALID_DATA", SPECIFIC),
+    "ArrowTypeError": ("INVALID_DATA", SPECIFIC),
+    "ArrowKeyError": ("INVALID_DATA", SPECIFIC),
+    "ArrowMemoryError": ("OUT_OF_MEMORY", SPECIFIC),
+    "ArrowNotImplementedError": ("CODE_DEFECT", SPECIFIC),
+    "AxisError": ("CODE_DEFECT", SPECIFIC),
+    "UFuncTypeError": ("CODE_DEFECT", SPECIFIC),
+    "_ArrayMemoryError": ("OUT_OF_MEMORY", SPECIFIC),
+    "YAMLError": ("INVALID_DATA", SPECIFIC),
+    "ScannerError": ("INVALID_DATA", SPECIFIC),
+    "ComposerError": ("INVALID_DATA", SPECIFIC),
+    "ValidationError": ("INVALID_DATA", SPECIFIC),
+    "SchemaError": ("INVALID_DATA", SPECIFIC),
+    # PEP 249 (DB-API 2.0) classes, which every Python database driver raises
+    "IntegrityError": ("INVALID_DATA", SPECIFIC),
+    "DataError": ("INVALID_DATA", SPECIFIC),
+    "ProgrammingError": ("CODE_DEFECT", NAMING),
+    "NotSupportedError": ("CODE_DEFECT", NAMING),
+    "OperationalError": ("CONNECTION_FAILED", NAMING),
+    "InterfaceError": ("CONNECTION_FAILED", NAMING),
+    # HTTP clients (requests, urllib3, httpx, aiohttp, http.client) and sockets
+    "ConnectTimeout": ("NETWORK_TIMEOUT", SPECIFIC),
+    "ReadTimeout": ("NETWORK_TIMEOUT", SPECIFIC),
+    "ConnectTimeoutError": ("NETWORK_TIMEOUT", SPECIFIC),
+    "ReadTimeoutError": ("NETWORK_TIMEOUT", SPECIFIC),
+    "PoolTimeout": ("NETWORK_TIMEOUT", SPECIFIC),
+    "NewConnectionError": ("CONNECTION_FAILED", SPECIFIC),
+    "ProtocolError": ("CONNECTION_FAILED", SPECIFIC),
+    "RemoteDisconnected": ("CONNECTION_FAILED", SPECIFIC),
+    "RemoteProtocolError": ("CONNECTION_FAILED", SPECIFIC),
+    "ConnectError": ("CONNECTION_FAILED", SPECIFIC),
+    "ServerDisconnectedError": ("CONNECTION_FAILED", SPECIFIC),
+    "ClientConnectorError": ("CONNECTION_FAILED", SPECIFIC),
+    "ChunkedEncodingError": ("CONNECTION_FAILED", SPECIFIC),
+    "IncompleteRead": ("CONNECTION_FAILED", SPECIFIC),
+    "EndpointConnectionError": ("CONNECTION_FAILED", SPECIFIC),
+    "MaxRetryError": ("CONNECTION_FAILED", NAMING),
+    "NameResolutionError": ("NAME_RESOLUTION_FAILED", SPECIFIC),
+    "gaierror": ("NAME_RESOLUTION_FAILED", SPECIFIC),
+    "timeout": ("NETWORK_TIMEOUT", SPECIFIC),
+    # botocore
+    "NoCredentialsError": ("MISSING_CREDENTIALS", SPECIFIC),
+    "PartialCredentialsError": ("MISSING_CREDENTIALS", SPECIFIC),
+    "ParamValidationError": ("INVALID_REQUEST", SPECIFIC),
+    "NoRegionError": ("INVALID_REQUEST", SPECIFIC),
+    "ProfileNotFound": ("INVALID_REQUEST", SPECIFIC),
+    "SSLCertVerificationError": ("INVALID_REQUEST", SPECIFIC),
+    # google.api_core.exceptions (BigQuery, GCS), named after HTTP/gRPC statuses
+    "NotFound": ("MISSING_RESOURCE", SPECIFIC),
+    "Forbidden": ("PERMISSION_DENIED", SPECIFIC),
+    "Unauthorized": ("AUTHENTICATION_FAILED", SPECIFIC),
+    "Unauthenticated": ("AUTHENTICATION_FAILED", SPECIFIC),
+    "BadRequest": ("INVALID_REQUEST", SPECIFIC),
+    "TooManyRequests": ("RATE_LIMITED", SPECIFIC),
+    "ResourceExhausted": ("RATE_LIMITED", SPECIFIC),
+    "ServiceUnavailable": ("SERVICE_UNAVAILABLE", SPECIFIC),
+    "InternalServerError": ("SERVICE_UNAVAILABLE", SPECIFIC),
+    "DeadlineExceeded": ("DEADLINE_EXCEEDED", SPECIFIC),
+    # process and orchestration libraries
+    "TimeoutExpired": ("DEADLINE_EXCEEDED", SPECIFIC),
+    "AirflowTaskTimeout": ("DEADLINE_EXCEEDED", SPECIFIC),
+    "AirflowSensorTimeout": ("DEADLINE_EXCEEDED", SPECIFIC),
+    "AirflowNotFoundException": ("MISSING_RESOURCE", SPECIFIC),
+    "NoSuchTableError": ("MISSING_RESOURCE", SPECIFIC),
+    "NoSuchModuleError": ("MISSING_MODULE", SPECIFIC),
+    # JavaScript's standard error types (Node)
+    "RangeError": ("CODE_DEFECT", SPECIFIC),
+}
+
+_JVM_CLASSES: dict[str, str] = {
+    "OutOfMemoryError": "OUT_OF_MEMORY",
+    "StackOverflowError": "CODE_DEFECT",
+    "ClassNotFoundException": "MISSING_MODULE",
+    "NoClassDefFoundError": "MISSING_MODULE",
+    "NoSuchMethodError": "MISSING_MODULE",
+    "NoSuchFieldError": "MISSING_MODULE",
+    "UnsatisfiedLinkError": "MISSING_MODULE",
+    "NullPointerException": "CODE_DEFECT",
+    "ClassCastException": "CODE_DEFECT",
+    "ArithmeticException": "CODE_DEFECT",
+    "ArrayIndexOutOfBoundsException": "CODE_DEFECT",
+    "IndexOutOfBoundsException": "CODE_DEFECT",
+    "StringIndexOutOfBoundsException": "CODE_DEFECT",
+    "IllegalStateException": "CODE_DEFECT",
+    "IllegalArgumentException": "CODE_DEFECT",
+    "UnsupportedOperationException": "CODE_DEFECT",
+    "ConcurrentModificationException": "CODE_DEFECT",
+    "MatchError": "CODE_DEFECT",
+    "NumberFormatException": "INVALID_DATA",
+    "DateTimeParseException": "INVALID_DATA",
+    "JsonParseException": "INVALID_DATA",
+    "JsonMappingException": "INVALID_DATA",
+    "MismatchedInputException": "INVALID_DATA",
+    "InputMismatchException": "INVALID_DATA",
+    "MalformedInputException": "INVALID_DATA",
+    "CharacterCodingException": "INVALID_DATA",
+    "FileNotFoundException": "MISSING_FILE",
+    "NoSuchFileException": "MISSING_FILE",
+    "AccessDeniedException": "PERMISSION_DENIED",
+    "SecurityException": "PERMISSION_DENIED",
+    "ConnectException": "CONNECTION_FAILED",
+    "NoRouteToHostException": "CONNECTION_FAILED",
+    "SocketException": "CONNECTION_FAILED",
+    "SocketTimeoutException": "NETWORK_TIMEOUT",
+    "UnknownHostException": "NAME_RESOLUTION_FAILED",
+    "TimeoutException": "DEADLINE_EXCEEDED",
+    "SQLTimeoutException": "DEADLINE_EXCEEDED",
+    "SQLTransientConnectionException": "CONNECTION_FAILED",
+    "SQLNonTransientConnectionException": "CONNECTION_FAILED",
+    "SQLRecoverableException": "CONNECTION_FAILED",
+    "SQLIntegrityConstraintViolationException": "INVALID_DATA",
+    "SQLDataException": "INVALID_DATA",
+    "SQLSyntaxErrorException": "CODE_DEFECT",
+    "SQLInvalidAuthorizationSpecException": "AUTHENTICATION_FAILED",
+    "SQLTransactionRollbackException": "TRANSACTION_CONFLICT",
+}
+
+_GENERIC_CLASSES = frozenset(
+    {
+        "Exception",
+        "BaseException",
+        "Error",
+        "RuntimeError",
+        "RuntimeException",
+        "OSError",
+        "IOError",
+        "EnvironmentError",
+        "IOException",
+        "SystemExit",
+        "KeyboardInterrupt",
+        "GeneratorExit",
+        "ClientError",
+        "HTTPError",
+        "BotoCoreError",
+        "SQLException",
+        "DatabaseError",
+        "InternalError",
+        "CalledProcessError",
+        "SparkException",
+        "Py4JJavaError",
+        "AirflowException",
+        "ExecutionError",
+        "UnexpectedStatusException",
+    }
+)
+"""Classes that name no family by themselves: their message's codes decide."""
+
+
+@cache
+def _python_builtin(name: str) -> str | None:
+    """The family of a builtin exception, by walking its real MRO."""
+    cls = getattr(builtins, name, None)
+    if not isinstance(cls, type) or not issubclass(cls, BaseException):
+        return None
+    for base in cls.__mro__:
+        code = _PYTHON_BASES.get(base.__name__)
+        if code:
+            return code
+    return None
+
+
+def _class_family(name: str) -> tuple[str, int] | None:
+    """A class's family from the Python, library and JVM tables, else None."""
+    if name in _GENERIC_CLASSES:
+        return None
+    builtin = _python_builtin(name)
+    if builtin:
+        return builtin, SPECIFIC
+    if name in _LIBRARY_CLASSES:
+        return _LIBRARY_CLASSES[name]
+    if name in _JVM_CLASSES:
+        return _JVM_CLASSES[name], SPECIFIC
+    return None
+
+
+# ---- CamelCase naming conventions -----------------------------------------------------------
+
+_NAMING_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("Throttl", "TooManyRequests", "RateLimit", "SlowDown"), "RATE_LIMITED"),
+    (
+        ("AccessDenied", "Forbidden", "NotAuthorized", "PermissionDenied", "Unauthorized"),
+        "PERMISSION_DENIED",
+    ),
+    (
+        ("ExpiredToken", "TokenExpired", "Credential", "Authentication", "InvalidToken"),
+        "AUTHENTICATION_FAILED",
+    ),
+    (("ModuleNotFound", "ImportModule", "ClassNotFound", "PackageNotFound"), "MISSING_MODULE"),
+    (("FileNotFound", "NoSuchFile", "PathNotFound"), "MISSING_FILE"),
+    (("NotFound", "NoSuch", "DoesNotExist", "NotExist"), "MISSING_RESOURCE"),
+    (("ReadTimeout", "ConnectTimeout", "SocketTimeout"), "NETWORK_TIMEOUT"),
+    (("Timeout", "TimedOut", "Deadline"), "DEADLINE_EXCEEDED"),
+    (("Connection", "Connect", "Disconnect", "Unreachable"), "CONNECTION_FAILED"),
+    (("OutOfMemory", "MemoryError", "MemoryLimit"), "OUT_OF_MEMORY"),
+    (
+        ("Unavailable", "InternalServer", "ServiceException", "InternalFailure"),
+        "SERVICE_UNAVAILABLE",
+    ),
+    (("Parse", "Parser", "Decode", "Schema", "Malformed", "Serializ"), "INVALID_DATA"),
+    (
+        ("Validation", "InvalidParameter", "InvalidArgument", "InvalidRequest", "Config"),
+        "INVALID_REQUEST",
+    ),
+    (("NullPointer", "NullReference"), "CODE_DEFECT"),
+)
+
+
+def _naming_family(name: str) -> str | None:
+    """The family a CamelCase class name announces (ReadTimeoutException -> NETWORK_TIMEOUT)."""
+    for needles, code in _NAMING_RULES:
+        if any(needle in name for needle in needles):
+            return code
+    return None
+
+
+# ---- AWS error codes -----------------------------------------------------------------------
+
+_AWS_PREFIXED: dict[str, str | None] = {
+    "Runtime.ImportModuleError": "MISSING_MODULE",
+    "Runtime.HandlerNotFound": "INVALID_REQUEST",
+    "Runtime.UserCodeSyntaxError": "CODE_DEFECT",
+    "Runtime.OutOfMemory": "LAMBDA_OUT_OF_MEMORY",
+    "Runtime.InvalidEntrypoint": "EXEC_FORMAT_ERROR",
+    "Runtime.InvalidRuntime": "INVALID_REQUEST",
+    "Runtime.CallbackHandlerDeprecated": "INVALID_REQUEST",
+    "Runtime.MarshalError": "INVALID_DATA",
+    "Runtime.ExitError": None,
+    "Runtime.Unknown": None,
+    "States.Timeout": "STATES_TIMEOUT",
+    "States.HeartbeatTimeout": "STATES_TIMEOUT",
+    "States.Permissions": "PERMISSION_DENIED",
+    "States.DataLimitExceeded": "STATES_DATA_LIMIT_EXCEEDED",
+    "States.Runtime": "STATES_RUNTIME",
+    "States.ResultPathMatchFailure": "INVALID_REQUEST",
+    "States.ParameterPathFailure": "INVALID_REQUEST",
+    "States.IntrinsicFailure": "INVALID_REQUEST",
+    "States.QueryEvaluationError": "INVALID_REQUEST",
+    "States.NoChoiceMatched": "INVALID_DATA",
+    "States.TaskFailed": None,
+    "States.BranchFailed": None,
+    "States.ALL": None,
+    "Sandbox.Timedout": "LAMBDA_TIMEOUT",
+    "Lambda.ServiceException": "LAMBDA_SERVICE_ERROR",
+    "Lambda.AWSLambdaException": None,
+    "Lambda.Unknown": None,
+}
+
+_AWS_FAMILIES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        (
+            "Throttl",
+            "TooManyRequests",
+            "SlowDown",
+            "RequestLimitExceeded",
+            "ProvisionedThroughputExceeded",
+            "LimitExceeded",
+            "TOOMANYREQUESTS",
+        ),
+        "AWS_THROTTLING",
+    ),
+    (("ExpiredToken", "RequestExpired", "TokenRefreshRequired"), "EXPIRED_CREDENTIALS"),
+    (
+        (
+            "InvalidClientTokenId",
+            "UnrecognizedClient",
+            "SignatureDoesNotMatch",
+            "InvalidAccessKeyId",
+            "AuthFailure",
+            "IncompleteSignature",
+            "MissingAuthenticationToken",
+            "InvalidSignature",
+            "NotAuthorizedException",
+            "UNAUTHORIZED",
+        ),
+        "AUTHENTICATION_FAILED",
+    ),
+    (
+        (
+            "AccessDenied",
+            "UnauthorizedOperation",
+            "AuthorizationError",
+            "Forbidden",
+            "UnauthorizedAccess",
+            "DENIED",
+        ),
+        "ACCESS_DENIED",
+    ),
+    (("NoSuchKey", "NoSuchBucket"), "S3_OBJECT_MISSING"),
+    (
+        ("MANIFEST_UNKNOWN", "NAME_UNKNOWN", "RepositoryNotFound", "ImageNotFound"),
+        "IMAGE_UNAVAILABLE",
+    ),
+    (("NotFound", "NoSuch", "NonExistent"), "MISSING_RESOURCE"),
+    (
+        (
+            "ValidationException",
+            "ValidationError",
+            "InvalidParameter",
+            "InvalidRequest",
+            "MissingParameter",
+            "MalformedPolicy",
+            "InvalidArgument",
+            "SerializationException",
+            "InvalidInput",
+        ),
+        "INVALID_REQUEST",
+    ),
+    (
+        (
+            "ServiceUnavailable",
+            "InternalFailure",
+            "InternalError",
+            "InternalServerError",
+            "ServiceException",
+            "InternalServiceError",
+            "ServerException",
+        ),
+        "SERVICE_UNAVAILABLE",
+    ),
+    (("RequestTimeout",), "NETWORK_TIMEOUT"),
+    (("TransactionConflict", "TransactionCanceled"), "TRANSACTION_CONFLICT"),
+)
+
+
+def _aws_family(code: str) -> str | None:
+    if code in _AWS_PREFIXED:
+        return _AWS_PREFIXED[code]
+    for needles, family in _AWS_FAMILIES:
+        if any(needle in code for needle in needles):
+            return family
+    return None
+
+
+# ---- errno --------------------------------------------------------------------------------
+
+_ERRNO_FAMILIES: dict[str, str] = {
+    "ENOENT": "MISSING_FILE",
+    "ENOTDIR": "MISSING_FILE",
+    "EACCES": "PERMISSION_DENIED",
+    "EPERM": "PERMISSION_DENIED",
+    "EROFS": "PERMISSION_DENIED",
+    "ENOSPC": "DISK_FULL",
+    "EDQUOT": "DISK_FULL",
+    "EFBIG": "DISK_FULL",
+    "EMFILE": "RESOURCE_EXHAUSTED",
+    "ENFILE": "RESOURCE_EXHAUSTED",
+    "ENOBUFS": "RESOURCE_EXHAUSTED",
+    "EMLINK": "RESOURCE_EXHAUSTED",
+    "EUSERS": "RESOURCE_EXHAUSTED",
+    "ENOMEM": "OUT_OF_MEMORY",
+    "ETIMEDOUT": "NETWORK_TIMEOUT",
+    "ECONNREFUSED": "CONNECTION_FAILED",
+    "ECONNRESET": "CONNECTION_FAILED",
+    "ECONNABORTED": "CONNECTION_FAILED",
+    "EPIPE": "CONNECTION_FAILED",
+    "EHOSTUNREACH": "CONNECTION_FAILED",
+    "EHOSTDOWN": "CONNECTION_FAILED",
+    "ENETUNREACH": "CONNECTION_FAILED",
+    "ENETDOWN": "CONNECTION_FAILED",
+    "ENETRESET": "CONNECTION_FAILED",
+    "ENOTCONN": "CONNECTION_FAILED",
+    "EADDRNOTAVAIL": "CONNECTION_FAILED",
+    "ENOEXEC": "EXEC_FORMAT_ERROR",
+}
+# getaddrinfo's codes (RFC 3493), negative in Python's `[Errno -2]`, and Node's name for them.
+_RESOLVER_CODES: dict[str, str] = {
+    "EAI_NONAME": "NAME_RESOLUTION_FAILED",
+    "EAI_AGAIN": "NAME_RESOLUTION_FAILED",
+    "EAI_NODATA": "NAME_RESOLUTION_FAILED",
+    "EAI_FAIL": "NAME_RESOLUTION_FAILED",
+    "ENOTFOUND": "NAME_RESOLUTION_FAILED",
+}
+_RESOLVER_NUMBERS = {-2: "EAI_NONAME", -3: "EAI_AGAIN", -5: "EAI_NODATA", -4: "EAI_FAIL"}
+_RESOLVER_TEXTS = (
+    "Name or service not known",
+    "Temporary failure in name resolution",
+    "nodename nor servname provided",
+    "No address associated with hostname",
+)
+
+
+def _errno_name(number: int) -> str | None:
+    if number < 0:
+        return _RESOLVER_NUMBERS.get(number)
+    return errno.errorcode.get(number)
+
+
+@cache
+def _strerror_table() -> dict[str, str]:
+    """This platform's strerror text for each errno we map, lower-cased, to its family."""
+    table = {}
+    for name, family in _ERRNO_FAMILIES.items():
+        number = getattr(errno, name, None)
+        if number is not None:
+            table[os.strerror(number).lower()] = family
+    table.update({text.lower(): "NAME_RESOLUTION_FAILED" for text in _RESOLVER_TEXTS})
+    return table
+
+
+# ---- SQLSTATE and PostgreSQL condition names -------------------------------------------------
+
+_SQLSTATE_EXACT: dict[str, str] = {
+    "40001": "TRANSACTION_CONFLICT",
+    "40P01": "TRANSACTION_CONFLICT",
+    "42501": "PERMISSION_DENIED",
+    "42P01": "MISSING_RESOURCE",
+    "42703": "MISSING_RESOURCE",
+    "42704": "MISSING_RESOURCE",
+    "42883": "MISSING_RESOURCE",
+    "42P02": "MISSING_RESOURCE",
+    "42S02": "MISSING_RESOURCE",
+    "42S22": "MISSING_RESOURCE",
+    "3D000": "MISSING_RESOURCE",
+    "3F000": "MISSING_RESOURCE",
+    "53100": "DISK_FULL",
+    "53200": "OUT_OF_MEMORY",
+    "53300": "CONNECTIONS_EXHAUSTED",
+    "57014": "DEADLINE_EXCEEDED",
+    "57P01": "SERVICE_UNAVAILABLE",
+    "57P02": "SERVICE_UNAVAILABLE",
+    "57P03": "SERVICE_UNAVAILABLE",
+}
+_SQLSTATE_CLASSES: dict[str, str] = {
+    "08": "CONNECTION_FAILED",
+    "22": "INVALID_DATA",
+    "23": "INVALID_DATA",
+    "28": "AUTHENTICATION_FAILED",
+    "40": "TRANSACTION_CONFLICT",
+    "42": "CODE_DEFECT",
+    "53": "RESOURCE_EXHAUSTED",
+    "0A": "INVALID_REQUEST",
+}
+
+
+def sqlstate_family(state: str) -> str | None:
+    """The family of a five-character SQLSTATE (exact code first, then its class)."""
+    return _SQLSTATE_EXACT.get(state) or _SQLSTATE_CLASSES.get(state[:2])
+
+
+# PostgreSQL's condition names (Appendix A), as psycopg's error classes spell them.
+_PG_CONDITIONS: dict[str, str] = {
+    "UndefinedTable": "42P01",
+    "UndefinedColumn": "42703",
+    "UndefinedFunction": "42883",
+    "UndefinedObject": "42704",
+    "InvalidSchemaName": "3F000",
+    "InvalidCatalogName": "3D000",
+    "QueryCanceled": "57014",
+    "SerializationFailure": "40001",
+    "DeadlockDetected": "40P01",
+    "UniqueViolation": "23505",
+    "NotNullViolation": "23502",
+    "ForeignKeyViolation": "23503",
+    "CheckViolation": "23514",
+    "InvalidTextRepresentation": "22P02",
+    "NumericValueOutOfRange": "22003",
+    "StringDataRightTruncation": "22001",
+    "DivisionByZero": "22012",
+    "InvalidDatetimeFormat": "22007",
+    "DatetimeFieldOverflow": "22008",
+    "InsufficientPrivilege": "42501",
+    "InvalidPassword": "28P01",
+    "InvalidAuthorizationSpecification": "28000",
+    "DiskFull": "53100",
+    "OutOfMemory": "53200",
+    "TooManyConnections": "53300",
+    "AdminShutdown": "57P01",
+    "CannotConnectNow": "57P03",
+    "ConnectionFailure": "08006",
+    "ConnectionException": "08000",
+}
+
+# PostgreSQL server and libpq message texts, by the SQLSTATE they are raised with.
+_PG_MESSAGES: dict[str, str] = {
+    "canceling statement due to statement timeout": "57014",
+    "canceling statement due to user request": "57014",
+    "deadlock detected": "40P01",
+    "could not serialize access": "40001",
+    "duplicate key value violates unique constraint": "23505",
+    "violates not-null constraint": "23502",
+    "violates foreign key constraint": "23503",
+    "violates check constraint": "23514",
+    "invalid input syntax for": "22P02",
+    "value too long for type": "22001",
+    "permission denied for": "42501",
+    "password authentication failed": "28P01",
+    "server closed the connection unexpectedly": "08006",
+    "could not connect to server": "08006",
+    "terminating connection due to administrator command": "57P01",
+    "the database system is starting up": "57P03",
+    "the database system is shutting down": "57P03",
+    "too many clients already": "53300",
+    "remaining connection slots are reserved": "53300",
+    "could not extend file": "53100",
+}
+
+
+# ---- HTTP, gRPC, Kubernetes, Docker -----------------------------------------------------------
+
+_HTTP_STATUSES: dict[int, str] = {
+    400: "INVALID_REQUEST",
+    401: "AUTHENTICATION_FAILED",
+    403: "PERMISSION_DENIED",
+    404: "MISSING_RESOURCE",
+    405: "INVALID_REQUEST",
+    408: "NETWORK_TIMEOUT",
+    410: "MISSING_RESOURCE",
+    413: "INVALID_DATA",
+    422: "INVALID_DATA",
+    429: "RATE_LIMITED",
+    500: "SERVICE_UNAVAILABLE",
+    502: "SERVICE_UNAVAILABLE",
+    503: "SERVICE_UNAVAILABLE",
+    504: "NETWORK_TIMEOUT",
+    507: "DISK_FULL",
+}
+# RFC 9110 reason phrases, as servers print them (Title Case).
+_HTTP_REASONS: dict[str, int] = {
+    "Bad Request": 400,
+    "Unauthorized": 401,
+    "Forbidden": 403,
+    "Not Found": 404,
+    "Request Timeout": 408,
+    "Payload Too Large": 413,
+    "Request Entity Too Large": 413,
+    "Unprocessable Entity": 422,
+    "Too Many Requests": 429,
+    "Internal Server Error": 500,
+    "Bad Gateway": 502,
+    "Service Unavailable": 503,
+    "Gateway Timeout": 504,
+    "Insufficient Storage": 507,
+}
+
+_GRPC_STATUSES: dict[str, str] = {
+    "UNAVAILABLE": "SERVICE_UNAVAILABLE",
+    "DEADLINE_EXCEEDED": "DEADLINE_EXCEEDED",
+    "RESOURCE_EXHAUSTED": "RATE_LIMITED",
+    "PERMISSION_DENIED": "PERMISSION_DENIED",
+    "UNAUTHENTICATED": "AUTHENTICATION_FAILED",
+    "NOT_FOUND": "MISSING_RESOURCE",
+    "INVALID_ARGUMENT": "INVALID_REQUEST",
+    "ABORTED": "TRANSACTION_CONFLICT",
+}
+
+_ORCHESTRATOR_REASONS: dict[str, str] = {
+    "OOMKilled": "OUT_OF_MEMORY",
+    "Evicted": "CONTAINER_EVICTED",
+    "Preempted": "CONTAINER_EVICTED",
+    "ImagePullBackOff": "IMAGE_UNAVAILABLE",
+    "ErrImagePull": "IMAGE_UNAVAILABLE",
+    "ErrImageNeverPull": "IMAGE_UNAVAILABLE",
+    "InvalidImageName": "IMAGE_UNAVAILABLE",
+    "CrashLoopBackOff": "CRASH_LOOP",
+    "CreateContainerConfigError": "INVALID_REQUEST",
+    "CreateContainerError": "INVALID_REQUEST",
+    "RunContainerError": "INVALID_REQUEST",
+    "DeadlineExceeded": "DEADLINE_EXCEEDED",
+    "FailedScheduling": "RESOURCE_EXHAUSTED",
+    "MODULE_NOT_FOUND": "MISSING_MODULE",
+    "ERR_MODULE_NOT_FOUND": "MISSING_MODULE",
+    "CERTIFICATE_VERIFY_FAILED": "INVALID_REQUEST",
+}
+_ORCHESTRATOR_PHRASES: dict[str, str] = {
+    "Cannot find module": "MISSING_MODULE",
+    "pull access denied": "IMAGE_UNAVAILABLE",
+    "manifest unknown": "IMAGE_UNAVAILABLE",
+    "No module named": "MISSING_MODULE",
+    "Insufficient memory": "RESOURCE_EXHAUSTED",
+    "Insufficient cpu": "RESOURCE_EXHAUSTED",
+}
+
+
+# ---- the decoders ------------------------------------------------------------------------------
+
+_CLASS_NAME = (
+    r"\b((?:[A-Za-z_][A-Za-z0-9_]*\.)*"
+    r"[A-Za-z0-9_]*(?:Error|Exception|Exit|Timeout|TimedOut|Failure|Fault|Expired|"
+    r"NotFound|Denied|Forbidden|Unauthorized|Unauthenticated|Unavailable|Disconnected|Timedout|"
+    r"Invalid|Read|Interrupt|Iteration|Exceeded|Exhausted|BadRequest|Conflict|Requests|"
+    r"Datetime)|socket\.(?:timeout|gaierror))\b"
+)
+_PG_ERROR_CLASS = r"\bpsycopg2?\.errors\.([A-Za-z]+)\b"
+_ERRNO_NUMBER = r"(?i)\[?\berrno\]?[ :=]*(-?\d{1,4})\b"
+_ERRNO_NAME = r"\b(E[A-Z0-9]{2,14}|EAI_[A-Z]{4,8})\b"
+_SQLSTATE = (
+    r"(?i:\bSQL ?STATE\b|\bsql_state\b|\bpgcode\b|\bSQL state)[\s:=\[(\"']*"
+    r"([0-9A-Z]{5})\b|\b\d{6} \(([0-9A-Z]{5})\)|\bERROR \d{4} \(([0-9A-Z]{5})\)"
+)
+_HTTP_STATUS = (
+    r"(?:\bHTTP(?:/[\d.]+)?|(?i:\bstatus(?:[ _]?code)?|\bresponse code|\bstatuscode))"
+    r"[\"':= ]{1,4}([1-5]\d\d)\b|\b([45]\d\d) (?:Client|Server) Error\b"
+)
+_AWS_CODE = (
+    r"An error occurred \(([A-Za-z0-9_.]+)\)|Error Code: ([A-Za-z0-9_.]+)|"
+    r"\"(?:errorType|__type|Code|code|errorCode|error|Error)\"\s*:\s*\"(?:[\w.]+#)?([A-Za-z0-9_.]+)\"|"
+    r"<Code>([A-Za-z0-9_.]+)</Code>|\b((?:Runtime|States|Sandbox|Lambda)\.[A-Za-z]+)\b"
+)
+_GRPC = (
+    r"(?:StatusCode\.|status ?[=:] ?|code ?[=:] ?)([A-Z_]{7,20})\b|"
+    r"\b(DEADLINE_EXCEEDED|RESOURCE_EXHAUSTED|PERMISSION_DENIED|INVALID_ARGUMENT)\b"
+)
+
+
+def _words_alternation(words: list[str]) -> str:
+    return "|".join(sorted((w.replace(".", r"\.") for w in words), key=len, reverse=True))
+
+
+@cache
+def _reason_pattern() -> TextPattern:
+    return raw_pattern(rf"\b({_words_alternation(list(_ORCHESTRATOR_REASONS))})\b")
+
+
+@cache
+def _phrase_pattern() -> TextPattern:
+    phrases = [*_strerror_table(), *_PG_MESSAGES, *(p.lower() for p in _ORCHESTRATOR_PHRASES)]
+    return raw_pattern(rf"(?i)\b({_words_alternation(phrases)})\b")
+
+
+@cache
+def _reason_phrase_pattern() -> TextPattern:
+    return raw_pattern(rf"\b({_words_alternation(list(_HTTP_REASONS))})\b")
+
+
+def _finds(pattern: str | TextPattern, text: str) -> list[tuple[str, int]]:
+    """Every match's first non-empty group and its position."""
+    compiled = raw_pattern(pattern) if isinstance(pattern, str) else pattern
+    found = []
+    for match in compiled.finditer(text):  # type: ignore[attr-defined]
+        value = next((g for g in match.groups() if g), None)
+        if value:
+            found.append((value, match.start()))
+    return found
+
+
+def _class_candidates(text: str) -> list[Decoded]:
+    found = []
+    for qualified, position in _finds(_CLASS_NAME, text):
+        name = qualified.rsplit(".", 1)[-1]
+        family = _class_family(name)
+        if family:
+            found.append(Decoded(family[0], f"exception class {qualified}", family[1], position))
+        elif name not in _GENERIC_CLASSES and (naming := _naming_family(name)):
+            found.append(Decoded(naming, f"class name {qualified}", NAMING, position))
+    for name, position in _finds(_PG_ERROR_CLASS, text):
+        state = _PG_CONDITIONS.get(name)
+        family = sqlstate_family(state) if state else None
+        if family:
+            found.append(
+                Decoded(family, f"PostgreSQL condition {name} ({state})", SPECIFIC, position)
+            )
+    return found
+
+
+def _errno_candidates(text: str) -> list[Decoded]:
+    found = []
+    for raw, position in _finds(_ERRNO_NUMBER, text):
+        name = _errno_name(int(raw))
+        family = _ERRNO_FAMILIES.get(name or "") or _RESOLVER_CODES.get(name or "")
+        if family:
+            found.append(Decoded(family, f"errno {raw} ({name})", SPECIFIC, position))
+    for name, position in _finds(_ERRNO_NAME, text):
+        family = _ERRNO_FAMILIES.get(name) or _RESOLVER_CODES.get(name)
+        if family:
+            found.append(Decoded(family, f"errno {name}", SPECIFIC, position))
+    return found
+
+
+def _code_candidates(text: str) -> list[Decoded]:
+    found = []
+    for state, position in _finds(_SQLSTATE, text):
+        family = sqlstate_family(state.upper())
+        if family:
+            found.append(Decoded(family, f"SQLSTATE {state}", SPECIFIC, position))
+    for status, position in _finds(_HTTP_STATUS, text):
+        family = _HTTP_STATUSES.get(int(status))
+        if family:
+            found.append(Decoded(family, f"HTTP {status}", SPECIFIC, position))
+    for code, position in _finds(_AWS_CODE, text):
+        family = _aws_family(code)
+        if family:
+            found.append(Decoded(family, f"AWS error code {code}", SPECIFIC, position))
+    for status, position in _finds(_GRPC, text):
+        family = _GRPC_STATUSES.get(status)
+        if family:
+            found.append(Decoded(family, f"gRPC status {status}", SPECIFIC, position))
+    for reason, position in _finds(_reason_pattern(), text):
+        found.append(
+            Decoded(_ORCHESTRATOR_REASONS[reason], f"container reason {reason}", SPECIFIC, position)
+        )
+    return found
+
+
+def _phrase_candidates(text: str) -> list[Decoded]:
+    found = []
+    strerrors = _strerror_table()
+    orchestrator = {p.lower(): c for p, c in _ORCHESTRATOR_PHRASES.items()}
+    for phrase, position in _finds(_phrase_pattern(), text):
+        key = phrase.lower()
+        if key in _PG_MESSAGES:
+            state = _PG_MESSAGES[key]
+            family = sqlstate_family(state)
+            evidence = f"PostgreSQL message '{phrase}' ({state})"
+        elif key in orchestrator:
+            family, evidence = orchestrator[key], f"standard message '{phrase}'"
+        else:
+            family, evidence = strerrors.get(key), f"strerror '{phrase}'"
+        if family:
+            found.append(Decoded(family, evidence, PHRASE, position))
+    for reason, position in _finds(_reason_phrase_pattern(), text):
+        status = _HTTP_REASONS[reason]
+        found.append(Decoded(_HTTP_STATUSES[status], f"HTTP {status} {reason}", PHRASE, position))
+    return found
+
+
+def decode(text: str) -> Decoded | None:
+    """The strongest standard family named in the text (the last one among equals)."""
+    candidates = [
+        *_class_candidates(text),
+        *_errno_candidates(text),
+        *_code_candidates(text),
+        *_phrase_candidates(text),
+    ]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: (c.strength, c.position))
+
+
+def emitted_codes() -> set[str]:
+    """Every code this layer can answer with (each must be defined)."""
+    return {
+        *_PYTHON_BASES.values(),
+        *(code for code, _ in _LIBRARY_CLASSES.values()),
+        *_JVM_CLASSES.values(),
+        *(code for _, code in _NAMING_RULES),
+        *(code for code in _AWS_PREFIXED.values() if code),
+        *(code for _, code in _AWS_FAMILIES),
+        *_ERRNO_FAMILIES.values(),
+        *_RESOLVER_CODES.values(),
+        *_SQLSTATE_EXACT.values(),
+        *_SQLSTATE_CLASSES.values(),
+        *_HTTP_STATUSES.values(),
+        *_GRPC_STATUSES.values(),
+        *_ORCHESTRATOR_REASONS.values(),
+        *_ORCHESTRATOR_PHRASES.values(),
+    }

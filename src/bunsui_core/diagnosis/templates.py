@@ -1,0 +1,88 @@
+"""Templates learned from people: a labelled message, its variable parts masked, recognised again.
+
+`bunsui error label` stores the template of a message (numbers, ids, paths, URLs, addresses,
+quoted values masked as `<*>`) with the category and first action a person gave it. A later
+message with the same template is recognised with that label; the confidence is the mean of
+a Beta posterior over how often people agreed on that template.
+
+Masking is done here rather than with drain3: drain3 clusters a stream of log lines into
+evolving templates, while a label needs one stable template per message, and drain3's state
+persistence depends on jsonpickle, which a store of untrusted text must not load.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from bunsui_core.diagnosis.patterns import raw_pattern
+
+WILDCARD = "<*>"
+TEMPLATE_LINES = 3
+MAX_TEMPLATE_CHARS = 2_000
+LABEL_PRIOR = 0.8
+LABEL_PRIOR_WEIGHT = 2.0
+"""A person's label starts at 0.8 and counts as much as two observations; agreement and
+disagreement among people move it from there."""
+
+# Most specific first: a URL is masked whole before its path or host would be.
+_MASKS: tuple[str, ...] = (
+    r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+",
+    r"\barn:aws[a-z-]*:[^\s'\"<>,;]+",
+    r"\b\d{4}-\d{2}-\d{2}[T ][\d:.,]+(?:Z|[+-]\d{2}:?\d{2})?",
+    r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
+    r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b",
+    r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b",
+    r"'[^'\n]{0,200}'|\"[^\"\n]{0,200}\"",
+    r"(?:[A-Za-z]:)?(?:[/\\][\w.@+~-]+){2,}[/\\]?",
+    r"\b0x[0-9a-fA-F]+\b",
+    r"\b[0-9a-f]{12,}\b",
+    r"\b[a-z]+-[0-9a-f]{6,}\b",
+    r"\b\d+(?:\.\d+)?(?:[kKMGT]i?B|ms|s)?\b",
+)
+
+
+def template_of(message: str) -> str:
+    """The message's shape: first and last lines, variable parts masked, spaces collapsed."""
+    lines = [line.strip() for line in message[-MAX_TEMPLATE_CHARS * 4 :].splitlines()]
+    lines = [line for line in lines if line]
+    kept = lines[:1] + lines[-(TEMPLATE_LINES - 1) :] if len(lines) > TEMPLATE_LINES else lines
+    text = "\n".join(kept)[-MAX_TEMPLATE_CHARS:]
+    for mask in _MASKS:
+        text = raw_pattern(mask).sub(WILDCARD, text)  # type: ignore[attr-defined]
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True)
+class LabelVote:
+    """One person's label for a template."""
+
+    template: str
+    category: str
+    action: str
+
+
+@dataclass(frozen=True)
+class LearnedMatch:
+    """The label people gave this template, and how sure that makes us."""
+
+    category: str
+    action: str
+    confidence: float
+    agreeing: int
+    disagreeing: int
+
+
+def recognise(message: str, votes: list[LabelVote]) -> LearnedMatch | None:
+    """The majority label among votes for this message's template, or None when none match."""
+    template = template_of(message)
+    matching = [v for v in votes if v.template == template]
+    if not matching:
+        return None
+    tally = Counter((v.category, v.action) for v in matching)
+    (category, action), agreeing = tally.most_common(1)[0]
+    disagreeing = len(matching) - agreeing
+    confidence = (LABEL_PRIOR * LABEL_PRIOR_WEIGHT + agreeing) / (
+        LABEL_PRIOR_WEIGHT + agreeing + disagreeing
+    )
+    return LearnedMatch(category, action, round(confidence, 3), agreeing, disagreeing)

@@ -1,0 +1,276 @@
+"""Train the error text model on the labelled corpus: `python -m bunsui_core.diagnosis.training`.
+
+Needs the dev extra (scikit-learn); what it writes is read with numpy alone (model.py).
+Calibration and the decision threshold are fitted on out-of-family predictions (grouped
+cross-validation), never on the messages a head was trained on, and each rule layer's
+confidence is its measured precision on the training families.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bunsui_core.diagnosis.model import HEADS, MODEL_PATH, Head, TextModel, save_model
+from bunsui_core.diagnosis.text_features import features
+from bunsui_core.diagnosis.vocabulary import Layer
+
+if TYPE_CHECKING:
+    import numpy as np
+
+CORPUS_DIR = Path("tests/data/errors")
+REGULARIZATION_ALPHA = 1e-4
+EPOCHS = 15
+MIN_DOCUMENT_FREQUENCY = 2
+TARGET_PRECISION = 0.8
+"""The model decides only where its out-of-family precision was at least this."""
+TEMPERATURES = [0.25 * i for i in range(1, 25)]
+RULE_LAYERS = (Layer.RUN_FACTS, Layer.TAXONOMY, Layer.CATALOG)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled message of the corpus."""
+
+    id: str
+    family: str
+    message: str
+    category: str
+    first_action: str
+    transient: bool
+
+
+def load_corpus(directory: Path = CORPUS_DIR) -> list[Example]:
+    """Every labelled message, from `<family>.jsonl` files."""
+    examples = []
+    for path in sorted(directory.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                examples.append(
+                    Example(
+                        id=row["id"],
+                        family=row["family"],
+                        message=row["message"],
+                        category=row["category"],
+                        first_action=row["first_action"],
+                        transient=bool(row["transient"]),
+                    )
+                )
+    return examples
+
+
+def _label(example: Example, head: str) -> str:
+    return example.category if head == "category" else example.first_action
+
+
+@cache
+def _features_of(text: str) -> tuple[str, ...]:
+    """Features are computed once per message across all the folds of an evaluation."""
+    return tuple(features(text))
+
+
+def _fit_head(vectors: Any, labels: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """A linear logistic model (SGD: a fit takes a second, so leave-one-family-out
+    evaluation can retrain for every fold); a two-class fit is widened to softmax form."""
+    import numpy as np  # noqa: PLC0415
+    from sklearn.linear_model import SGDClassifier  # noqa: PLC0415
+
+    classes = sorted(set(labels))
+    if len(classes) == 1:
+        return classes, np.zeros((1, vectors.shape[1])), np.zeros(1)
+    fitted = SGDClassifier(
+        loss="log_loss", alpha=REGULARIZATION_ALPHA, max_iter=EPOCHS, tol=None, random_state=0
+    ).fit(vectors, labels)
+    coef, intercept = fitted.coef_, fitted.intercept_
+    if len(classes) == 2:
+        coef = np.vstack([np.zeros_like(coef[0]), coef[0]])
+        intercept = np.array([0.0, intercept[0]])
+    return [str(c) for c in fitted.classes_], coef, intercept
+
+
+@dataclass(frozen=True)
+class FeatureSpace:
+    """Raw feature counts of a set of messages, counted once; each fit selects its rows and
+    keeps only features frequent enough in them, so nothing leaks from held-out rows."""
+
+    rows: dict[str, int]
+    names: list[str]
+    counts: Any  # scipy.sparse.csr_matrix (messages x features)
+
+    @classmethod
+    def of(cls, examples: list[Example]) -> FeatureSpace:
+        """Count every feature of every message."""
+        from sklearn.feature_extraction.text import CountVectorizer  # noqa: PLC0415
+
+        messages = sorted({e.message for e in examples})
+        vectorizer = CountVectorizer(analyzer=_features_of)
+        counts = vectorizer.fit_transform(messages).tocsr()
+        names = [str(n) for n in vectorizer.get_feature_names_out()]
+        return cls(rows={m: i for i, m in enumerate(messages)}, names=names, counts=counts)
+
+    def select(self, examples: list[Example]) -> tuple[Any, Any, list[int]]:
+        """(tf-idf rows, idf, kept feature indexes) for these examples, as TextModel
+        vectorizes: sublinear tf, smoothed idf, l2 norm."""
+        import numpy as np  # noqa: PLC0415
+        from sklearn.preprocessing import normalize  # noqa: PLC0415
+
+        counts = self.counts[[self.rows[e.message] for e in examples]]
+        document_frequency = np.asarray((counts > 0).sum(axis=0)).ravel()
+        minimum = min(MIN_DOCUMENT_FREQUENCY, max(1, len(examples) // 50))
+        kept = np.flatnonzero(document_frequency >= minimum)
+        counts = counts[:, kept].astype(np.float64)
+        idf = np.log((1 + len(examples)) / (1 + document_frequency[kept])) + 1.0
+        counts.data = 1.0 + np.log(counts.data)
+        return normalize(counts.multiply(idf).tocsr()), idf, kept.tolist()
+
+
+def _fit_raw(examples: list[Example], space: FeatureSpace) -> TextModel:
+    """Heads at temperature 1 and no threshold (the calibration is fitted apart)."""
+    vectors, idf, kept = space.select(examples)
+    heads = {}
+    for head in HEADS:
+        classes, coef, intercept = _fit_head(vectors, [_label(e, head) for e in examples])
+        heads[head] = Head(classes=classes, coef=coef, intercept=intercept, temperature=1.0)
+    vocabulary = {space.names[index]: i for i, index in enumerate(kept)}
+    return TextModel(vocabulary=vocabulary, idf=idf, heads=heads, threshold=0.0, layer_precision={})
+
+
+def _out_of_family_scores(
+    examples: list[Example], folds: int, space: FeatureSpace
+) -> dict[str, list[tuple[list[str], Any, str]]]:
+    """Per head: (classes, raw scores, true label) for each example, from models that never
+    saw its family."""
+    families = sorted({e.family for e in examples})
+    groups = [families[i::folds] for i in range(folds)]
+    scores: dict[str, list[tuple[list[str], Any, str]]] = defaultdict(list)
+    for held in groups:
+        train = [e for e in examples if e.family not in held]
+        if not train:
+            continue
+        model = _fit_raw(train, space)
+        for example in (e for e in examples if e.family in held):
+            row = model.vectorize(example.message)
+            for head in HEADS:
+                spec = model.heads[head]
+                raw = spec.coef @ row + spec.intercept
+                scores[head].append((spec.classes, raw, _label(example, head)))
+    return scores
+
+
+def _softmax(raw: Any, temperature: float) -> Any:
+    import numpy as np  # noqa: PLC0415
+
+    z = raw / temperature
+    z = np.exp(z - z.max())
+    return z / z.sum()
+
+
+def _best_temperature(scored: list[tuple[list[str], Any, str]]) -> float:
+    """The temperature minimising the negative log-likelihood of out-of-family labels."""
+
+    def nll(temperature: float) -> float:
+        total = 0.0
+        for classes, raw, truth in scored:
+            probabilities = _softmax(raw, temperature)
+            p = probabilities[classes.index(truth)] if truth in classes else 1e-6
+            total -= math.log(max(float(p), 1e-9))
+        return total
+
+    return min(TEMPERATURES, key=nll) if scored else 1.0
+
+
+def _threshold(scored: list[tuple[list[str], Any, str]], temperature: float) -> float:
+    """The lowest probability above which out-of-family precision is at least the target."""
+    ranked = []
+    for classes, raw, truth in scored:
+        probabilities = _softmax(raw, temperature)
+        best = int(probabilities.argmax())
+        ranked.append((float(probabilities[best]), classes[best] == truth))
+    ranked.sort(reverse=True)
+    threshold, hits = 1.0, 0
+    for count, (probability, correct) in enumerate(ranked, start=1):
+        hits += correct
+        if hits / count >= TARGET_PRECISION:
+            threshold = probability
+    return round(threshold, 3)
+
+
+@cache
+def _rule_answer(message: str) -> tuple[str, str]:
+    """(layer, category) of the rule layers alone; they do not learn, so once per message."""
+    from bunsui_core.diagnosis.classifier import classify  # noqa: PLC0415
+
+    result = classify(message, use_model=False)
+    return result.layer.value, result.category.value
+
+
+def rule_layer_precision(examples: list[Example]) -> dict[str, float]:
+    """How often each rule layer's category was right on these (training) messages."""
+    tally: dict[str, list[int]] = {layer.value: [0, 0] for layer in RULE_LAYERS}
+    for example in examples:
+        layer, category = _rule_answer(example.message)
+        if layer in tally:
+            tally[layer][0] += category == example.category
+            tally[layer][1] += 1
+    # Laplace-smoothed, so a layer seen rarely is not reported as certain.
+    return {layer: round((hit + 1) / (n + 2), 3) for layer, (hit, n) in tally.items()}
+
+
+def train(
+    examples: list[Example], *, folds: int = 3, space: FeatureSpace | None = None
+) -> TextModel:
+    """The model for these examples, calibrated and thresholded out of family.
+
+    `space` may hold more messages than `examples` (an evaluation counts features once);
+    only the examples' rows are used."""
+    space = space or FeatureSpace.of(examples)
+    families = {e.family for e in examples}
+    scores = _out_of_family_scores(examples, min(folds, len(families)), space)
+    model = _fit_raw(examples, space)
+    heads = {}
+    for head in HEADS:
+        spec = model.heads[head]
+        heads[head] = Head(
+            classes=spec.classes,
+            coef=spec.coef,
+            intercept=spec.intercept,
+            temperature=_best_temperature(scores[head]),
+        )
+    threshold = _threshold(scores["category"], heads["category"].temperature)
+    return TextModel(
+        vocabulary=model.vocabulary,
+        idf=model.idf,
+        heads=heads,
+        threshold=threshold,
+        layer_precision=rule_layer_precision(examples),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train on the whole corpus and write the packaged model file."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", type=Path, default=CORPUS_DIR)
+    parser.add_argument(
+        "--output", type=Path, default=Path("src/bunsui_core/diagnosis") / MODEL_PATH.name
+    )
+    args = parser.parse_args(argv)
+    examples = load_corpus(args.corpus)
+    model = train(examples)
+    save_model(model, args.output)
+    print(
+        f"trained on {len(examples)} messages from {len({e.family for e in examples})} "
+        f"families: {len(model.vocabulary)} features, threshold {model.threshold}, "
+        f"temperatures { {n: h.temperature for n, h in model.heads.items()} }, "
+        f"rule layers {model.layer_precision} -> {args.output}"
+    )
+
+
+if __name__ == "__main__":
+    main()

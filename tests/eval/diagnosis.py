@@ -1,0 +1,210 @@
+"""`make eval`: diagnosis accuracy on held-out families, per layer and in total, with calibration.
+
+Leave-one-family-out: for each family (a service or library) of tests/data/errors, the text
+model is retrained (with its calibration and threshold) on the other families only, and the
+rule layers' confidences are their precision on those other families; the held-out family is
+then classified. A message answered UNKNOWN counts as wrong for category and first action.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bunsui_core.diagnosis.classifier import Classification, classify
+from bunsui_core.diagnosis.model import TextModel
+from bunsui_core.diagnosis.training import CORPUS_DIR, Example, FeatureSpace, load_corpus, train
+from bunsui_core.diagnosis.vocabulary import Category, Layer
+
+BINS = 10
+NEVER_TRANSIENT = {Category.DEPENDENCY.value, Category.PERMISSION.value}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One held-out message and what diagnosis said."""
+
+    id: str
+    family: str
+    category: str
+    first_action: str
+    predicted_category: str
+    predicted_action: str
+    layer: str
+    confidence: float
+    calibrated_category: str
+    transient: bool
+
+
+def _outcome(example: Example, result: Classification) -> Outcome:
+    hypothesis = result.hypothesis
+    calibrated = (
+        hypothesis.category.value
+        if result.category is Category.UNKNOWN and hypothesis
+        else result.category.value
+    )
+    return Outcome(
+        id=example.id,
+        family=example.family,
+        category=example.category,
+        first_action=example.first_action,
+        predicted_category=result.category.value,
+        predicted_action=result.priors[0].action.value,
+        layer=result.layer.value,
+        confidence=result.confidence,
+        calibrated_category=calibrated,
+        transient=result.transient,
+    )
+
+
+def leave_one_family_out(examples: list[Example], *, use_model: bool = True) -> list[Outcome]:
+    """Every message classified by layers that never saw its family."""
+    outcomes = []
+    space = FeatureSpace.of(examples) if use_model else None
+    for family in sorted({e.family for e in examples}):
+        held = [e for e in examples if e.family == family]
+        model: TextModel | None = None
+        if use_model:
+            model = train([e for e in examples if e.family != family], space=space)
+        for example in held:
+            result = classify(example.message, use_model=use_model, model=model)
+            outcomes.append(_outcome(example, result))
+    return outcomes
+
+
+def _rate(hits: int, total: int) -> float:
+    return round(hits / total, 3) if total else 0.0
+
+
+def summarize(outcomes: list[Outcome]) -> dict[str, object]:
+    """Accuracy per layer and in total, UNKNOWN rate, transient slips, confusion, calibration."""
+    total = len(outcomes)
+    layers: dict[str, dict[str, float]] = {}
+    for layer in [*(layer.value for layer in Layer)]:
+        decided = [o for o in outcomes if o.layer == layer]
+        if decided:
+            layers[layer] = {
+                "decided": len(decided),
+                "share": _rate(len(decided), total),
+                "category_accuracy": _rate(
+                    sum(o.predicted_category == o.category for o in decided), len(decided)
+                ),
+                "first_action_accuracy": _rate(
+                    sum(o.predicted_action == o.first_action for o in decided), len(decided)
+                ),
+            }
+    confusion: dict[str, Counter[str]] = defaultdict(Counter)
+    for o in outcomes:
+        confusion[o.category][o.predicted_category] += 1
+    return {
+        "messages": total,
+        "families": len({o.family for o in outcomes}),
+        "category_accuracy": _rate(
+            sum(o.predicted_category == o.category for o in outcomes), total
+        ),
+        "first_action_accuracy": _rate(
+            sum(o.predicted_action == o.first_action for o in outcomes), total
+        ),
+        "unknown_rate": _rate(sum(o.predicted_category == "UNKNOWN" for o in outcomes), total),
+        "transient_for_missing_or_permission": sum(
+            o.transient for o in outcomes if o.category in NEVER_TRANSIENT
+        ),
+        "layers": layers,
+        "confusion": {truth: dict(row) for truth, row in sorted(confusion.items())},
+        **calibration(outcomes),
+    }
+
+
+def calibration(outcomes: list[Outcome]) -> dict[str, object]:
+    """Expected calibration error of the category confidence, and its reliability table.
+
+    For UNKNOWN answers the confidence is the model's hypothesis probability and the
+    hypothesis is what is checked, so every message counts."""
+    bins: list[list[Outcome]] = [[] for _ in range(BINS)]
+    for o in outcomes:
+        bins[min(int(o.confidence * BINS), BINS - 1)].append(o)
+    table = []
+    ece = 0.0
+    for index, members in enumerate(bins):
+        if not members:
+            continue
+        confidence = sum(o.confidence for o in members) / len(members)
+        accuracy = sum(o.calibrated_category == o.category for o in members) / len(members)
+        ece += len(members) / len(outcomes) * abs(confidence - accuracy)
+        table.append(
+            {
+                "bin": f"{index / BINS:.1f}-{(index + 1) / BINS:.1f}",
+                "n": len(members),
+                "mean_confidence": round(confidence, 3),
+                "accuracy": round(accuracy, 3),
+            }
+        )
+    return {"ece": round(ece, 3), "reliability": table}
+
+
+def render(summary: dict[str, object]) -> str:
+    """The report as text tables."""
+    lines = [
+        f"Held-out evaluation: {summary['messages']} messages, {summary['families']} families "
+        "(leave-one-family-out)",
+        "",
+        f"{'layer':<18}{'decided':>8}{'share':>8}{'category':>10}{'action':>8}",
+    ]
+    layers = summary["layers"]
+    assert isinstance(layers, dict)
+    for layer, row in layers.items():
+        lines.append(
+            f"{layer:<18}{row['decided']:>8}{row['share']:>8.1%}"
+            f"{row['category_accuracy']:>10.1%}{row['first_action_accuracy']:>8.1%}"
+        )
+    lines += [
+        f"{'total':<18}{summary['messages']:>8}{1:>8.0%}"
+        f"{summary['category_accuracy']:>10.1%}{summary['first_action_accuracy']:>8.1%}",
+        "",
+        f"UNKNOWN: {summary['unknown_rate']:.1%}   transient verdicts for missing "
+        f"module/file/permission: {summary['transient_for_missing_or_permission']}   "
+        f"ECE: {summary['ece']}",
+        "",
+        "Reliability (category confidence):",
+        f"{'bin':<10}{'n':>5}{'confidence':>12}{'accuracy':>10}",
+    ]
+    reliability = summary["reliability"]
+    assert isinstance(reliability, list)
+    for row in reliability:
+        lines.append(
+            f"{row['bin']:<10}{row['n']:>5}{row['mean_confidence']:>12.3f}{row['accuracy']:>10.3f}"
+        )
+    confusion = summary["confusion"]
+    assert isinstance(confusion, dict)
+    columns = sorted({c for row in confusion.values() for c in row})
+    lines += ["", "Confusion (rows: labelled category, columns: answered):"]
+    lines.append(f"{'':<14}" + "".join(f"{c[:6]:>7}" for c in columns))
+    for truth, row in confusion.items():
+        lines.append(f"{truth[:13]:<14}" + "".join(f"{row.get(c, 0):>7}" for c in columns))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the evaluation and print it (or write JSON)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", type=Path, default=CORPUS_DIR)
+    parser.add_argument("--rules-only", action="store_true", help="skip the learned model")
+    parser.add_argument("--json", type=Path, help="also write the summary and outcomes here")
+    args = parser.parse_args(argv)
+    examples = load_corpus(args.corpus)
+    outcomes = leave_one_family_out(examples, use_model=not args.rules_only)
+    summary = summarize(outcomes)
+    print(render(summary))
+    if args.json:
+        args.json.write_text(
+            json.dumps({"summary": summary, "outcomes": [asdict(o) for o in outcomes]}, indent=1)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""Recognition in layers: standard taxonomies, run facts, pattern hygiene, linear time.
+
+Examples here are written from the standards themselves (Python's exception hierarchy, errno,
+SQLSTATE, HTTP, AWS error codes, JVM classes, Kubernetes reasons), not from the corpus.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bunsui_core.diagnosis import taxonomy
+from bunsui_core.diagnosis.catalog import definition, load_catalog
+from bunsui_core.diagnosis.classifier import classify, extract_context, match_catalog
+from bunsui_core.diagnosis.patterns import catalog_pattern
+from bunsui_core.diagnosis.templates import LabelVote, template_of
+from bunsui_core.diagnosis.text_features import features
+from bunsui_core.diagnosis.vocabulary import Category, Layer, RecoveryAction
+from bunsui_core.model.session import FailureKind
+
+CATALOG = load_catalog()
+C = Category
+
+STANDARD_EXAMPLES = [
+    # Python's hierarchy, module-qualified names of data libraries, OSError by errno
+    ("ModuleNotFoundError: No module named 'polars'", C.DEPENDENCY, "MISSING_MODULE"),
+    ("ImportError: cannot import name 'x' from 'y'", C.DEPENDENCY, "MISSING_MODULE"),
+    ("pandas.errors.ParserError: Error tokenizing data. C error", C.DATA, "INVALID_DATA"),
+    ("json.decoder.JSONDecodeError: Expecting value: line 1 column 1", C.DATA, "INVALID_DATA"),
+    ("IndexError: list index out of range", C.DATA, "INVALID_DATA"),
+    ("ZeroDivisionError: division by zero", C.APPLICATION, "CODE_DEFECT"),
+    ("NameError: name 'frame' is not defined", C.APPLICATION, "CODE_DEFECT"),
+    ("AttributeError: 'NoneType' object has no attribute 'x'", C.APPLICATION, "CODE_DEFECT"),
+    ("OSError: [Errno 28] No space left on device", C.RESOURCE, "DISK_FULL"),
+    ("OSError: [Errno 24] Too many open files", C.RESOURCE, "RESOURCE_EXHAUSTED"),
+    ("PermissionError: [Errno 13] Permission denied: '/x'", C.PERMISSION, "PERMISSION_DENIED"),
+    ("FileNotFoundError: [Errno 2] No such file or directory", C.DEPENDENCY, "MISSING_FILE"),
+    ("socket.gaierror: [Errno -2] Name or service not known", C.NETWORK, None),
+    ("write EPIPE", C.NETWORK, "CONNECTION_FAILED"),
+    # SQLSTATE classes as drivers print them
+    ("ERROR: could not serialize (SQLSTATE 40001)", C.APPLICATION, "TRANSACTION_CONFLICT"),
+    ("psycopg2.errors.QueryCanceled: canceling statement", C.TIMEOUT, "DEADLINE_EXCEEDED"),
+    ("000604 (57014): SQL execution canceled", C.TIMEOUT, "DEADLINE_EXCEEDED"),
+    ("ERROR 1045 (28000): Access denied for user", C.PERMISSION, None),
+    ("sqlstate=08006 connection failure", C.NETWORK, "CONNECTION_FAILED"),
+    ("SQLSTATE[42S02]: Base table or view not found", C.DEPENDENCY, "MISSING_RESOURCE"),
+    ("SQLSTATE 53100 could not extend", C.RESOURCE, "DISK_FULL"),
+    # HTTP statuses
+    ("requests.exceptions.HTTPError: 429 Client Error: for url", C.THROTTLING, "RATE_LIMITED"),
+    ("HTTP/1.1 503 Service Unavailable", C.NETWORK, "SERVICE_UNAVAILABLE"),
+    ("status code: 401", C.PERMISSION, "AUTHENTICATION_FAILED"),
+    # AWS error-code families
+    ("An error occurred (SlowDown) when calling the PutObject operation", C.THROTTLING, None),
+    ("An error occurred (ExpiredTokenException) when calling", C.PERMISSION, None),
+    ('{"errorType": "Runtime.ImportModuleError"}', C.DEPENDENCY, "MISSING_MODULE"),
+    ('{"error": "States.Permissions"}', C.PERMISSION, "PERMISSION_DENIED"),
+    ("An error occurred (ResourceNotFoundException) when calling", C.DEPENDENCY, None),
+    # JVM classes, Kubernetes/Docker reasons
+    ("java.lang.ClassNotFoundException: org.x.Y", C.DEPENDENCY, "MISSING_MODULE"),
+    ("java.lang.NullPointerException", C.APPLICATION, "CODE_DEFECT"),
+    ("java.net.SocketTimeoutException: Read timed out", C.NETWORK, None),
+    ("Last State: Terminated  Reason: OOMKilled", C.RESOURCE, "OUT_OF_MEMORY"),
+    ("Status: Failed  Reason: Evicted", C.RESOURCE, "CONTAINER_EVICTED"),
+    ("Back-off pulling image: ImagePullBackOff", C.DEPENDENCY, "IMAGE_UNAVAILABLE"),
+    ("exec /app/run: exec format error", C.CONFIGURATION, "EXEC_FORMAT_ERROR"),
+]
+
+
+class TestStandardTaxonomies:
+    @pytest.mark.parametrize(("message", "category", "code"), STANDARD_EXAMPLES)
+    def test_standard_vocabulary_is_decoded(self, message, category, code):
+        """A message carrying a standard name or code gets that family's category, from the
+        taxonomy layer unless a catalog entry is more specific."""
+        result = classify(message, use_model=False)
+        assert result.category is category, (result.error_code, result.evidence)
+        assert result.layer in {Layer.TAXONOMY, Layer.CATALOG}
+        if code is not None:
+            assert result.error_code == code
+
+    def test_python_hierarchy_is_read_from_the_interpreter(self):
+        """Every builtin exception below ImportError, LookupError, ValueError or ArithmeticError
+        falls in its base's family, including ones no table names."""
+        bases = {
+            ImportError: "MISSING_MODULE",
+            LookupError: "INVALID_DATA",
+            ValueError: "INVALID_DATA",
+            ArithmeticError: "CODE_DEFECT",
+        }
+        for name in dir(builtins):
+            cls = getattr(builtins, name)
+            if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+                continue
+            for base, code in bases.items():
+                if issubclass(cls, base) and not issubclass(cls, OSError):
+                    decoded = taxonomy.decode(f"{name}: boom")
+                    assert decoded is not None, name
+                    assert decoded.code == code, name
+
+    def test_every_code_the_taxonomy_answers_is_defined(self):
+        """No decoder can answer with a code that has no category, flags and actions."""
+        assert {c for c in taxonomy.emitted_codes() if definition(c) is None} == set()
+
+
+class TestMissingThingsAreNeverTransient:
+    @pytest.mark.parametrize(
+        "message",
+        [
+            "ModuleNotFoundError: No module named 'pyarrow'",
+            "FileNotFoundError: [Errno 2] No such file or directory: 'in.csv'",
+            "PermissionError: [Errno 13] Permission denied: '/out'",
+            "Error: Cannot find module 'express'",
+        ],
+    )
+    def test_missing_module_file_or_permission_is_not_transient(self, message):
+        """The ENOTFOUND-inside-ModuleNotFoundError leak made these a transient DNS failure;
+        none of them is transient, whatever the engine observed."""
+        for kind in (None, FailureKind.EXIT_NONZERO):
+            result = classify(message, kind=kind)
+            assert not result.transient
+            assert result.category is not Category.NETWORK
+
+    def test_node_dns_code_is_still_dns(self):
+        """ENOTFOUND as Node prints it is still a DNS failure."""
+        result = classify("Error: getaddrinfo ENOTFOUND db.internal")
+        assert result.category is Category.NETWORK
+
+
+def _identifier_literals() -> list[str]:
+    literals = set()
+    for entry in CATALOG.entries:
+        for rule in (entry.match, *entry.also):
+            for pattern in rule.patterns:
+                if " " not in pattern and pattern.isidentifier():
+                    literals.add(pattern)
+    return sorted(literals)
+
+
+class TestPatternHygiene:
+    @pytest.mark.parametrize("literal", _identifier_literals())
+    def test_identifier_patterns_cannot_leak_into_other_words(self, literal):
+        """An identifier pattern matches itself, but not glued inside a longer lowercase word
+        nor in another case (the ENOTFOUND / modulENOTFOUNDerror leak)."""
+        compiled = catalog_pattern(literal)
+        assert compiled.search(f"x {literal} y")
+        assert not compiled.search(f"ab{literal}cd".lower())
+        assert not compiled.search(f"zz{literal}")
+        if literal.lower() != literal:
+            assert not compiled.search(literal.lower())
+
+    @pytest.mark.parametrize(
+        "name", sorted(n for n in dir(builtins) if n.endswith(("Error", "Exception")))
+    )
+    def test_no_catalog_entry_contradicts_pythons_hierarchy(self, name):
+        """A builtin exception name alone never lands in a catalog entry of another category
+        than Python's hierarchy gives it."""
+        message = f"{name}: something went wrong"
+        matched = match_catalog(CATALOG, message, None, {})
+        decoded = taxonomy.decode(message)
+        if matched and decoded:
+            assert matched[0].category == definition(decoded.code).category
+
+    @pytest.mark.parametrize("name", sorted(errno.errorcode.values()))
+    def test_errno_names_do_not_leak_into_network_entries(self, name):
+        """An errno name the taxonomy does not map never triggers a transient catalog entry."""
+        matched = match_catalog(CATALOG, f"failed: {name}", None, {})
+        decoded = taxonomy.decode(f"failed: {name}")
+        if matched and not decoded:
+            assert not matched[0].transient, (name, matched[0].error_code)
+
+
+ADVERSARIAL = [
+    "9" * 40_000,
+    "9" * 100_000,
+    "1." * 50_000,
+    "Error" * 20_000,
+    "a" * 100_000,
+    "ExceptionException." * 5_000,
+    "[Errno " * 14_000,
+    "SQLSTATE " * 11_000,
+    "/a" * 50_000,
+    "'" * 100_000,
+    "Memory Size: 1 MB " * 5_000,
+    " of 1 KB physical memory used" * 3_000,
+    "é\u0000\ud7ff" * 30_000,
+]
+
+
+class TestLinearTime:
+    @pytest.mark.parametrize("text", ADVERSARIAL, ids=lambda t: f"{t[:12]!r}x{len(t)}")
+    def test_every_pattern_and_extractor_finishes_fast(self, text):
+        """Each catalog pattern, each extractor, the taxonomy decoders, the template masker,
+        the model features and a whole classification finish in well under a second on a
+        100k-character adversarial string (a 40k-digit classify once took 8-12 s)."""
+        slowest = 0.0
+        for entry in CATALOG.entries:
+            for rule in (entry.match, *entry.also):
+                for pattern in (*rule.patterns, *rule.unless):
+                    started = time.perf_counter()
+                    catalog_pattern(pattern).search(text)
+                    slowest = max(slowest, time.perf_counter() - started)
+        for extractor in CATALOG.extractors:
+            started = time.perf_counter()
+            extractor.search(text)
+            slowest = max(slowest, time.perf_counter() - started)
+        assert slowest < 0.5
+        for step in (
+            lambda: extract_context(CATALOG, text),
+            lambda: taxonomy.decode(text),
+            lambda: template_of(text),
+            lambda: features(text),
+            lambda: classify(text),
+            lambda: classify(text, learned=(LabelVote("x", "DATA", "fix_code_or_data"),)),
+        ):
+            started = time.perf_counter()
+            step()
+            assert time.perf_counter() - started < 2.0
+
+
+class TestRunFacts:
+    def test_engine_oom_kill_is_the_memory_limit(self):
+        """A kill with the peak at the limit (the engine's resident-memory enforcement) is
+        LOCAL_MEMORY_LIMIT, decided by run facts, with its sizes for the plan."""
+        result = classify(
+            "Command exited with code 137 (memory limit 128 MiB, peak RSS 128.0 MiB)",
+            kind=FailureKind.EXIT_NONZERO,
+            run_context={"exit_code": 137, "memory_enforcement": "cgroup_v2"},
+        )
+        assert (result.error_code, result.layer) == ("LOCAL_MEMORY_LIMIT", Layer.RUN_FACTS)
+        assert result.priors[0].action is RecoveryAction.INCREASE_MEMORY
+
+    def test_exit_137_in_text_is_a_sigkill(self):
+        """A message that only reports exit code 137 is read as a SIGKILL (likely OOM)."""
+        result = classify("Task failed: exit code 137", use_model=False)
+        assert (result.error_code, result.layer) == ("KILLED_SIGKILL", Layer.RUN_FACTS)
+        assert result.category is Category.RESOURCE
+
+
+class TestLazyModel:
+    def test_commands_that_do_not_classify_never_load_numpy(self, tmp_path):
+        """Listing sessions imports neither numpy nor the model file."""
+        code = (
+            "import sys\n"
+            "from bunsui_core.actions import Gateway\n"
+            "from bunsui_core.config import Settings\n"
+            f"gateway = Gateway(Settings.resolve({str(tmp_path)!r}))\n"
+            "gateway.invoke('ai-agent', 'session:list', {})\n"
+            "assert 'numpy' not in sys.modules, 'numpy loaded'\n"
+            "assert 'bunsui_core.diagnosis.model' not in sys.modules\n"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+    def test_the_model_never_decides_from_the_engines_own_headline(self):
+        """A bare exit with bunsui's headline and nothing the job wrote is not a model verdict:
+        the catalog's LOCAL_NONZERO_EXIT answers, whatever limit the headline mentions."""
+        result = classify(
+            "Command exited with code 3 (memory limit 256 MiB, peak RSS 40.0 MiB)",
+            kind=FailureKind.EXIT_NONZERO,
+        )
+        assert (result.error_code, result.layer) == ("LOCAL_NONZERO_EXIT", Layer.RUN_FACTS)
+        assert result.hypothesis is None
+
+    def test_unknown_carries_the_models_hypothesis(self):
+        """Text no rule knows is UNKNOWN (escalate) or a model verdict; either way the model's
+        best guess is kept with a probability."""
+        result = classify("the flux capacitor is misaligned again after the widget sync")
+        if result.error_code == "UNKNOWN":
+            assert result.layer is Layer.NONE
+            assert [p.action for p in result.priors] == [RecoveryAction.ESCALATE]
+            assert result.hypothesis is None or 0 <= result.hypothesis.probability <= 1
+        else:
+            assert result.layer is Layer.MODEL
+
+
+class TestDomainRecognizers:
+    def test_a_registered_recognizer_answers_before_the_taxonomy(self):
+        """A domain module (dbt, ...) plugs in after the catalog and before the standard
+        taxonomies; returning None lets the layers go on."""
+        from bunsui_core.diagnosis import classifier  # noqa: PLC0415
+
+        def recognize(text, kind, context):
+            if "Compilation Error in model" not in text:
+                return None
+            entry = definition("INVALID_REQUEST")
+            return classifier.Classification(
+                error_code="DBT_TEST_COMPILATION",
+                category=entry.category,
+                transient=False,
+                recoverable=False,
+                description="test recognizer",
+                context=context,
+                priors=entry.actions,
+                layer=Layer.CATALOG,
+                confidence=0.9,
+            )
+
+        classifier.register_recognizer(recognize)
+        try:
+            found = classify("Compilation Error in model orders: ValueError: bad")
+            passed = classify("ValueError: bad")
+        finally:
+            classifier._RECOGNIZERS.remove(recognize)
+        assert found.error_code == "DBT_TEST_COMPILATION"
+        assert passed.error_code == "INVALID_DATA"
