@@ -15,7 +15,9 @@ from typing import Any
 
 from bunsui_core.diagnosis.catalog import ActionPrior
 from bunsui_core.diagnosis.classifier import Classification
+from bunsui_core.diagnosis.loads import classify_load
 from bunsui_core.diagnosis.vocabulary import Category, Layer, RecoveryAction
+from bunsui_core.model.session import FailureKind
 
 _MISSING = re.compile(
     r"(?:Model|Test|Snapshot|Seed|Analysis|Exposure|Metric) '(?P<node>[^']+)' \((?P<file>[^)]+)\)"
@@ -111,3 +113,12 @@ def _location(message: str, file_pattern: re.Pattern[str]) -> dict[str, Any]:
     if line:
         found["line"] = int(line["line"])
     return found
+
+
+def recognize(
+    message: str, kind: FailureKind | None, context: dict[str, Any]
+) -> Classification | None:
+    """The classifier's domain plug-in (RECOGNIZER_MODULES): dbt failures and loads' bad rows
+    wherever text is classified, not only in a session's analysis."""
+    del kind  # dbt's meaning is in the text and the node facts, not in how the process ended
+    return classify_dbt(message, context) or classify_load(message, context)
