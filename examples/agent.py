@@ -118,7 +118,11 @@ async def escalate(
     """Not recoverable by bunsui (the flowchart's DATA branch): say what a person must fix,
     with the evidence, and the command that reruns once they have."""
     for error in analysis["errors"]:
-        ctx = error["context"]
+        # Text values from the pipeline arrive labelled untrusted: show the text, data only.
+        ctx = {
+            k: v["text"] if isinstance(v, dict) and "trust" in v else v
+            for k, v in error["context"].items()
+        }
         if "dbt_test" in ctx:
             say(
                 f"dbt test {ctx['dbt_test']} failed on model {ctx['model']}: "

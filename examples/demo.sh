@@ -139,9 +139,11 @@ python3 - "$scratch/analysis.json" "$project" <<'PY'
 import json, sys
 import duckdb
 context = json.load(open(sys.argv[1]))["errors"][0]["context"]
+query = context["failing_rows_query"]
+query = query["text"] if isinstance(query, dict) else query
 with duckdb.connect(f"{sys.argv[2]}/.bunsui/warehouse.duckdb", read_only=True) as con:
     con.execute(f"set file_search_path = '{sys.argv[2]}/dbt'")
-    for row in con.execute(context["failing_rows_query"]).fetchall():
+    for row in con.execute(query).fetchall():
         print("[human]   failing row:", ", ".join(str(value) for value in row))
 PY
 sed -i 's/^1006,,/1006,c-099,/' "$project/data/orders.csv"

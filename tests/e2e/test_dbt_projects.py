@@ -37,6 +37,11 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"root": root, "cli": cli, "session": session}
 
 
+def plain(context: dict[str, Any]) -> dict[str, Any]:
+    """Error context with untrusted text values unwrapped to their text."""
+    return {k: v["text"] if isinstance(v, dict) and "trust" in v else v for k, v in context.items()}
+
+
 def attempts(cli: Cli, session_id: str, job_id: str) -> list[dict[str, Any]]:
     described = cli.json("job", "describe", job_id, "--session-id", session_id)
     last = described["operations"][0]["attempts"][-1]["nodes"]
@@ -80,7 +85,7 @@ class TestFailedTest:
         )
         (error,) = analysis["errors"]
         assert (error["error_code"], error["category"]) == ("DBT_TEST_FAILED", "DATA")
-        context = error["context"]
+        context = plain(error["context"])
         assert (context["dbt_test"], context["model"], context["failures"]) == (
             "not_null_stg_orders_customer_id",
             "stg_orders",
@@ -188,6 +193,7 @@ def test_a_compilation_error_and_a_missing_ref_are_diagnosed(tmp_path):
     errors = cli.json("error", "analyze", "--session-id", session["session_id"])["errors"]
     by_job = {e["job_id"]: e for e in errors}
     jinja, missing = by_job["jinja"], by_job["missing"]
+    jinja["context"], missing["context"] = plain(jinja["context"]), plain(missing["context"])
     assert (jinja["error_code"], jinja["category"]) == ("DBT_COMPILATION_ERROR", "APPLICATION")
     assert (jinja["context"]["file"], jinja["context"]["line"]) == ("models/bad.sql", 4)
     assert (missing["error_code"], missing["category"]) == ("DBT_MISSING_REF", "DEPENDENCY")

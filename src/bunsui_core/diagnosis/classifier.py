@@ -96,7 +96,7 @@ Recognizer = Callable[[str, FailureKind | None, dict[str, Any]], "Classification
 """A domain plug-in: (text, kind, context) -> a classification (use `layer=Layer.CATALOG`
 and a code of its own), or None to let the layers go on. Recognizers are specific (they key on
 their job type's run facts, e.g. a dbt node's status), so they run before the catalog."""
-RECOGNIZER_MODULES = ("bunsui_core.diagnosis.dbt", "bunsui_core.diagnosis.loads")
+RECOGNIZER_MODULES = ("bunsui_core.diagnosis.dbt",)
 """Domain modules whose `recognize` function (a Recognizer) is plugged in when present."""
 _RECOGNIZERS: list[Recognizer] = []
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from bunsui_core.diagnosis.catalog import ActionPrior
 from bunsui_core.diagnosis.classifier import Classification
-from bunsui_core.diagnosis.vocabulary import Category, RecoveryAction
+from bunsui_core.diagnosis.loads import classify_load
+from bunsui_core.diagnosis.vocabulary import Category, Layer, RecoveryAction
 from bunsui_core.model.session import FailureKind
 
 _MISSING = re.compile(
@@ -43,6 +44,9 @@ def _entry(
         description=description,
         context=context,
         priors=[ActionPrior(action=a, prior=p) for a, p in actions],
+        layer=Layer.CATALOG,
+        confidence=0.95,
+        evidence=f"dbt: {code}",
     )
 
 
@@ -114,6 +118,7 @@ def _location(message: str, file_pattern: re.Pattern[str]) -> dict[str, Any]:
 def recognize(
     message: str, kind: FailureKind | None, context: dict[str, Any]
 ) -> Classification | None:
-    """The classifier's plug-in (see diagnosis/classifier.py `Recognizer`)."""
-    del kind  # the job type's own facts decide, not how the process ended
-    return classify_dbt(message, context)
+    """The classifier's domain plug-in (RECOGNIZER_MODULES): dbt failures and loads' bad rows
+    wherever text is classified, not only in a session's analysis."""
+    del kind  # dbt's meaning is in the text and the node facts, not in how the process ended
+    return classify_dbt(message, context) or classify_load(message, context)

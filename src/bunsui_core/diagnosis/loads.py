@@ -13,8 +13,7 @@ from typing import Any
 
 from bunsui_core.diagnosis.catalog import ActionPrior
 from bunsui_core.diagnosis.classifier import Classification
-from bunsui_core.diagnosis.vocabulary import Category, RecoveryAction
-from bunsui_core.model.session import FailureKind
+from bunsui_core.diagnosis.vocabulary import Category, Layer, RecoveryAction
 
 _BAD_ROWS = re.compile(
     r"duckdb_load: (?P<count>\d+) bad row\(s\) in (?P<file>.+?) at line\(s\) (?P<lines>[\d, ]+);"
@@ -45,12 +44,7 @@ def classify_load(message: str, context: Mapping[str, Any]) -> Classification | 
             ActionPrior(action=RecoveryAction.FIX_CODE_OR_DATA, prior=0.85),
             ActionPrior(action=RecoveryAction.ESCALATE, prior=0.5),
         ],
+        layer=Layer.CATALOG,
+        confidence=0.95,
+        evidence=found.group(0),
     )
-
-
-def recognize(
-    message: str, kind: FailureKind | None, context: dict[str, Any]
-) -> Classification | None:
-    """The classifier's plug-in (see diagnosis/classifier.py `Recognizer`)."""
-    del kind  # the job type's own facts decide, not how the process ended
-    return classify_load(message, context)

@@ -328,7 +328,9 @@ def _config_problems(where: str, config: dict[str, Any]) -> Iterator[Problem]:
                 "message": "pass_env must be a list of variable names or patterns (AWS_*)",
             }
     elif isinstance(kind, str) and kind in PARAMETER_MODELS:
-        yield from parameter_problems(f"{where}.parameters", PARAMETER_MODELS[kind], parameters)
+        yield from parameter_problems(
+            f"{where}.parameters", PARAMETER_MODELS[OperationType(kind)], parameters
+        )
     elif kind in (OperationType.LAMBDA, OperationType.ECS) and not config.get("resource_arn"):
         yield {
             "location": f"{where}.resource_arn",

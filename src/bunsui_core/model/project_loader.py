@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from bunsui_core.errors import PipelineInvalidError
 from bunsui_core.model.dag import find_cycle
 from bunsui_core.model.location import location
-from bunsui_core.model.pipeline import OperationType, Pipeline
+from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.pipeline_loader import (
     load_pipeline_file,
     parameter_problems,
@@ -163,7 +163,9 @@ def _job(
         problems.extend(_validation_problems(file, prefix, exc))
         if isinstance(raw, dict) and isinstance(raw.get("name"), str):
             # Known by name, so its dependents are not also reported as unknown.
-            yield ProjectJob.model_construct(name=raw["name"], depends_on=[]), (file, prefix)
+            # a placeholder known only by name: its type may be what failed validation
+            placeholder = ProjectJob.model_construct(name=raw["name"], depends_on=[])  # type: ignore[call-arg]
+            yield placeholder, (file, prefix)
         return
     where = location((*prefix, "config"))
     found = parameter_problems(where, JOB_CONFIG_MODELS[job.type], job.config)
@@ -227,7 +229,7 @@ def _job_data(project: ProjectFile, job: ProjectJob) -> dict[str, Any]:
     parameters = {k: v for k, v in config.items() if k not in LIMIT_KEYS}
     parameters.setdefault("warehouse", project.paths.duckdb)
     parameters["execution_mode"] = (job.execution_mode or project.defaults.job_execution_mode).value
-    if job.type == OperationType.DBT:
+    if job.type == "dbt":
         parameters.setdefault("dbt_dir", project.paths.dbt)
         parameters.setdefault("artifacts_dir", project.paths.artifacts)
     retry = (
