@@ -179,7 +179,11 @@ class TestRunAndExitCodes:
             "failed_jobs",
             "created_at",
             "error_summary",
+            "claimed_by",
+            "claim_expires_at",
+            "escalated",
         }
+        assert (entry["claimed_by"], entry["escalated"]) == (None, False)
         assert entry["session_id"] == failed["session_id"]
         assert entry["failed_jobs"] == ["validate"]
         assert entry["error_summary"]["trust"] == "untrusted_pipeline_output"
