@@ -87,6 +87,25 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "bunsui pipeline run nightly-orders-etl",
     ),
     "pipeline:validate": ("bunsui pipeline validate examples/nightly_etl/pipeline.yaml",),
+    "insight:apply": (
+        "bunsui insight apply ins-nightly-etl-1a2b3c4d --dry-run",
+        "bunsui insight apply ins-nightly-etl-1a2b3c4d",
+    ),
+    "insight:dismiss": (
+        "bunsui insight dismiss ins-nightly-etl-1a2b3c4d --reason 'month-end spike'",
+    ),
+    "insight:list": (
+        "bunsui insight list",
+        "bunsui insight list --pipeline nightly-orders-etl --kind cost --min-confidence 0.6",
+    ),
+    "insight:show": ("bunsui insight show ins-nightly-etl-1a2b3c4d",),
+    "notify:test": ("bunsui notify test",),
+    "pipeline:cost": ("bunsui pipeline cost nightly-orders-etl",),
+    "pipeline:stats": ("bunsui pipeline stats nightly-orders-etl --runs 50",),
+    "pipeline:update-config": (
+        "bunsui pipeline update-config nightly-orders-etl --job transform --memory 384 --dry-run",
+        "bunsui pipeline update-config nightly-orders-etl --revert-to 1",
+    ),
     "policy:check": ("bunsui policy check --actor ai-agent --action job:rerun",),
     "policy:explain": ("bunsui policy explain --actor ai-agent",),
     "recovery:execute": (
