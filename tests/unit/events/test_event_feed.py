@@ -27,7 +27,9 @@ BUNSUI = str(Path(sys.executable).parent / "bunsui")
 def quick_pipeline(tmp_path: Path, ok: bool = True) -> str:
     path = tmp_path / ("ok.yaml" if ok else "bad.yaml")
     code = "pass" if ok else "raise SystemExit(3)"
-    path.write_text(json.dumps(pipeline_data(command_job("only", code), name="quick")))
+    # One pipeline per file: a file may not silently version another file's pipeline.
+    name = "quick" if ok else "quick-failing"
+    path.write_text(json.dumps(pipeline_data(command_job("only", code), name=name)))
     return str(path)
 
 
@@ -57,8 +59,8 @@ def test_ticket_changes_are_in_the_feed(settings):
     start = gateway.invoke(OPERATOR, "events:tail", {"limit": 1}).next_after_seq
     ticket = gateway.invoke(
         "ai-agent",
-        "job:mark",
-        {"job_id": "x", "session_id": "ses-none", "status": "succeeded", "reason": "by hand"},
+        "error:learn",  # names no stored thing: a request for a missing one is NOT_FOUND
+        {"error_code": "LOCAL_MEMORY_LIMIT", "action": "increase_memory", "outcome": "success"},
     )
     gateway.invoke(OPERATOR, "approval:reject", {"ticket_id": ticket.ticket_id})
     events = gateway.invoke(OPERATOR, "events:tail", {"after_seq": start}).events
@@ -144,11 +146,10 @@ def test_mcp_subscribers_are_told_when_a_ticket_changes(settings, mode):
 
     server = build_server(settings, "ai-agent")
     gateway = Gateway(settings)
-    arguments = {
-        "job_id": "x",
-        "session_id": "ses-none",
-        "status": "succeeded",
-        "reason": "by hand",
+    arguments = {  # names no stored thing: a request for a missing one is NOT_FOUND
+        "error_code": "LOCAL_MEMORY_LIMIT",
+        "action": "increase_memory",
+        "outcome": "success",
     }
 
     async def agent() -> str:
@@ -159,7 +160,7 @@ def test_mcp_subscribers_are_told_when_a_ticket_changes(settings, mode):
                 updated.append(message.params.uri)
 
         async with Client(server, mode=mode, message_handler=on_message) as client:
-            ticket = (await client.call_tool("job_mark", arguments)).structured_content
+            ticket = (await client.call_tool("error_learn", arguments)).structured_content
             uri = ticket["resource_uri"]
             decide = anyio.to_thread.run_sync
             if mode == "legacy":

@@ -166,6 +166,7 @@ def write_cases(
         "session:escalate": {"session_id": failed, "reason": "needs a person"},
         "session:release": {"session_id": failed},
         "session:rerun": {"session_id": failed},
+        "session:rerun-many": {"filter": {"status": "failed"}, "from_failed": True},
         "session:resolve-escalation": {"session_id": failed},
     }
 

@@ -72,8 +72,9 @@ SPAWNING = frozenset(
 or by executing a ticket. Fuzzing them would run real workloads: the OS user never gets
 them. The agent gets them all: for it they only create tickets."""
 
-NETWORKED = frozenset({"aws"})
-"""Resources whose tools call AWS through boto3 (to a caller-given endpoint, even): this
+NETWORKED = frozenset({"aws", "notify"})
+"""Resources whose tools reach the network: AWS through boto3 (to a caller-given endpoint,
+even) and webhook receivers (tests/unit/notify runs them against a local receiver). This
 sandbox has no network, so the OS user never gets them (the agent's policy denies them)."""
 
 LEGITIMATE_RUN_CHANGES = frozenset(

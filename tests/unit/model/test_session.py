@@ -226,9 +226,10 @@ class TestUntrustedText:
         assert UntrustedText.of("hello").trust == "untrusted_pipeline_output"
 
     def test_control_characters_are_stripped(self):
-        """C0/C1 controls, DEL and bidi overrides are removed; visible text remains."""
+        """C0/C1 controls, DEL, bidi overrides and whole ANSI escape sequences (not only their
+        ESC) are removed; visible text remains."""
         raw = "a\x00b\x07c\x1b[31md\x7fe\x85f\x9fg\u202eh\u2066i\u2069j\x0bk\x0cl"
-        assert UntrustedText.of(raw).text == "abc[31mdefghijkl"
+        assert UntrustedText.of(raw).text == "abcdefghijkl"
 
     def test_newlines_and_tabs_are_kept(self):
         """Newlines and tabs survive, CRLF becomes LF and a lone CR is dropped."""
