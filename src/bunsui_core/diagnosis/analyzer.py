@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any
 
@@ -204,23 +205,20 @@ def analyze_error(
 
 def classify_record(error: ErrorRecord, learned: tuple[LabelVote, ...] = ()) -> Classification:
     """A stored error's classification, its run facts (dbt node, exit code...) included."""
-    return _classify_cached(
-        error.message,
-        error.kind,
-        tuple(sorted((k, v) for k, v in error.context.items() if isinstance(v, int | float | str))),
-        learned,
-    )
+    facts = json.dumps(error.context, sort_keys=True, default=str)
+    return _classify_cached(error.message, error.kind, facts, learned)
 
 
 @lru_cache(maxsize=1024)
 def _classify_cached(
     message: str,
     kind: Any,
-    facts: tuple[tuple[str, Any], ...],
+    facts: str,
     learned: tuple[LabelVote, ...],
 ) -> Classification:
-    """Sessions repeat the same failure; classify each distinct one once."""
-    return classify(message, kind=kind, run_context=dict(facts), learned=learned)
+    """Sessions repeat the same failure; classify each distinct one once (the run facts come
+    as JSON text so that lists, such as a dbt test's failing rows, are part of the key)."""
+    return classify(message, kind=kind, run_context=json.loads(facts), learned=learned)
 
 
 def analyze_session(
