@@ -30,7 +30,7 @@ def test_demo_recovers_the_etl_failure_through_the_agent_with_approval(tmp_path)
     assert "PERMISSION_DENIED: ai-agent may not approval:approve" in out
     assert "completed: extract skipped, transform completed, load completed" in out
     assert "increase_memory  1          0         0.88" in out
-    assert "ok: True" in out
+    assert "ok: yes" in out
     # Act two: the dbt project's failed test is triaged, fixed by a person, retried by node.
     assert "[agent] dbt test not_null_stg_orders_customer_id failed on model stg_orders" in out
     assert "[agent] transform's dbt nodes: 1 fail, 3 pass, 3 skipped, 1 success" in out
