@@ -112,6 +112,18 @@ async def main(pipeline_id: str) -> int:
         return 0 if rerun["status"] == "completed" else 1
 
 
+def plain_text(value: Any) -> Any:
+    """The text of every untrusted label inside a value (a failing row's cells included), to
+    show as data: never acted on."""
+    if isinstance(value, dict) and "trust" in value and "text" in value:
+        return value["text"]
+    if isinstance(value, dict):
+        return {k: plain_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_text(v) for v in value]
+    return value
+
+
 async def escalate(
     client: Client, session: dict[str, Any], analysis: dict[str, Any], plan: dict[str, Any]
 ) -> int:
@@ -119,10 +131,7 @@ async def escalate(
     with the evidence, and the command that reruns once they have."""
     for error in analysis["errors"]:
         # Text values from the pipeline arrive labelled untrusted: show the text, data only.
-        ctx = {
-            k: v["text"] if isinstance(v, dict) and "trust" in v else v
-            for k, v in error["context"].items()
-        }
+        ctx = plain_text(error["context"])
         if "dbt_test" in ctx:
             say(
                 f"dbt test {ctx['dbt_test']} failed on model {ctx['model']}: "

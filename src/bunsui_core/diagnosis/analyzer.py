@@ -205,7 +205,7 @@ def analyze_error(
 
 def classify_record(error: ErrorRecord, learned: tuple[LabelVote, ...] = ()) -> Classification:
     """A stored error's classification, its run facts (dbt node, exit code...) included."""
-    facts = json.dumps(error.context, sort_keys=True, default=str)
+    facts = json.dumps(error.context, default=str)  # keeps a row's column order
     return _classify_cached(error.message, error.kind, facts, learned)
 
 
