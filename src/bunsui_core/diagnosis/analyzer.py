@@ -12,6 +12,7 @@ from bunsui_core.diagnosis.classifier import Classification, Hypothesis, classif
 from bunsui_core.diagnosis.learning import ConfidenceBasis, rank_actions
 from bunsui_core.diagnosis.templates import LabelVote
 from bunsui_core.diagnosis.vocabulary import Category, Layer
+from bunsui_core.governance.canonical import redact_secrets
 from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.recovery import Resolution
 from bunsui_core.model.session import ErrorRecord, Session, SessionStatus
@@ -114,7 +115,7 @@ def _suggestions(
         session_id=error.session_id,
         job_id=error.job_id,
         error_id=error.error_id,
-        context=classification.context,
+        context=redact_secrets(classification.context),  # argv and env reach agents here
         memory=memory_history(store, session, error.job_id)
         if session is not None
         else MemoryHistory(),
@@ -194,7 +195,7 @@ def analyze_error(
         hypothesis=classification.hypothesis,
         message=UntrustedText.of(error.message),
         timestamp=error.timestamp,
-        context=classification.context,
+        context=redact_secrets(classification.context),  # argv and env reach agents here
         fingerprint=error.fingerprint,
         recovery_suggestions=_suggestions(
             store, error, classification, pipeline, batch_size, session=session
