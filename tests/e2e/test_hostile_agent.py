@@ -308,7 +308,7 @@ class TestBoundedReads:
     @pytest.mark.slow
     def test_tail_of_a_200_mb_log_reads_backwards_in_small_memory(self, cli, tmp_path):
         """`job logs --tail-lines 1` of a 200 MB stdout log returns its last line, and the
-        CLI process's peak RSS (wait4 of that child) stays under 100 MB."""
+        CLI process's own peak RSS stays under 100 MB."""
         data = pipeline_data(command_job("chatty", "print('first')"), name="chatty")
         (tmp_path / "chatty.yaml").write_text(yaml.safe_dump(data))
         session = cli.json("pipeline", "run", str(tmp_path / "chatty.yaml"), "--wait")
@@ -325,16 +325,29 @@ class TestBoundedReads:
         env = {**os.environ, "BUNSUI_HOME": str(cli.home)}
         argv = [str(Path(sys.executable).parent / "bunsui"), "--format", "json", "job", "logs"]
         argv += ["chatty", "--session-id", session["session_id"], "--tail-lines", "1"]
-        with (tmp_path / "out.json").open("wb") as out:
-            child = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.DEVNULL)
-            _, status, usage = os.wait4(child.pid, 0)
-            child.returncode = os.waitstatus_to_exitcode(status)
-        assert child.returncode == 0
+        # A small launcher starts the CLI and reports its children's peak: wait4 of a child
+        # forked straight from pytest would count pytest's own RSS (inherited at exec).
+        launcher = (
+            "import resource, subprocess, sys\n"
+            "with open(sys.argv[1], 'wb') as out:\n"
+            "    code = subprocess.call(sys.argv[2:], stdout=out, stderr=subprocess.DEVNULL)\n"
+            "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        )
+        launched = subprocess.run(
+            [sys.executable, "-c", launcher, str(tmp_path / "out.json"), *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        code, maxrss_kb = (int(field) for field in launched.stdout.split())
+        assert code == 0
         tails = json.loads((tmp_path / "out.json").read_text())["logs"]
         assert [t["content"]["text"] for t in tails if t["stream"] == "stdout"] == [
             "the very last line"
         ]
         assert log["content"]["text"] == "first"
-        peak_mb = usage.ru_maxrss / 1024
+        peak_mb = maxrss_kb / 1024
         print(f"peak RSS of `job logs --tail-lines 1` on a 200 MB log: {peak_mb:.0f} MB")
         assert peak_mb < 100, f"peak RSS {peak_mb:.0f} MB"
