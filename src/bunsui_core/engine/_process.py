@@ -191,11 +191,12 @@ class _TreeSampler:
 
 
 def _peak_rss_mb(maxrss_kb: int, shim_rss_kb: int, sampled_kb: int) -> float | None:
-    """The job's peak RSS: the command's wait4 figure when it exceeds what its fork shared
-    with the shim, else the sampled one, else unknown (None)."""
-    if maxrss_kb > shim_rss_kb * 1.1 + 4096:
-        return round(max(maxrss_kb, sampled_kb) / 1024, 1)
-    return round(sampled_kb / 1024, 1) if sampled_kb else None
+    """The job's peak RSS. wait4's figure also counts what the fork shared with the (small)
+    shim: above that it is the job's own; below it a sample of the tree is better; a job
+    quicker than the sampler still has wait4's figure, an upper bound of its own peak."""
+    if maxrss_kb > shim_rss_kb * 1.1 + 4096 or not sampled_kb:
+        return round(max(maxrss_kb, sampled_kb) / 1024, 1) if maxrss_kb else None
+    return round(sampled_kb / 1024, 1)
 
 
 def _kill_stragglers(seen: dict[int, int]) -> None:

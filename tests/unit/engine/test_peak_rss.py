@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+from bunsui_core.engine._process import _peak_rss_mb
+
 PARENT = """
 import json, os, sys, tempfile
 from pathlib import Path
@@ -34,3 +36,13 @@ def test_a_small_job_started_by_a_large_process_reports_its_own_peak():
     peaks = json.loads(done.stdout)
     assert 0 < peaks["small"] < 100
     assert 200 <= peaks["big"] < 300
+
+
+def test_a_job_quicker_than_the_sampler_still_has_a_peak():
+    """A job that ends before the first sample, no bigger than its shim, reports wait4's
+    figure (an upper bound of its own peak) rather than nothing: insights and memory plans
+    need a figure for every run, and CI machines are slow enough to miss the sample."""
+    assert _peak_rss_mb(maxrss_kb=12_000, shim_rss_kb=11_000, sampled_kb=0) == 11.7
+    assert _peak_rss_mb(maxrss_kb=12_000, shim_rss_kb=11_000, sampled_kb=9_216) == 9.0
+    assert _peak_rss_mb(maxrss_kb=300_000, shim_rss_kb=11_000, sampled_kb=9_216) == 293.0
+    assert _peak_rss_mb(maxrss_kb=0, shim_rss_kb=11_000, sampled_kb=0) is None
