@@ -7,7 +7,11 @@ enough to judge gets its verdict recorded once, as a resolution outcome its rule
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+
 from bunsui_core.diagnosis.learning import posterior
+from bunsui_core.errors import ConflictError
 from bunsui_core.insights._numbers import sample_weight
 from bunsui_core.insights.cost import cost_findings
 from bunsui_core.insights.history import History, RunSample, load_history
@@ -74,22 +78,33 @@ def _record_verdict(store: Store, history: History, state: InsightState) -> Insi
     state = state.model_copy(
         update={"verdict": verdict, "verdict_runs": len(after), "verdict_at": utc_now()}
     )
-    store.put_insight_state(state)
-    store.add_resolution(
-        Resolution(
-            fingerprint=state.insight_id,
-            error_code=rule_code(state.rule),
-            action=str(state.snapshot.get("suggestion", {}).get("action", "")),
-            outcome=ResolutionOutcome.SUCCESS
-            if verdict is InsightVerdict.HELPED
-            else ResolutionOutcome.FAILURE,
-            source=ResolutionSource.RERUN,
-            session_id=after[-1].session_id,
-            actor=state.actor,
-            note=f"insight {state.insight_id}: {verdict.value} over {len(after)} runs",
+    # another reader, or an earlier read interrupted before its second write, may have
+    # recorded this verdict already: the resolution id is the same, the store refuses it
+    with contextlib.suppress(ConflictError):
+        store.add_resolution(
+            Resolution(
+                resolution_id=_verdict_id(state),
+                fingerprint=state.insight_id,
+                error_code=rule_code(state.rule),
+                action=str(state.snapshot.get("suggestion", {}).get("action", "")),
+                outcome=ResolutionOutcome.SUCCESS
+                if verdict is InsightVerdict.HELPED
+                else ResolutionOutcome.FAILURE,
+                source=ResolutionSource.RERUN,
+                session_id=after[-1].session_id,
+                actor=state.actor,
+                note=f"insight {state.insight_id}: {verdict.value} over {len(after)} runs",
+            )
         )
-    )
+    store.put_insight_state(state)
     return state
+
+
+def _verdict_id(state: InsightState) -> str:
+    """One resolution id per application of an insight: two readers judging it at once, or
+    a read interrupted between its two writes, cannot teach the rule the outcome twice."""
+    key = f"{state.insight_id}\x1f{state.applied_at}"
+    return f"res-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
 def _outcome(history: History, state: InsightState) -> Outcome:

@@ -176,6 +176,51 @@ class TestApply:
         assert other["confidence_basis"]["successes"] == 1
         assert other["confidence"] > other["confidence_basis"]["prior"]
 
+    def test_two_readers_judging_at_once_teach_the_outcome_once(self, store, bunsui, monkeypatch):
+        """Two agents listing at the same moment both find the applied insight unjudged and
+        both judge it: the rule still learns one outcome, not two."""
+        rec = over_provisioned(store)
+        insight = cost_insight(bunsui)
+        bunsui(OS_USER, "insight:apply", insight_id=insight["insight_id"])
+        rec.day = (datetime.now(UTC) - START).days + 1
+        for _ in range(3):
+            rec.run(small=Ran(peak=41, limit=64), other=Ran(limit=None))
+        unjudged = store.list_insight_states("fat")
+        with monkeypatch.context() as patched:  # each reader listed before the other wrote
+            patched.setattr(SqliteStore, "list_insight_states", lambda _self, _id: unjudged)
+            for _ in range(2):
+                bunsui(OS_USER, "insight:show", insight_id=insight["insight_id"])
+        assert len(store.list_resolutions(fingerprint=insight["insight_id"])) == 1
+        [stats] = store.action_stats(error_code="INSIGHT_MEMORY_OVERPROVISIONED")
+        assert (stats.successes, stats.failures) == (1, 0)
+        [state] = store.list_insight_states("fat")
+        assert state.verdict == "helped"
+
+    def test_a_read_interrupted_between_its_writes_is_finished_by_the_next(
+        self, store, bunsui, monkeypatch
+    ):
+        """Ctrl-C after the outcome is learned but before the verdict is stored: the next
+        read stores the verdict and learns nothing twice."""
+        rec = over_provisioned(store)
+        insight = cost_insight(bunsui)
+        bunsui(OS_USER, "insight:apply", insight_id=insight["insight_id"])
+        rec.day = (datetime.now(UTC) - START).days + 1
+        for _ in range(3):
+            rec.run(small=Ran(peak=64, limit=64, status="failed"), other=Ran(limit=None))
+
+        def interrupted(_self, _state):
+            raise KeyboardInterrupt
+
+        with monkeypatch.context() as patched:
+            patched.setattr(SqliteStore, "put_insight_state", interrupted)
+            with pytest.raises(KeyboardInterrupt):
+                bunsui(OS_USER, "insight:list")
+        shown = bunsui(OS_USER, "insight:show", insight_id=insight["insight_id"])
+        assert shown["outcome"]["verdict"] == "did_not_help"
+        [stats] = store.action_stats(error_code="INSIGHT_MEMORY_OVERPROVISIONED")
+        assert (stats.successes, stats.failures) == (0, 1)
+        assert store.list_insight_states("fat")[0].verdict == "did_not_help"
+
     def test_a_change_that_failed_lowers_confidence(self, store, bunsui):
         """Runs failing after a right-size: did_not_help, and the rule's confidence drops."""
         rec = over_provisioned(store)
