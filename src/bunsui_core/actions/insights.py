@@ -23,7 +23,7 @@ from bunsui_core.errors import (
 from bunsui_core.governance.previews import Preview
 from bunsui_core.insights.history import History
 from bunsui_core.insights.model import Insight, InsightKind, pipeline_of
-from bunsui_core.insights.review import baseline_of, review
+from bunsui_core.insights.review import baseline_of, review, with_state
 from bunsui_core.model.insight import InsightState, InsightStatus
 from bunsui_core.model.session import utc_now
 
@@ -59,14 +59,14 @@ def list_insights(ctx: ActionContext, args: InsightListInput) -> InsightList:
     the per-run evidence, the exact `bunsui ...` command that fixes it, an estimated effect
     and a confidence that says what it rests on (runs, fit, earlier outcomes)."""
     if args.pipeline is not None:
-        pipelines = [args.pipeline]
-        if ctx.store.get_pipeline(args.pipeline) is None:
+        history, found = review(ctx.store, args.pipeline)
+        if history is None:
             raise NotFoundError(
                 f"pipeline {args.pipeline} not found", details={"pipeline_id": args.pipeline}
             )
     else:
         pipelines = [p.pipeline_id for p in ctx.store.list_pipelines()]
-    found = [i for pipeline_id in pipelines for i in review(ctx.store, pipeline_id)[1]]
+        found = [i for pipeline_id in pipelines for i in review(ctx.store, pipeline_id)[1]]
     return InsightList(
         insights=[
             i
@@ -292,21 +292,20 @@ class InsightDismissInput(InsightIdInput):
 def dismiss(ctx: ActionContext, args: InsightDismissInput) -> Insight:
     """Mark an insight dismissed with the reason; it stays listed (status dismissed) while
     its evidence holds, so filtering on status open hides it."""
-    _, insight = _find(ctx, args.insight_id)
+    history, insight = _find(ctx, args.insight_id)
     if insight.status is InsightStatus.APPLIED:
         raise InvalidTransitionError(
             f"insight {insight.insight_id} is applied; its verdict is pending or recorded",
             details={"insight_id": insight.insight_id},
         )
-    ctx.store.put_insight_state(
-        InsightState(
-            insight_id=insight.insight_id,
-            pipeline_id=insight.pipeline_id,
-            rule=insight.rule,
-            status=InsightStatus.DISMISSED,
-            actor=ctx.actor,
-            reason=args.reason,
-            snapshot=insight.model_dump(mode="json"),
-        )
+    state = InsightState(
+        insight_id=insight.insight_id,
+        pipeline_id=insight.pipeline_id,
+        rule=insight.rule,
+        status=InsightStatus.DISMISSED,
+        actor=ctx.actor,
+        reason=args.reason,
+        snapshot=insight.model_dump(mode="json"),
     )
-    return _find(ctx, args.insight_id)[1]
+    ctx.store.put_insight_state(state)
+    return with_state(history, insight, state, holds=True)

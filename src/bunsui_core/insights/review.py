@@ -118,11 +118,11 @@ def _outcome(history: History, state: InsightState) -> Outcome:
     )
 
 
-def _with_state(history: History, insight: Insight, state: InsightState, *, holds: bool) -> Insight:
-    """The insight with its stored decision. An applied insight whose verdict is in and
-    whose finding holds again on the newer runs is open again (with the last outcome), so
-    it can be applied anew."""
-    update: dict[str, object] = {"status": state.status}
+def with_state(history: History, insight: Insight, state: InsightState, *, holds: bool) -> Insight:
+    """The insight with its stored decision (and nothing of an earlier one). An applied
+    insight whose verdict is in and whose finding holds again on the newer runs is open
+    again (with the last outcome), so it can be applied anew."""
+    update: dict[str, object] = {"status": state.status, "status_reason": None, "outcome": None}
     if state.status is InsightStatus.DISMISSED:
         update["status_reason"] = f"{state.reason or 'dismissed'} ({state.actor})"
     if state.status is InsightStatus.APPLIED:
@@ -165,7 +165,7 @@ def pipeline_insights(store: Store, history: History) -> list[Insight]:
         if current is None and state.status is InsightStatus.APPLIED and state.snapshot:
             current = Insight.model_validate(state.snapshot)
         if current is not None:
-            insights[insight_id] = _with_state(history, current, state, holds=holds)
+            insights[insight_id] = with_state(history, current, state, holds=holds)
     return sorted(insights.values(), key=lambda i: (-i.confidence, i.insight_id))
 
 

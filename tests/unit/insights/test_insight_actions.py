@@ -297,6 +297,7 @@ class TestDismiss:
         )
         assert dismissed["status"] == "dismissed"
         assert dismissed["status_reason"] == f"shared host ({OS_USER})"
+        assert dismissed == bunsui(OS_USER, "insight:show", insight_id=insight["insight_id"])
         assert bunsui(OS_USER, "insight:list", status="open")["insights"] == []
         error = failure(
             bunsui, OS_USER, "insight:dismiss", insight_id=insight["insight_id"], reason="x"
