@@ -217,6 +217,7 @@ def apply(ctx: ActionContext, args: InsightApplyInput) -> InsightApplied:
             details={"expected": args.expected_command, "current": line},
         )
     action, arguments = _suggested_call(insight)
+    status: InsightStatus = insight.status
     if args.dry_run:
         # the suggested action's own dry run; a suggestion that only reads changes nothing
         preview = action.preview_flag
@@ -225,28 +226,27 @@ def apply(ctx: ActionContext, args: InsightApplyInput) -> InsightApplied:
             if preview
             else {}
         )
-        return InsightApplied(
-            insight_id=insight.insight_id,
-            command=line,
-            action=action.name,
-            arguments=arguments,
-            dry_run=True,
-            result=result,
-            status=insight.status,
-        )
-    output = ctx.invoke(action.name, arguments).model_dump(mode="json")
-    if action.effect is Effect.READ:
+    else:
+        result = ctx.invoke(action.name, arguments).model_dump(mode="json")
         # a suggestion to look (logs, analysis, stats) changes nothing there is to judge:
         # the insight stays open until its cause is fixed or someone dismisses it
-        return InsightApplied(
-            insight_id=insight.insight_id,
-            command=line,
-            action=action.name,
-            arguments=arguments,
-            dry_run=False,
-            result=output,
-            status=insight.status,
-        )
+        if action.effect is not Effect.READ:
+            status = _record_applied(ctx, history, insight, action.name, result)
+    return InsightApplied(
+        insight_id=insight.insight_id,
+        command=line,
+        action=action.name,
+        arguments=arguments,
+        dry_run=args.dry_run,
+        result=result,
+        status=status,
+    )
+
+
+def _record_applied(
+    ctx: ActionContext, history: History, insight: Insight, action: str, result: dict[str, Any]
+) -> InsightStatus:
+    """Store the decision with the baseline the next runs are judged against."""
     ctx.store.put_insight_state(
         InsightState(
             insight_id=insight.insight_id,
@@ -256,21 +256,11 @@ def apply(ctx: ActionContext, args: InsightApplyInput) -> InsightApplied:
             actor=ctx.actor,
             snapshot=insight.model_dump(mode="json"),
             applied_at=utc_now(),
-            applied_version=output.get("version")
-            if action.name == "pipeline:update-config"
-            else None,
+            applied_version=result.get("version") if action == "pipeline:update-config" else None,
             baseline=baseline_of(history, insight),
         )
     )
-    return InsightApplied(
-        insight_id=insight.insight_id,
-        command=line,
-        action=action.name,
-        arguments=arguments,
-        dry_run=False,
-        result=output,
-        status=InsightStatus.APPLIED,
-    )
+    return InsightStatus.APPLIED
 
 
 class InsightDismissInput(InsightIdInput):
