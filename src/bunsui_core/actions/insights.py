@@ -20,6 +20,7 @@ from bunsui_core.errors import (
     InvalidTransitionError,
     NotFoundError,
 )
+from bunsui_core.governance.file_access import PIPELINE_ID
 from bunsui_core.governance.previews import Preview
 from bunsui_core.insights.history import History
 from bunsui_core.insights.model import Insight, InsightKind, pipeline_of
@@ -31,7 +32,9 @@ from bunsui_core.model.session import utc_now
 class InsightListInput(ActionInput):
     """Which insights to list."""
 
-    pipeline: str | None = Field(None, description="Only this pipeline (default: every one).")
+    pipeline: str | None = Field(
+        None, pattern=PIPELINE_ID.pattern, description="Only this pipeline (default: every one)."
+    )
     kind: InsightKind | None = Field(None, description="preventive, cost or performance.")
     min_confidence: float = Field(0.0, ge=0, le=1, description="Only at least this confident.")
     status: InsightStatus | None = Field(None, description="open, applied or dismissed.")

@@ -67,6 +67,10 @@ class TestList:
         """Unknown pipeline, out-of-range confidence, a non-insight id: clear codes."""
         over_provisioned(store)
         assert failure(bunsui, AGENT, "insight:list", pipeline="nope").code == ErrorCode.NOT_FOUND
+        for pipeline in ("../etc", "x" * 4000, "Nightly ETL"):
+            assert failure(bunsui, AGENT, "insight:list", pipeline=pipeline).code == (
+                ErrorCode.INVALID_ARGUMENT
+            )
         assert (
             failure(bunsui, AGENT, "insight:list", min_confidence=2).code
             == ErrorCode.INVALID_ARGUMENT
