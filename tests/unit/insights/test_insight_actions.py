@@ -12,7 +12,7 @@ import pytest
 from bunsui_core.actions import Gateway
 from bunsui_core.errors import BunsuiError, ErrorCode
 from bunsui_core.store.sqlite import SqliteStore
-from tests.unit.insights.recorded import START, Ran, Recorder, job
+from tests.unit.insights.recorded import START, Ran, Recorder, job, recorded_chain
 
 OS_USER = getpass.getuser()  # operator + approver under the shipped policy
 AGENT = "ai-agent"
@@ -263,19 +263,7 @@ class TestApply:
     def test_a_suggestion_to_look_runs_and_stays_open(self, store, bunsui):
         """Applying a read-only suggestion (pipeline stats) returns its output and changes
         nothing, so the insight stays open."""
-        rec = Recorder(
-            store,
-            "chain",
-            job("extract"),
-            job("transform", deps=["extract"]),
-            job("load", deps=["transform"]),
-        )
-        for _ in range(3):
-            rec.run(
-                extract=Ran(elapsed=2),
-                transform=Ran(elapsed=20, start=2),
-                load=Ran(elapsed=2, start=22),
-            )
+        recorded_chain(store)
         [insight] = bunsui(OS_USER, "insight:list", pipeline="chain", kind="performance")[
             "insights"
         ]
