@@ -20,10 +20,11 @@ from bunsui_core.errors import (
     InvalidTransitionError,
     NotFoundError,
 )
+from bunsui_core.governance.file_access import PIPELINE_ID
 from bunsui_core.governance.previews import Preview
 from bunsui_core.insights.history import History
 from bunsui_core.insights.model import Insight, InsightKind, pipeline_of
-from bunsui_core.insights.review import baseline_of, review
+from bunsui_core.insights.review import baseline_of, review, with_state
 from bunsui_core.model.insight import InsightState, InsightStatus
 from bunsui_core.model.session import utc_now
 
@@ -31,7 +32,9 @@ from bunsui_core.model.session import utc_now
 class InsightListInput(ActionInput):
     """Which insights to list."""
 
-    pipeline: str | None = Field(None, description="Only this pipeline (default: every one).")
+    pipeline: str | None = Field(
+        None, pattern=PIPELINE_ID.pattern, description="Only this pipeline (default: every one)."
+    )
     kind: InsightKind | None = Field(None, description="preventive, cost or performance.")
     min_confidence: float = Field(0.0, ge=0, le=1, description="Only at least this confident.")
     status: InsightStatus | None = Field(None, description="open, applied or dismissed.")
@@ -59,14 +62,14 @@ def list_insights(ctx: ActionContext, args: InsightListInput) -> InsightList:
     the per-run evidence, the exact `bunsui ...` command that fixes it, an estimated effect
     and a confidence that says what it rests on (runs, fit, earlier outcomes)."""
     if args.pipeline is not None:
-        pipelines = [args.pipeline]
-        if ctx.store.get_pipeline(args.pipeline) is None:
+        history, found = review(ctx.store, args.pipeline)
+        if history is None:
             raise NotFoundError(
                 f"pipeline {args.pipeline} not found", details={"pipeline_id": args.pipeline}
             )
     else:
         pipelines = [p.pipeline_id for p in ctx.store.list_pipelines()]
-    found = [i for pipeline_id in pipelines for i in review(ctx.store, pipeline_id)[1]]
+        found = [i for pipeline_id in pipelines for i in review(ctx.store, pipeline_id)[1]]
     return InsightList(
         insights=[
             i
@@ -217,6 +220,7 @@ def apply(ctx: ActionContext, args: InsightApplyInput) -> InsightApplied:
             details={"expected": args.expected_command, "current": line},
         )
     action, arguments = _suggested_call(insight)
+    status: InsightStatus = insight.status
     if args.dry_run:
         # the suggested action's own dry run; a suggestion that only reads changes nothing
         preview = action.preview_flag
@@ -225,28 +229,27 @@ def apply(ctx: ActionContext, args: InsightApplyInput) -> InsightApplied:
             if preview
             else {}
         )
-        return InsightApplied(
-            insight_id=insight.insight_id,
-            command=line,
-            action=action.name,
-            arguments=arguments,
-            dry_run=True,
-            result=result,
-            status=insight.status,
-        )
-    output = ctx.invoke(action.name, arguments).model_dump(mode="json")
-    if action.effect is Effect.READ:
+    else:
+        result = ctx.invoke(action.name, arguments).model_dump(mode="json")
         # a suggestion to look (logs, analysis, stats) changes nothing there is to judge:
         # the insight stays open until its cause is fixed or someone dismisses it
-        return InsightApplied(
-            insight_id=insight.insight_id,
-            command=line,
-            action=action.name,
-            arguments=arguments,
-            dry_run=False,
-            result=output,
-            status=insight.status,
-        )
+        if action.effect is not Effect.READ:
+            status = _record_applied(ctx, history, insight, action.name, result)
+    return InsightApplied(
+        insight_id=insight.insight_id,
+        command=line,
+        action=action.name,
+        arguments=arguments,
+        dry_run=args.dry_run,
+        result=result,
+        status=status,
+    )
+
+
+def _record_applied(
+    ctx: ActionContext, history: History, insight: Insight, action: str, result: dict[str, Any]
+) -> InsightStatus:
+    """Store the decision with the baseline the next runs are judged against."""
     ctx.store.put_insight_state(
         InsightState(
             insight_id=insight.insight_id,
@@ -256,21 +259,11 @@ def apply(ctx: ActionContext, args: InsightApplyInput) -> InsightApplied:
             actor=ctx.actor,
             snapshot=insight.model_dump(mode="json"),
             applied_at=utc_now(),
-            applied_version=output.get("version")
-            if action.name == "pipeline:update-config"
-            else None,
+            applied_version=result.get("version") if action == "pipeline:update-config" else None,
             baseline=baseline_of(history, insight),
         )
     )
-    return InsightApplied(
-        insight_id=insight.insight_id,
-        command=line,
-        action=action.name,
-        arguments=arguments,
-        dry_run=False,
-        result=output,
-        status=InsightStatus.APPLIED,
-    )
+    return InsightStatus.APPLIED
 
 
 class InsightDismissInput(InsightIdInput):
@@ -292,21 +285,20 @@ class InsightDismissInput(InsightIdInput):
 def dismiss(ctx: ActionContext, args: InsightDismissInput) -> Insight:
     """Mark an insight dismissed with the reason; it stays listed (status dismissed) while
     its evidence holds, so filtering on status open hides it."""
-    _, insight = _find(ctx, args.insight_id)
+    history, insight = _find(ctx, args.insight_id)
     if insight.status is InsightStatus.APPLIED:
         raise InvalidTransitionError(
             f"insight {insight.insight_id} is applied; its verdict is pending or recorded",
             details={"insight_id": insight.insight_id},
         )
-    ctx.store.put_insight_state(
-        InsightState(
-            insight_id=insight.insight_id,
-            pipeline_id=insight.pipeline_id,
-            rule=insight.rule,
-            status=InsightStatus.DISMISSED,
-            actor=ctx.actor,
-            reason=args.reason,
-            snapshot=insight.model_dump(mode="json"),
-        )
+    state = InsightState(
+        insight_id=insight.insight_id,
+        pipeline_id=insight.pipeline_id,
+        rule=insight.rule,
+        status=InsightStatus.DISMISSED,
+        actor=ctx.actor,
+        reason=args.reason,
+        snapshot=insight.model_dump(mode="json"),
     )
-    return _find(ctx, args.insight_id)[1]
+    ctx.store.put_insight_state(state)
+    return with_state(history, insight, state, holds=True)

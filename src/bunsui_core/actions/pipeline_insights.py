@@ -12,6 +12,7 @@ from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.errors import NotFoundError
+from bunsui_core.governance.file_access import PIPELINE_ID
 from bunsui_core.governance.previews import Preview
 from bunsui_core.insights._numbers import percentile
 from bunsui_core.insights.cost import PipelineCost, pipeline_cost
@@ -23,13 +24,11 @@ from bunsui_core.model.pipeline import Pipeline, content_hash
 from bunsui_core.model.session import RunStatus
 from bunsui_core.store.base import PipelineVersion
 
-PIPELINE_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-
 
 class HistoryInput(ActionInput):
     """A pipeline and how many of its recent finished runs to look at."""
 
-    pipeline_id: str = Field(description="Pipeline id.")
+    pipeline_id: str = Field(pattern=PIPELINE_ID.pattern, description="Pipeline id.")
     runs: int = Field(HISTORY_WINDOW, ge=1, le=1000, description="Recent finished runs to use.")
 
 
@@ -152,7 +151,7 @@ def cost(ctx: ActionContext, args: HistoryInput) -> PipelineCost:
 class UpdateConfigInput(ActionInput):
     """Limits to change in a registered pipeline; the result is a new version."""
 
-    pipeline_id: str = Field(pattern=PIPELINE_ID, description="Pipeline id.")
+    pipeline_id: str = Field(pattern=PIPELINE_ID.pattern, description="Pipeline id.")
     job: str | None = Field(None, description="Job whose operations get the job settings.")
     memory: int | None = Field(None, ge=16, le=1_048_576, description="Memory limit in MiB.")
     timeout: int | None = Field(None, ge=1, le=7 * 24 * 3600, description="Timeout in seconds.")

@@ -19,11 +19,10 @@ from bunsui_core.insights.history import History, JobSample, RunSample, seconds_
 from bunsui_core.insights.model import (
     EstimatedEffect,
     Evidence,
-    EvidencePoint,
     Finding,
     InsightKind,
-    Suggestion,
-    command,
+    config_change,
+    job_points,
 )
 from bunsui_core.model.pipeline import OperationType
 from bunsui_core.model.session import RunStatus
@@ -126,17 +125,9 @@ def _over_provisioned(history: History, job_id: str) -> Finding | None:
         evidence=Evidence(
             metric="peak_rss_mb",
             unit="MiB",
-            points=[
-                EvidencePoint(
-                    session_id=r.session_id,
-                    created_at=r.created_at,
-                    pipeline_version=r.pipeline_version,
-                    value=round(j.peak_rss_mb or 0.0, 1),
-                    limit=j.memory_limit_mb,
-                    status=str(j.status),
-                )
-                for r, j in samples
-            ],
+            points=job_points(
+                samples, [round(p, 1) for p in peaks], [j.memory_limit_mb for _, j in samples]
+            ),
             summary={
                 "limit": limit,
                 "max_peak": round(max(peaks), 1),
@@ -144,19 +135,7 @@ def _over_provisioned(history: History, job_id: str) -> Finding | None:
                 "runs_per_month": round(per_month, 1),
             },
         ),
-        suggestion=Suggestion(
-            action="pipeline:update-config",
-            command=command(
-                "pipeline",
-                "update-config",
-                history.pipeline_id,
-                "--job",
-                job_id,
-                "--memory",
-                new_limit,
-            ),
-            change={"memory_mb": {"before": limit, "after": new_limit}},
-        ),
+        suggestion=config_change(history.pipeline_id, "memory_mb", limit, new_limit, job_id=job_id),
         estimated_effect=EstimatedEffect(
             summary=f"reserve {new_limit} MiB instead of {limit}: {saved:.3f} GiB-hours/month "
             f"less at {per_month:.0f} runs/month{money}",

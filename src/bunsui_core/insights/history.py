@@ -7,7 +7,7 @@ runs (and its errors only when something failed or was retried).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from bunsui_core.model.pipeline import Pipeline
@@ -83,7 +83,6 @@ class History:
     version: int
     pipeline: Pipeline
     runs: list[RunSample]
-    versions: dict[int, Pipeline] = field(default_factory=dict)
 
     def job_samples(self, job_id: str) -> list[tuple[RunSample, JobSample]]:
         """The runs in which this job ran (not skipped), oldest first."""
@@ -191,16 +190,9 @@ def load_history(store: Store, pipeline_id: str, *, window: int = HISTORY_WINDOW
         cursor = page.next_cursor
         if cursor is None:
             break
-    sessions = sessions[:window]
-    versions = {latest.version: latest.pipeline}
-    for version in {s.pipeline_version for s in sessions} - versions.keys():
-        record = store.get_pipeline(pipeline_id, version)
-        if record is not None:
-            versions[version] = record.pipeline
     return History(
         pipeline_id=pipeline_id,
         version=latest.version,
         pipeline=latest.pipeline,
-        runs=[_run_sample(store, s) for s in reversed(sessions)],
-        versions=versions,
+        runs=[_run_sample(store, s) for s in reversed(sessions[:window])],
     )

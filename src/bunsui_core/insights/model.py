@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+from collections.abc import Sequence
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from bunsui_core.insights.history import JobSample, RunSample
 from bunsui_core.model.insight import InsightStatus, InsightVerdict
 
 
@@ -124,6 +126,59 @@ def pipeline_of(insight_id: str) -> str | None:
 def command(*words: str | int | float) -> str:
     """A `bunsui ...` line, quoted like a shell would need (it is parsed without one)."""
     return shlex.join(["bunsui", *(str(w) for w in words)])
+
+
+CONFIG_OPTIONS = {
+    "memory_mb": "--memory",
+    "timeout_seconds": "--timeout",
+    "retry_interval_seconds": "--retry-interval",
+    "max_concurrent_jobs": "--max-concurrent-jobs",
+    "version": "--revert-to",
+}
+"""Setting a suggestion changes -> the `pipeline update-config` option that sets it."""
+
+
+def config_change(
+    pipeline_id: str, setting: str, before: int | float, after: int | float, *, job_id: str | None
+) -> Suggestion:
+    """The `pipeline update-config` suggestion that moves one setting from before to after
+    (a job's setting when job_id is given), with the diff `insight apply` will show."""
+    scope = ("--job", job_id) if job_id is not None else ()
+    return Suggestion(
+        action="pipeline:update-config",
+        command=command(
+            "pipeline", "update-config", pipeline_id, *scope, CONFIG_OPTIONS[setting], after
+        ),
+        change={setting: {"before": before, "after": after}},
+    )
+
+
+def job_points(
+    samples: Sequence[tuple[RunSample, JobSample]],
+    values: Sequence[float | None],
+    limits: Sequence[float | None] | None = None,
+) -> list[EvidencePoint]:
+    """One evidence point per run of a job: its value (and limit), and how the job ended."""
+    return [
+        _point(run, value, None if limits is None else limits[n], str(job.status))
+        for n, ((run, job), value) in enumerate(zip(samples, values, strict=True))
+    ]
+
+
+def run_points(runs: Sequence[RunSample], values: Sequence[float | None]) -> list[EvidencePoint]:
+    """One evidence point per run of the pipeline, with how the run ended."""
+    return [_point(run, value, None, run.status) for run, value in zip(runs, values, strict=True)]
+
+
+def _point(run: RunSample, value: float | None, limit: float | None, status: str) -> EvidencePoint:
+    return EvidencePoint(
+        session_id=run.session_id,
+        created_at=run.created_at,
+        pipeline_version=run.pipeline_version,
+        value=None if value is None else round(value, 3),
+        limit=limit,
+        status=status,
+    )
 
 
 class Finding(BaseModel):

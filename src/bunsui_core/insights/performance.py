@@ -19,6 +19,9 @@ from bunsui_core.insights.model import (
     InsightKind,
     Suggestion,
     command,
+    config_change,
+    job_points,
+    run_points,
 )
 from bunsui_core.model.dag import topological_order
 from bunsui_core.model.pipeline import Pipeline
@@ -99,16 +102,7 @@ def makespan(pipeline: Pipeline, durations: dict[str, float], slots: int) -> flo
 
 
 def _wall_points(history: History) -> list[EvidencePoint]:
-    return [
-        EvidencePoint(
-            session_id=r.session_id,
-            created_at=r.created_at,
-            pipeline_version=r.pipeline_version,
-            value=None if r.wall_seconds is None else round(r.wall_seconds, 3),
-            status=r.status,
-        )
-        for r in history.runs
-    ]
+    return run_points(history.runs, [r.wall_seconds for r in history.runs])
 
 
 def _stats_command(history: History) -> Suggestion:
@@ -198,12 +192,8 @@ def _serialised(history: History, durations: dict[str, float]) -> Finding | None
                 "observed_median_seconds": None if observed is None else round(observed, 3),
             },
         ),
-        suggestion=Suggestion(
-            action="pipeline:update-config",
-            command=command(
-                "pipeline", "update-config", history.pipeline_id, "--max-concurrent-jobs", wanted
-            ),
-            change={"max_concurrent_jobs": {"before": slots, "after": wanted}},
+        suggestion=config_change(
+            history.pipeline_id, "max_concurrent_jobs", slots, wanted, job_id=None
         ),
         estimated_effect=EstimatedEffect(
             summary=f"about {saved:.1f} s less per run",
@@ -248,31 +238,15 @@ def _retry_waits(history: History, job_id: str) -> Finding | None:
         evidence=Evidence(
             metric="retry_wait_seconds",
             unit="seconds",
-            points=[
-                EvidencePoint(
-                    session_id=r.session_id,
-                    created_at=r.created_at,
-                    pipeline_version=r.pipeline_version,
-                    value=round(j.retry_wait_seconds, 3),
-                    limit=j.wall_seconds,
-                    status=str(j.status),
-                )
-                for r, j in samples
-            ],
+            points=job_points(
+                samples,
+                [j.retry_wait_seconds for _, j in samples],
+                [j.wall_seconds for _, j in samples],
+            ),
             summary={"retry_interval_seconds": interval, "mean_wait_seconds": round(wait, 3)},
         ),
-        suggestion=Suggestion(
-            action="pipeline:update-config",
-            command=command(
-                "pipeline",
-                "update-config",
-                history.pipeline_id,
-                "--job",
-                job_id,
-                "--retry-interval",
-                wanted,
-            ),
-            change={"retry_interval_seconds": {"before": interval, "after": wanted}},
+        suggestion=config_change(
+            history.pipeline_id, "retry_interval_seconds", interval, wanted, job_id=job_id
         ),
         estimated_effect=EstimatedEffect(
             summary=f"about {saved:.1f} s less per retried run; the retries themselves stay",
@@ -309,13 +283,7 @@ def _slower(history: History, job_id: str) -> Finding | None:
     changed = recent[0][0].pipeline_version != base_version
     since = f" since version {recent[0][0].pipeline_version}" if changed else ""
     suggestion = (
-        Suggestion(
-            action="pipeline:update-config",
-            command=command(
-                "pipeline", "update-config", history.pipeline_id, "--revert-to", base_version
-            ),
-            change={"version": {"before": history.version, "after": base_version}},
-        )
+        config_change(history.pipeline_id, "version", history.version, base_version, job_id=None)
         if changed and history.version != base_version
         else _stats_command(history)
     )
@@ -330,16 +298,7 @@ def _slower(history: History, job_id: str) -> Finding | None:
         evidence=Evidence(
             metric="wall_seconds",
             unit="seconds",
-            points=[
-                EvidencePoint(
-                    session_id=r.session_id,
-                    created_at=r.created_at,
-                    pipeline_version=r.pipeline_version,
-                    value=round(j.wall_seconds or 0.0, 3),
-                    status=str(j.status),
-                )
-                for r, j in samples
-            ],
+            points=job_points(samples, [j.wall_seconds for _, j in samples]),
             summary={
                 "baseline_median_seconds": round(base_median, 3),
                 "recent_median_seconds": round(recent_median, 3),

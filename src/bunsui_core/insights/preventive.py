@@ -8,18 +8,19 @@ again and again, and a pipeline that has not succeeded since its latest version.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 
 from bunsui_core.insights._numbers import fit_trend, round_up
 from bunsui_core.insights.history import History, JobSample, RunSample
 from bunsui_core.insights.model import (
     EstimatedEffect,
     Evidence,
-    EvidencePoint,
     Finding,
     InsightKind,
     Suggestion,
     command,
+    config_change,
+    job_points,
+    run_points,
 )
 from bunsui_core.model.session import RunStatus
 
@@ -37,24 +38,6 @@ FLAKY_SHARE = 0.3
 """A job that needs retries in this share of recent runs is flaky."""
 RECURRING_RUNS = 3
 """The same error fingerprint in this many runs is a recurring failure, not bad luck."""
-
-
-def _points(
-    samples: list[tuple[RunSample, JobSample]],
-    values: Sequence[float | None],
-    limits: Sequence[float | None],
-) -> list[EvidencePoint]:
-    return [
-        EvidencePoint(
-            session_id=run.session_id,
-            created_at=run.created_at,
-            pipeline_version=run.pipeline_version,
-            value=None if value is None else round(value, 3),
-            limit=limit,
-            status=str(job.status),
-        )
-        for (run, job), value, limit in zip(samples, values, limits, strict=True)
-    ]
 
 
 def _measured(
@@ -111,7 +94,6 @@ def _limit_rule(history: History, job_id: str, *, measure: str) -> Finding | Non
         if trending
         else f"the last run used {ratio:.0%} of it"
     )
-    option, setting = ("--memory", "memory_mb") if memory else ("--timeout", "timeout_seconds")
     return Finding(
         kind=InsightKind.PREVENTIVE,
         rule="memory_near_limit" if memory else "duration_near_timeout",
@@ -120,7 +102,7 @@ def _limit_rule(history: History, job_id: str, *, measure: str) -> Finding | Non
         evidence=Evidence(
             metric=metric,
             unit=unit,
-            points=_points(samples, values, limits),
+            points=job_points(samples, values, limits),
             summary={
                 "limit": limit,
                 "last_ratio": round(ratio, 3),
@@ -130,12 +112,12 @@ def _limit_rule(history: History, job_id: str, *, measure: str) -> Finding | Non
                 "projected": round(projected, 1),
             },
         ),
-        suggestion=Suggestion(
-            action="pipeline:update-config",
-            command=command(
-                "pipeline", "update-config", history.pipeline_id, "--job", job_id, option, new_limit
-            ),
-            change={setting: {"before": int(limit), "after": new_limit}},
+        suggestion=config_change(
+            history.pipeline_id,
+            "memory_mb" if memory else "timeout_seconds",
+            int(limit),
+            new_limit,
+            job_id=job_id,
         ),
         estimated_effect=EstimatedEffect(
             summary=f"raise the limit to {new_limit} {unit}: the projected {projected:.0f} "
@@ -172,7 +154,7 @@ def _flaky(history: History, job_id: str) -> Finding | None:
         evidence=Evidence(
             metric="attempts",
             unit="attempts",
-            points=_points(samples, [float(j.attempts) for _, j in samples], [None] * len(samples)),
+            points=job_points(samples, [float(j.attempts) for _, j in samples]),
             summary={"older_share": round(older_share, 3), "recent_share": round(recent_share, 3)},
         ),
         suggestion=Suggestion(
@@ -212,7 +194,7 @@ def _recurring(history: History, job_id: str) -> Finding | None:
         evidence=Evidence(
             metric="error_seen",
             unit="1 = the fingerprint occurred",
-            points=_points(samples, list(with_it), [None] * len(samples)),
+            points=job_points(samples, with_it),
             summary={"fingerprint": fingerprint, "runs_with_error": runs},
         ),
         suggestion=Suggestion(
@@ -251,24 +233,11 @@ def _failing_since_version(history: History) -> Finding | None:
         evidence=Evidence(
             metric="succeeded",
             unit="1 = completed",
-            points=[
-                EvidencePoint(
-                    session_id=r.session_id,
-                    created_at=r.created_at,
-                    pipeline_version=r.pipeline_version,
-                    value=1.0 if r.status == "completed" else 0.0,
-                    status=r.status,
-                )
-                for r in shown
-            ],
+            points=run_points(shown, [1.0 if r.status == "completed" else 0.0 for r in shown]),
             summary={"failed_since": len(latest), "last_good_version": good_version},
         ),
-        suggestion=Suggestion(
-            action="pipeline:update-config",
-            command=command(
-                "pipeline", "update-config", history.pipeline_id, "--revert-to", good_version
-            ),
-            change={"version": {"before": history.version, "after": good_version}},
+        suggestion=config_change(
+            history.pipeline_id, "version", history.version, good_version, job_id=None
         ),
         estimated_effect=EstimatedEffect(
             summary=f"runs succeed again with version {good_version}'s definition",

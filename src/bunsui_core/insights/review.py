@@ -7,7 +7,11 @@ enough to judge gets its verdict recorded once, as a resolution outcome its rule
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+
 from bunsui_core.diagnosis.learning import posterior
+from bunsui_core.errors import ConflictError
 from bunsui_core.insights._numbers import sample_weight
 from bunsui_core.insights.cost import cost_findings
 from bunsui_core.insights.history import History, RunSample, load_history
@@ -74,22 +78,33 @@ def _record_verdict(store: Store, history: History, state: InsightState) -> Insi
     state = state.model_copy(
         update={"verdict": verdict, "verdict_runs": len(after), "verdict_at": utc_now()}
     )
-    store.put_insight_state(state)
-    store.add_resolution(
-        Resolution(
-            fingerprint=state.insight_id,
-            error_code=rule_code(state.rule),
-            action=str(state.snapshot.get("suggestion", {}).get("action", "")),
-            outcome=ResolutionOutcome.SUCCESS
-            if verdict is InsightVerdict.HELPED
-            else ResolutionOutcome.FAILURE,
-            source=ResolutionSource.RERUN,
-            session_id=after[-1].session_id,
-            actor=state.actor,
-            note=f"insight {state.insight_id}: {verdict.value} over {len(after)} runs",
+    # another reader, or an earlier read interrupted before its second write, may have
+    # recorded this verdict already: the resolution id is the same, the store refuses it
+    with contextlib.suppress(ConflictError):
+        store.add_resolution(
+            Resolution(
+                resolution_id=_verdict_id(state),
+                fingerprint=state.insight_id,
+                error_code=rule_code(state.rule),
+                action=str(state.snapshot.get("suggestion", {}).get("action", "")),
+                outcome=ResolutionOutcome.SUCCESS
+                if verdict is InsightVerdict.HELPED
+                else ResolutionOutcome.FAILURE,
+                source=ResolutionSource.RERUN,
+                session_id=after[-1].session_id,
+                actor=state.actor,
+                note=f"insight {state.insight_id}: {verdict.value} over {len(after)} runs",
+            )
         )
-    )
+    store.put_insight_state(state)
     return state
+
+
+def _verdict_id(state: InsightState) -> str:
+    """One resolution id per application of an insight: two readers judging it at once, or
+    a read interrupted between its two writes, cannot teach the rule the outcome twice."""
+    key = f"{state.insight_id}\x1f{state.applied_at}"
+    return f"res-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
 def _outcome(history: History, state: InsightState) -> Outcome:
@@ -103,11 +118,11 @@ def _outcome(history: History, state: InsightState) -> Outcome:
     )
 
 
-def _with_state(history: History, insight: Insight, state: InsightState, *, holds: bool) -> Insight:
-    """The insight with its stored decision. An applied insight whose verdict is in and
-    whose finding holds again on the newer runs is open again (with the last outcome), so
-    it can be applied anew."""
-    update: dict[str, object] = {"status": state.status}
+def with_state(history: History, insight: Insight, state: InsightState, *, holds: bool) -> Insight:
+    """The insight with its stored decision (and nothing of an earlier one). An applied
+    insight whose verdict is in and whose finding holds again on the newer runs is open
+    again (with the last outcome), so it can be applied anew."""
+    update: dict[str, object] = {"status": state.status, "status_reason": None, "outcome": None}
     if state.status is InsightStatus.DISMISSED:
         update["status_reason"] = f"{state.reason or 'dismissed'} ({state.actor})"
     if state.status is InsightStatus.APPLIED:
@@ -150,7 +165,7 @@ def pipeline_insights(store: Store, history: History) -> list[Insight]:
         if current is None and state.status is InsightStatus.APPLIED and state.snapshot:
             current = Insight.model_validate(state.snapshot)
         if current is not None:
-            insights[insight_id] = _with_state(history, current, state, holds=holds)
+            insights[insight_id] = with_state(history, current, state, holds=holds)
     return sorted(insights.values(), key=lambda i: (-i.confidence, i.insight_id))
 
 

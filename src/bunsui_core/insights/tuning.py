@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bunsui_core.errors import InvalidArgumentError, NotFoundError
+from bunsui_core.model.overrides import apply_overrides
 from bunsui_core.model.pipeline import Pipeline
+from bunsui_core.model.session import JobOverride
 
 
 @dataclass(frozen=True)
@@ -36,20 +38,14 @@ class PipelineChange:
         return {k: v for k, v in named.items() if v is not None}
 
 
-def _operation(config: dict[str, Any], change: PipelineChange) -> dict[str, Any]:
-    """One operation's config dict with the job settings applied."""
-    if change.memory_mb is not None:
-        config["parameters"] = {**config.get("parameters", {}), "memory": change.memory_mb}
-    if change.timeout_seconds is not None:
-        config["timeout_seconds"] = change.timeout_seconds
-    if change.max_attempts is not None or change.retry_interval_seconds is not None:
-        retry = dict(config.get("retry") or {})
-        if change.max_attempts is not None:
-            retry["max_attempts"] = change.max_attempts
-        if change.retry_interval_seconds is not None:
-            retry["interval_seconds"] = change.retry_interval_seconds
-        config["retry"] = retry
-    return config
+def _retry(config: dict[str, Any], change: PipelineChange) -> dict[str, Any]:
+    """One operation's config dict with the retry settings applied."""
+    retry = dict(config.get("retry") or {})
+    if change.max_attempts is not None:
+        retry["max_attempts"] = change.max_attempts
+    if change.retry_interval_seconds is not None:
+        retry["interval_seconds"] = change.retry_interval_seconds
+    return {**config, "retry": retry}
 
 
 def _settings(pipeline: Pipeline, job_id: str | None) -> dict[str, Any]:
@@ -78,13 +74,17 @@ def tune_pipeline(pipeline: Pipeline, change: PipelineChange) -> tuple[Pipeline,
             f"pipeline has no job {change.job_id}",
             details={"job_id": change.job_id, "jobs": [j.job_id for j in pipeline.jobs]},
         )
-    data = pipeline.model_dump(mode="json")
+    # memory and timeout go into every operation the way a rerun's override puts them there
+    limits = JobOverride(memory_mb=change.memory_mb, timeout_seconds=change.timeout_seconds)
+    overrides = {change.job_id: limits} if change.job_id is not None else {}
+    data = apply_overrides(pipeline, overrides).model_dump(mode="json")
     if change.max_concurrent_jobs is not None:
         data["max_concurrent_jobs"] = change.max_concurrent_jobs
-    for job in data["jobs"]:
-        if job["job_id"] == change.job_id:
-            for operation in job["operations"]:
-                operation["config"] = _operation(operation["config"], change)
+    if change.max_attempts is not None or change.retry_interval_seconds is not None:
+        for job in data["jobs"]:
+            if job["job_id"] == change.job_id:
+                for operation in job["operations"]:
+                    operation["config"] = _retry(operation["config"], change)
     tuned = Pipeline.model_validate(data)
     before, after = _settings(pipeline, change.job_id), _settings(tuned, change.job_id)
     diff = {k: {"before": before[k], "after": after[k]} for k in before if before[k] != after[k]}

@@ -156,3 +156,22 @@ class Recorder:
             )
         )
         return clock
+
+
+def recorded_chain(store: Store) -> Recorder:
+    """Pipeline `chain`, extract(2 s) -> transform(20 s) -> load(2 s), run three times:
+    transform bounds the wall time."""
+    rec = Recorder(
+        store,
+        "chain",
+        job("extract"),
+        job("transform", deps=["extract"]),
+        job("load", deps=["transform"]),
+    )
+    for _ in range(3):
+        rec.run(
+            extract=Ran(elapsed=2),
+            transform=Ran(elapsed=20, start=2),
+            load=Ran(elapsed=2, start=22),
+        )
+    return rec

@@ -12,7 +12,7 @@ import pytest
 from bunsui_core.actions import Gateway
 from bunsui_core.errors import BunsuiError, ErrorCode
 from bunsui_core.store.sqlite import SqliteStore
-from tests.unit.insights.recorded import START, Ran, Recorder, job
+from tests.unit.insights.recorded import START, Ran, Recorder, job, recorded_chain
 
 OS_USER = getpass.getuser()  # operator + approver under the shipped policy
 AGENT = "ai-agent"
@@ -67,6 +67,10 @@ class TestList:
         """Unknown pipeline, out-of-range confidence, a non-insight id: clear codes."""
         over_provisioned(store)
         assert failure(bunsui, AGENT, "insight:list", pipeline="nope").code == ErrorCode.NOT_FOUND
+        for pipeline in ("../etc", "x" * 4000, "Nightly ETL"):
+            assert failure(bunsui, AGENT, "insight:list", pipeline=pipeline).code == (
+                ErrorCode.INVALID_ARGUMENT
+            )
         assert (
             failure(bunsui, AGENT, "insight:list", min_confidence=2).code
             == ErrorCode.INVALID_ARGUMENT
@@ -176,6 +180,51 @@ class TestApply:
         assert other["confidence_basis"]["successes"] == 1
         assert other["confidence"] > other["confidence_basis"]["prior"]
 
+    def test_two_readers_judging_at_once_teach_the_outcome_once(self, store, bunsui, monkeypatch):
+        """Two agents listing at the same moment both find the applied insight unjudged and
+        both judge it: the rule still learns one outcome, not two."""
+        rec = over_provisioned(store)
+        insight = cost_insight(bunsui)
+        bunsui(OS_USER, "insight:apply", insight_id=insight["insight_id"])
+        rec.day = (datetime.now(UTC) - START).days + 1
+        for _ in range(3):
+            rec.run(small=Ran(peak=41, limit=64), other=Ran(limit=None))
+        unjudged = store.list_insight_states("fat")
+        with monkeypatch.context() as patched:  # each reader listed before the other wrote
+            patched.setattr(SqliteStore, "list_insight_states", lambda _self, _id: unjudged)
+            for _ in range(2):
+                bunsui(OS_USER, "insight:show", insight_id=insight["insight_id"])
+        assert len(store.list_resolutions(fingerprint=insight["insight_id"])) == 1
+        [stats] = store.action_stats(error_code="INSIGHT_MEMORY_OVERPROVISIONED")
+        assert (stats.successes, stats.failures) == (1, 0)
+        [state] = store.list_insight_states("fat")
+        assert state.verdict == "helped"
+
+    def test_a_read_interrupted_between_its_writes_is_finished_by_the_next(
+        self, store, bunsui, monkeypatch
+    ):
+        """Ctrl-C after the outcome is learned but before the verdict is stored: the next
+        read stores the verdict and learns nothing twice."""
+        rec = over_provisioned(store)
+        insight = cost_insight(bunsui)
+        bunsui(OS_USER, "insight:apply", insight_id=insight["insight_id"])
+        rec.day = (datetime.now(UTC) - START).days + 1
+        for _ in range(3):
+            rec.run(small=Ran(peak=64, limit=64, status="failed"), other=Ran(limit=None))
+
+        def interrupted(_self, _state):
+            raise KeyboardInterrupt
+
+        with monkeypatch.context() as patched:
+            patched.setattr(SqliteStore, "put_insight_state", interrupted)
+            with pytest.raises(KeyboardInterrupt):
+                bunsui(OS_USER, "insight:list")
+        shown = bunsui(OS_USER, "insight:show", insight_id=insight["insight_id"])
+        assert shown["outcome"]["verdict"] == "did_not_help"
+        [stats] = store.action_stats(error_code="INSIGHT_MEMORY_OVERPROVISIONED")
+        assert (stats.successes, stats.failures) == (0, 1)
+        assert store.list_insight_states("fat")[0].verdict == "did_not_help"
+
     def test_a_change_that_failed_lowers_confidence(self, store, bunsui):
         """Runs failing after a right-size: did_not_help, and the rule's confidence drops."""
         rec = over_provisioned(store)
@@ -214,19 +263,7 @@ class TestApply:
     def test_a_suggestion_to_look_runs_and_stays_open(self, store, bunsui):
         """Applying a read-only suggestion (pipeline stats) returns its output and changes
         nothing, so the insight stays open."""
-        rec = Recorder(
-            store,
-            "chain",
-            job("extract"),
-            job("transform", deps=["extract"]),
-            job("load", deps=["transform"]),
-        )
-        for _ in range(3):
-            rec.run(
-                extract=Ran(elapsed=2),
-                transform=Ran(elapsed=20, start=2),
-                load=Ran(elapsed=2, start=22),
-            )
+        recorded_chain(store)
         [insight] = bunsui(OS_USER, "insight:list", pipeline="chain", kind="performance")[
             "insights"
         ]
@@ -252,6 +289,7 @@ class TestDismiss:
         )
         assert dismissed["status"] == "dismissed"
         assert dismissed["status_reason"] == f"shared host ({OS_USER})"
+        assert dismissed == bunsui(OS_USER, "insight:show", insight_id=insight["insight_id"])
         assert bunsui(OS_USER, "insight:list", status="open")["insights"] == []
         error = failure(
             bunsui, OS_USER, "insight:dismiss", insight_id=insight["insight_id"], reason="x"

@@ -9,7 +9,7 @@ from bunsui_core.insights.history import load_history
 from bunsui_core.insights.model import Insight, InsightKind, insight_id_for, pipeline_of
 from bunsui_core.insights.review import pipeline_insights
 from bunsui_core.model.session import RunStatus
-from tests.unit.insights.recorded import Ran, Recorder, job
+from tests.unit.insights.recorded import Ran, Recorder, job, recorded_chain
 
 
 def insights_of(store, pipeline_id: str) -> dict[str, Insight]:
@@ -166,19 +166,7 @@ class TestPerformance:
 
     def test_the_job_bounding_the_critical_path(self, store):
         """In extract(2 s) -> transform(20 s) -> load(2 s), transform bounds the wall time."""
-        rec = Recorder(
-            store,
-            "chain",
-            job("extract"),
-            job("transform", deps=["extract"]),
-            job("load", deps=["transform"]),
-        )
-        for _ in range(3):
-            rec.run(
-                extract=Ran(elapsed=2),
-                transform=Ran(elapsed=20, start=2),
-                load=Ran(elapsed=2, start=22),
-            )
+        recorded_chain(store)
         found = insights_of(store, "chain")["critical_path"]
         assert found.job_id == "transform"
         assert found.evidence.summary["critical_path"] == "extract -> transform -> load"
