@@ -44,11 +44,10 @@ from bunsui_core.governance.canonical import (
     lone_surrogate_at,
     redact,
     scrub_surrogates,
-    sha256_text,
 )
 from bunsui_core.governance.file_access import confine
 from bunsui_core.governance.policy import APPROVE_ACTIONS, ActorKind, Decision, Outcome, Policy
-from bunsui_core.governance.policy_file import parse_policy, read_policy_text
+from bunsui_core.governance.policy_file import LivePolicy
 from bunsui_core.governance.previews import Preview, changed_paths
 from bunsui_core.governance.tickets import Ticket
 from bunsui_core.model.location import location
@@ -102,7 +101,9 @@ class Gateway:
     def __init__(self, settings: Settings, registry: ActionRegistry = REGISTRY) -> None:
         self.settings = settings
         self.registry = registry
-        self._policy: Policy | None = None
+        self._policy = LivePolicy(
+            settings.policy_path or shipped_file("policies/default.yaml"), registry.names
+        )
         # Looked at once at start too: a job's process stays one after its ancestry changes.
         enclosing_job()
 
@@ -111,16 +112,10 @@ class Gateway:
         """The policy file in force (`--policy`, `BUNSUI_POLICY`, else the shipped default),
         checked against every action; a bad file fails every call (closed).
 
-        The file is read on every use and recompiled when its hash changes, so a running
-        server applies a revocation or `read_only: true` to its next call, and a file made
-        invalid fails every call until it is fixed."""
-        path = self.settings.policy_path or shipped_file("policies/default.yaml")
-        text = read_policy_text(path)
-        current = self._policy
-        if current is None or current.hash != sha256_text(text):
-            current = parse_policy(text, source=str(path), known_actions=self.registry.names())
-            self._policy = current
-        return current
+        The file is looked at on every use (a stat; read again when it changed), so a
+        running server applies a revocation or `read_only: true` to its next call, and a
+        file made invalid fails every call until it is fixed."""
+        return self._policy.current()
 
     @property
     def read_only(self) -> bool:

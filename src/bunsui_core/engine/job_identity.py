@@ -9,6 +9,7 @@ Three independent marks, any one of which is enough:
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -26,9 +27,6 @@ class EnclosingJob:
     evidence: str
     """environment | process tree | cgroup"""
     detail: str
-
-
-_found: EnclosingJob | None = None
 
 
 def _by_environment() -> EnclosingJob | None:
@@ -55,10 +53,13 @@ def _by_cgroup() -> EnclosingJob | None:
     return None
 
 
+@functools.cache
 def enclosing_job() -> EnclosingJob | None:
-    """The job this process runs inside, or None. Once inside, always inside: a later look
-    (after the shim died, say) never clears it."""
-    global _found  # noqa: PLW0603 - a process's origin is a fact of the process
-    if _found is None:
-        _found = _by_environment() or _by_cgroup() or _by_process_tree()
-    return _found
+    """The job this process runs inside, or None, looked up once per process (the gateway
+    asks on every call; a walk of /proc costs milliseconds).
+
+    Once inside, always inside: a later look (after the shim died, say) never clears it.
+    Once outside, always outside: orphans are re-parented to an ancestor, so a shim never
+    joins a process's ancestry later; only the process itself can set its run variables; and
+    a process another one moves into a job cgroup was still started by someone else."""
+    return _by_environment() or _by_cgroup() or _by_process_tree()

@@ -10,8 +10,11 @@ like a role (`ai-agent` for `ai_agent`) holds it, so the design's file loads as 
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
-from collections.abc import Collection, Iterator
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +54,53 @@ def read_policy_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyInvalidError(
-            f"cannot read policy file {path}: {exc}", details={"source": str(path), "problems": []}
-        ) from None
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: Exception) -> PolicyInvalidError:
+    return PolicyInvalidError(
+        f"cannot read policy file {path}: {exc}", details={"source": str(path), "problems": []}
+    )
+
+
+RECENT_NS = 2_000_000_000
+"""A file changed this recently may change again within one timestamp tick (a few ms on
+Linux) and keep its size: its bytes are hashed on every use, not trusted by stat."""
+
+
+class LivePolicy:
+    """The policy in a file that may change under a running server: a stat per use; the
+    bytes are read and hashed only when the stat changed (or is too recent to trust), and
+    recompiled only when the hash changed. An unreadable or invalid file fails every use
+    until it is fixed (closed)."""
+
+    def __init__(self, path: Path, known_actions: Callable[[], Collection[str]]) -> None:
+        self.path = path
+        self.known_actions = known_actions
+        self._lock = threading.Lock()
+        self._seen: tuple[tuple[int, ...], Policy] | None = None
+
+    def current(self) -> Policy:
+        """The policy as the file holds it now."""
+        try:
+            st = os.stat(self.path)
+        except OSError as exc:
+            raise _unreadable(self.path, exc) from None
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        seen = self._seen
+        if seen is not None and seen[0] == key and time.time_ns() - st.st_mtime_ns > RECENT_NS:
+            return seen[1]
+        with self._lock:
+            text = read_policy_text(self.path)
+            seen = self._seen
+            if seen is None or seen[1].hash != sha256_text(text):
+                policy = parse_policy(
+                    text, source=str(self.path), known_actions=self.known_actions()
+                )
+            else:
+                policy = seen[1]
+            self._seen = (key, policy)
+            return policy
 
 
 def load_policy(path: Path, known_actions: Collection[str]) -> Policy:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import getpass
+import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,12 @@ from bunsui_core.governance.policy import (
     Outcome,
     Policy,
 )
-from bunsui_core.governance.policy_file import PolicyInvalidError, load_policy, parse_policy
+from bunsui_core.governance.policy_file import (
+    LivePolicy,
+    PolicyInvalidError,
+    load_policy,
+    parse_policy,
+)
 from bunsui_core.resources import shipped_file
 
 KNOWN = [a.name for a in REGISTRY]
@@ -383,6 +389,70 @@ class TestLoadErrors:
             load_policy(missing, KNOWN)
         assert caught.value.code == ErrorCode.POLICY_INVALID
         assert caught.value.details == {"source": str(missing), "problems": []}
+
+
+class TestLivePolicy:
+    """A running server's policy: a stat per call, the bytes again only when it changed."""
+
+    ALLOW = "ai_agent:\n  allowed_actions: [session:list]\n"
+    DENY = "ai_agent:\n  denied_actions:  [session:list]\n"
+
+    def live(self, path: Path) -> LivePolicy:
+        return LivePolicy(path, lambda: KNOWN)
+
+    def decision(self, live: LivePolicy) -> Outcome:
+        return live.current().decide("ai-agent", "session:list").outcome
+
+    def test_an_unchanged_file_is_not_compiled_again(self, tmp_path: Path):
+        """An old file whose stat is unchanged: the very same compiled policy each call."""
+        path = tmp_path / "policy.yaml"
+        path.write_text(self.ALLOW)
+        os.utime(path, ns=(10**18, 10**18))
+        live = self.live(path)
+        first = live.current()
+        assert live.current() is first
+        assert first.decide("ai-agent", "session:list").outcome is Outcome.ALLOW
+
+    def test_a_same_size_edit_with_its_old_mtime_still_applies(self, tmp_path: Path):
+        """An edit that keeps the size and puts the old mtime back (touch -r) is seen: the
+        change time, which no user can set, is part of what is compared."""
+        assert len(self.ALLOW) == len(self.DENY)
+        path = tmp_path / "policy.yaml"
+        path.write_text(self.ALLOW)
+        os.utime(path, ns=(10**18, 10**18))
+        live = self.live(path)
+        assert self.decision(live) is Outcome.ALLOW
+        path.write_text(self.DENY)
+        os.utime(path, ns=(10**18, 10**18))
+        assert self.decision(live) is Outcome.DENY
+
+    def test_a_fresh_same_size_edit_applies_even_within_one_timestamp_tick(self, tmp_path: Path):
+        """Two writes within one filesystem timestamp tick can share every stat field; a file
+        changed in the last seconds is therefore hashed on each use, not trusted by stat."""
+        path = tmp_path / "policy.yaml"
+        live = self.live(path)
+        for _ in range(20):
+            path.write_text(self.ALLOW)
+            assert self.decision(live) is Outcome.ALLOW
+            path.write_text(self.DENY)
+            assert self.decision(live) is Outcome.DENY
+
+    def test_a_broken_or_missing_file_fails_every_use_until_fixed(self, tmp_path: Path):
+        """Invalid, then deleted: POLICY_INVALID each time (never the last good policy)."""
+        path = tmp_path / "policy.yaml"
+        path.write_text(self.ALLOW)
+        live = self.live(path)
+        assert self.decision(live) is Outcome.ALLOW
+        path.write_text(self.ALLOW + "  bogus: [\n")
+        for _ in range(2):
+            with pytest.raises(PolicyInvalidError):
+                live.current()
+        path.unlink()
+        with pytest.raises(PolicyInvalidError) as caught:
+            live.current()
+        assert caught.value.details == {"source": str(path), "problems": []}
+        path.write_text(self.ALLOW)
+        assert self.decision(live) is Outcome.ALLOW
 
 
 class TestAgentsCannotApprove:
