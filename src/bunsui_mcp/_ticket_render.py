@@ -9,6 +9,7 @@ import shutil
 import textwrap
 from typing import Any
 
+from bunsui_core.governance.tickets import ticket_headline
 from bunsui_mcp._cli_layout import value_lines
 
 INDENT = "  "
@@ -78,14 +79,6 @@ def _tree(value: Any, indent: str, width: int) -> list[str]:
     return lines
 
 
-def summary_of(ticket: dict[str, Any]) -> str:
-    """The preview's one line, or the action and arguments when it has none."""
-    preview = ticket.get("preview") or {}
-    if preview.get("summary"):
-        return str(preview["summary"])
-    return f"{ticket.get('action')} {json.dumps(ticket.get('arguments'), ensure_ascii=False)}"
-
-
 def ticket_text(ticket: dict[str, Any], width: int | None = None) -> str:
     """One ticket in full: who and when, the summary, every argument, the whole preview."""
     width = width or shutil.get_terminal_size().columns
@@ -100,7 +93,7 @@ def ticket_text(ticket: dict[str, Any], width: int | None = None) -> str:
         if ticket.get(key):  # whole: a command too long for a line continues with `\`
             lines.extend(value_lines(key, ticket[key], 0, width))
     lines.append("summary:")
-    lines.extend(_wrap(_visible(summary_of(ticket)), INDENT, width))
+    lines.extend(_wrap(_visible(ticket_headline(ticket)), INDENT, width))
     lines.append("arguments:")
     lines.extend(_tree(ticket.get("arguments") or {}, INDENT, width) or [f"{INDENT}(none)"])
     preview = ticket.get("preview")
@@ -130,5 +123,5 @@ def ticket_list_text(tickets: list[dict[str, Any]], width: int | None = None) ->
         head = "  ".join(
             str(ticket.get(k) or "") for k in ("ticket_id", "status", "requested_by", "expires_at")
         )
-        blocks.append("\n".join([head, *_wrap(_visible(summary_of(ticket)), INDENT, width)]))
+        blocks.append("\n".join([head, *_wrap(_visible(ticket_headline(ticket)), INDENT, width)]))
     return "\n".join(blocks)

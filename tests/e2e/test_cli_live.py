@@ -32,6 +32,18 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def _start(tmp_path: Path, env: dict[str, str]) -> str:
+    """Start the printer pipeline in the background; its session id."""
+    started = subprocess.run(
+        [BUNSUI, "--format", "json", "pipeline", "run", _pipeline(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    return str(json.loads(started.stdout)["session_id"])
+
+
 def _run_on_terminal(argv: list[str], env: dict[str, str], timeout: float = 60) -> str:
     """Run with stdout and stderr on a pseudo-terminal; everything it showed there."""
     leader, follower = pty.openpty()
@@ -70,14 +82,7 @@ class TestLiveOutput:
     def test_follow_prints_every_line_once_until_the_job_ends(self, tmp_path):
         """`job logs --follow` streams a running job's output and returns when it ends."""
         env = _env(tmp_path)
-        started = subprocess.run(
-            [BUNSUI, "--format", "json", "pipeline", "run", _pipeline(tmp_path)],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-        )
-        session_id = json.loads(started.stdout)["session_id"]
+        session_id = _start(tmp_path, env)
         followed = subprocess.run(
             [BUNSUI, "job", "logs", "printer", "--session-id", session_id, "--follow"],
             capture_output=True,
@@ -104,14 +109,7 @@ class TestLiveOutput:
     def test_watch_on_a_terminal_ends_with_the_final_status(self, tmp_path):
         """`session watch` redraws the jobs while it runs and ends with the session."""
         env = _env(tmp_path)
-        started = subprocess.run(
-            [BUNSUI, "--format", "json", "pipeline", "run", _pipeline(tmp_path)],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-        )
-        session_id = json.loads(started.stdout)["session_id"]
+        session_id = _start(tmp_path, env)
         shown = _run_on_terminal([BUNSUI, "session", "watch", session_id], env)
         assert "DURATION" in shown  # the live view's header; the final table has none
         assert f"session_id: {session_id}" in shown

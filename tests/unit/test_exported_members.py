@@ -164,3 +164,25 @@ class TestResourceModules:
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         )
         assert done.stdout.split() == ["job:update-config", "None"]
+
+    def test_listing_a_resource_imports_only_its_own_modules(self):
+        """`bunsui session ...` builds its commands from the session modules alone: the
+        notification sender, the insights and other resources' actions stay unimported."""
+        code = (
+            "import sys\n"
+            "from bunsui_core.actions import REGISTRY\n"
+            "names = [a.name for a in REGISTRY.of_resource('session')]\n"
+            "print(' '.join(names))\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith(("
+            "'bunsui_core.actions.insights', 'bunsui_core.actions.notifications', "
+            "'bunsui_core.actions.pipeline', 'bunsui_core.actions.approvals', "
+            "'bunsui_core.notify', 'bunsui_core.insights')))))\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        listed, loaded = done.stdout.split("\n")[:2]
+        load_actions()
+        expected = sorted(a.name for a in REGISTRY if a.resource == "session")
+        assert listed.split() == expected
+        assert loaded == ""

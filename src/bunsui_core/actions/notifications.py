@@ -70,16 +70,10 @@ def test(ctx: ActionContext, args: NotifyTestInput) -> NotifyTestOutput:
         link=link,
         ticket=None,
     )
-    results = []
-    for target in targets:
-        sent = send_once(target, notice, settings.timeout_seconds, post_json)
-        results.append(
-            TargetResult(
-                target=sent.target,
-                host=sent.host,
-                delivered=sent.delivered,
-                status=sent.status,
-                error=sent.error,
-            )
+    results = [
+        TargetResult.model_validate(
+            send_once(target, notice, settings.timeout_seconds, post_json), from_attributes=True
         )
+        for target in targets
+    ]
     return NotifyTestOutput(results=results)

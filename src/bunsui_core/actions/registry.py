@@ -129,7 +129,8 @@ class ActionRegistry:
     def of_resource(self, resource: str) -> list[Action]:
         """The actions of one resource, sorted by name."""
         self.load(resource)
-        return [a for a in self if a.resource == resource]
+        mine = [a for a in self._actions.values() if a.resource == resource]
+        return sorted(mine, key=lambda a: a.name)
 
     def __iter__(self) -> Iterator[Action]:
         """Every action (all resources loaded), sorted by name."""

@@ -8,6 +8,8 @@ both win and a ticket executes at most once.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -56,6 +58,16 @@ TICKET_TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
     TicketStatus.EXPIRED: frozenset(),
     TicketStatus.CANCELLED: frozenset(),
 }
+
+
+def ticket_headline(ticket: Mapping[str, Any]) -> str:
+    """A ticket's one line, the same in the CLI, the inbox and notifications (from its JSON
+    form): the preview's summary, or the action and its arguments when it has none."""
+    preview = ticket.get("preview")
+    summary = preview.get("summary") if isinstance(preview, Mapping) else None
+    if isinstance(summary, str) and summary:
+        return summary
+    return f"{ticket['action']} {json.dumps(ticket.get('arguments') or {}, ensure_ascii=False)}"
 
 
 def later(timestamp: str, delta: timedelta) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bunsui_core.governance.tickets import Ticket, TicketStatus
+from bunsui_core.governance.tickets import Ticket, TicketStatus, ticket_headline
 from bunsui_core.model.event import Event
 from bunsui_core.notify.settings import NoticeKind, WebhookFormat
 
@@ -67,19 +67,13 @@ class Notice(BaseModel):
         return self.model_dump(mode="json")
 
 
-def _preview_summary(ticket: Ticket) -> str | None:
-    preview = ticket.model_dump(mode="json").get("preview")
-    summary = preview.get("summary") if isinstance(preview, dict) else None
-    return summary if isinstance(summary, str) else None
-
-
 def ticket_summary(ticket: Ticket) -> dict[str, Any]:
     """The fields of a ticket a message carries (never its full arguments: they can be long
     and they are on the ticket's page)."""
     return {
         "ticket_id": ticket.ticket_id,
         "action": ticket.action,
-        "summary": _preview_summary(ticket) or ticket.action,
+        "summary": ticket_headline(ticket.model_dump(mode="json")),
         "requested_by": ticket.requested_by,
         "rule": ticket.rule,
         "status": str(ticket.status),
@@ -91,7 +85,7 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
 
 
 def _ticket_text(kind: NoticeKind, ticket: Ticket) -> str:
-    what = _preview_summary(ticket) or ticket.action
+    what = ticket_headline(ticket.model_dump(mode="json"))
     if kind is NoticeKind.TICKET_CREATED:
         return f"{ticket.requested_by} asks to run {what} ({ticket.ticket_id}; rule {ticket.rule})"
     if kind is NoticeKind.TICKET_EXPIRED:

@@ -32,10 +32,10 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from bunsui_core.actions import Gateway
 from bunsui_core.errors import BunsuiError, ErrorCode
 from bunsui_core.governance.policy import ActorKind, Outcome
-from bunsui_core.store import Store
 from bunsui_mcp.auth import TokenFileVerifier, token_hash
 from bunsui_mcp.web import pages
 from bunsui_mcp.web.assets import CSS, SCRIPT
+from bunsui_mcp.web.feed import FeedFollower
 from bunsui_mcp.web.guards import (
     HTTP_STATUS,
     SECURITY_HEADERS,
@@ -54,6 +54,8 @@ SESSION_COOKIE = "bunsui_session"
 LOGIN_COOKIE = "bunsui_login"
 FEED_POLL_SECONDS = 0.5
 FEED_PING_SECONDS = 15.0
+FEED_LISTENERS = 256
+"""Open live pages at once; more are refused (503) rather than holding sockets without end."""
 HISTORY_LIMIT = 200
 """Tickets read for one inbox view (pending and decided together, newest first)."""
 
@@ -92,6 +94,7 @@ class Inbox:
         self.security = security or TransportSecuritySettings(enable_dns_rebinding_protection=False)
         self.checker = TransportSecurityMiddleware(self.security)
         self.sessions = sessions or WebSessions()
+        self.feed = FeedFollower(gateway.open_store, FEED_POLL_SECONDS, FEED_LISTENERS)
 
     def routes(self) -> list[tuple[str, list[str], Endpoint]]:
         """(path, methods, endpoint) of every route, for the MCP server to mount."""
@@ -365,9 +368,12 @@ class Inbox:
 
     async def events(self, request: Request, caller: Caller) -> Response:
         """Server-sent events: one `change` per new entry of the event feed (ticket and
-        session status changes), so open pages refresh within a second."""
+        session status changes), so open pages refresh within a second. Every page listens
+        to one shared reader of the feed."""
         if self.gateway.policy.decide(caller.actor, "approval:list").outcome is not Outcome.ALLOW:
             raise Refused(403, "Refused", f"{caller.actor} may not list tickets.")
+        if self.feed.listeners >= self.feed.max_listeners:
+            raise Refused(503, "Busy", "Too many live pages are open; reload later.")
         last_seen = request.headers.get("last-event-id", "")
         session_id = caller.session.session_id if caller.session else None
         return EventSourceResponse(self._feed(last_seen, session_id), ping=FEED_PING_SECONDS)
@@ -375,23 +381,18 @@ class Inbox:
     async def _feed(self, last_seen: str, session_id: str | None) -> AsyncIterator[ServerSentEvent]:
         """The feed after `last_seen` (or from now), until the session ends; the response
         ends it too when the server shuts down, so open pages never hold a restart."""
-        store: Store = await anyio.to_thread.run_sync(self.gateway.open_store)
         try:
-            cursor = int(last_seen) if last_seen.isdigit() else None
-            if cursor is None:
-                cursor = await anyio.to_thread.run_sync(store.last_event_seq)
-            yield ServerSentEvent(comment="feed", retry=2000)
-            while session_id is None or self.sessions.get(session_id) is not None:
-                events = await anyio.to_thread.run_sync(
-                    partial(store.list_events, after_seq=cursor, limit=500)
-                )
-                for event in events:
-                    cursor = event.seq
-                    data = json.dumps({"kind": str(event.kind), "status": event.status})
-                    yield ServerSentEvent(data=data, event="change", id=str(event.seq))
-                await anyio.sleep(FEED_POLL_SECONDS)
-        finally:
-            store.close()
+            async with self.feed.listening() as feed:
+                head = await feed.head()
+                cursor = min(int(last_seen), head) if last_seen.isdigit() else head
+                yield ServerSentEvent(comment="feed", retry=2000)
+                while session_id is None or self.sessions.get(session_id) is not None:
+                    for event in await feed.after(cursor):
+                        cursor = event.seq
+                        data = json.dumps({"kind": str(event.kind), "status": event.status})
+                        yield ServerSentEvent(data=data, event="change", id=str(event.seq))
+        except OverflowError:
+            return  # the limit was reached between the check and this page's first read
 
     async def css(self, request: Request) -> Response:
         """The stylesheet."""

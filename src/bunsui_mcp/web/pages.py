@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bunsui_core.governance.tickets import ticket_headline
 from bunsui_mcp.web.render import esc, relative, value_html
 
 ROOT = "/approvals"
@@ -83,13 +84,6 @@ def preview_of(ticket: dict[str, Any]) -> dict[str, Any] | None:
     return preview if isinstance(preview, dict) else None
 
 
-def headline(ticket: dict[str, Any]) -> str:
-    """One line saying what the ticket would do: the preview's summary, else the action."""
-    preview = preview_of(ticket) or {}
-    summary = preview.get("summary")
-    return str(summary) if isinstance(summary, str) and summary else str(ticket["action"])
-
-
 def _ticket_link(ticket: dict[str, Any]) -> str:
     return f"{ROOT}/tickets/{esc(ticket['ticket_id'])}"
 
@@ -136,7 +130,7 @@ def pending_list(tickets: list[dict[str, Any]]) -> str:
         return '<p class="none">Nothing waiting for a decision.</p>'
     count = f'<p class="meta">{len(tickets)} waiting, newest first</p>'
     items = "".join(
-        f'<li><a class="what" href="{_ticket_link(t)}">{esc(headline(t))}</a>'
+        f'<li><a class="what" href="{_ticket_link(t)}">{esc(ticket_headline(t))}</a>'
         f'<p class="meta">{esc(t["ticket_id"])} · <code>{esc(t["action"])}</code></p>'
         f'<p class="meta">requested by <strong>{esc(t["requested_by"])}</strong> · '
         f"rule <code>{esc(t['rule'])}</code></p>"
@@ -153,7 +147,7 @@ def decided_list(tickets: list[dict[str, Any]]) -> str:
         return '<p class="none">No decisions yet.</p>'
     items = "".join(
         f'<li>{_status(t["status"])} <a class="what" href="{_ticket_link(t)}">'
-        f"{esc(headline(t))}</a>"
+        f"{esc(ticket_headline(t))}</a>"
         f'<p class="meta">{esc(t["ticket_id"])} · requested by {esc(t["requested_by"])} · '
         f"decided by <strong>{esc(t.get('decided_by') or 'nobody')}</strong> "
         f"{relative(t.get('decided_at'))}</p>"
@@ -265,7 +259,7 @@ def ticket_page(viewer: Viewer, ticket: dict[str, Any], message: str = "") -> st
         sections.append(f'<h2 id="error-heading">Error</h2>{value_html(ticket["error"])}')
     body = (
         f"{message}<h1>Ticket {esc(ticket['ticket_id'])}</h1>"
-        f'<p class="summary">{esc(headline(ticket))}</p>'
+        f'<p class="summary">{esc(ticket_headline(ticket))}</p>'
         '<p id="live-status" class="live-status" role="status" aria-live="polite"></p>'
         f'<div id="ticket" data-live>{"".join(sections)}{_decision_forms(viewer, ticket)}</div>'
         f'<p><a href="{ROOT}">Back to the inbox</a></p>'
