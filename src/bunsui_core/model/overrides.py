@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bunsui_core.model.pipeline import Job, Pipeline
+from bunsui_core.model.pipeline import RESERVED_COMMAND_PARAMETERS, Job, Pipeline
 from bunsui_core.model.session import JobOverride
 
-FIELD_PARAMETERS = frozenset({"command", "env", "memory"})
-"""Parameters an override sets only through its own fields (`command`, `env`, `memory_mb`):
-ignored in its `parameters`, so no stored override can carry them in by another door."""
+FIELD_PARAMETERS = RESERVED_COMMAND_PARAMETERS
+"""Parameters an override never sets through its `parameters` (ignored there, so no stored
+override carries them in by another door): argv, environment and memory only through its
+own fields (`command`, `env`, `memory_mb`); `pass_env` (launcher variables such as
+credentials that a command's process inherits) only in the pipeline file."""
 
 SPECIAL_PARAMETERS = FIELD_PARAMETERS | frozenset(
     {
-        "pass_env",  # launcher variables (credentials, say) a command's process inherits
         "cpu",  # ECS task size
         "container_name",  # which ECS container the overrides go to
         "launch_type",  # ECS launch type

@@ -32,6 +32,15 @@ class TestSpecialParameters:
         assert parameters["command"][1:] == ["-c", "pass"]
         assert (parameters["env"], parameters["memory"]) == ({"MODE": "x"}, 64)
 
+    def test_a_stored_override_cannot_pass_launcher_variables_through(self):
+        """No override field sets `pass_env` (only the pipeline file does): one smuggled in
+        `parameters` (stored before the check, or copied into a rerun) passes nothing."""
+        smuggled = JobOverride(parameters={"pass_env": ["AWS_*", "BUNSUI_HOME"], "mode": "x"})
+        effective = apply_overrides(PIPELINE, {"a": smuggled}).job("a").operations[0].config
+        assert effective.pass_env == []
+        assert "pass_env" not in effective.parameters
+        assert effective.process_parameters()["mode"] == "x"
+
     def test_command_and_env_fields_apply_and_merge(self):
         """update-command's argv replaces the operation's; its env is layered over the
         pipeline's, and a later version's values win key by key."""
