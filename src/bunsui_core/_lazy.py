@@ -6,9 +6,10 @@ Importing any submodule runs its package's `__init__`; eager re-exports there wo
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the job shim imports this (via engine/__init__) on every job start
+    from collections.abc import Callable
+    from typing import Any
 
 
 def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
@@ -18,6 +19,8 @@ def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
         if name not in exports:
             msg = f"module {package!r} has no attribute {name!r}"
             raise AttributeError(msg)
+        import importlib  # noqa: PLC0415 - first use only; see TYPE_CHECKING above
+
         module = importlib.import_module(f"{package}.{exports[name]}")
         return module if exports[name] == name else getattr(module, name)
 

@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -27,6 +26,7 @@ from bunsui_core.engine.process_tree import (
     descendants,
     kill_descendants,
     kill_pids,
+    memory_kb,
     read_stat,
 )
 from bunsui_core.model.session import MemoryEnforcement
@@ -73,7 +73,7 @@ class ProcessResult:
 
 def is_job_shim(pid: int) -> bool:
     """Whether `pid` is (still) a bunsui job shim, not a reaped one's reused pid."""
-    return jobshim.MODULE in cmdline(pid)
+    return jobshim.is_shim_command(cmdline(pid))
 
 
 def kill_job(pid: int) -> None:
@@ -131,20 +131,6 @@ class LiveProcessGroups:
                     os.kill(pid, signal.SIGKILL)
 
 
-def _memory_kb(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) of a process in KiB from one read of /proc/PID/status; 0s once gone."""
-    rss = hwm = 0
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
-            elif line.startswith("VmHWM:"):
-                hwm = int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0, 0
-    return rss, hwm
-
-
 class _TreeSampler:
     """Samples the resident memory of the job's tree below its shim while it runs.
 
@@ -176,7 +162,7 @@ class _TreeSampler:
             if proc.state in {"Z", "X"}:
                 continue
             self.seen.setdefault(proc.pid, proc.start_ticks)
-            rss, hwm = _memory_kb(proc.pid)
+            rss, hwm = memory_kb(proc.pid)
             total += rss
             self.peak_kb = max(self.peak_kb, hwm)
         self.peak_kb = max(self.peak_kb, total)
@@ -224,7 +210,7 @@ def _job_cgroup(cgroups: CgroupHost | None, label: str, limit_mb: int | None) ->
 
 
 def _shim_argv(spec: ProcessSpec, status_fd: int, cgroup: JobCgroup | None) -> list[str]:
-    argv = [sys.executable, "-I", "-m", jobshim.MODULE, "--status-fd", str(status_fd)]
+    argv = [*jobshim.argv_prefix(), "--status-fd", str(status_fd)]
     if cgroup is not None:
         argv += ["--cgroup", str(cgroup.path)]
     return [*argv, "--", *spec.argv]

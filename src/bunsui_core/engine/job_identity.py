@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 
 from bunsui_core.engine.cgroups import JOB_PREFIX, own_cgroups
-from bunsui_core.engine.jobshim import MODULE
+from bunsui_core.engine.jobshim import is_shim_command
 from bunsui_core.engine.process_tree import ancestors, cmdline
 
 RUN_VARIABLES = ("BUNSUI_SESSION_ID", "BUNSUI_JOB_ID")
@@ -40,7 +40,7 @@ def _by_environment() -> EnclosingJob | None:
 
 def _by_process_tree() -> EnclosingJob | None:
     for pid in ancestors(os.getpid()):
-        if MODULE in cmdline(pid):
+        if is_shim_command(cmdline(pid)):
             return EnclosingJob("process tree", f"descendant of job shim {pid}")
     return None
 

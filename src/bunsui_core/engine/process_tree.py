@@ -8,43 +8,45 @@ always "every descendant of its shim".
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import functools
 import os
 import signal
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
 
-PROC = Path("/proc")
+# The job shim imports this module at every job start: standard library only, and none of
+# the costly imports (pathlib, dataclasses, contextlib; ctypes only when used).
+PROC = "/proc"
 PR_SET_CHILD_SUBREAPER = 36
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024 if hasattr(os, "sysconf") else 4
 KILL_ROUNDS = 50
 """Sweeps of SIGKILL over a tree; each catches processes forked while the last one ran."""
 
 
-@dataclass(frozen=True)
 class ProcStat:
     """The fields of /proc/PID/stat a tree walk needs."""
 
-    pid: int
-    ppid: int
-    state: str
-    start_ticks: int
+    __slots__ = ("pid", "ppid", "start_ticks", "state")
+
+    def __init__(self, pid: int, ppid: int, state: str, start_ticks: int) -> None:
+        self.pid, self.ppid, self.state, self.start_ticks = pid, ppid, state, start_ticks
+
+
+def _read(pid: int | str, name: str) -> bytes:
+    """A file of /proc/PID; OSError once the process is gone."""
+    with open(f"{PROC}/{pid}/{name}", "rb") as handle:
+        return handle.read()
 
 
 def read_stat(pid: int) -> ProcStat | None:
     """/proc/PID/stat parsed (the command name may hold spaces and parentheses), or None."""
     try:
-        text = (PROC / str(pid) / "stat").read_text()
+        text = _read(pid, "stat")
     except OSError:
         return None
-    fields = text.rsplit(")", 1)[-1].split()
+    fields = text.rsplit(b")", 1)[-1].split()
     try:
-        return ProcStat(pid, int(fields[1]), fields[0], int(fields[19]))
+        return ProcStat(pid, int(fields[1]), fields[0].decode(), int(fields[19]))
     except (IndexError, ValueError):
         return None
 
@@ -53,15 +55,17 @@ def set_child_subreaper() -> bool:
     """Make this process the reaper of its orphaned descendants (Linux); False elsewhere."""
     if not sys.platform.startswith("linux"):
         return False
+    import ctypes  # noqa: PLC0415 - only the shim and the runner pay for it, not every CLI call
+
     libc = ctypes.CDLL(None, use_errno=True)
     return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
 
 
 def _all_stats() -> list[ProcStat]:
     stats = []
-    for entry in PROC.iterdir():
-        if entry.name.isdigit():
-            stat = read_stat(int(entry.name))
+    for name in os.listdir(PROC):
+        if name.isdigit():
+            stat = read_stat(int(name))
             if stat is not None:
                 stats.append(stat)
     return stats
@@ -70,19 +74,19 @@ def _all_stats() -> list[ProcStat]:
 @functools.cache
 def _has_children_files() -> bool:
     """Whether the kernel lists a task's children in /proc (CONFIG_PROC_CHILDREN)."""
-    return (PROC / "self" / "task" / str(os.getpid()) / "children").exists()
+    return os.path.exists(f"{PROC}/self/task/{os.getpid()}/children")
 
 
 def _children(pid: int) -> list[int]:
     """Direct children of a process from /proc/PID/task/*/children ([] once it is gone)."""
     found: list[int] = []
     try:
-        tasks = list((PROC / str(pid) / "task").iterdir())
+        tasks = os.listdir(f"{PROC}/{pid}/task")
     except OSError:
         return []
     for task in tasks:
         try:
-            found.extend(int(c) for c in (task / "children").read_text().split())
+            found.extend(int(c) for c in _read(pid, f"task/{task}/children").split())
         except (OSError, ValueError):
             continue
     return found
@@ -129,25 +133,27 @@ def ancestors(pid: int) -> list[int]:
     return chain
 
 
-def rss_kb(pid: int) -> int:
-    """Resident memory of one process in KiB (0 once it is gone or a zombie)."""
+def memory_kb(pid: int | str) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a process in KiB from one read of /proc/PID/status; 0s once gone."""
+    rss = hwm = 0
     try:
-        resident = (PROC / str(pid) / "statm").read_text().split()[1]
-    except (OSError, IndexError):
-        return 0
-    return int(resident) * PAGE_KB
-
-
-def tree_rss_kb(pids: Iterable[int]) -> int:
-    """Summed resident memory of the given processes, the way a container's usage adds up."""
-    return sum(rss_kb(pid) for pid in pids)
+        for line in _read(pid, "status").splitlines():
+            if line.startswith(b"VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith(b"VmHWM:"):
+                hwm = int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+    return rss, hwm
 
 
 def kill_pids(pids: Iterable[int]) -> None:
     """SIGKILL each pid that still exists."""
     for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
+        try:  # noqa: SIM105 - contextlib would be the shim's costliest import but one
             os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def kill_descendants(root: int, *, deadline_seconds: float = 2.0) -> int:
@@ -170,7 +176,7 @@ def kill_descendants(root: int, *, deadline_seconds: float = 2.0) -> int:
 def cmdline(pid: int) -> list[str]:
     """argv of a process, [] when it is gone or unreadable."""
     try:
-        raw = (PROC / str(pid) / "cmdline").read_bytes()
+        raw = _read(pid, "cmdline")
     except OSError:
         return []
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]

@@ -11,6 +11,7 @@ import pytest
 from bunsui_core.config import EngineSettings, Settings
 from bunsui_core.engine.cgroups import discover
 from bunsui_core.engine.job_identity import enclosing_job
+from bunsui_core.engine.jobshim import argv_prefix, is_shim_command
 from bunsui_core.engine.local import LocalEngine
 from bunsui_core.store.sqlite import SqliteStore
 from tests.conftest import command_job, pipeline_data, queue_session
@@ -62,3 +63,14 @@ def test_a_job_in_a_cgroup_is_found_by_it(tmp_path):
 def test_this_test_process_is_not_inside_a_job():
     """The launcher itself (a terminal, a test run) is not a job: humans act as humans."""
     assert enclosing_job() is None
+
+
+def test_a_shim_is_known_by_its_file_whichever_install_started_it():
+    """The runner starts the shim as a file; another install's path, or the older `-m`
+    form of a runner still running, names a shim all the same; a plain Python does not."""
+    assert is_shim_command(argv_prefix())
+    other_install = "/opt/venv/lib/python3.13/site-packages/bunsui_core/engine/jobshim.py"
+    assert is_shim_command(["/opt/venv/bin/python", "-I", "-S", other_install, "--status-fd"])
+    assert is_shim_command([sys.executable, "-I", "-m", "bunsui_core.engine.jobshim", "--"])
+    assert not is_shim_command([sys.executable, "-c", "pass"])
+    assert not is_shim_command([])
