@@ -513,6 +513,23 @@ class TestJobAndOperationRuns:
         store.put_job_run(final)
         assert store.list_job_runs("s1") == [final]
 
+    def test_runs_put_together_replace_by_key(self, store):
+        """A job and its operations stored in one call read back like separate puts;
+        a later call replaces them by key, and an empty call changes nothing."""
+        store.put_runs(
+            [JobRun(session_id="s1", job_id="a", status=RunStatus.RUNNING)],
+            [OperationRun(session_id="s1", job_id="a", operation_id="o1")],
+        )
+        job = JobRun(session_id="s1", job_id="a", status=RunStatus.COMPLETED)
+        ops = [
+            OperationRun(session_id="s1", job_id="a", operation_id=o, status=RunStatus.COMPLETED)
+            for o in ("o1", "o2")
+        ]
+        store.put_runs([job], ops)
+        store.put_runs()
+        assert store.list_job_runs("s1") == [job]
+        assert sorted(store.list_operation_runs("s1"), key=lambda r: r.operation_id) == ops
+
     def test_operation_runs_put_list_and_filter_by_job(self, store):
         """Operation runs list per session, or per job of that session."""
         a1 = OperationRun(session_id="s1", job_id="a", operation_id="o1")

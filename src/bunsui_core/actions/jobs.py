@@ -101,12 +101,15 @@ def list_jobs(ctx: ActionContext, args: JobListInput) -> JobList:
     session = require_session(ctx.store, args.session_id)
     pipeline = session_pipeline(ctx.store, session).pipeline
     runs = {r.job_id: r for r in ctx.store.list_job_runs(session.session_id)}
-    op_runs = ctx.store.list_operation_runs(session.session_id)
+    op_runs: dict[str, list[OperationRun]] = {}
+    for op_run in ctx.store.list_operation_runs(session.session_id):
+        op_runs.setdefault(op_run.job_id, []).append(op_run)
+    by_id = {job.job_id: job for job in pipeline.jobs}
     jobs = []
     for job_id in job_order(pipeline):
         run = runs.get(job_id) or JobRun(session_id=session.session_id, job_id=job_id)
-        order = [o.operation_id for o in pipeline.job(job_id).operations]
-        jobs.append(_job_view(run, [r for r in op_runs if r.job_id == job_id], order))
+        order = [o.operation_id for o in by_id[job_id].operations]
+        jobs.append(_job_view(run, op_runs.get(job_id, []), order))
     return JobList(session_id=session.session_id, jobs=jobs)
 
 

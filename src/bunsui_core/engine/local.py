@@ -100,6 +100,35 @@ def memory_enforcer(setting: str) -> CgroupHost | None:
     return host
 
 
+class _JobRecords:
+    """A job's run records, stored together at the moments that must be durable: a process
+    started (its pid lets a runner-loss check kill it), an attempt failed, the job ended.
+    So a job that succeeds costs two transactions, not a write per record."""
+
+    def __init__(self, store: Store, job_run: JobRun) -> None:
+        self.store = store
+        self.job_run = job_run
+        self._job_unsaved = True
+        self._operations_unsaved: dict[str, OperationRun] = {}
+
+    def job(self, job_run: JobRun) -> None:
+        """The job's new state, stored at the next save."""
+        self.job_run, self._job_unsaved = job_run, True
+
+    def operation(self, op_run: OperationRun) -> None:
+        """An operation's new state (the object as it is at the next save)."""
+        self._operations_unsaved[op_run.operation_id] = op_run
+
+    def save(self) -> None:
+        """Store every unsaved record in one transaction."""
+        self.store.put_runs(
+            job_runs=[self.job_run] if self._job_unsaved else [],
+            operation_runs=list(self._operations_unsaved.values()),
+        )
+        self._job_unsaved = False
+        self._operations_unsaved.clear()
+
+
 _ACTIVE: set[LocalEngine] = set()
 _ACTIVE_LOCK = threading.Lock()
 
@@ -139,6 +168,7 @@ class LocalEngine:
         self._cancel_requested = threading.Event()
         self._cgroups: CgroupHost | None = None
         self.session_id: str | None = None
+        self._next_heartbeat = self._next_store_check = 0.0
 
     def cancel(self) -> None:
         """Ask the running session to stop as cancelled: every job's tree is killed at the
@@ -198,7 +228,8 @@ class LocalEngine:
 
     def _schedule(self, session: Session, pipeline: Pipeline, cwd: Path | None) -> SessionStatus:
         """Start ready jobs up to the concurrency cap until nothing more can run."""
-        edges = {job.job_id: job.dependencies for job in pipeline.jobs}
+        jobs = {job.job_id: job for job in pipeline.jobs}
+        edges = {job_id: job.dependencies for job_id, job in jobs.items()}
         order = topological_order(edges)
         recorded = {r.job_id: r for r in self.store.list_job_runs(session.session_id)}
         runs: dict[str, JobRun] = {}
@@ -208,11 +239,14 @@ class LocalEngine:
                 runs[job_id] = recorded[job_id]
             else:
                 runs[job_id] = JobRun(session_id=session.session_id, job_id=job_id)
-                self.store.put_job_run(runs[job_id])
+        self.store.put_runs(job_runs=[r for r in runs.values() if r.job_id not in recorded])
+        pending = {j: None for j, r in runs.items() if r.status is RunStatus.PENDING}
+        blocked = True
         deadline = (
             (time.monotonic() + pipeline.timeout_seconds) if pipeline.timeout_seconds else None
         )
-        next_heartbeat = time.monotonic() + self.heartbeat_seconds
+        self._next_heartbeat = time.monotonic() + self.heartbeat_seconds
+        self._next_store_check = time.monotonic() + self.poll_seconds
         self.progress(f"session {session.session_id}: running {len(order)} jobs")
         running: dict[Future[JobRun], str] = {}
         interrupted = False
@@ -220,17 +254,27 @@ class LocalEngine:
             try:
                 while True:
                     if self._stop_reason is None:
-                        self._start_ready(pool, session, pipeline, cwd, runs=runs, running=running)
+                        if blocked:
+                            self._mark_upstream_failed(runs, edges, pending)
+                        self._start_ready(
+                            pool,
+                            session,
+                            cwd,
+                            cap=pipeline.max_concurrent_jobs,
+                            jobs=jobs,
+                            runs=runs,
+                            pending=pending,
+                            running=running,
+                        )
                     if not running:
                         break
+                    # Wakes as soon as a job ends; the timeout only paces the checks below.
                     done, _ = wait(running, timeout=self.poll_seconds, return_when=FIRST_COMPLETED)
+                    blocked = False
                     for future in done:
                         job_id = running.pop(future)
                         runs[job_id] = future.result()
-                    now = time.monotonic()
-                    if now >= next_heartbeat:
-                        self.store.touch_heartbeat(session.session_id, utc_now())
-                        next_heartbeat = now + self.heartbeat_seconds
+                        blocked = blocked or runs[job_id].status not in SATISFIED
                     self._check_external_stop(session.session_id, deadline)
             except KeyboardInterrupt:
                 # Kill before the pool's exit waits for its threads: they wait for their jobs.
@@ -249,28 +293,37 @@ class LocalEngine:
         self,
         pool: ThreadPoolExecutor,
         session: Session,
-        pipeline: Pipeline,
         cwd: Path | None,
         *,
+        cap: int,
+        jobs: dict[str, Job],
         runs: dict[str, JobRun],
+        pending: dict[str, None],
         running: dict[Future[JobRun], str],
     ) -> None:
-        """Submit every job whose dependencies are satisfied, up to the concurrency cap."""
-        edges = {job.job_id: job.dependencies for job in pipeline.jobs}
-        self._mark_upstream_failed(runs, edges)
-        for job_id, job_run in runs.items():
-            if len(running) >= pipeline.max_concurrent_jobs:
+        """Submit every pending job whose dependencies are satisfied, up to the concurrency cap
+        (`pending` holds only jobs not started, so a long finished head costs nothing)."""
+        started = []
+        for job_id in pending:
+            if len(running) >= cap:
                 break
-            if job_run.status is RunStatus.PENDING and all(
-                runs[d].status in SATISFIED for d in edges[job_id]
-            ):
-                job_run.status = RunStatus.RUNNING
-                upstream = {d: runs[d].workdir or "" for d in edges[job_id]}
-                future = pool.submit(self._run_job, session, pipeline.job(job_id), cwd, upstream)
-                running[future] = job_id
+            job = jobs[job_id]
+            if all(runs[d].status in SATISFIED for d in job.dependencies):
+                runs[job_id].status = RunStatus.RUNNING
+                upstream = {d: runs[d].workdir or "" for d in job.dependencies}
+                running[pool.submit(self._run_job, session, job, cwd, upstream)] = job_id
+                started.append(job_id)
+        for job_id in started:
+            del pending[job_id]
 
     def _check_external_stop(self, session_id: str, deadline: float | None) -> None:
-        """Cancel requested from elsewhere, or the pipeline's timeout passed: kill everything."""
+        """Cancel requested from elsewhere, or the pipeline's timeout passed: kill everything.
+        The store (heartbeat; a `session cancel` from another process) is used once per poll
+        at most, however many jobs end in between."""
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self.store.touch_heartbeat(session_id, utc_now())
+            self._next_heartbeat = now + self.heartbeat_seconds
         if self._stop_reason is not None:
             return
         if self._cancel_requested.is_set():
@@ -286,6 +339,9 @@ class LocalEngine:
             )
             self._stop(SessionStatus.TIMEOUT)
             return
+        if now < self._next_store_check:
+            return
+        self._next_store_check = now + self.poll_seconds
         current = self.store.get_session(session_id)
         if current is not None and current.status is SessionStatus.CANCELLED:
             self._stop(SessionStatus.CANCELLED)
@@ -295,35 +351,41 @@ class LocalEngine:
         self._live.kill_all()
         self.progress(f"stopping: {reason}")
 
-    def _mark_upstream_failed(self, runs: dict[str, JobRun], edges: dict[str, list[str]]) -> None:
-        """A pending job whose dependency ended without completing can never run."""
+    def _mark_upstream_failed(
+        self, runs: dict[str, JobRun], edges: dict[str, list[str]], pending: dict[str, None]
+    ) -> None:
+        """A pending job whose dependency ended without completing can never run; all such
+        jobs are stored together (one transaction)."""
         blocked = {
             RunStatus.FAILED,
             RunStatus.TIMEOUT,
             RunStatus.UPSTREAM_FAILED,
             RunStatus.CANCELLED,
         }
+        marked: list[JobRun] = []
         changed = True
         while changed:
             changed = False
-            for job_id, job_run in runs.items():
-                if job_run.status is RunStatus.PENDING and any(
-                    runs[d].status in blocked for d in edges[job_id]
-                ):
+            for job_id in list(pending):
+                if any(runs[d].status in blocked for d in edges[job_id]):
+                    job_run = runs[job_id]
                     job_run.status = RunStatus.UPSTREAM_FAILED
                     job_run.skipped_reason = "a dependency did not complete"
                     job_run.finished_at = utc_now()
-                    self.store.put_job_run(job_run)
-                    self.progress(f"job {job_id}: upstream_failed")
+                    del pending[job_id]
+                    marked.append(job_run)
                     changed = True
+        self.store.put_runs(job_runs=marked)
+        for job_run in marked:
+            self.progress(f"job {job_run.job_id}: upstream_failed")
 
     def _close_unstarted(self, runs: dict[str, JobRun], status: RunStatus, reason: str) -> None:
-        for job_run in runs.values():
-            if job_run.status is RunStatus.PENDING:
-                job_run.status = status
-                job_run.skipped_reason = reason
-                job_run.finished_at = utc_now()
-                self.store.put_job_run(job_run)
+        closed = [r for r in runs.values() if r.status is RunStatus.PENDING]
+        for job_run in closed:
+            job_run.status = status
+            job_run.skipped_reason = reason
+            job_run.finished_at = utc_now()
+        self.store.put_runs(job_runs=closed)
 
     def _run_job(
         self, session: Session, job: Job, cwd: Path | None, upstream: dict[str, str]
@@ -343,12 +405,13 @@ class LocalEngine:
             started_at=utc_now(),
             workdir=str(workdir),
         )
-        self.store.put_job_run(job_run)
+        # Stored `running` with its first process's start, in the same transaction.
+        records = _JobRecords(self.store, job_run)
         self.progress(f"job {job.job_id}: running")
         status = RunStatus.COMPLETED
         for operation in job.operations:
             if status is not RunStatus.COMPLETED:
-                self.store.put_operation_run(
+                records.operation(
                     OperationRun(
                         session_id=session.session_id,
                         job_id=job.job_id,
@@ -359,7 +422,7 @@ class LocalEngine:
                 continue
             env = self._environment(session, job, operation, workdir, upstream)
             status = self._run_operation(
-                session, job, operation, env, cwd or workdir, workdir=workdir
+                session, job, operation, env, cwd or workdir, workdir=workdir, records=records
             )
         job_run = job_run.model_copy(
             update={
@@ -370,7 +433,8 @@ class LocalEngine:
                 else f"{job.job_id}: {status}",
             }
         )
-        self.store.put_job_run(job_run)
+        records.job(job_run)
+        records.save()
         self.progress(f"job {job.job_id}: {status}")
         return job_run
 
@@ -410,6 +474,7 @@ class LocalEngine:
         cwd: Path,
         *,
         workdir: Path,
+        records: _JobRecords,
     ) -> RunStatus:
         """Attempt the operation up to its retry policy's max_attempts."""
         config = operation.config
@@ -457,7 +522,8 @@ class LocalEngine:
                         attempt=attempt, status=RunStatus.RUNNING, started_at=started_at, pid=pid
                     )
                 )
-                self.store.put_operation_run(op_run)
+                records.operation(op_run)
+                records.save()
 
             result = run_process(spec, self._live, on_start=record_start, cgroups=self._cgroups)
             facts = self._collect(
@@ -469,9 +535,10 @@ class LocalEngine:
             else:
                 op_run.attempts.append(record)
             op_run.status = record.status
-            self.store.put_operation_run(op_run)
+            records.operation(op_run)
             if record.status is RunStatus.COMPLETED:
-                return RunStatus.COMPLETED
+                return RunStatus.COMPLETED  # stored with the job's end or next operation's start
+            records.save()  # before any retry's backoff and the error records
             # A later attempt continues from this one: dbt reruns only what did not succeed.
             if plan.target_dir is not None and facts.nodes:
                 retry_state = plan.target_dir
@@ -481,7 +548,7 @@ class LocalEngine:
             )
         if op_run.status is RunStatus.RUNNING or self._stop_reason is not None:
             op_run.status = RunStatus.CANCELLED
-            self.store.put_operation_run(op_run)
+            records.operation(op_run)
         return op_run.status
 
     def _sleep_unless_stopped(self, seconds: float) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -185,6 +185,11 @@ class Store(Protocol):
 
     def list_operation_runs(self, session_id: str, job_id: str | None = None) -> list[OperationRun]:
         """Operation runs of a session (of one job when given)."""
+
+    def put_runs(
+        self, job_runs: Sequence[JobRun] = (), operation_runs: Sequence[OperationRun] = ()
+    ) -> None:
+        """Insert or replace job and operation runs together: one state change, one write."""
 
     # errors
     def add_error(self, error: ErrorRecord) -> None:

@@ -80,7 +80,7 @@ import random
 import re
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
@@ -1005,6 +1005,16 @@ class DynamoDBStore:
             **_body(operation_run),
         }
         self._call("put_item", **self._put(SESSION_ITEMS, item))
+
+    def put_runs(
+        self, job_runs: Sequence[JobRun] = (), operation_runs: Sequence[OperationRun] = ()
+    ) -> None:
+        """Insert or replace job and operation runs, one request each (every put is by key,
+        so a partial write followed by a retry ends in the same state)."""
+        for job_run in job_runs:
+            self.put_job_run(job_run)
+        for operation_run in operation_runs:
+            self.put_operation_run(operation_run)
 
     def list_operation_runs(self, session_id: str, job_id: str | None = None) -> list[OperationRun]:
         """Operation runs of a session (of one job when given)."""

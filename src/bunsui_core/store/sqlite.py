@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -445,11 +445,7 @@ class SqliteStore:
 
     def put_job_run(self, job_run: JobRun) -> None:
         """Insert or replace the run of one job in one session."""
-        with self._guard():
-            self._db.execute(
-                "INSERT OR REPLACE INTO job_runs VALUES (?, ?, ?)",
-                (job_run.session_id, job_run.job_id, job_run.model_dump_json()),
-            )
+        self.put_runs(job_runs=[job_run])
 
     def list_job_runs(self, session_id: str) -> list[JobRun]:
         """Job runs of a session, in no particular order."""
@@ -461,15 +457,25 @@ class SqliteStore:
 
     def put_operation_run(self, operation_run: OperationRun) -> None:
         """Insert or replace the run of one operation in one session."""
-        with self._guard():
-            self._db.execute(
+        self.put_runs(operation_runs=[operation_run])
+
+    def put_runs(
+        self, job_runs: Sequence[JobRun] = (), operation_runs: Sequence[OperationRun] = ()
+    ) -> None:
+        """Insert or replace job and operation runs in one transaction (one commit)."""
+        if not job_runs and not operation_runs:
+            return
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO job_runs VALUES (?, ?, ?)",
+                [(r.session_id, r.job_id, r.model_dump_json()) for r in job_runs],
+            )
+            db.executemany(
                 "INSERT OR REPLACE INTO operation_runs VALUES (?, ?, ?, ?)",
-                (
-                    operation_run.session_id,
-                    operation_run.job_id,
-                    operation_run.operation_id,
-                    operation_run.model_dump_json(),
-                ),
+                [
+                    (r.session_id, r.job_id, r.operation_id, r.model_dump_json())
+                    for r in operation_runs
+                ],
             )
 
     def list_operation_runs(self, session_id: str, job_id: str | None = None) -> list[OperationRun]:

@@ -287,6 +287,10 @@ def write_calls(data: dict[str, Any]) -> dict[str, Callable[[Store], object]]:
         "put_operation_run": lambda s: s.put_operation_run(
             OperationRun(session_id="ses-1", job_id="b", operation_id="o")
         ),
+        "put_runs": lambda s: s.put_runs(
+            [JobRun(session_id="ses-1", job_id="c")],
+            [OperationRun(session_id="ses-1", job_id="c", operation_id="o")],
+        ),
         "add_error": lambda s: s.add_error(
             ErrorRecord(session_id="ses-1", kind=FailureKind.TIMEOUT, message="slow")
         ),
