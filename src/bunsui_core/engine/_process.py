@@ -29,6 +29,7 @@ from bunsui_core.engine.process_tree import (
     memory_kb,
     read_stat,
 )
+from bunsui_core.engine.shim_server import ShimServer
 from bunsui_core.model.session import MemoryEnforcement
 
 TAIL_BYTES = 4096
@@ -210,11 +211,37 @@ def _job_cgroup(cgroups: CgroupHost | None, label: str, limit_mb: int | None) ->
         return None
 
 
-def _shim_argv(spec: ProcessSpec, status_fd: int, cgroup: JobCgroup | None) -> list[str]:
+def _start_shim(
+    spec: ProcessSpec,
+    cgroup: JobCgroup | None,
+    shims: ShimServer | None,
+    *,
+    fds: tuple[int, int, int],
+) -> int:
+    """The attempt's shim, a child of this process: cloned by the shim server when there is
+    one that still answers, else a new interpreter. Returns its pid."""
+    cgroup_dir = str(cgroup.path) if cgroup is not None else None
+    if shims is not None and not shims.broken:
+        try:
+            return shims.spawn(spec.argv, env=spec.env, cwd=spec.cwd, cgroup=cgroup_dir, fds=fds)
+        except ConnectionError:
+            shims.broken = True
+    out, err, status_fd = fds
     argv = [*jobshim.argv_prefix(), "--status-fd", str(status_fd)]
-    if cgroup is not None:
-        argv += ["--cgroup", str(cgroup.path)]
-    return [*argv, "--", *spec.argv]
+    if cgroup_dir is not None:
+        argv += ["--cgroup", cgroup_dir]
+    proc = subprocess.Popen(
+        [*argv, "--", *spec.argv],
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=err,
+        cwd=spec.cwd,
+        env=dict(spec.env),
+        start_new_session=True,
+        pass_fds=(status_fd,),
+    )
+    proc.returncode = 0  # waited for with wait4 by the caller, never by Popen
+    return proc.pid
 
 
 def _read_reports(fd: int) -> dict[str, object]:
@@ -238,6 +265,7 @@ def run_process(
     on_start: Callable[[int], None] | None = None,
     *,
     cgroups: CgroupHost | None = None,
+    shims: ShimServer | None = None,
 ) -> ProcessResult:
     """Start the command under its shim, wait for it, and report what happened.
 
@@ -257,16 +285,7 @@ def run_process(
         LogSink(spec.stderr_path, spec.log_max_bytes),
     )
     try:
-        proc = subprocess.Popen(
-            _shim_argv(spec, status_write, cgroup),
-            stdin=subprocess.DEVNULL,
-            stdout=out.write_fd,
-            stderr=err.write_fd,
-            cwd=spec.cwd,
-            env=dict(spec.env),
-            start_new_session=True,
-            pass_fds=(status_write,),
-        )
+        pid = _start_shim(spec, cgroup, shims, fds=(out.write_fd, err.write_fd, status_write))
     except (OSError, subprocess.SubprocessError) as exc:
         for fd in (status_read, status_write):
             os.close(fd)
@@ -281,31 +300,30 @@ def run_process(
     os.close(status_write)
     out.started()
     err.started()
-    live.add(proc.pid)
+    live.add(pid)
     sampler = _TreeSampler(
-        proc.pid, limit * 1024 if limit and enforcement is MemoryEnforcement.WATCHDOG else None
+        pid, limit * 1024 if limit and enforcement is MemoryEnforcement.WATCHDOG else None
     )
     if on_start is not None:
-        on_start(proc.pid)
+        on_start(pid)
     timed_out = threading.Event()
     timer = None
     if spec.timeout_seconds:
 
         def expire() -> None:
             timed_out.set()
-            live.kill(proc.pid)
+            live.kill(pid)
 
         timer = threading.Timer(spec.timeout_seconds, expire)
         timer.daemon = True
         timer.start()
     try:
-        _, shim_status, _usage = os.wait4(proc.pid, 0)
+        _, shim_status, _usage = os.wait4(pid, 0)
     finally:
         if timer is not None:
             timer.cancel()
-        live.discard(proc.pid)
+        live.discard(pid)
         sampler.stop()
-    proc.returncode = os.waitstatus_to_exitcode(shim_status)
     _kill_stragglers(sampler.seen)
     oom_killed = sampler.oom_killed
     if cgroup is not None:
@@ -316,7 +334,8 @@ def run_process(
     report = _read_reports(status_read)
     return _result(
         report,
-        proc,
+        pid,
+        os.waitstatus_to_exitcode(shim_status),
         sampled_kb=sampler.peak_kb,
         started=started,
         timed_out=timed_out.is_set(),
@@ -328,7 +347,8 @@ def run_process(
 
 def _result(
     report: dict[str, object],
-    proc: subprocess.Popen[bytes],
+    pid: int,
+    shim_code: int,
     *,
     sampled_kb: int,
     started: float,
@@ -341,11 +361,8 @@ def _result(
     elapsed = round(time.monotonic() - started, 3)
     spawn_error = report.get("spawn_error")
     wait_status = report.get("wait_status")
-    if isinstance(wait_status, int):
-        code = os.waitstatus_to_exitcode(wait_status)
-    else:
-        # The shim itself was killed (a job killing its own parent): report the shim's end.
-        code = proc.returncode if proc.returncode is not None else -signal.SIGKILL
+    # No wait status: the shim itself was killed (a job killing its own parent); its end.
+    code = os.waitstatus_to_exitcode(wait_status) if isinstance(wait_status, int) else shim_code
     killed_by = -code if code < 0 else None
     maxrss = report.get("maxrss_kb")
     shim_rss = report.get("shim_rss_kb")
@@ -358,7 +375,7 @@ def _result(
         # Like a container's OOM kill: the job reached its limit and was killed there.
         peak = max(peak or 0.0, float(limit_mb))
     return ProcessResult(
-        pid=proc.pid,
+        pid=pid,
         exit_code=None if killed_by else code,
         signal=killed_by,
         peak_rss_mb=peak,

@@ -26,6 +26,11 @@ from bunsui_core.engine.process_tree import (
     set_child_subreaper,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing and collections.abc would cost every job's start
+    from collections.abc import Mapping
+    from typing import Any
+
 PATH_SUFFIX = "bunsui_core/engine/jobshim.py"
 """How a shim's command line names it, whichever install (or `python -m`) started it."""
 MODULE = "bunsui_core.engine.jobshim"
@@ -47,7 +52,7 @@ def _report(fd: int, fields: dict[str, int]) -> None:
     os.write(fd, ("{" + ", ".join(f'"{k}": {v}' for k, v in fields.items()) + "}\n").encode())
 
 
-def _start(argv: list[str], cgroup: str | None, status_fd: int) -> int:
+def _start(argv: list[str], cgroup: str | None, status_fd: int, env: Mapping[str, str]) -> int:
     """Fork the command (inside the job cgroup when there is one) and return its pid."""
     pid = os.fork()
     if pid:
@@ -58,14 +63,18 @@ def _start(argv: list[str], cgroup: str | None, status_fd: int) -> int:
         if cgroup:
             with open(os.path.join(cgroup, "cgroup.procs"), "w") as procs:
                 procs.write(str(os.getpid()))
-        os.execvp(argv[0], argv)  # noqa: S606 - the pipeline's argv, never through a shell
+        os.execvpe(argv[0], argv, env)  # noqa: S606 - the pipeline's argv, never a shell
     except OSError as exc:
-        import json  # noqa: PLC0415 - only a command that cannot start pays for it
-
-        error = json.dumps({"spawn_error": f"{argv[0]}: {exc.strerror or exc}"})
-        os.write(status_fd, (error + "\n").encode())
+        _report_spawn_error(status_fd, f"{argv[0]}: {exc.strerror or exc}")
     finally:
         os._exit(SPAWN_FAILED_EXIT)
+
+
+def _report_spawn_error(status_fd: int, message: str) -> None:
+    """Why the command could not start, as a JSON line on the status pipe."""
+    import json  # noqa: PLC0415 - only a command that cannot start pays for it
+
+    os.write(status_fd, (json.dumps({"spawn_error": message}) + "\n").encode())
 
 
 def _has_children() -> bool:
@@ -100,9 +109,8 @@ def parse(argv: list[str]) -> tuple[int, str | None, list[str]]:
     return int(options["--status-fd"]), options.get("--cgroup"), argv[split + 1 :]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command as a job and report how it ended on the status pipe."""
-    status_fd, cgroup, command = parse(sys.argv[1:] if argv is None else argv)
+def run_job(command: list[str], cgroup: str | None, status_fd: int, env: Mapping[str, str]) -> None:
+    """Be the job's shim: subreaper of its tree, kill and reap it all, report on `status_fd`."""
 
     def stop(_signum: int, _frame: object) -> None:
         kill_descendants(os.getpid())
@@ -110,12 +118,95 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     set_child_subreaper()
     own_rss_kb, _ = memory_kb(os.getpid())
-    root = _start(command, cgroup, status_fd)
+    root = _start(command, cgroup, status_fd, env)
     status, maxrss_kb = _reap_all(root)
     _report(
         status_fd,
         {"pid": root, "wait_status": status, "maxrss_kb": maxrss_kb, "shim_rss_kb": own_rss_kb},
     )
+
+
+# The shim server: `jobshim.py --serve FD`, one per engine run. Each job's shim is a clone of
+# it (same command line, so `is_shim_command` knows it) made with CLONE_PARENT: its parent is
+# the runner, which waits for it, reaps it and inherits its orphans exactly as if it had
+# started a new interpreter, without paying for one per job.
+SYS_CLONE = {"x86_64": 56, "aarch64": 220}
+CLONE_PARENT = 0x00008000
+HEADER = "!I"
+"""A request: this header (the JSON's length) carrying stdout, stderr and status fds, then
+the JSON {argv, env, cwd, cgroup}. The reply: `!i`, the shim's pid or -errno."""
+
+
+def _clone_for_parent() -> int:
+    """fork(), except that the child's parent is this process's parent."""
+    import ctypes  # noqa: PLC0415 - the server imports it once, before its first clone
+
+    syscall = ctypes.CDLL(None, use_errno=True).syscall
+    pid = int(syscall(SYS_CLONE[os.uname().machine], CLONE_PARENT | signal.SIGCHLD, 0, 0, 0, 0))
+    if pid < 0:
+        raise OSError(ctypes.get_errno(), "clone(CLONE_PARENT) failed")
+    return pid
+
+
+def _job_child(request: dict[str, Any], fds: list[int]) -> None:
+    """In the clone: become the job's shim, with the runner's log files as stdout/stderr."""
+    out, err, status_fd = fds
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        for fd in {null, out, err} - {0, 1, 2}:
+            os.close(fd)
+        os.chdir(str(request["cwd"]))
+        run_job(request["argv"], request["cgroup"], status_fd, request["env"])
+    except OSError as exc:
+        _report_spawn_error(status_fd, f"{request.get('cwd')}: {exc.strerror or exc}")
+        os._exit(SPAWN_FAILED_EXIT)
+    os._exit(0)
+
+
+def serve(sock_fd: int) -> None:
+    """Clone a shim per request until the runner closes its end of the socket."""
+    import json  # noqa: PLC0415 - the server starts once per run, a job's shim never
+    import socket  # noqa: PLC0415
+    import struct  # noqa: PLC0415
+
+    size = struct.calcsize(HEADER)
+    with socket.socket(fileno=sock_fd) as sock:
+        while True:
+            header, fds, _flags, _addr = socket.recv_fds(sock, size, 3)
+            if len(header) < size or len(fds) != 3:
+                return
+            (length,) = struct.unpack(HEADER, header)
+            payload = b""
+            while len(payload) < length:
+                chunk = sock.recv(length - len(payload))
+                if not chunk:
+                    return
+                payload += chunk
+            try:
+                pid = _clone_for_parent()
+            except OSError as exc:
+                pid = -(exc.errno or 5)
+            if pid == 0:
+                os.close(sock_fd)
+                _job_child(json.loads(payload), fds)
+            for fd in fds:
+                os.close(fd)
+            sock.sendall(struct.pack("!i", pid))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command as a job and report how it ended on the status pipe (or, with
+    `--serve FD`, be the shim server)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--serve"]:
+        serve(int(args[1]))
+        return 0
+    status_fd, cgroup, command = parse(args)
+    run_job(command, cgroup, status_fd, os.environ)
     return 0
 
 

@@ -35,6 +35,7 @@ from bunsui_core.engine.project_jobs import (
     plan_attempt,
     unfinished_dbt_attempt,
 )
+from bunsui_core.engine.shim_server import ShimServer
 from bunsui_core.errors import EngineError, ErrorCode, NotFoundError
 from bunsui_core.model.dag import topological_order
 from bunsui_core.model.overrides import apply_overrides
@@ -167,6 +168,7 @@ class LocalEngine:
         self._stop_reason: SessionStatus | None = None
         self._cancel_requested = threading.Event()
         self._cgroups: CgroupHost | None = None
+        self._shims: ShimServer | None = None
         self.session_id: str | None = None
         self._next_heartbeat = self._next_store_check = 0.0
 
@@ -203,6 +205,7 @@ class LocalEngine:
         cwd = Path(version.source).parent if version.source else None
         with _ACTIVE_LOCK:
             _ACTIVE.add(self)
+        self._shims = ShimServer.start()
         try:
             outcome = self._schedule(session, pipeline, cwd)
         except KeyboardInterrupt:
@@ -211,6 +214,8 @@ class LocalEngine:
         finally:
             with _ACTIVE_LOCK:
                 _ACTIVE.discard(self)
+            if self._shims is not None:
+                self._shims.close()
         return self._finish(session_id, outcome, pipeline)
 
     def _claim(self, session: Session) -> Session:
@@ -525,7 +530,9 @@ class LocalEngine:
                 records.operation(op_run)
                 records.save()
 
-            result = run_process(spec, self._live, on_start=record_start, cgroups=self._cgroups)
+            result = run_process(
+                spec, self._live, on_start=record_start, cgroups=self._cgroups, shims=self._shims
+            )
             facts = self._collect(
                 session, job, operation, plan, spec=spec, result=result, project_dir=cwd
             )

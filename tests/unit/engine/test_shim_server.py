@@ -1,0 +1,95 @@
+"""The shim server clones each job's shim as a child of the runner, with the job's own
+environment, directory and log files; when it is gone, jobs still run (a shim of their own)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from bunsui_core.engine._process import LiveProcessGroups, ProcessSpec, is_job_shim, run_process
+from bunsui_core.engine.process_tree import read_stat
+from bunsui_core.engine.shim_server import ShimServer
+
+
+@pytest.fixture
+def shims():
+    server = ShimServer.start()
+    if server is None:
+        pytest.skip("no clone(CLONE_PARENT) number known for this machine")
+    yield server
+    server.close()
+
+
+def _pipe_report(read_fd: int) -> dict[str, object]:
+    raw = b""
+    while chunk := os.read(read_fd, 65536):
+        raw += chunk
+    os.close(read_fd)
+    merged: dict[str, object] = {}
+    for line in raw.splitlines():
+        merged.update(json.loads(line))
+    return merged
+
+
+def test_a_cloned_shim_is_the_runners_child_and_runs_the_job_as_asked(shims, tmp_path):
+    """Parent = this process (it waits for it and inherits its orphans), command line = a
+    shim's (job_identity's mark), and the job sees its own env, cwd and stdout."""
+    out_path = tmp_path / "out"
+    out = os.open(out_path, os.O_WRONLY | os.O_CREAT, 0o600)
+    status_read, status_write = os.pipe()
+    script = "import os; print(os.environ['ONLY_HERE'], os.getcwd()); raise SystemExit(3)"
+    pid = shims.spawn(
+        [sys.executable, "-c", script],
+        env={"ONLY_HERE": "job-env"},
+        cwd=tmp_path,
+        cgroup=None,
+        fds=(out, out, status_write),
+    )
+    os.close(status_write)
+    os.close(out)
+    stat = read_stat(pid)
+    assert stat is not None
+    assert stat.ppid == os.getpid()
+    assert is_job_shim(pid)
+    _, status, _ = os.wait4(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    report = _pipe_report(status_read)
+    assert os.waitstatus_to_exitcode(int(report["wait_status"])) == 3
+    assert out_path.read_text().split() == ["job-env", str(tmp_path)]
+
+
+def _spec(tmp_path: Path, argv: list[str], cwd: Path | None = None) -> ProcessSpec:
+    return ProcessSpec(
+        argv, dict(os.environ), cwd or tmp_path, tmp_path / "o", tmp_path / "e", label="t"
+    )
+
+
+def test_a_missing_directory_is_a_spawn_error_and_the_server_goes_on(shims, tmp_path):
+    """A job whose directory vanished fails to start; the next job starts normally."""
+    gone = run_process(
+        _spec(tmp_path, ["true"], tmp_path / "gone"), LiveProcessGroups(), shims=shims
+    )
+    assert gone.spawn_error is not None
+    assert "gone" in gone.spawn_error
+    assert not gone.succeeded
+    ok = run_process(_spec(tmp_path, ["true"]), LiveProcessGroups(), shims=shims)
+    assert ok.succeeded
+
+
+def test_without_its_server_a_job_still_runs_under_a_shim_of_its_own(shims, tmp_path):
+    """A dead server (killed, crashed) costs speed, never a job."""
+    os.kill(shims._proc.pid, signal.SIGKILL)
+    shims._proc.wait()
+    result = run_process(
+        _spec(tmp_path, [sys.executable, "-c", "print('still here')"]),
+        LiveProcessGroups(),
+        shims=shims,
+    )
+    assert result.succeeded
+    assert shims.broken
+    assert (tmp_path / "o").read_text() == "still here\n"
