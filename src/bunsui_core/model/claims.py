@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -187,19 +187,38 @@ def escalated(session: Session, *, actor: str, reason: str, now: str) -> Session
     )
 
 
-def claim_events(before: Session, after: Session) -> list[str]:
-    """What changed in claims and escalations between two versions of a session, as event
+class LeaseState(NamedTuple):
+    """What the stores index of a session's claim and escalation: enough to list claims and
+    escalations from an index, and to say what a write changed without re-reading the body."""
+
+    holder: str | None
+    expires_at: str | None
+    escalated: bool
+
+    @classmethod
+    def of(cls, session: Session) -> LeaseState:
+        """The indexed part of a session's claim and escalation."""
+        claim = session.claim
+        return cls(
+            claim.holder if claim else None,
+            claim.expires_at if claim else None,
+            session.escalation is not None,
+        )
+
+
+def claim_events(before: LeaseState, after: Session) -> list[str]:
+    """What changed in claims and escalations from the stored state to `after`, as event
     statuses for the feed (`claimed`, `released`, `escalated`, ...)."""
     events: list[str] = []
-    old, new = before.claim, after.claim
-    if new is not None and (old is None or old.holder != new.holder):
+    new = after.claim
+    if new is not None and before.holder != new.holder:
         events.append(ClaimEvent.TAKEN_OVER if new.taken_over_from else ClaimEvent.CLAIMED)
-    elif new is not None and old is not None and new.expires_at > old.expires_at:
+    elif new is not None and new.expires_at > (before.expires_at or ""):
         events.append(ClaimEvent.RENEWED)
-    elif new is None and old is not None:
+    elif new is None and before.holder is not None:
         events.append(ClaimEvent.RELEASED)
-    if before.escalation is None and after.escalation is not None:
+    if not before.escalated and after.escalation is not None:
         events.append(ClaimEvent.ESCALATED)
-    elif before.escalation is not None and after.escalation is None:
+    elif before.escalated and after.escalation is None:
         events.append(ClaimEvent.ESCALATION_RESOLVED)
     return events
