@@ -36,6 +36,7 @@ from bunsui_core.model.session import (
     Session,
     SessionStatus,
 )
+from bunsui_core.model.timestamps import UTC_FORMAT
 
 
 class SessionFilter(BaseModel):
@@ -88,7 +89,7 @@ class SessionFilter(BaseModel):
             raise ValueError(msg) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return moment.astimezone(UTC).strftime(UTC_FORMAT)
 
 
 class SessionPage(BaseModel):

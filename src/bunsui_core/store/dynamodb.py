@@ -140,6 +140,7 @@ from bunsui_core.model.session import (
     check_transition,
     utc_now,
 )
+from bunsui_core.model.timestamps import UTC_FORMAT
 from bunsui_core.store._dynamodb_tables import (
     AUDIT,
     ERRORS,
@@ -1663,7 +1664,7 @@ class DynamoDBStore:
         """Status changes after `after_seq`, oldest first, stopping before a recent hole."""
         if limit < 1:
             return []
-        cutoff = (datetime.now(UTC) - self.event_hole_grace).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        cutoff = (datetime.now(UTC) - self.event_hole_grace).strftime(UTC_FORMAT)
         expected = after_seq + 1
         events: list[Event] = []
         for item in self._query(
