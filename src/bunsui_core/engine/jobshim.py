@@ -59,7 +59,9 @@ def _start(argv: list[str], cgroup: str | None, status_fd: int, env: Mapping[str
         return pid
     try:
         os.set_inheritable(status_fd, False)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # As subprocess does: Python ignores SIGPIPE and SIGXFSZ, a command expects defaults.
+        for signum in (signal.SIGTERM, signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(signum, signal.SIG_DFL)
         if cgroup:
             with open(os.path.join(cgroup, "cgroup.procs"), "w") as procs:
                 procs.write(str(os.getpid()))

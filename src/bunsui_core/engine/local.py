@@ -22,7 +22,7 @@ from bunsui_core.engine._process import (
     run_process,
 )
 from bunsui_core.engine.cgroups import CgroupHost, discover
-from bunsui_core.engine.job_env import job_environment
+from bunsui_core.engine.job_env import BASE_NAMES, job_environment, passed_through
 from bunsui_core.engine.local_operations import LOCAL_ARGV
 from bunsui_core.engine.patient_store import PatientStore
 from bunsui_core.engine.process_tree import set_child_subreaper
@@ -169,6 +169,7 @@ class LocalEngine:
         self._cancel_requested = threading.Event()
         self._cgroups: CgroupHost | None = None
         self._shims: ShimServer | None = None
+        self._passable: dict[tuple[str, ...], dict[str, str]] = {}
         self.session_id: str | None = None
         self._next_heartbeat = self._next_store_check = 0.0
 
@@ -454,9 +455,13 @@ class LocalEngine:
         config = operation.config
         state_dir = self.settings.pipeline_state_dir(session.pipeline_id)
         state_dir.mkdir(parents=True, exist_ok=True)
+        pass_env = (*self.settings.engine.pass_env, *config.pass_env)
+        if pass_env not in self._passable:
+            # Matched once per run and pattern set, not per job against every variable.
+            self._passable[pass_env] = passed_through(os.environ, [*BASE_NAMES, *pass_env])
         return job_environment(
-            os.environ,
-            pass_env=[*self.settings.engine.pass_env, *config.pass_env],
+            self._passable[pass_env],
+            pass_env=pass_env,
             pipeline_env={str(k): str(v) for k, v in (config.parameters.get("env") or {}).items()},
             run_variables={
                 "BUNSUI_SESSION_ID": session.session_id,

@@ -93,3 +93,18 @@ def test_without_its_server_a_job_still_runs_under_a_shim_of_its_own(shims, tmp_
     assert result.succeeded
     assert shims.broken
     assert (tmp_path / "o").read_text() == "still here\n"
+
+
+@pytest.mark.parametrize("through_server", [True, False])
+def test_a_job_starts_with_default_signal_handling(shims, tmp_path, through_server):
+    """Python ignores SIGPIPE and SIGXFSZ; a job must not inherit that (`yes | head` would
+    end in write errors rather than quietly)."""
+    result = run_process(
+        _spec(tmp_path, ["grep", "SigIgn", "/proc/self/status"]),
+        LiveProcessGroups(),
+        shims=shims if through_server else None,
+    )
+    assert result.succeeded
+    ignored = int((tmp_path / "o").read_text().split()[1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1))
+    assert not ignored & (1 << (signal.SIGXFSZ - 1))
