@@ -1,13 +1,15 @@
 """The parent of every job command: `python -I -S .../bunsui_core/engine/jobshim.py
---status-fd N [--cgroup DIR] -- ARGV...`.
+--status-fd N [--cgroup DIR] -- ARGV...`, or a clone of `jobshim.py --serve FD`.
 
 It makes itself a child subreaper, so whatever the command starts stays its descendant even
 after setsid or a double fork; when the command ends (or the shim gets SIGTERM) it kills and
 reaps every descendant before exiting. Its own command line is what `job_identity`
 recognises in a process's ancestry: a bunsui process below a shim is inside a job.
 
-It starts once per job attempt, so it starts cheaply: run as a file (no `-m`, no site), it
-imports the standard library's `os`, `signal`, `sys` and `process_tree`, nothing else.
+The engine starts it once per run as a server (`--serve FD`) and clones it for each job
+attempt (see `serve`); started per attempt (where no server can be used) it still starts
+cheaply: run as a file (no `-m`, no site), it imports `os`, `signal`, `sys` and
+`process_tree`, nothing else.
 """
 
 from __future__ import annotations
@@ -151,8 +153,11 @@ def _clone_for_parent() -> int:
 
 
 def _job_child(request: dict[str, Any], fds: list[int]) -> None:
-    """In the clone: become the job's shim, with the runner's log files as stdout/stderr."""
+    """In the clone: become the job's shim, with the runner's log files as stdout/stderr.
+    Never returns (the clone must not go back to serving): a shim that could not start the
+    command says why and exits 127, never 0."""
     out, err, status_fd = fds
+    code = SPAWN_FAILED_EXIT
     try:
         os.setsid()
         null = os.open(os.devnull, os.O_RDONLY)
@@ -163,10 +168,11 @@ def _job_child(request: dict[str, Any], fds: list[int]) -> None:
             os.close(fd)
         os.chdir(str(request["cwd"]))
         run_job(request["argv"], request["cgroup"], status_fd, request["env"])
+        code = 0
     except OSError as exc:
-        _report_spawn_error(status_fd, f"{request.get('cwd')}: {exc.strerror or exc}")
-        os._exit(SPAWN_FAILED_EXIT)
-    os._exit(0)
+        _report_spawn_error(status_fd, str(exc))
+    finally:
+        os._exit(code)
 
 
 def serve(sock_fd: int) -> None:
