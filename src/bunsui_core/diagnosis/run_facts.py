@@ -15,6 +15,8 @@ OOM_PEAK_SHARE = 0.9
 """A kill with the peak at 90% of the limit or more is the limit's doing, not a stray kill."""
 SIGKILL_STATUS = 137
 SIGSEGV_STATUS = 139
+SHELL_STATUSES = {127: "MISSING_EXECUTABLE", 126: "PERMISSION_DENIED"}
+"""POSIX shells: 127 when the command was not found, 126 when it was found but not executable."""
 _SIGKILL_TEXT = r"\bSIGKILL\b|(?i:\bsignal:? 9\b|\bsignal: killed\b|\bkilled by signal 9\b)"
 _SIGSEGV_TEXT = r"\bSIGSEGV\b|(?i:\bsegmentation fault\b|\bsignal:? 11\b)"
 
@@ -49,7 +51,8 @@ def derive(kind: FailureKind | None, context: dict[str, Any]) -> dict[str, Any]:
 
 
 def exit_status_code(kind: FailureKind | None, context: dict[str, Any], text: str) -> str | None:
-    """KILLED_SIGKILL or SEGMENTATION_FAULT when the exit status says so, else None."""
+    """KILLED_SIGKILL, SEGMENTATION_FAULT or a shell's status code when the exit status says
+    so, else None."""
     if kind is FailureKind.KILLED_BY_SIGNAL:
         return None  # the catalog's LOCAL_KILLED_BY_SIGNAL carries the engine's own kill
     if _killed(None, context) or raw_pattern(_SIGKILL_TEXT).search(text):
@@ -60,4 +63,5 @@ def exit_status_code(kind: FailureKind | None, context: dict[str, Any], text: st
         or raw_pattern(_SIGSEGV_TEXT).search(text)
     ):
         return "SEGMENTATION_FAULT"
-    return None
+    status = context.get("exit_code")
+    return SHELL_STATUSES.get(status) if isinstance(status, int) else None

@@ -704,6 +704,8 @@ _ORCHESTRATOR_PHRASES: dict[str, str] = {
     "pull access denied": "IMAGE_UNAVAILABLE",
     "manifest unknown": "IMAGE_UNAVAILABLE",
     "No module named": "MISSING_MODULE",
+    "command not found": "MISSING_EXECUTABLE",  # POSIX shells (exit status 127)
+    "executable file not found": "MISSING_EXECUTABLE",  # Go's os/exec (runc, Docker)
     "Insufficient memory": "RESOURCE_EXHAUSTED",
     "Insufficient cpu": "RESOURCE_EXHAUSTED",
 }

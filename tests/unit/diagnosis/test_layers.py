@@ -42,6 +42,8 @@ STANDARD_EXAMPLES = [
     ("FileNotFoundError: [Errno 2] No such file or directory", C.DEPENDENCY, "MISSING_FILE"),
     ("socket.gaierror: [Errno -2] Name or service not known", C.NETWORK, None),
     ("write EPIPE", C.NETWORK, "CONNECTION_FAILED"),
+    ("/bin/sh: 1: dbt: command not found", C.DEPENDENCY, "MISSING_EXECUTABLE"),
+    ('exec: "python3": executable file not found in $PATH', C.DEPENDENCY, "MISSING_EXECUTABLE"),
     ("OSError: [Errno 30] Read-only file system: '/x'", C.CONFIGURATION, None),
     # SQLSTATE classes as drivers print them
     ("ERROR: could not serialize (SQLSTATE 40001)", C.APPLICATION, "TRANSACTION_CONFLICT"),
@@ -268,6 +270,24 @@ class TestRunFacts:
         result = classify("Task failed: exit code 137", use_model=False)
         assert (result.error_code, result.layer) == ("KILLED_SIGKILL", Layer.RUN_FACTS)
         assert result.category is Category.RESOURCE
+
+    @pytest.mark.parametrize(
+        ("status", "code", "category"),
+        [(127, "MISSING_EXECUTABLE", C.DEPENDENCY), (126, "PERMISSION_DENIED", C.PERMISSION)],
+    )
+    def test_shell_statuses_say_what_was_wrong_with_the_command(self, status, code, category):
+        """A shell exits 127 when the command is not found and 126 when it may not run it:
+        never transient, whatever (or nothing) the job printed."""
+        for message in ("", "Traceback? no, just a status"):
+            result = classify(
+                f"Command exited with code {status}\n{message}",
+                kind=FailureKind.EXIT_NONZERO,
+                run_context={"exit_code": status},
+                use_model=False,
+            )
+            assert (result.error_code, result.layer) == (code, Layer.RUN_FACTS)
+            assert result.category is category
+            assert not result.transient
 
 
 class TestLazyModel:
