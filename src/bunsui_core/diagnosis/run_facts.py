@@ -19,6 +19,13 @@ SHELL_STATUSES = {127: "MISSING_EXECUTABLE", 126: "PERMISSION_DENIED"}
 """POSIX shells: 127 when the command was not found, 126 when it was found but not executable."""
 _SIGKILL_TEXT = r"\bSIGKILL\b|(?i:\bsignal:? 9\b|\bsignal: killed\b|\bkilled by signal 9\b)"
 _SIGSEGV_TEXT = r"\bSIGSEGV\b|(?i:\bsegmentation fault\b|\bsignal:? 11\b)"
+ENGINE_HEADLINE = (
+    r"(?m)^Command (?:exited with code (?P<code>-?\d+)|was killed by signal (?P<signal>[A-Z0-9]+)|"
+    r"(?P<timeout>timed out) after [\d.]+ seconds and was killed|"
+    r"could not be started: (?P<spawn>[^\n]*))"
+    r"(?: \(memory limit \d+ MiB, peak RSS [\d.]+ MiB\))?$"
+)
+"""The local engine's own first line (engine/local.py `describe_failure`)."""
 
 
 def _number(value: Any) -> float | None:
@@ -65,3 +72,10 @@ def exit_status_code(kind: FailureKind | None, context: dict[str, Any], text: st
         return "SEGMENTATION_FAULT"
     status = context.get("exit_code")
     return SHELL_STATUSES.get(status) if isinstance(status, int) else None
+
+
+def job_output(text: str) -> str:
+    """The text without the local engine's own headline: what the job wrote, never bunsui's
+    wording (which would make every failure with a memory limit look like a memory failure)."""
+    stripped = raw_pattern(ENGINE_HEADLINE).sub("", text)  # type: ignore[attr-defined]
+    return str(stripped).strip()
