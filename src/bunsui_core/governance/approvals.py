@@ -25,8 +25,9 @@ from bunsui_core.errors import (
 from bunsui_core.governance.canonical import binding_hash
 from bunsui_core.governance.policy import ActorKind
 from bunsui_core.governance.previews import Preview
-from bunsui_core.governance.tickets import EXECUTION_WINDOW, Ticket, TicketStatus, later
+from bunsui_core.governance.tickets import EXECUTION_WINDOW, Ticket, TicketStatus
 from bunsui_core.model.session import utc_now
+from bunsui_core.model.timestamps import shifted
 from bunsui_core.store.base import Store
 
 REQUEST_ATTEMPTS = 5
@@ -232,7 +233,7 @@ def decide(
             "decided_by": decider,
             "decided_at": now,
             "reason": reason,
-            "execute_by": later(now, EXECUTION_WINDOW)
+            "execute_by": shifted(now, EXECUTION_WINDOW)
             if decision is TicketStatus.APPROVED
             else None,
         }
