@@ -570,6 +570,26 @@ _MYSQL_ERRORS: dict[int, tuple[str, str]] = {
 _MYSQL_SYMBOLS = dict(_MYSQL_ERRORS.values())
 
 
+# libcurl's error codes (libcurl-errors(3)), under the client libraries that use it: R, PHP,
+# git, the AWS C++ SDK. Printed `curl: (28) ...`, `cURL error 28:`, `curlCode: 28`, or by name.
+_CURL_ERRORS: dict[int, tuple[str, str]] = {
+    5: ("CURLE_COULDNT_RESOLVE_PROXY", "NAME_RESOLUTION_FAILED"),
+    6: ("CURLE_COULDNT_RESOLVE_HOST", "NAME_RESOLUTION_FAILED"),
+    7: ("CURLE_COULDNT_CONNECT", "CONNECTION_FAILED"),
+    18: ("CURLE_PARTIAL_FILE", "CONNECTION_FAILED"),
+    28: ("CURLE_OPERATION_TIMEDOUT", "NETWORK_TIMEOUT"),
+    35: ("CURLE_SSL_CONNECT_ERROR", "CONNECTION_FAILED"),
+    47: ("CURLE_TOO_MANY_REDIRECTS", "INVALID_REQUEST"),
+    52: ("CURLE_GOT_NOTHING", "CONNECTION_FAILED"),
+    55: ("CURLE_SEND_ERROR", "CONNECTION_FAILED"),
+    56: ("CURLE_RECV_ERROR", "CONNECTION_FAILED"),
+    60: ("CURLE_PEER_FAILED_VERIFICATION", "INVALID_REQUEST"),
+    67: ("CURLE_LOGIN_DENIED", "AUTHENTICATION_FAILED"),
+    77: ("CURLE_SSL_CACERT_BADFILE", "INVALID_REQUEST"),
+}
+_CURL_SYMBOLS = dict(_CURL_ERRORS.values())
+
+
 def sqlstate_family(state: str) -> str | None:
     """The family of a five-character SQLSTATE (exact code first, then its class)."""
     return _SQLSTATE_EXACT.get(state) or _SQLSTATE_CLASSES.get(state[:2])
@@ -704,6 +724,7 @@ _ORCHESTRATOR_PHRASES: dict[str, str] = {
     "pull access denied": "IMAGE_UNAVAILABLE",
     "manifest unknown": "IMAGE_UNAVAILABLE",
     "No module named": "MISSING_MODULE",
+    "maximum recursion depth exceeded": "CODE_DEFECT",  # CPython's RecursionError text
     "command not found": "MISSING_EXECUTABLE",  # POSIX shells (exit status 127)
     "executable file not found": "MISSING_EXECUTABLE",  # Go's os/exec (runc, Docker)
     "Insufficient memory": "RESOURCE_EXHAUSTED",
@@ -734,6 +755,8 @@ _MYSQL_NUMBER = (
     r"\((\d{4}), [\"']|(?i:\berror(?: code:)?) (\d{4})\b|\] \[(\d{4})\]|"
     r"\b(?:errno|code)[\"']?\s*[:=]\s*(\d{4})\b"
 )
+_CURL_NUMBER = r"\bcurl: \((\d{1,2})\)|(?i:\bcurl error:? )(\d{1,2})\b|\bcurlCode: (\d{1,2})\b"
+_CURL_SYMBOL = r"\b(CURLE_[A-Z_]{3,40})\b"
 _MYSQL_SYMBOL = r"\b((?:ER|CR)_[A-Z0-9_]{3,40})\b"
 _HTTP_STATUS = (
     r"(?:\bHTTP(?:/[\d.]+)?|(?i:\bstatus(?:[ _]?code)?|\bresponse code|\bstatuscode))"
@@ -856,7 +879,7 @@ def _code_candidates(text: str) -> list[Decoded]:
 
 
 def _vendor_code_candidates(text: str) -> list[Decoded]:
-    """MySQL's numbered errors and the AWS C++ SDK's error names."""
+    """MySQL's numbered errors, libcurl's codes and the AWS C++ SDK's error names."""
     found = []
     for number, position in _finds(_MYSQL_NUMBER, text):
         if mysql := _MYSQL_ERRORS.get(int(number)):
@@ -865,6 +888,12 @@ def _vendor_code_candidates(text: str) -> list[Decoded]:
     for symbol, position in _finds(_MYSQL_SYMBOL, text):
         if family := _MYSQL_SYMBOLS.get(symbol):
             found.append(Decoded(family, f"MySQL error {symbol}", SPECIFIC, position))
+    for number, position in _finds(_CURL_NUMBER, text):
+        if curl := _CURL_ERRORS.get(int(number)):
+            found.append(Decoded(curl[1], f"curl error {number} ({curl[0]})", SPECIFIC, position))
+    for symbol, position in _finds(_CURL_SYMBOL, text):
+        if family := _CURL_SYMBOLS.get(symbol):
+            found.append(Decoded(family, f"curl error {symbol}", SPECIFIC, position))
     for name, position in _finds(_AWS_SDK_ERROR, text):
         camel = "".join(part.capitalize() for part in name.split("_"))
         if family := _aws_family(camel):
@@ -922,6 +951,7 @@ def emitted_codes() -> set[str]:
         *_SQLSTATE_EXACT.values(),
         *_SQLSTATE_CLASSES.values(),
         *_MYSQL_SYMBOLS.values(),
+        *_CURL_SYMBOLS.values(),
         *_HTTP_STATUSES.values(),
         *_GRPC_STATUSES.values(),
         *_ORCHESTRATOR_REASONS.values(),

@@ -74,6 +74,11 @@ STANDARD_EXAMPLES = [
     ("A client error (AccessDenied) occurred when calling the GetObject", C.PERMISSION, None),
     ("AWS Error SLOW_DOWN during PutObject operation", C.THROTTLING, "AWS_THROTTLING"),
     ("AWS Error NETWORK_CONNECTION during GetObject operation", C.NETWORK, None),
+    # libcurl's error codes, under the libraries that print them
+    ("curl: (6) Could not resolve host: api.internal", C.NETWORK, "NAME_RESOLUTION_FAILED"),
+    ("cURL error 28: Operation timed out after 30001 milliseconds", C.NETWORK, None),
+    ("AWS Error [code 99]: curlCode: 7, Couldn't connect to server", C.NETWORK, None),
+    ("RuntimeError: maximum recursion depth exceeded in comparison", C.APPLICATION, None),
     # DuckDB's documented exception classes
     ("duckdb.CatalogException: Catalog Error: Table t does not exist", C.DEPENDENCY, None),
     ("duckdb.ConversionException: Conversion Error: Could not convert 'a'", C.DATA, None),
