@@ -302,25 +302,21 @@ class Gateway:
         try:
             preview = self._preview(call, action, arguments)
             files = approvals.file_digests(arguments, action.bound_files, preview)
-            digest = approvals.request_digest(arguments, files, preview)
-            if call.store.find_pending_ticket(name, digest, call.actor) is None:
-                budgets.check_pending_tickets(
-                    call.store, self.policy.limits_of(call.actor), call.actor
-                )
+            ticket, created = approvals.request_ticket(
+                call.store,
+                action=name,
+                arguments=arguments,
+                files=files,
+                preview=preview,
+                requested_by=call.actor,
+                rule=rule,
+                policy_hash=self.policy.hash,
+                correlation_id=call.correlation_id,
+                limits=self.policy.limits_of(call.actor),
+            )
         except BunsuiError as exc:
             self._audit(call, name, arguments, AuditResult.FAILED, error_code=exc.code, rule=rule)
             raise
-        ticket, created = approvals.request_ticket(
-            call.store,
-            action=name,
-            arguments=arguments,
-            files=files,
-            preview=preview,
-            requested_by=call.actor,
-            rule=rule,
-            policy_hash=self.policy.hash,
-            correlation_id=call.correlation_id,
-        )
         self._audit(
             call,
             name,
