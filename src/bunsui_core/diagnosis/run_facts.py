@@ -1,4 +1,4 @@
-"""Run facts: what the exit itself says (OOM kill, SIGKILL, SIGSEGV), before any text is read.
+"""Run facts: what the exit itself says (OOM kill, SIGKILL, SIGSEGV, a shell's 126/127).
 
 The engine's measurements come first; a message that only reports an exit status (`exit code
 137 (SIGKILL, possible container OOM)`) is read the same way.

@@ -2,8 +2,9 @@
 
 Exception classes (Python's own hierarchy, read from `builtins`; the documented hierarchies
 of common data libraries; JVM classes), errno names, numbers and strerror texts, SQLSTATE
-classes and PostgreSQL condition names, HTTP statuses, gRPC status codes, AWS error-code
-families, Kubernetes/Docker/OCI reasons. They generalise because every service prints them:
+classes and PostgreSQL condition names, MySQL's numbered errors, HTTP statuses, gRPC status
+codes, AWS error-code families (also as the AWS C++ SDK names them), libcurl's codes,
+Kubernetes/Docker/OCI reasons. They generalise because every service prints them:
 an error nobody here has seen still carries `[Errno 28]` or `SQLSTATE 57014`.
 
 Every candidate found gets a strength; the strongest wins and, between equals, the one
