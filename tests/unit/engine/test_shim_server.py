@@ -11,9 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from bunsui_core.config import Settings
 from bunsui_core.engine._process import LiveProcessGroups, ProcessSpec, is_job_shim, run_process
+from bunsui_core.engine.jobshim import is_shim_command
+from bunsui_core.engine.local import LocalEngine
 from bunsui_core.engine.process_tree import read_stat
 from bunsui_core.engine.shim_server import ShimServer
+from bunsui_core.store.sqlite import SqliteStore
+from tests.conftest import command_job, pipeline_data, queue_session
 
 
 @pytest.fixture
@@ -108,3 +113,34 @@ def test_a_job_starts_with_default_signal_handling(shims, tmp_path, through_serv
     ignored = int((tmp_path / "o").read_text().split()[1], 16)
     assert not ignored & (1 << (signal.SIGPIPE - 1))
     assert not ignored & (1 << (signal.SIGXFSZ - 1))
+
+
+# The job writes what its parent is: a clone of the run's shim server, whose parent is the
+# runner (this test process), not the server.
+PARENT_PROBE = (
+    "import os, pathlib\n"
+    "ppid = os.getppid()\n"
+    "cmd = pathlib.Path(f'/proc/{ppid}/cmdline').read_bytes().split(b'\\0')\n"
+    "stat = pathlib.Path(f'/proc/{ppid}/stat').read_text().rsplit(')', 1)[1].split()\n"
+    "out = pathlib.Path(os.environ['BUNSUI_WORKDIR'], 'parent')\n"
+    "out.write_text(f'{stat[1]} ' + ' '.join(p.decode() for p in cmd if p))\n"
+)
+
+
+def test_the_engine_runs_each_job_under_a_clone_of_its_shim_server(shims, tmp_path):
+    """LocalEngine uses the server (not a new interpreter per job), and the clone's parent
+    is the runner itself, which is what lets it wait for, reap and kill it."""
+    shims.close()  # the fixture's server only shows the platform supports one
+    settings = Settings(home=tmp_path / "home")
+    store = SqliteStore(settings.database_path)
+    job = command_job("probe", "pass")
+    job["operations"][0]["config"]["parameters"]["command"] = [sys.executable, "-c", PARENT_PROBE]
+    session = queue_session(store, pipeline_data(job))
+    LocalEngine(store, settings).run(session.session_id)
+    [job_run] = store.list_job_runs(session.session_id)
+    store.close()
+    assert job_run.status == "completed", job_run
+    grandparent, *parent_argv = (Path(job_run.workdir) / "parent").read_text().split()
+    assert int(grandparent) == os.getpid()
+    assert "--serve" in parent_argv
+    assert is_shim_command(parent_argv)
