@@ -47,7 +47,7 @@ from bunsui_core.governance.canonical import (
 )
 from bunsui_core.governance.file_access import confine
 from bunsui_core.governance.policy import APPROVE_ACTIONS, ActorKind, Decision, Outcome, Policy
-from bunsui_core.governance.policy_file import LivePolicy
+from bunsui_core.governance.policy_file import LivePolicy, PolicyCache
 from bunsui_core.governance.previews import Preview, changed_paths
 from bunsui_core.governance.tickets import Ticket
 from bunsui_core.model.location import location
@@ -102,7 +102,9 @@ class Gateway:
         self.settings = settings
         self.registry = registry
         self._policy = LivePolicy(
-            settings.policy_path or shipped_file("policies/default.yaml"), registry.names
+            settings.policy_path or shipped_file("policies/default.yaml"),
+            registry.names,
+            PolicyCache(settings.home / "cache", writable=not settings.read_only),
         )
         # Looked at once at start too: a job's process stays one after its ancestry changes.
         enclosing_job()
