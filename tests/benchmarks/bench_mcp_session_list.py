@@ -70,6 +70,8 @@ ACTOR = "ai-agent"  # bunsui-mcp's default actor; the shipped policy allows both
 
 LIST = "session_list"
 NOOP = "policy_check"
+PING = "ping"
+"""MCP's own `ping` request: the protocol's round trip with no tool, gateway or store."""
 TOOLS: dict[str, tuple[str, dict[str, Any]]] = {
     LIST: ("session:list", {"filter": {"status": "failed"}, "limit": LIMIT}),
     NOOP: ("policy:check", {"actor": ACTOR, "action": "session:list"}),
@@ -105,6 +107,10 @@ class Run:
     def ratios(self) -> tuple[float, float]:
         """p50 and p99 of session_list over those of the baseline."""
         return self.p50(LIST) / self.p50(NOOP), self.p99(LIST) / self.p99(NOOP)
+
+    def ping_ratio(self) -> float | None:
+        """p50 of session_list over that of a bare ping (interleaved runs only)."""
+        return self.p50(LIST) / self.p50(PING) if self.times.get(PING) else None
 
 
 def server_executable() -> str:
@@ -198,9 +204,16 @@ async def measure(
             raise RuntimeError(f"{ACTOR} does not see {sorted(missing)} under the policy")
         started_children = child_pids() - before
         server_pid = started_children.pop() if len(started_children) == 1 else None
-        times: dict[str, list[float]] = {tool: [] for tool in TOOLS}
-        cpu: dict[str, list[float]] = {tool: [] for tool in TOOLS}
+        times: dict[str, list[float]] = {tool: [] for tool in (*TOOLS, PING)}
+        cpu: dict[str, list[float]] = {tool: [] for tool in (*TOOLS, PING)}
         reply_bytes: dict[str, int] = {}
+
+        async def ping(record: bool) -> None:
+            c0, t0 = time.process_time(), time.perf_counter()
+            await client.send_ping()
+            if record:
+                times[PING].append(time.perf_counter() - t0)
+                cpu[PING].append(time.process_time() - c0)
 
         async def call(tool: str, record: bool) -> None:
             c0, t0 = time.process_time(), time.perf_counter()
@@ -215,6 +228,8 @@ async def measure(
         for i in range(warmup + (0 if blocked else calls)):
             for tool in list(TOOLS) if i % 2 == 0 else list(reversed(TOOLS)):
                 await call(tool, record=i >= warmup)
+            if not blocked:
+                await ping(record=i >= warmup)
         split: dict[str, tuple[float, float]] = {}
         for tool in TOOLS if blocked else ():
             start = thread_cpu_seconds(server_pid) if server_pid is not None else {}
@@ -242,6 +257,8 @@ def print_run(run: Run) -> bool:
         f"{'cli CPU':>8}{'srv CPU':>8}{'reply B':>8}"
     )
     names = {LIST: f"{LIST} (failed, limit {LIMIT})", NOOP: f"{NOOP} (baseline)"}
+    if run.times[PING]:
+        names[PING] = "ping (no tool)"
     for tool, name in names.items():
         xs = run.times[tool]
         server_cpu = run.server_cpu(tool)
@@ -250,12 +267,18 @@ def print_run(run: Run) -> bool:
             f"  {name:<32}{run.p50(tool) * 1e3:8.2f}{run.p99(tool) * 1e3:8.2f}"
             f"{statistics.fmean(xs) * 1e3:8.2f}{min(xs) * 1e3:8.2f}"
             f"{statistics.fmean(run.client_cpu[tool]) * 1e3:8.2f}{server}"
-            f"{run.reply_bytes[tool]:8,}"
+            f"{run.reply_bytes.get(tool, 0):8,}"
         )
     print(
         f"  ratio session_list/baseline: p50 {p50_ratio:.2f} (target <= {TARGET_RATIO})  "
         f"p99 {p99_ratio:.2f}  {'PASS' if ok else 'FAIL'}"
     )
+    ping_ratio = run.ping_ratio()
+    if ping_ratio is not None:
+        print(
+            f"  ratio session_list/ping: p50 {ping_ratio:.2f}   "
+            f"policy_check/ping: p50 {run.p50(NOOP) / run.p50(PING):.2f}"
+        )
     return ok
 
 
@@ -654,6 +677,8 @@ def main() -> int:
         f"\nverdict: {'target met' if ok else 'TARGET MISSED'} "
         f"(p50 ratio <= {TARGET_RATIO} in both modes: "
         + ", ".join(f"{r.label} {r.ratios()[0]:.2f}" for r in runs)
+        + "; vs ping: "
+        + ", ".join(f"{r.label} {r.ping_ratio() or 0:.2f}" for r in runs)
         + ")"
     )
     return 0 if ok else 1

@@ -67,8 +67,9 @@ def list_sessions(ctx: ActionContext, args: SessionListInput) -> SessionList:
     names the failed jobs and a one-line error summary; use error analysis for causes."""
     refreshed = up_to_date(ctx)
     page = ctx.store.list_sessions(args.filter, limit=args.limit, cursor=args.cursor)
+    now = utc_now()
     return SessionList(
-        sessions=[SessionSummary.of(s) for s in refreshed(page.sessions)],
+        sessions=[SessionSummary.of(s, now) for s in refreshed(page.sessions)],
         next_cursor=page.next_cursor,
     )
 
