@@ -4,13 +4,15 @@ the lease filters of `list_sessions`, and the audit reads budgets count with."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 
 from bunsui_core.errors import ConflictError
 from bunsui_core.governance.audit import AuditEvent, AuditResult
-from bunsui_core.model.claims import after_seconds, claimed, escalated, released
+from bunsui_core.model.claims import claimed, escalated, released
 from bunsui_core.model.session import Session, SessionStatus, utc_now
+from bunsui_core.model.timestamps import shifted
 from bunsui_core.store.base import SessionFilter, update_session
 from tests.contract.test_store_contract import make_session
 
@@ -143,7 +145,10 @@ class TestRecentAudit:
         assert [e.seq for e in found] == [4, 1]
         assert (
             store.recent_audit(
-                actor="a", action="job:rerun", since=after_seconds(utc_now(), 1), limit=10
+                actor="a",
+                action="job:rerun",
+                since=shifted(utc_now(), timedelta(seconds=1)),
+                limit=10,
             )
             == []
         )

@@ -48,13 +48,19 @@ class ClaimView(ActionOutput):
     escalation_reason: str | None = Field(description="Why it was escalated.")
     escalated_by: str | None = Field(description="Who escalated it.")
     escalated_at: str | None = Field(description="When it was escalated (UTC).")
+    previous_holder: str | None = Field(
+        None,
+        description="Whose live claim this call replaced or released (a human's --force); "
+        "kept in the call's audit entry.",
+    )
 
     @classmethod
-    def of(cls, session: Session) -> ClaimView:
+    def of(cls, session: Session, *, previous_holder: str | None = None) -> ClaimView:
         """The lease view of a session now (an expired claim shows as nobody's)."""
         claim = active_claim(session, utc_now())
         escalation = session.escalation
         return cls(
+            previous_holder=previous_holder,
             session_id=session.session_id,
             pipeline_id=session.pipeline_id,
             status=str(session.status),
@@ -98,6 +104,7 @@ def _is_human(ctx: ActionContext) -> bool:
     output_model=ClaimView,
     effect=Effect.WRITE,
     cli_arguments=("session_id",),
+    audited_outputs=("previous_holder",),
 )
 def claim(ctx: ActionContext, args: ClaimInput) -> ClaimView:
     """Take the lease on a session before working on it, so other agents leave it to you;
@@ -116,11 +123,12 @@ def claim(ctx: ActionContext, args: ClaimInput) -> ClaimView:
     current = active_claim(session, utc_now())
     if current is None or current.holder != ctx.actor:
         budgets.check_claims(ctx.store, ctx.policy.limits_of(ctx.actor), ctx.actor)
+    replaced = _OtherHolder(ctx.actor)
     updated = update_session(
         ctx.store,
         args.session_id,
         lambda s: claimed(
-            s,
+            replaced.seen(s),
             actor=ctx.actor,
             instance_id=ctx.instance_id,
             ttl_seconds=args.ttl,
@@ -129,7 +137,7 @@ def claim(ctx: ActionContext, args: ClaimInput) -> ClaimView:
             force=args.force,
         ),
     )
-    return ClaimView.of(updated)
+    return ClaimView.of(updated, previous_holder=replaced.holder)
 
 
 class ReleaseInput(ActionInput):
@@ -147,6 +155,7 @@ class ReleaseInput(ActionInput):
     effect=Effect.WRITE,
     idempotent=True,
     cli_arguments=("session_id",),
+    audited_outputs=("previous_holder",),
 )
 def release(ctx: ActionContext, args: ReleaseInput) -> ClaimView:
     """Give back your claim on a session (when recovered, or when you stop working on it).
@@ -157,12 +166,27 @@ def release(ctx: ActionContext, args: ReleaseInput) -> ClaimView:
             details={"actor": ctx.actor, "session_id": args.session_id},
         )
     require_session(ctx.store, args.session_id)
+    replaced = _OtherHolder(ctx.actor)
     updated = update_session(
         ctx.store,
         args.session_id,
-        lambda s: released(s, actor=ctx.actor, now=utc_now(), force=args.force),
+        lambda s: released(replaced.seen(s), actor=ctx.actor, now=utc_now(), force=args.force),
     )
-    return ClaimView.of(updated)
+    return ClaimView.of(updated, previous_holder=replaced.holder)
+
+
+class _OtherHolder:
+    """Notes, on the version of the session a compare-and-set write starts from (the last
+    try wins), whose live claim other than the caller's the write replaces."""
+
+    def __init__(self, actor: str) -> None:
+        self.actor = actor
+        self.holder: str | None = None
+
+    def seen(self, session: Session) -> Session:
+        live = active_claim(session, utc_now())
+        self.holder = live.holder if live is not None and live.holder != self.actor else None
+        return session
 
 
 class ClaimsInput(ActionInput):

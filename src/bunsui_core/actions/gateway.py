@@ -312,25 +312,21 @@ class Gateway:
         try:
             preview = self._preview(call, action, arguments)
             files = approvals.file_digests(arguments, action.bound_files, preview)
-            digest = approvals.request_digest(arguments, files, preview)
-            if call.store.find_pending_ticket(name, digest, call.actor) is None:
-                budgets.check_pending_tickets(
-                    call.store, self.policy.limits_of(call.actor), call.actor
-                )
+            ticket, created = approvals.request_ticket(
+                call.store,
+                action=name,
+                arguments=arguments,
+                files=files,
+                preview=preview,
+                requested_by=call.actor,
+                rule=rule,
+                policy_hash=self.policy.hash,
+                correlation_id=call.correlation_id,
+                limits=self.policy.limits_of(call.actor),
+            )
         except BunsuiError as exc:
             self._audit(call, name, arguments, AuditResult.FAILED, error_code=exc.code, rule=rule)
             raise
-        ticket, created = approvals.request_ticket(
-            call.store,
-            action=name,
-            arguments=arguments,
-            files=files,
-            preview=preview,
-            requested_by=call.actor,
-            rule=rule,
-            policy_hash=self.policy.hash,
-            correlation_id=call.correlation_id,
-        )
         self._audit(
             call,
             name,
@@ -421,13 +417,13 @@ class Gateway:
                 call, action.name, arguments, AuditResult.FAILED, error_code=error.code, rule=rule
             )
             raise error from None
-        self._audit_done(call, action.name, arguments, done, rule=rule, output=output)
+        self._audit_done(call, action, arguments, done, rule=rule, output=output)
         return output
 
     def _audit_done(
         self,
         call: _Call,
-        name: str,
+        action: Action,
         arguments: dict[str, Any],
         result: AuditResult,
         *,
@@ -441,16 +437,23 @@ class Gateway:
             try:
                 self._audit(
                     call,
-                    name,
+                    action.name,
                     arguments,
                     result,
                     rule=rule,
                     session_id=getattr(output, "session_id", None),
+                    outcome={
+                        field: value
+                        for field in action.audited_outputs
+                        if (value := getattr(output, field, None)) is not None
+                    },
                 )
                 return
             except BunsuiError as exc:
                 if exc.code != ErrorCode.STORE_LOCKED or attempt == AUDIT_ATTEMPTS - 1:
-                    _logger().error("audit entry for %s (%s) not written: %s", name, result, exc)
+                    _logger().error(
+                        "audit entry for %s (%s) not written: %s", action.name, result, exc
+                    )
                     return
 
     def _execute_ticket(self, call: _Call, ticket: Ticket, approver: ActorId) -> Ticket:
@@ -485,6 +488,7 @@ class Gateway:
         ticket_id: str | None = None,
         approval: Approval | None = None,
         session_id: Any = None,
+        outcome: dict[str, Any] | None = None,
     ) -> None:
         """Append one entry for this call (never in read-only mode: it writes nothing).
 
@@ -509,6 +513,7 @@ class Gateway:
                 arguments_hash=arguments_hash(arguments),
                 ticket_id=ticket_id or call.ticket_id,
                 correlation_id=call.correlation_id,
+                outcome=capped(redact(outcome)) if outcome else None,
             ),
         )
 

@@ -59,6 +59,9 @@ class Action:
     preview: PreviewHook | None = None
     """The effect a ticket shows and binds; missing referenced things raise NOT_FOUND here,
     so a request naming them gets no ticket."""
+    audited_outputs: tuple[str, ...] = ()
+    """Output fields the audit entry keeps as the call's `outcome`: what it did that its
+    arguments do not say (whose claim a forced takeover replaced)."""
 
     def is_preview(self, args: BaseModel) -> bool:
         """Whether this call only shows what it would do."""
@@ -148,6 +151,7 @@ class ActionRegistry:
         cli_json_lines: str | None = None,
         bound_files: tuple[str, ...] = (),
         preview: PreviewHook | None = None,
+        audited_outputs: tuple[str, ...] = (),
     ) -> Callable[[HandlerT], HandlerT]:
         """Decorator: the handler's docstring becomes the description an LLM reads."""
 
@@ -169,6 +173,7 @@ class ActionRegistry:
                     cli_json_lines=cli_json_lines,
                     bound_files=bound_files,
                     preview=preview,
+                    audited_outputs=audited_outputs,
                 )
             )
             return handler

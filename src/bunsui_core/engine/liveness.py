@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bunsui_core.engine._process import LiveProcessGroups, is_job_shim
@@ -16,16 +15,12 @@ from bunsui_core.model.session import (
     SessionStatus,
     utc_now,
 )
+from bunsui_core.model.timestamps import seconds_between
 from bunsui_core.store.base import SessionFilter, Store, update_session
 
 HEARTBEAT_STALE_SECONDS = 30.0
 UNCLAIMED_STALE_SECONDS = 60.0
 RUNNER_LOST = "RUNNER_LOST"
-
-
-def _age_seconds(timestamp: str, now: datetime) -> float:
-    moment = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    return (now - moment).total_seconds()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -43,7 +38,7 @@ def _pid_alive(pid: int) -> bool:
     return state not in {"Z", "X"}
 
 
-def lost_reason(session: Session, *, now: datetime, host: str) -> str | None:
+def lost_reason(session: Session, *, now: str, host: str) -> str | None:
     """Why this active session's runner is gone, or None while it may still be alive.
 
     A runner on this host is checked by pid; elsewhere only its heartbeat can tell.
@@ -56,13 +51,13 @@ def lost_reason(session: Session, *, now: datetime, host: str) -> str | None:
         return None
     runner = session.runner
     if runner is None:
-        age = _age_seconds(session.created_at, now)
+        age = seconds_between(session.created_at, now)
         if age > UNCLAIMED_STALE_SECONDS:
             return f"no runner claimed the session within {UNCLAIMED_STALE_SECONDS:.0f} s"
         return None
     if runner.host == host and not _pid_alive(runner.pid):
         return f"runner process {runner.pid} on {runner.host} is gone"
-    age = _age_seconds(runner.heartbeat_at, now)
+    age = seconds_between(runner.heartbeat_at, now)
     if age > HEARTBEAT_STALE_SECONDS:
         return f"runner {runner.pid} on {runner.host} sent no heartbeat for {age:.0f} s"
     return None
@@ -75,7 +70,7 @@ def reap_lost_runners(store: Store) -> list[Session]:
     """
     if store.read_only:
         return []
-    now = datetime.now(UTC)
+    now = utc_now()
     host = socket.gethostname()
     reaped: list[Session] = []
     for status in (SessionStatus.RUNNING, SessionStatus.QUEUED):

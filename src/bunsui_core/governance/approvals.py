@@ -22,11 +22,13 @@ from bunsui_core.errors import (
     StoreError,
     TicketError,
 )
+from bunsui_core.governance import budgets
 from bunsui_core.governance.canonical import binding_hash
-from bunsui_core.governance.policy import ActorKind
+from bunsui_core.governance.policy import ActorKind, Limits
 from bunsui_core.governance.previews import Preview
-from bunsui_core.governance.tickets import EXECUTION_WINDOW, Ticket, TicketStatus, later
+from bunsui_core.governance.tickets import EXECUTION_WINDOW, Ticket, TicketStatus
 from bunsui_core.model.session import utc_now
+from bunsui_core.model.timestamps import shifted
 from bunsui_core.store.base import Store
 
 REQUEST_ATTEMPTS = 5
@@ -131,9 +133,11 @@ def request_ticket(
     correlation_id: str | None,
     files: dict[str, str | None] | None = None,
     preview: Preview | None = None,
+    limits: Limits | None = None,
 ) -> tuple[Ticket, bool]:
     """The pending ticket for this exact request and effect: an existing one, or a new one
-    (the same arguments with a different effect, e.g. edited file content, are a new request)."""
+    (the same arguments with a different effect, e.g. edited file content, are a new request).
+    Only a new ticket counts against the requester's `tickets_pending_max` (THROTTLED)."""
     digest = request_digest(arguments, files, preview)
     for _ in range(REQUEST_ATTEMPTS):
         existing = store.find_pending_ticket(action, digest, requested_by)
@@ -142,6 +146,8 @@ def request_ticket(
             existing = None
         if existing is not None:
             return existing, False
+        if limits is not None:
+            budgets.check_pending_tickets(store, limits, requested_by)
         ticket = Ticket.request(
             action=action,
             arguments=arguments,
@@ -232,7 +238,7 @@ def decide(
             "decided_by": decider,
             "decided_at": now,
             "reason": reason,
-            "execute_by": later(now, EXECUTION_WINDOW)
+            "execute_by": shifted(now, EXECUTION_WINDOW)
             if decision is TicketStatus.APPROVED
             else None,
         }

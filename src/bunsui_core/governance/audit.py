@@ -62,6 +62,9 @@ class AuditEvent(BaseModel):
     arguments_hash: str
     ticket_id: str | None = None
     correlation_id: str | None = None
+    outcome: dict[str, Any] | None = Field(
+        None, description="What the call did that its arguments do not say (set values only)."
+    )
 
 
 class AuditEntry(AuditEvent):

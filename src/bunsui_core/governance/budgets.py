@@ -9,19 +9,20 @@ adapter and every process sees the same budget.
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 from bunsui_core.errors import ThrottledError
 from bunsui_core.governance.audit import AuditResult
 from bunsui_core.governance.policy import Limits
-from bunsui_core.model.claims import after_seconds, seconds_between
-from bunsui_core.model.session import Session, utc_now
+from bunsui_core.model.session import Session
+from bunsui_core.model.timestamps import seconds_between, shifted, utc_now
 from bunsui_core.store.base import SessionFilter, Store
 
 RERUN_ACTIONS = ("job:rerun", "recovery:execute", "session:rerun", "session:rerun-many")
 """Actions a `reruns_per_hour` budget counts (each request, whether it ran or became a ticket)."""
 
 COUNTED_RESULTS = frozenset({AuditResult.ALLOWED, AuditResult.PENDING_APPROVAL})
-WINDOW_SECONDS = 3600.0
+WINDOW = timedelta(hours=1)
 
 
 def _throttled(limit: str, allowed: int, used: int, retry_after: float) -> ThrottledError:
@@ -40,7 +41,7 @@ def _throttled(limit: str, allowed: int, used: int, retry_after: float) -> Throt
 def rerun_times(store: Store, actor: str, *, now: str, limit: int) -> list[str]:
     """When the actor asked for reruns in the last hour, oldest first (at most `limit` per
     action, which is all a budget of `limit - 1` needs)."""
-    since = after_seconds(now, -WINDOW_SECONDS)
+    since = shifted(now, -WINDOW)
     return sorted(
         entry.timestamp
         for action in RERUN_ACTIONS
@@ -57,8 +58,8 @@ def check_reruns(store: Store, limits: Limits, actor: str) -> None:
     now = utc_now()
     times = rerun_times(store, actor, now=now, limit=allowed + 1)
     if len(times) >= allowed:
-        frees_at = after_seconds(times[len(times) - allowed], WINDOW_SECONDS) if allowed else now
-        retry_after = seconds_between(now, frees_at) if allowed else WINDOW_SECONDS
+        frees_at = shifted(times[len(times) - allowed], WINDOW) if allowed else now
+        retry_after = seconds_between(now, frees_at) if allowed else WINDOW.total_seconds()
         raise _throttled("reruns_per_hour", allowed, len(times), retry_after)
 
 

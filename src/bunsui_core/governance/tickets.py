@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bunsui_core.governance.previews import Preview
 from bunsui_core.model.session import new_id, utc_now
+from bunsui_core.model.timestamps import shifted
 
 APPROVAL_DEADLINE = timedelta(hours=24)
 EXECUTION_WINDOW = timedelta(hours=1)
@@ -68,12 +69,6 @@ def ticket_headline(ticket: Mapping[str, Any]) -> str:
     if isinstance(summary, str) and summary:
         return summary
     return f"{ticket['action']} {json.dumps(ticket.get('arguments') or {}, ensure_ascii=False)}"
-
-
-def later(timestamp: str, delta: timedelta) -> str:
-    """`timestamp` (bunsui's fixed-width UTC text) plus `delta`, in the same format."""
-    moment = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    return (moment + delta).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Ticket(BaseModel):
@@ -135,7 +130,7 @@ class Ticket(BaseModel):
             rule=rule,
             policy_hash=policy_hash,
             created_at=now,
-            expires_at=later(now, APPROVAL_DEADLINE),
+            expires_at=shifted(now, APPROVAL_DEADLINE),
             correlation_id=correlation_id,
             files=files or {},
             preview=preview,

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from bunsui_core.insights._numbers import round_up, spread
-from bunsui_core.insights.history import History, JobSample, RunSample, seconds_between
+from bunsui_core.insights.history import History, JobSample, RunSample
 from bunsui_core.insights.model import (
     EstimatedEffect,
     Evidence,
@@ -26,6 +26,7 @@ from bunsui_core.insights.model import (
 )
 from bunsui_core.model.pipeline import OperationType
 from bunsui_core.model.session import RunStatus
+from bunsui_core.model.timestamps import seconds_between
 
 PRICES_PATH = Path(__file__).with_name("prices.yaml")
 OVERPROVISIONED_RATIO = 0.5
@@ -85,7 +86,7 @@ def runs_per_month(runs: list[RunSample]) -> float:
     """Observed frequency: runs over the span they were created in, scaled to 30 days."""
     if len(runs) < 2:
         return float(len(runs))
-    span = seconds_between(runs[0].created_at, runs[-1].created_at) or 0.0
+    span = seconds_between(runs[0].created_at, runs[-1].created_at)
     if span <= 0:
         return float(len(runs))
     return (len(runs) - 1) / span * SECONDS_PER_MONTH

@@ -8,10 +8,10 @@ runs (and its errors only when something failed or was retried).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.session import JobRun, OperationRun, RunStatus, Session
+from bunsui_core.model.timestamps import seconds_between
 from bunsui_core.store.base import SessionFilter, Store
 
 HISTORY_WINDOW = 30
@@ -21,11 +21,9 @@ MEMORY_FAILURE_RATIO = 0.9
 """A failed attempt that peaked this close to its limit counts as running out of memory."""
 
 
-def seconds_between(start: str | None, end: str | None) -> float | None:
-    """Elapsed seconds between two stored timestamps, None when either is missing."""
-    if not start or not end:
-        return None
-    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+def elapsed(start: str | None, end: str | None) -> float | None:
+    """Seconds between two stored timestamps, None when either is missing (not yet ended)."""
+    return seconds_between(start, end) if start and end else None
 
 
 @dataclass(frozen=True)
@@ -110,7 +108,7 @@ def _job_sample(job_run: JobRun, operations: list[OperationRun]) -> JobSample:
     waits = 0.0
     for op in operations:
         for before, after in zip(op.attempts, op.attempts[1:], strict=False):
-            gap = seconds_between(before.finished_at, after.started_at)
+            gap = elapsed(before.finished_at, after.started_at)
             waits += max(gap or 0.0, 0.0)
     reserved = sum(
         (a.memory_limit_mb or 0) / 1024 * (a.elapsed_seconds or 0.0) / 3600 for a in attempts
@@ -126,7 +124,7 @@ def _job_sample(job_run: JobRun, operations: list[OperationRun]) -> JobSample:
     return JobSample(
         job_id=job_run.job_id,
         status=job_run.status,
-        wall_seconds=seconds_between(job_run.started_at, job_run.finished_at),
+        wall_seconds=elapsed(job_run.started_at, job_run.finished_at),
         run_seconds=run_seconds,
         retry_wait_seconds=waits,
         attempts=max((len(op.attempts) for op in operations), default=0),
@@ -164,7 +162,7 @@ def _run_sample(store: Store, session: Session) -> RunSample:
         created_at=session.created_at,
         pipeline_version=session.pipeline_version,
         status=str(session.status),
-        wall_seconds=seconds_between(session.started_at, session.finished_at),
+        wall_seconds=elapsed(session.started_at, session.finished_at),
         jobs=jobs,
     )
 

@@ -9,13 +9,14 @@ The functions here are pure (time is an argument) so the rules are tested withou
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from bunsui_core.errors import ConflictError, ErrorCode
+from bunsui_core.model.timestamps import shifted
 
 if TYPE_CHECKING:
     from bunsui_core.model.session import Session
@@ -69,21 +70,6 @@ class EscalatedError(ConflictError):
     """An agent's write or claim on a session a person must look at first."""
 
     default_code = ErrorCode.ESCALATED
-
-
-UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def after_seconds(now: str, seconds: float) -> str:
-    """`now` plus `seconds`, in the store's fixed-width UTC format."""
-    moment = datetime.strptime(now, UTC_FORMAT).replace(tzinfo=UTC)
-    return (moment + timedelta(seconds=seconds)).strftime(UTC_FORMAT)
-
-
-def seconds_between(earlier: str, later: str) -> float:
-    """How many seconds pass from `earlier` to `later` (negative when it is the other way)."""
-    start = datetime.strptime(earlier, UTC_FORMAT).replace(tzinfo=UTC)
-    return (datetime.strptime(later, UTC_FORMAT).replace(tzinfo=UTC) - start).total_seconds()
 
 
 def active_claim(session: Session, now: str) -> SessionClaim | None:
@@ -144,7 +130,7 @@ def claimed(
             update={
                 "instance_id": instance_id,
                 "note": note if note is not None else live.note,
-                "expires_at": after_seconds(now, ttl_seconds),
+                "expires_at": shifted(now, timedelta(seconds=ttl_seconds)),
             }
         )
     else:
@@ -153,7 +139,7 @@ def claimed(
             instance_id=instance_id,
             note=note,
             acquired_at=now,
-            expires_at=after_seconds(now, ttl_seconds),
+            expires_at=shifted(now, timedelta(seconds=ttl_seconds)),
             taken_over_from=(
                 previous.holder if previous is not None and previous.holder != actor else None
             ),
@@ -187,19 +173,38 @@ def escalated(session: Session, *, actor: str, reason: str, now: str) -> Session
     )
 
 
-def claim_events(before: Session, after: Session) -> list[str]:
-    """What changed in claims and escalations between two versions of a session, as event
+class LeaseState(NamedTuple):
+    """What the stores index of a session's claim and escalation: enough to list claims and
+    escalations from an index, and to say what a write changed without re-reading the body."""
+
+    holder: str | None
+    expires_at: str | None
+    escalated: bool
+
+    @classmethod
+    def of(cls, session: Session) -> LeaseState:
+        """The indexed part of a session's claim and escalation."""
+        claim = session.claim
+        return cls(
+            claim.holder if claim else None,
+            claim.expires_at if claim else None,
+            session.escalation is not None,
+        )
+
+
+def claim_events(before: LeaseState, after: Session) -> list[str]:
+    """What changed in claims and escalations from the stored state to `after`, as event
     statuses for the feed (`claimed`, `released`, `escalated`, ...)."""
     events: list[str] = []
-    old, new = before.claim, after.claim
-    if new is not None and (old is None or old.holder != new.holder):
+    new = after.claim
+    if new is not None and before.holder != new.holder:
         events.append(ClaimEvent.TAKEN_OVER if new.taken_over_from else ClaimEvent.CLAIMED)
-    elif new is not None and old is not None and new.expires_at > old.expires_at:
+    elif new is not None and new.expires_at > (before.expires_at or ""):
         events.append(ClaimEvent.RENEWED)
-    elif new is None and old is not None:
+    elif new is None and before.holder is not None:
         events.append(ClaimEvent.RELEASED)
-    if before.escalation is None and after.escalation is not None:
+    if not before.escalated and after.escalation is not None:
         events.append(ClaimEvent.ESCALATED)
-    elif before.escalation is not None and after.escalation is None:
+    elif before.escalated and after.escalation is None:
         events.append(ClaimEvent.ESCALATION_RESOLVED)
     return events

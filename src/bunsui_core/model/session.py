@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bunsui_core.errors import InvalidTransitionError
+from bunsui_core.model import timestamps
 from bunsui_core.model.claims import Escalation, SessionClaim
 from bunsui_core.model.dbt_nodes import NodeResult
 from bunsui_core.model.fingerprint import fingerprint_of
 
-
-def utc_now() -> str:
-    """Current time as fixed-width ISO 8601 UTC text, so text order is time order in every store."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+utc_now = timestamps.utc_now
+"""The clock most modules take from here (timestamps.py holds the format and its sums)."""
 
 
 def new_id(prefix: str) -> str:

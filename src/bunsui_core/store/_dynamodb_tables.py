@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bumped when a table or index is added; recorded in the `kv` table by create_tables."""
 
 
@@ -52,11 +52,14 @@ PIPELINES = TableSpec(
 )
 SESSIONS = TableSpec(
     "sessions",
-    "sessions: pk session_id; listed newest first overall, by status, by pipeline",
+    "sessions: pk session_id; listed newest first overall, by status, by pipeline, and the "
+    "sparse claim and escalation indexes",
     indexes=(
         IndexSpec("by_created", "gall", "order"),
         IndexSpec("by_status", "gstatus", "order"),
         IndexSpec("by_pipeline", "gpipeline", "order"),
+        IndexSpec("by_claim", "gclaim", "order"),  # sparse: sessions with a claim
+        IndexSpec("by_escalated", "gescalated", "order"),  # sparse: escalated sessions
     ),
 )
 SESSION_ITEMS = TableSpec(

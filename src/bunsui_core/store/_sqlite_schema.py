@@ -155,4 +155,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX insight_states_by_pipeline ON insight_states (pipeline_id, insight_id);
     """,
+    # 7: claims and escalations as indexed columns (kept with the body in one UPDATE), so
+    # `session claims`, a claim's budget check and a person's escalation queue read an index
+    # instead of parsing every stored session; and an actor's rerun requests by index.
+    """
+    ALTER TABLE sessions ADD COLUMN claim_holder TEXT;
+    ALTER TABLE sessions ADD COLUMN claim_expires_at TEXT;
+    ALTER TABLE sessions ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;
+    UPDATE sessions SET
+        claim_holder = json_extract(body, '$.claim.holder'),
+        claim_expires_at = json_extract(body, '$.claim.expires_at'),
+        escalated = json_extract(body, '$.escalation') IS NOT NULL;
+    CREATE INDEX sessions_by_claim ON sessions (claim_expires_at);
+    CREATE INDEX sessions_escalated ON sessions (created_at DESC, session_id DESC)
+        WHERE escalated = 1;
+    CREATE INDEX audit_by_actor_action ON audit (actor, action, seq);
+    """,
 )

@@ -18,6 +18,7 @@ from bunsui_core.errors import (
 )
 from bunsui_core.governance.audit import AuditEntry, AuditEvent, AuditHead
 from bunsui_core.governance.tickets import TICKET_TRANSITIONS, Ticket, TicketStatus
+from bunsui_core.model.claims import LeaseState
 from bunsui_core.model.event import Event
 from bunsui_core.model.insight import InsightState
 from bunsui_core.model.pipeline import Pipeline
@@ -35,6 +36,7 @@ from bunsui_core.model.session import (
     Session,
     SessionStatus,
 )
+from bunsui_core.model.timestamps import UTC_FORMAT
 
 
 class SessionFilter(BaseModel):
@@ -62,16 +64,16 @@ class SessionFilter(BaseModel):
         None, max_length=128, description="Only sessions this actor holds a claim on."
     )
 
-    def lease_matches(self, session: Session, now: str) -> bool:
-        """Whether the session passes the `claimed` / `escalated` filters at `now` (stores
-        that cannot ask this of an index check it on each candidate)."""
-        claim = session.claim
-        held = claim is not None and claim.active(now)
+    def lease_matches(self, lease: LeaseState, now: str) -> bool:
+        """Whether a session with this stored claim and escalation passes the `claimed`,
+        `claimed_by` and `escalated` filters at `now` (for stores that check each candidate
+        of an index rather than ask the index)."""
+        held = lease.expires_at is not None and lease.expires_at > now
         if self.claimed is not None and held != self.claimed:
             return False
-        if self.claimed_by is not None and not (held and claim and claim.holder == self.claimed_by):
+        if self.claimed_by is not None and not (held and lease.holder == self.claimed_by):
             return False
-        return self.escalated is None or (session.escalation is not None) == self.escalated
+        return self.escalated is None or lease.escalated == self.escalated
 
     @field_validator("created_after", "created_before")
     @classmethod
@@ -87,7 +89,7 @@ class SessionFilter(BaseModel):
             raise ValueError(msg) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return moment.astimezone(UTC).strftime(UTC_FORMAT)
 
 
 class SessionPage(BaseModel):

@@ -10,7 +10,9 @@ Tables (named `<prefix>-<suffix>`, defined in `_dynamodb_tables.py`; keys `pk`/`
     sessions       pk session_id. Indexes by_created (gall='sessions', order), by_status
                    (gstatus, order), by_pipeline (gpipeline, order); `order` is
                    "<created_at> <session_id>", so a descending Query is newest first with the
-                   keyset tie-break of the SQLite store.
+                   keyset tie-break of the SQLite store. Sparse indexes by_claim (gclaim,
+                   order) and by_escalated (gescalated, order) hold only sessions with a claim
+                   or an escalation (claim_holder / claim_expires kept beside them).
     session-items  pk session_id, sk "job:<json key>" | "op:<json key>" | "override:<json key>".
     errors         pk session_id, sk seq (N, from the `errors` counter); index by_fingerprint.
     resolutions    pk resolution_id, attribute seq; indexes by_fingerprint, by_code, by_error,
@@ -117,7 +119,7 @@ from bunsui_core.governance.audit import (
     AuditHead,
 )
 from bunsui_core.governance.tickets import Ticket, TicketStatus
-from bunsui_core.model.claims import claim_events
+from bunsui_core.model.claims import LeaseState, claim_events
 from bunsui_core.model.event import Event, EventKind
 from bunsui_core.model.insight import InsightState
 from bunsui_core.model.pipeline import Pipeline, content_hash
@@ -138,6 +140,7 @@ from bunsui_core.model.session import (
     check_transition,
     utc_now,
 )
+from bunsui_core.model.timestamps import UTC_FORMAT
 from bunsui_core.store._dynamodb_tables import (
     AUDIT,
     ERRORS,
@@ -319,6 +322,34 @@ def _body(model: BaseModel) -> Item:
             details={"bytes": len(raw), "compressed": len(packed), "limit": MAX_BODY},
         )
     return {"bodyz": {"B": packed}}
+
+
+CLAIMED_MARK = "claims"
+ESCALATED_MARK = "escalated"
+"""Values of the sparse index keys `gclaim` / `gescalated`: only sessions with a claim (live or
+lapsed, until released) or an escalation have them, so those listings read only those."""
+LEASE_ATTRIBUTES = ("claim_holder", "claim_expires", "gclaim", "gescalated")
+
+
+def _lease_attributes(session: Session) -> tuple[Item, tuple[str, ...]]:
+    """The claim and escalation attributes a session item carries, and those it must drop."""
+    holder, expires_at, escalated = LeaseState.of(session)
+    present: Item = {}
+    if holder is not None and expires_at is not None:
+        present |= {"claim_holder": _s(holder), "claim_expires": _s(expires_at)}
+        present["gclaim"] = _s(CLAIMED_MARK)
+    if escalated:
+        present["gescalated"] = _s(ESCALATED_MARK)
+    return present, tuple(name for name in LEASE_ATTRIBUTES if name not in present)
+
+
+def _lease_state(item: Item) -> LeaseState:
+    """The stored claim and escalation of a session item, read from its indexed attributes."""
+    return LeaseState(
+        item.get("claim_holder", {}).get("S"),
+        item.get("claim_expires", {}).get("S"),
+        "gescalated" in item,
+    )
 
 
 def _body_update(model: BaseModel) -> tuple[str, str, dict[str, Any]]:
@@ -758,6 +789,7 @@ class DynamoDBStore:
             "gpipeline": _g(session.pipeline_id),
             "order": _s(_order(session.created_at, session.session_id)),
             **_body(session),
+            **_lease_attributes(session)[0],
         }
         if session.root_session_id is not None:
             item["root_session_id"] = _s(session.root_session_id)
@@ -825,22 +857,23 @@ class DynamoDBStore:
         updated = session.model_copy(
             update={"version": expected_version + 1, "updated_at": utc_now()}
         )
+        lease, unleased = _lease_attributes(updated)
         update = self._cas_update(
             SESSIONS,
             {"pk": _s(session_id)},
             updated,
             expected_version,
-            {"status": _s(str(updated.status)), "gstatus": _g(str(updated.status))},
+            {"status": _s(str(updated.status)), "gstatus": _g(str(updated.status)), **lease},
+            remove=unleased,
         )
         changes: list[tuple[EventKind, str, str, str | None]] = []
         if status != updated.status:
             changes.append(
                 (EventKind.SESSION, session_id, str(updated.status), session.pipeline_id)
             )
-        before = self._session_from_item(session_id, item)
         changes.extend(
             (EventKind.CLAIM, session_id, change, session.pipeline_id)
-            for change in claim_events(before, updated)
+            for change in claim_events(_lease_state(item), updated)
         )
         try:
             if changes:
@@ -861,13 +894,17 @@ class DynamoDBStore:
         record: BaseModel,
         expected_version: int,
         fields: Item,
+        *,
+        remove: tuple[str, ...] = (),
     ) -> dict[str, Any]:
-        """UpdateItem (or transaction Update) writing body and fields if version still matches.
+        """UpdateItem (or transaction Update) writing body and fields, and removing the
+        `remove` attributes, if version still matches.
 
         An update, not a put, so attributes written elsewhere (heartbeat_at) survive.
         """
         body, stale, value = _body_update(record)
         names = {"#version": "version", "#body": body, "#stale": stale}
+        names.update({f"#{name}": name for name in remove})
         values: Item = {
             ":expected": _n(expected_version),
             ":version": _n(expected_version + 1),
@@ -881,7 +918,8 @@ class DynamoDBStore:
         return {
             "TableName": self.table_name(spec),
             "Key": key,
-            "UpdateExpression": f"SET {', '.join(sets)} REMOVE #stale",
+            "UpdateExpression": f"SET {', '.join(sets)} "
+            f"REMOVE {', '.join(['#stale', *(f'#{name}' for name in remove)])}",
             "ConditionExpression": "#version = :expected",
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
@@ -927,7 +965,11 @@ class DynamoDBStore:
         """(created_at, session_id, item) newest first, from the index that narrows most."""
         status = str(session_filter.status) if session_filter.status is not None else None
         pipeline_id = session_filter.pipeline_id
-        if pipeline_id is not None:
+        if session_filter.claimed or session_filter.claimed_by is not None:
+            index, hash_key, value = "by_claim", "gclaim", CLAIMED_MARK
+        elif session_filter.escalated:
+            index, hash_key, value = "by_escalated", "gescalated", ESCALATED_MARK
+        elif pipeline_id is not None:
             index, hash_key, value = "by_pipeline", "gpipeline", "=" + pipeline_id
         elif status is not None:
             index, hash_key, value = "by_status", "gstatus", "=" + status
@@ -946,7 +988,7 @@ class DynamoDBStore:
                 session_filter.escalated,
             )
         )
-        checked = (status is not None and pipeline_id is not None) or leases
+        checked = sum(v is not None for v in (status, pipeline_id)) + leases > 1
         now = utc_now()
         for item in self._index(
             SESSIONS,
@@ -970,10 +1012,8 @@ class DynamoDBStore:
                 (upper is None or created_at < upper)
                 and (after is None or (created_at, session_id) < after)
                 and (status is None or item.get("status", {}).get("S") == status)
-                and (
-                    not leases
-                    or session_filter.lease_matches(self._session_from_item(session_id, item), now)
-                )
+                and (pipeline_id is None or item.get("pipeline_id", {}).get("S") == pipeline_id)
+                and (not leases or session_filter.lease_matches(_lease_state(item), now))
             ):
                 yield created_at, session_id, item
 
@@ -1624,7 +1664,7 @@ class DynamoDBStore:
         """Status changes after `after_seq`, oldest first, stopping before a recent hole."""
         if limit < 1:
             return []
-        cutoff = (datetime.now(UTC) - self.event_hole_grace).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        cutoff = (datetime.now(UTC) - self.event_hole_grace).strftime(UTC_FORMAT)
         expected = after_seq + 1
         events: list[Event] = []
         for item in self._query(

@@ -27,7 +27,7 @@ from bunsui_core.governance.audit import (
     AuditHead,
 )
 from bunsui_core.governance.tickets import Ticket, TicketStatus
-from bunsui_core.model.claims import claim_events
+from bunsui_core.model.claims import LeaseState, claim_events
 from bunsui_core.model.event import Event, EventKind
 from bunsui_core.model.insight import InsightState
 from bunsui_core.model.pipeline import Pipeline, content_hash
@@ -299,7 +299,8 @@ class SqliteStore:
             with self._transaction() as db:
                 db.execute(
                     "INSERT INTO sessions (session_id, pipeline_id, status, created_at, version, "
-                    "root_session_id, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "root_session_id, body, claim_holder, claim_expires_at, escalated) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         session.session_id,
                         session.pipeline_id,
@@ -308,6 +309,7 @@ class SqliteStore:
                         session.version,
                         session.root_session_id,
                         session.model_dump_json(),
+                        *LeaseState.of(session),
                     ),
                 )
                 _record_event(
@@ -341,7 +343,8 @@ class SqliteStore:
         """Compare-and-set on `version`, enforcing the status transition table."""
         with self._transaction() as db:
             row = db.execute(
-                "SELECT status, version, body FROM sessions WHERE session_id = ?",
+                "SELECT status, version, claim_holder, claim_expires_at, escalated "
+                "FROM sessions WHERE session_id = ?",
                 (session.session_id,),
             ).fetchone()
             if row is None:
@@ -349,7 +352,7 @@ class SqliteStore:
                     f"session {session.session_id} not found",
                     details={"session_id": session.session_id},
                 )
-            status, version, body = row
+            status, version, *lease = row
             if version != expected_version:
                 raise ConflictError(
                     f"session {session.session_id} changed concurrently "
@@ -362,11 +365,13 @@ class SqliteStore:
                 update={"version": expected_version + 1, "updated_at": utc_now()}
             )
             db.execute(
-                "UPDATE sessions SET status = ?, version = ?, body = ? WHERE session_id = ?",
+                "UPDATE sessions SET status = ?, version = ?, body = ?, claim_holder = ?, "
+                "claim_expires_at = ?, escalated = ? WHERE session_id = ?",
                 (
                     str(updated.status),
                     updated.version,
                     updated.model_dump_json(),
+                    *LeaseState.of(updated),
                     updated.session_id,
                 ),
             )
@@ -378,7 +383,7 @@ class SqliteStore:
                     str(updated.status),
                     updated.pipeline_id,
                 )
-            before = parse_record(Session, body, table="sessions", key=session.session_id)
+            before = LeaseState(lease[0], lease[1], bool(lease[2]))
             for change in claim_events(before, updated):
                 _record_event(db, EventKind.CLAIM, updated.session_id, change, updated.pipeline_id)
             return updated
@@ -410,27 +415,27 @@ class SqliteStore:
             clauses.append("created_at < ?")
             params.append(session_filter.created_before)
         if session_filter.claimed is not None:
-            held = "COALESCE(json_extract(body, '$.claim.expires_at'), '') > ?"
-            clauses.append(held if session_filter.claimed else f"NOT ({held})")
+            clauses.append(
+                "claim_expires_at > ?"
+                if session_filter.claimed
+                else "(claim_expires_at IS NULL OR claim_expires_at <= ?)"
+            )
             params.append(utc_now())
         if session_filter.claimed_by is not None:
-            clauses.append(
-                "json_extract(body, '$.claim.holder') = ? "
-                "AND json_extract(body, '$.claim.expires_at') > ?"
-            )
+            clauses.append("claim_holder = ? AND claim_expires_at > ?")
             params.extend((session_filter.claimed_by, utc_now()))
         if session_filter.escalated is not None:
-            clauses.append(
-                "json_extract(body, '$.escalation') IS NOT NULL"
-                if session_filter.escalated
-                else "json_extract(body, '$.escalation') IS NULL"
-            )
+            clauses.append("escalated = 1" if session_filter.escalated else "escalated = 0")
         if cursor is not None:
             clauses.append("(created_at, session_id) < (?, ?)")
             params.extend(decode_cursor(cursor))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        # Live claims are few: read them by expiry and sort, rather than walk every session in
+        # creation order (which the planner would pick to avoid the sort).
+        held = session_filter.claimed or session_filter.claimed_by is not None
+        source = "sessions INDEXED BY sessions_by_claim" if held else "sessions"
         rows = self._rows(
-            f"SELECT session_id, body, heartbeat_at FROM sessions {where} "  # noqa: S608 - clauses are fixed strings; values are bound
+            f"SELECT session_id, body, heartbeat_at FROM {source} {where} "  # noqa: S608 - fixed strings; values are bound
             "ORDER BY created_at DESC, session_id DESC LIMIT ?",
             (*params, limit + 1),
         )
@@ -831,11 +836,11 @@ class SqliteStore:
         return [parse_record(AuditEntry, body, table="audit", key=str(seq)) for seq, body in rows]
 
     def recent_audit(self, *, actor: str, action: str, since: str, limit: int) -> list[AuditEntry]:
-        """An actor's entries for one action after `since`, newest first (action index)."""
+        """An actor's entries for one action after `since`, newest first (actor+action index)."""
         rows = self._rows(
-            "SELECT seq, body FROM audit WHERE action = ? AND actor = ? "
+            "SELECT seq, body FROM audit WHERE actor = ? AND action = ? "
             "AND json_extract(body, '$.timestamp') > ? ORDER BY seq DESC LIMIT ?",
-            (action, actor, since, limit),
+            (actor, action, since, limit),
         )
         return [parse_record(AuditEntry, body, table="audit", key=str(seq)) for seq, body in rows]
 

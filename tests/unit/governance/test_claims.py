@@ -169,6 +169,33 @@ class TestWritesOnClaimedSessions:
             reason="fixed by hand",
         )
 
+    def test_a_forced_takeover_and_release_are_audited_with_the_previous_holder(self, home, failed):
+        """The audit log, not only the session record, says whose claim a person overrode;
+        an ordinary claim and release record no outcome."""
+        home(AGENT_1, "session:claim", session_id=failed)
+        assert home(HUMAN, "session:claim", session_id=failed, force=True)["previous_holder"] == (
+            AGENT_1
+        )
+        home(HUMAN, "session:release", session_id=failed)
+        home(AGENT_2, "session:claim", session_id=failed)
+        home(HUMAN, "session:release", session_id=failed, force=True)
+        entries = home(HUMAN, "audit:list", session_id=failed, limit=50)["entries"]
+        outcomes = [
+            (e["actor"], e["action"], e["outcome"])
+            for e in entries
+            if e["action"] in {"session:claim", "session:release"}
+        ]
+        assert sorted(outcomes, key=str) == sorted(
+            [
+                (AGENT_1, "session:claim", None),
+                (HUMAN, "session:claim", {"previous_holder": AGENT_1}),
+                (HUMAN, "session:release", None),
+                (AGENT_2, "session:claim", None),
+                (HUMAN, "session:release", {"previous_holder": AGENT_2}),
+            ],
+            key=str,
+        )
+
     def test_agents_cannot_force(self, home, failed):
         """A forced takeover is a human's override, never an agent's."""
         home(AGENT_1, "session:claim", session_id=failed)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bunsui_core.errors import ConflictError, ErrorCode, StoreError
+from bunsui_core.model.claims import claimed, escalated
 from bunsui_core.model.pipeline_loader import validate_pipeline_data
 from bunsui_core.model.session import (
     ErrorRecord,
@@ -20,6 +21,7 @@ from bunsui_core.model.session import (
     OperationRun,
     Session,
     SessionStatus,
+    utc_now,
 )
 from bunsui_core.store import sqlite as sqlite_module
 from bunsui_core.store._sqlite_schema import MIGRATIONS
@@ -360,3 +362,59 @@ class TestQueryPlans:
         plan = " | ".join(row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql))
         assert f"USING INDEX {index}" in plan, plan
         assert "TEMP B-TREE" not in plan, plan
+
+
+class TestClaimColumnsMigration:
+    def test_claims_and_escalations_stored_before_the_columns_are_found_after(self, tmp_path):
+        """Migration 7 moved claims and escalations into indexed columns: a database of the
+        schema before it, holding a claimed and an escalated session, lists both afterwards
+        by `claimed`, `claimed_by` and `escalated` (nothing a person was tracking is lost)."""
+        path = tmp_path / "v6.db"
+        before = len(MIGRATIONS) - 1
+        now = utc_now()
+        held = claimed(
+            make_session("ses-held", status=SessionStatus.FAILED, created_at=now),
+            actor="ai-agent-2",
+            instance_id="cli-1",
+            ttl_seconds=600,
+            note=None,
+            now=now,
+        )
+        handed = escalated(
+            make_session("ses-handed", status=SessionStatus.FAILED, created_at=now),
+            actor="ai-agent",
+            reason="needs a person",
+            now=now,
+        )
+        with sqlite3.connect(path) as db:
+            for number, script in enumerate(MIGRATIONS[:before], start=1):
+                db.executescript(script)
+                db.execute(f"PRAGMA user_version = {number}")
+            for session in (held, handed):
+                db.execute(
+                    "INSERT INTO sessions (session_id, pipeline_id, status, created_at, "
+                    "version, root_session_id, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        session.session_id,
+                        session.pipeline_id,
+                        str(session.status),
+                        session.created_at,
+                        session.version,
+                        None,
+                        session.model_dump_json(),
+                    ),
+                )
+        db.close()
+        store = SqliteStore(path)
+        try:
+
+            def ids(wanted: SessionFilter) -> list[str]:
+                return [s.session_id for s in store.list_sessions(wanted, limit=10).sessions]
+
+            assert ids(SessionFilter(claimed=True)) == ["ses-held"]
+            assert ids(SessionFilter(claimed_by="ai-agent-2")) == ["ses-held"]
+            assert ids(SessionFilter(claimed_by="ai-agent")) == []
+            assert ids(SessionFilter(escalated=True)) == ["ses-handed"]
+            assert ids(SessionFilter(claimed=False, escalated=False)) == []
+        finally:
+            store.close()

@@ -33,6 +33,7 @@ from bunsui_core.model.session import (
     OperationRun,
     RunStatus,
 )
+from bunsui_core.model.timestamps import UTC_FORMAT, seconds_between
 
 SIGNAL_EXIT_BASE = 128
 """A container exit code above this means the process was killed by signal (code - 128)."""
@@ -67,14 +68,7 @@ def event_time(value: Any) -> str:
     else:
         moment = datetime.fromisoformat(str(value))
         moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _seconds_between(start: str, end: str) -> float:
-    parse = "%Y-%m-%dT%H:%M:%S.%fZ"
-    return round(
-        (datetime.strptime(end, parse) - datetime.strptime(start, parse)).total_seconds(), 3
-    )
+    return moment.astimezone(UTC).strftime(UTC_FORMAT)
 
 
 def _json(text: Any) -> Any:
@@ -467,7 +461,7 @@ class _Folder:
         record = attempt.record
         record.status = status
         record.finished_at = timestamp
-        record.elapsed_seconds = _seconds_between(record.started_at, timestamp)
+        record.elapsed_seconds = round(seconds_between(record.started_at, timestamp), 3)
 
     def job_failed(
         self, event_id: int, timestamp: str, job_id: str, details: dict[str, Any]
