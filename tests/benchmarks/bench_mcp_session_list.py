@@ -23,8 +23,8 @@ to end on fresh connections: CPU per call of the client (the SDK's check timed i
 calls) and of the server (event-loop thread vs worker threads, from /proc), and the ratio
 with the client's check skipped and with each proposed schema validated instead.
 
-Run: .venv/bin/python tests/benchmarks/bench_mcp_session_list.py [--profile]
-     (exit 1 when the target is missed)
+Run: .venv/bin/python tests/benchmarks/bench_mcp_session_list.py [--profile | --no-explain]
+     (exit 1 when the target is missed; --no-explain: ratios only, for repeated runs)
 """
 
 from __future__ import annotations
@@ -679,7 +679,7 @@ def main() -> int:
         load = os.getloadavg()
         print(f"\nload average after the runs: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         ok = all(results)
-        if not ok or force_profile:
+        if (not ok or force_profile) and "--no-explain" not in sys.argv[1:]:
             explain(settings, runs, params)
     print(
         f"\nverdict: {'target met' if ok else 'TARGET MISSED'} "
