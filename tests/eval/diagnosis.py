@@ -61,6 +61,13 @@ def _outcome(example: Example, result: Classification) -> Outcome:
     )
 
 
+def training_examples(examples: list[Example], held_family: str) -> list[Example]:
+    """The other families' messages, less any copy of a held-out message (the same text is
+    sometimes quoted under two services, and the model would otherwise have seen it)."""
+    held = {e.message.strip() for e in examples if e.family == held_family}
+    return [e for e in examples if e.family != held_family and e.message.strip() not in held]
+
+
 def leave_one_family_out(examples: list[Example], *, use_model: bool = True) -> list[Outcome]:
     """Every message classified by layers that never saw its family."""
     outcomes = []
@@ -69,7 +76,7 @@ def leave_one_family_out(examples: list[Example], *, use_model: bool = True) -> 
         held = [e for e in examples if e.family == family]
         model: TextModel | None = None
         if use_model:
-            model = train([e for e in examples if e.family != family], space=space)
+            model = train(training_examples(examples, family), space=space)
         for example in held:
             result = classify(example.message, use_model=use_model, model=model)
             outcomes.append(_outcome(example, result))

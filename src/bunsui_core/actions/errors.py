@@ -14,7 +14,7 @@ from bunsui_core.diagnosis.analyzer import SessionAnalysis, analyze_session
 from bunsui_core.diagnosis.catalog import load_catalog
 from bunsui_core.diagnosis.classifier import Hypothesis, classify
 from bunsui_core.diagnosis.learning import ConfidenceBasis, posterior, rank_actions
-from bunsui_core.diagnosis.templates import LabelVote, template_of
+from bunsui_core.diagnosis.templates import MIN_FIXED_WORDS, LabelVote, label_template, template_of
 from bunsui_core.diagnosis.vocabulary import Category, Layer, RecoveryAction
 from bunsui_core.errors import InvalidArgumentError, NotFoundError
 from bunsui_core.model.fingerprint import fingerprint_of
@@ -300,9 +300,17 @@ def label(ctx: ActionContext, args: LabelInput) -> LabelOutput:
     error = ctx.store.get_error(args.error_id)
     if error is None:
         raise NotFoundError(f"no error {args.error_id}", details={"error_id": args.error_id})
+    template = label_template(error.message)
+    if template is None:
+        raise InvalidArgumentError(
+            f"error {error.error_id} keeps fewer than {MIN_FIXED_WORDS} words of its own text "
+            "once numbers, ids, paths and quoted values are masked: a label on it would "
+            "answer for unrelated failures",
+            details={"error_id": error.error_id, "template": template_of(error.message)},
+        )
     stored = ErrorLabel(
         error_id=error.error_id,
-        template=template_of(error.message),
+        template=template,
         category=args.category.value,
         action=args.action.value,
         actor=ctx.actor,

@@ -31,7 +31,7 @@ from bunsui_core.diagnosis.catalog import (
     definition,
     load_catalog,
 )
-from bunsui_core.diagnosis.patterns import catalog_pattern, raw_pattern
+from bunsui_core.diagnosis.patterns import catalog_pattern
 from bunsui_core.diagnosis.templates import LabelVote, recognise
 from bunsui_core.diagnosis.vocabulary import Category, Layer, RecoveryAction
 from bunsui_core.model.session import FailureKind
@@ -234,26 +234,11 @@ def _learned(
     )
 
 
-_ENGINE_HEADLINE = (
-    r"(?m)^Command (?:exited with code -?\d+|was killed by signal [A-Z0-9]+|timed out after "
-    r"[\d.]+ seconds and was killed|could not be started: [^\n]*)"
-    r"(?: \(memory limit \d+ MiB, peak RSS [\d.]+ MiB\))?$"
-)
-
-
-def job_output(text: str) -> str:
-    """The text without the local engine's own headline: the model reads what the job wrote,
-    never bunsui's wording (which would make every failure with a memory limit look like a
-    memory failure)."""
-    stripped = raw_pattern(_ENGINE_HEADLINE).sub("", text)  # type: ignore[attr-defined]
-    return str(stripped).strip()
-
-
 def _model_verdict(
     text: str, context: dict[str, Any], model: TextModel | None
 ) -> tuple[Classification | None, Hypothesis | None]:
     """The model's classification when it is confident, else its hypothesis only."""
-    text = job_output(text)
+    text = run_facts.job_output(text)
     if model is None or not text:
         return None, None
     prediction = model.predict(text)

@@ -56,33 +56,28 @@ class TextModel:
     threshold: float
     layer_precision: dict[str, float]
 
-    def vectorize(self, text: str) -> np.ndarray:
-        """The message's l2-normalised tf-idf row."""
+    def raw_scores(self, text: str) -> dict[str, np.ndarray]:
+        """Each head's linear scores for the message, from one sparse tf-idf row (sublinear
+        tf, l2 norm): only the message's own features are touched, never a dense row as wide
+        as the vocabulary."""
         import numpy as np  # noqa: PLC0415 - numpy loads only when a message is classified
 
-        row = np.zeros(len(self.idf))
-        for feature, count in Counter(features(text)).items():
-            index = self.vocabulary.get(feature)
-            if index is not None:
-                row[index] = (1.0 + math.log(count)) * self.idf[index]
-        norm = float(np.linalg.norm(row))
-        return row / norm if norm else row
-
-    def probabilities(self, head: str, text: str) -> list[tuple[str, float]]:
-        """Calibrated class probabilities of one head, best first."""
-        import numpy as np  # noqa: PLC0415
-
-        spec = self.heads[head]
-        scores = (spec.coef @ self.vectorize(text) + spec.intercept) / spec.temperature
-        scores = np.exp(scores - scores.max())
-        probabilities = scores / scores.sum()
-        ranked = sorted(zip(spec.classes, probabilities.tolist(), strict=True), key=lambda p: -p[1])
-        return [(label, round(float(p), 4)) for label, p in ranked]
+        counts = Counter(i for f in features(text) if (i := self.vocabulary.get(f)) is not None)
+        indexes = np.fromiter(counts, dtype=np.intp, count=len(counts))
+        weights = np.array([1.0 + math.log(n) for n in counts.values()]) * self.idf[indexes]
+        norm = float(np.sqrt(weights @ weights)) if len(weights) else 0.0
+        if norm:
+            weights /= norm
+        return {
+            name: head.coef[:, indexes] @ weights + head.intercept
+            for name, head in self.heads.items()
+        }
 
     def predict(self, text: str) -> Prediction:
-        """Best category and first action, with their probabilities."""
-        categories = self.probabilities("category", text)
-        actions = self.probabilities("first_action", text)
+        """Best category and first action, with their calibrated probabilities."""
+        scores = self.raw_scores(text)
+        categories = self._ranked("category", scores["category"])
+        actions = self._ranked("first_action", scores["first_action"])
         return Prediction(
             category=categories[0][0],
             category_probability=categories[0][1],
@@ -90,6 +85,22 @@ class TextModel:
             action_probability=actions[0][1],
             ranked_actions=actions,
         )
+
+    def _ranked(self, head: str, raw: np.ndarray) -> list[tuple[str, float]]:
+        """One head's calibrated class probabilities, best first."""
+        spec = self.heads[head]
+        probabilities = softmax(raw, spec.temperature).tolist()
+        ranked = sorted(zip(spec.classes, probabilities, strict=True), key=lambda p: -p[1])
+        return [(label, round(float(p), 4)) for label, p in ranked]
+
+
+def softmax(raw: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities from linear scores at a calibration temperature."""
+    import numpy as np  # noqa: PLC0415
+
+    z = raw / temperature
+    z = np.exp(z - z.max())
+    return z / z.sum()  # type: ignore[no-any-return]
 
 
 def save_model(model: TextModel, path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Run facts: what the exit itself says (OOM kill, SIGKILL, SIGSEGV), before any text is read.
+"""Run facts: what the exit itself says (OOM kill, SIGKILL, SIGSEGV, a shell's 126/127).
 
 The engine's measurements come first; a message that only reports an exit status (`exit code
 137 (SIGKILL, possible container OOM)`) is read the same way.
@@ -15,8 +15,17 @@ OOM_PEAK_SHARE = 0.9
 """A kill with the peak at 90% of the limit or more is the limit's doing, not a stray kill."""
 SIGKILL_STATUS = 137
 SIGSEGV_STATUS = 139
+SHELL_STATUSES = {127: "MISSING_EXECUTABLE", 126: "PERMISSION_DENIED"}
+"""POSIX shells: 127 when the command was not found, 126 when it was found but not executable."""
 _SIGKILL_TEXT = r"\bSIGKILL\b|(?i:\bsignal:? 9\b|\bsignal: killed\b|\bkilled by signal 9\b)"
 _SIGSEGV_TEXT = r"\bSIGSEGV\b|(?i:\bsegmentation fault\b|\bsignal:? 11\b)"
+ENGINE_HEADLINE = (
+    r"(?m)^Command (?:exited with code (?P<code>-?\d+)|was killed by signal (?P<signal>[A-Z0-9]+)|"
+    r"(?P<timeout>timed out) after [\d.]+ seconds and was killed|"
+    r"could not be started: (?P<spawn>[^\n]*))"
+    r"(?: \(memory limit \d+ MiB, peak RSS [\d.]+ MiB\))?$"
+)
+"""The local engine's own first line (engine/local.py `describe_failure`)."""
 
 
 def _number(value: Any) -> float | None:
@@ -49,7 +58,8 @@ def derive(kind: FailureKind | None, context: dict[str, Any]) -> dict[str, Any]:
 
 
 def exit_status_code(kind: FailureKind | None, context: dict[str, Any], text: str) -> str | None:
-    """KILLED_SIGKILL or SEGMENTATION_FAULT when the exit status says so, else None."""
+    """KILLED_SIGKILL, SEGMENTATION_FAULT or a shell's status code when the exit status says
+    so, else None."""
     if kind is FailureKind.KILLED_BY_SIGNAL:
         return None  # the catalog's LOCAL_KILLED_BY_SIGNAL carries the engine's own kill
     if _killed(None, context) or raw_pattern(_SIGKILL_TEXT).search(text):
@@ -60,4 +70,12 @@ def exit_status_code(kind: FailureKind | None, context: dict[str, Any], text: st
         or raw_pattern(_SIGSEGV_TEXT).search(text)
     ):
         return "SEGMENTATION_FAULT"
-    return None
+    status = context.get("exit_code")
+    return SHELL_STATUSES.get(status) if isinstance(status, int) else None
+
+
+def job_output(text: str) -> str:
+    """The text without the local engine's own headline: what the job wrote, never bunsui's
+    wording (which would make every failure with a memory limit look like a memory failure)."""
+    stripped = raw_pattern(ENGINE_HEADLINE).sub("", text)  # type: ignore[attr-defined]
+    return str(stripped).strip()

@@ -2,8 +2,9 @@
 
 Exception classes (Python's own hierarchy, read from `builtins`; the documented hierarchies
 of common data libraries; JVM classes), errno names, numbers and strerror texts, SQLSTATE
-classes and PostgreSQL condition names, HTTP statuses, gRPC status codes, AWS error-code
-families, Kubernetes/Docker/OCI reasons. They generalise because every service prints them:
+classes and PostgreSQL condition names, MySQL's numbered errors, HTTP statuses, gRPC status
+codes, AWS error-code families (also as the AWS C++ SDK names them), libcurl's codes,
+Kubernetes/Docker/OCI reasons. They generalise because every service prints them:
 an error nobody here has seen still carries `[Errno 28]` or `SQLSTATE 57014`.
 
 Every candidate found gets a strength; the strongest wins and, between equals, the one
@@ -95,6 +96,19 @@ _LIBRARY_CLASSES: dict[str, tuple[str, int]] = {
     "NotSupportedError": ("CODE_DEFECT", NAMING),
     "OperationalError": ("CONNECTION_FAILED", NAMING),
     "InterfaceError": ("CONNECTION_FAILED", NAMING),
+    # DuckDB's Python exceptions, by the DB-API class and error type its docs give them
+    "CatalogException": ("MISSING_RESOURCE", SPECIFIC),
+    "BinderException": ("CODE_DEFECT", SPECIFIC),
+    "ParserException": ("CODE_DEFECT", SPECIFIC),
+    "SyntaxException": ("CODE_DEFECT", SPECIFIC),
+    "ConversionException": ("INVALID_DATA", SPECIFIC),
+    "ConstraintException": ("INVALID_DATA", SPECIFIC),
+    "InvalidInputException": ("INVALID_DATA", SPECIFIC),
+    "OutOfRangeException": ("INVALID_DATA", SPECIFIC),
+    "OutOfMemoryException": ("OUT_OF_MEMORY", SPECIFIC),
+    "PermissionException": ("PERMISSION_DENIED", SPECIFIC),
+    "TransactionException": ("TRANSACTION_CONFLICT", SPECIFIC),
+    "NotImplementedException": ("CODE_DEFECT", SPECIFIC),
     # HTTP clients (requests, urllib3, httpx, aiohttp, http.client) and sockets
     "ConnectTimeout": ("NETWORK_TIMEOUT", SPECIFIC),
     "ReadTimeout": ("NETWORK_TIMEOUT", SPECIFIC),
@@ -395,6 +409,7 @@ _AWS_FAMILIES: tuple[tuple[tuple[str, ...], str], ...] = (
         "SERVICE_UNAVAILABLE",
     ),
     (("RequestTimeout",), "NETWORK_TIMEOUT"),
+    (("NetworkConnection",), "CONNECTION_FAILED"),
     (("TransactionConflict", "TransactionCanceled"), "TRANSACTION_CONFLICT"),
 )
 
@@ -410,12 +425,14 @@ def _aws_family(code: str) -> str | None:
 
 # ---- errno --------------------------------------------------------------------------------
 
+# As PEP 3151 splits OSError: EACCES and EPERM are PermissionError; EROFS stays a plain
+# OSError, since no grant fixes a read-only mount: where the job writes is configured wrong.
 _ERRNO_FAMILIES: dict[str, str] = {
     "ENOENT": "MISSING_FILE",
     "ENOTDIR": "MISSING_FILE",
     "EACCES": "PERMISSION_DENIED",
     "EPERM": "PERMISSION_DENIED",
-    "EROFS": "PERMISSION_DENIED",
+    "EROFS": "READ_ONLY_FILESYSTEM",
     "ENOSPC": "DISK_FULL",
     "EDQUOT": "DISK_FULL",
     "EFBIG": "DISK_FULL",
@@ -498,6 +515,7 @@ _SQLSTATE_EXACT: dict[str, str] = {
     "57P03": "SERVICE_UNAVAILABLE",
 }
 _SQLSTATE_CLASSES: dict[str, str] = {
+    "02": "MISSING_RESOURCE",  # no data: what the statement asked for is not there
     "08": "CONNECTION_FAILED",
     "22": "INVALID_DATA",
     "23": "INVALID_DATA",
@@ -507,6 +525,70 @@ _SQLSTATE_CLASSES: dict[str, str] = {
     "53": "RESOURCE_EXHAUSTED",
     "0A": "INVALID_REQUEST",
 }
+
+
+# MySQL's numbered errors (MySQL Error Reference: server 1xxx/3xxx, client 2xxx), which its
+# drivers print without a SQLSTATE. Each family is the one of the SQLSTATE the reference gives
+# the number, or the number's own meaning where that is only HY000 or broader than the number.
+_MYSQL_ERRORS: dict[int, tuple[str, str]] = {
+    1021: ("ER_DISK_FULL", "DISK_FULL"),
+    1037: ("ER_OUTOFMEMORY", "OUT_OF_MEMORY"),  # HY001
+    1038: ("ER_OUT_OF_SORTMEMORY", "OUT_OF_MEMORY"),  # HY001
+    1040: ("ER_CON_COUNT_ERROR", "CONNECTIONS_EXHAUSTED"),  # 08004, too many connections
+    1044: ("ER_DBACCESS_DENIED_ERROR", "PERMISSION_DENIED"),
+    1045: ("ER_ACCESS_DENIED_ERROR", "AUTHENTICATION_FAILED"),  # 28000
+    1046: ("ER_NO_DB_ERROR", "MISSING_RESOURCE"),  # 3D000
+    1048: ("ER_BAD_NULL_ERROR", "INVALID_DATA"),  # 23000
+    1049: ("ER_BAD_DB_ERROR", "MISSING_RESOURCE"),
+    1051: ("ER_BAD_TABLE_ERROR", "MISSING_RESOURCE"),  # 42S02
+    1054: ("ER_BAD_FIELD_ERROR", "MISSING_RESOURCE"),  # 42S22
+    1062: ("ER_DUP_ENTRY", "INVALID_DATA"),  # 23000
+    1064: ("ER_PARSE_ERROR", "CODE_DEFECT"),  # 42000
+    1114: ("ER_RECORD_FILE_FULL", "DISK_FULL"),
+    1130: ("ER_HOST_NOT_PRIVILEGED", "PERMISSION_DENIED"),
+    1142: ("ER_TABLEACCESS_DENIED_ERROR", "PERMISSION_DENIED"),
+    1143: ("ER_COLUMNACCESS_DENIED_ERROR", "PERMISSION_DENIED"),
+    1146: ("ER_NO_SUCH_TABLE", "MISSING_RESOURCE"),  # 42S02
+    1205: ("ER_LOCK_WAIT_TIMEOUT", "DEADLINE_EXCEEDED"),
+    1206: ("ER_LOCK_TABLE_FULL", "RESOURCE_EXHAUSTED"),
+    1213: ("ER_LOCK_DEADLOCK", "TRANSACTION_CONFLICT"),  # 40001
+    1227: ("ER_SPECIFIC_ACCESS_DENIED_ERROR", "PERMISSION_DENIED"),
+    1264: ("ER_WARN_DATA_OUT_OF_RANGE", "INVALID_DATA"),  # 22003
+    1292: ("ER_TRUNCATED_WRONG_VALUE", "INVALID_DATA"),  # 22007
+    1366: ("ER_TRUNCATED_WRONG_VALUE_FOR_FIELD", "INVALID_DATA"),
+    1406: ("ER_DATA_TOO_LONG", "INVALID_DATA"),  # 22001
+    1451: ("ER_ROW_IS_REFERENCED_2", "INVALID_DATA"),  # 23000
+    1452: ("ER_NO_REFERENCED_ROW_2", "INVALID_DATA"),  # 23000
+    1698: ("ER_ACCESS_DENIED_NO_PASSWORD_ERROR", "AUTHENTICATION_FAILED"),  # 28000
+    3024: ("ER_QUERY_TIMEOUT", "DEADLINE_EXCEEDED"),
+    2002: ("CR_CONNECTION_ERROR", "CONNECTION_FAILED"),
+    2003: ("CR_CONN_HOST_ERROR", "CONNECTION_FAILED"),
+    2005: ("CR_UNKNOWN_HOST", "NAME_RESOLUTION_FAILED"),
+    2006: ("CR_SERVER_GONE_ERROR", "CONNECTION_FAILED"),
+    2013: ("CR_SERVER_LOST", "CONNECTION_FAILED"),
+    2055: ("CR_SERVER_LOST_EXTENDED", "CONNECTION_FAILED"),
+}
+_MYSQL_SYMBOLS = dict(_MYSQL_ERRORS.values())
+
+
+# libcurl's error codes (libcurl-errors(3)), under the client libraries that use it: R, PHP,
+# git, the AWS C++ SDK. Printed `curl: (28) ...`, `cURL error 28:`, `curlCode: 28`, or by name.
+_CURL_ERRORS: dict[int, tuple[str, str]] = {
+    5: ("CURLE_COULDNT_RESOLVE_PROXY", "NAME_RESOLUTION_FAILED"),
+    6: ("CURLE_COULDNT_RESOLVE_HOST", "NAME_RESOLUTION_FAILED"),
+    7: ("CURLE_COULDNT_CONNECT", "CONNECTION_FAILED"),
+    18: ("CURLE_PARTIAL_FILE", "CONNECTION_FAILED"),
+    28: ("CURLE_OPERATION_TIMEDOUT", "NETWORK_TIMEOUT"),
+    35: ("CURLE_SSL_CONNECT_ERROR", "CONNECTION_FAILED"),
+    47: ("CURLE_TOO_MANY_REDIRECTS", "INVALID_REQUEST"),
+    52: ("CURLE_GOT_NOTHING", "CONNECTION_FAILED"),
+    55: ("CURLE_SEND_ERROR", "CONNECTION_FAILED"),
+    56: ("CURLE_RECV_ERROR", "CONNECTION_FAILED"),
+    60: ("CURLE_PEER_FAILED_VERIFICATION", "INVALID_REQUEST"),
+    67: ("CURLE_LOGIN_DENIED", "AUTHENTICATION_FAILED"),
+    77: ("CURLE_SSL_CACERT_BADFILE", "INVALID_REQUEST"),
+}
+_CURL_SYMBOLS = dict(_CURL_ERRORS.values())
 
 
 def sqlstate_family(state: str) -> str | None:
@@ -643,6 +725,9 @@ _ORCHESTRATOR_PHRASES: dict[str, str] = {
     "pull access denied": "IMAGE_UNAVAILABLE",
     "manifest unknown": "IMAGE_UNAVAILABLE",
     "No module named": "MISSING_MODULE",
+    "maximum recursion depth exceeded": "CODE_DEFECT",  # CPython's RecursionError text
+    "command not found": "MISSING_EXECUTABLE",  # POSIX shells (exit status 127)
+    "executable file not found": "MISSING_EXECUTABLE",  # Go's os/exec (runc, Docker)
     "Insufficient memory": "RESOURCE_EXHAUSTED",
     "Insufficient cpu": "RESOURCE_EXHAUSTED",
 }
@@ -664,12 +749,24 @@ _SQLSTATE = (
     r"(?i:\bSQL ?STATE\b|\bsql_state\b|\bpgcode\b|\bSQL state)[\s:=\[(\"']*"
     r"([0-9A-Z]{5})\b|\b\d{6} \(([0-9A-Z]{5})\)|\bERROR \d{4} \(([0-9A-Z]{5})\)"
 )
+# How MySQL clients print a number: PyMySQL/MySQLdb `(1146, "...")`, Go and the CLI
+# `Error 1213:` / `ERROR 1146 (42S02)`, Workbench `Error Code: 2006`, PHP PDO `[HY000] [2002]`,
+# JSON `"errno": 1146`; Node's driver prints the symbol (`ER_LOCK_DEADLOCK`).
+_MYSQL_NUMBER = (
+    r"\((\d{4}), [\"']|(?i:\berror(?: code:)?) (\d{4})\b|\] \[(\d{4})\]|"
+    r"\b(?:errno|code)[\"']?\s*[:=]\s*(\d{4})\b"
+)
+_CURL_NUMBER = r"\bcurl: \((\d{1,2})\)|(?i:\bcurl error:? )(\d{1,2})\b|\bcurlCode: (\d{1,2})\b"
+_CURL_SYMBOL = r"\b(CURLE_[A-Z_]{3,40})\b"
+_MYSQL_SYMBOL = r"\b((?:ER|CR)_[A-Z0-9_]{3,40})\b"
 _HTTP_STATUS = (
     r"(?:\bHTTP(?:/[\d.]+)?|(?i:\bstatus(?:[ _]?code)?|\bresponse code|\bstatuscode))"
-    r"[\"':= ]{1,4}([1-5]\d\d)\b|\b([45]\d\d) (?:Client|Server) Error\b"
+    r"[\"':= ]{1,4}([1-5]\d\d)\b|\b([45]\d\d) (?:Client|Server) Error\b|"
+    r"\bHTTP Error ([45]\d\d):"  # urllib's HTTPError: 'HTTP Error %s: %s'
 )
 _AWS_CODE = (
-    r"An error occurred \(([A-Za-z0-9_.]+)\)|Error Code: ([A-Za-z0-9_.]+)|"
+    r"An error occurred \(([A-Za-z0-9_.]+)\)|A client error \(([A-Za-z0-9_.]+)\) occurred|"
+    r"Error Code: ([A-Za-z0-9_.]+)|"
     r"\"(?:errorType|__type|Code|code|errorCode|error|Error)\"\s*:\s*\"(?:[\w.]+#)?([A-Za-z0-9_.]+)\"|"
     r"<Code>([A-Za-z0-9_.]+)</Code>|\b((?:Runtime|States|Sandbox|Lambda)\.[A-Za-z]+)\b"
 )
@@ -677,6 +774,11 @@ _GRPC = (
     r"(?:StatusCode\.|status ?[=:] ?|code ?[=:] ?)([A-Z_]{7,20})\b|"
     r"\b(DEADLINE_EXCEEDED|RESOURCE_EXHAUSTED|PERMISSION_DENIED|INVALID_ARGUMENT)\b"
 )
+
+
+# The AWS SDK for C++ names its error types in UPPER_SNAKE case (`AWS Error ACCESS_DENIED`, as
+# Arrow, DuckDB and other native S3 clients print them): the same codes as the services'.
+_AWS_SDK_ERROR = r"\bAWS Error ([A-Z][A-Z_]{3,40})\b"
 
 
 def _words_alternation(words: list[str]) -> str:
@@ -710,9 +812,18 @@ def _finds(pattern: str | TextPattern, text: str) -> list[tuple[str, int]]:
     return found
 
 
+def _is_prose(qualified: str, text: str, end: int) -> bool:
+    """A lone capitalised word (`Timeout was reached`, `Field 'Timeout'`) is prose, not a
+    class: a class is CamelCase, module-qualified, or printed as `Name: message`."""
+    capitals = sum(c.isupper() for c in qualified)
+    return "." not in qualified and capitals <= 1 and not text.startswith(":", end)
+
+
 def _class_candidates(text: str) -> list[Decoded]:
     found = []
     for qualified, position in _finds(_CLASS_NAME, text):
+        if _is_prose(qualified, text, position + len(qualified)):
+            continue
         name = qualified.rsplit(".", 1)[-1]
         family = _class_family(name)
         if family:
@@ -768,6 +879,29 @@ def _code_candidates(text: str) -> list[Decoded]:
     return found
 
 
+def _vendor_code_candidates(text: str) -> list[Decoded]:
+    """MySQL's numbered errors, libcurl's codes and the AWS C++ SDK's error names."""
+    found = []
+    for number, position in _finds(_MYSQL_NUMBER, text):
+        if mysql := _MYSQL_ERRORS.get(int(number)):
+            evidence = f"MySQL error {number} ({mysql[0]})"
+            found.append(Decoded(mysql[1], evidence, SPECIFIC, position))
+    for symbol, position in _finds(_MYSQL_SYMBOL, text):
+        if family := _MYSQL_SYMBOLS.get(symbol):
+            found.append(Decoded(family, f"MySQL error {symbol}", SPECIFIC, position))
+    for number, position in _finds(_CURL_NUMBER, text):
+        if curl := _CURL_ERRORS.get(int(number)):
+            found.append(Decoded(curl[1], f"curl error {number} ({curl[0]})", SPECIFIC, position))
+    for symbol, position in _finds(_CURL_SYMBOL, text):
+        if family := _CURL_SYMBOLS.get(symbol):
+            found.append(Decoded(family, f"curl error {symbol}", SPECIFIC, position))
+    for name, position in _finds(_AWS_SDK_ERROR, text):
+        camel = "".join(part.capitalize() for part in name.split("_"))
+        if family := _aws_family(camel):
+            found.append(Decoded(family, f"AWS SDK error {name}", SPECIFIC, position))
+    return found
+
+
 def _phrase_candidates(text: str) -> list[Decoded]:
     found = []
     strerrors = _strerror_table()
@@ -796,6 +930,7 @@ def decode(text: str) -> Decoded | None:
         *_class_candidates(text),
         *_errno_candidates(text),
         *_code_candidates(text),
+        *_vendor_code_candidates(text),
         *_phrase_candidates(text),
     ]
     if not candidates:
@@ -816,6 +951,8 @@ def emitted_codes() -> set[str]:
         *_RESOLVER_CODES.values(),
         *_SQLSTATE_EXACT.values(),
         *_SQLSTATE_CLASSES.values(),
+        *_MYSQL_SYMBOLS.values(),
+        *_CURL_SYMBOLS.values(),
         *_HTTP_STATUSES.values(),
         *_GRPC_STATUSES.values(),
         *_ORCHESTRATOR_REASONS.values(),

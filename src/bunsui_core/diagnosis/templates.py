@@ -5,6 +5,12 @@ quoted values masked as `<*>`) with the category and first action a person gave 
 message with the same template is recognised with that label; the confidence is the mean of
 a Beta posterior over how often people agreed on that template.
 
+A template must not be general enough to capture unrelated failures: the local engine's
+outcome (exit code, signal, timeout) is kept exactly, never masked, so a label given to an
+exit 1 cannot answer for an exit 137; quoted prose is kept (only quoted single values are
+masked), so two JSON errors do not collapse into `{<*>: <*>}`; and a message that keeps fewer
+than MIN_FIXED_WORDS words of its own text outside bunsui's headline has no template at all.
+
 Masking is done here rather than with drain3: drain3 clusters a stream of log lines into
 evolving templates, while a label needs one stable template per message, and drain3's state
 persistence depends on jsonpickle, which a store of untrusted text must not load.
@@ -16,10 +22,13 @@ from collections import Counter
 from dataclasses import dataclass
 
 from bunsui_core.diagnosis.patterns import raw_pattern
+from bunsui_core.diagnosis.run_facts import ENGINE_HEADLINE, job_output
 
 WILDCARD = "<*>"
 TEMPLATE_LINES = 3
 MAX_TEMPLATE_CHARS = 2_000
+MIN_FIXED_WORDS = 2
+"""Words of the message's own text a template keeps unmasked, at least (`Error: <*>` has one)."""
 LABEL_PRIOR = 0.8
 LABEL_PRIOR_WEIGHT = 2.0
 """A person's label starts at 0.8 and counts as much as two observations; agreement and
@@ -33,7 +42,7 @@ _MASKS: tuple[str, ...] = (
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
     r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b",
     r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b",
-    r"'[^'\n]{0,200}'|\"[^\"\n]{0,200}\"",
+    r"'[^'\s]{1,200}'|\"[^\"\s]{1,200}\"",
     r"(?:[A-Za-z]:)?(?:[/\\][\w.@+~-]+){2,}[/\\]?",
     r"\b0x[0-9a-fA-F]+\b",
     r"\b[0-9a-f]{12,}\b",
@@ -42,15 +51,53 @@ _MASKS: tuple[str, ...] = (
 )
 
 
-def template_of(message: str) -> str:
-    """The message's shape: first and last lines, variable parts masked, spaces collapsed."""
-    lines = [line.strip() for line in message[-MAX_TEMPLATE_CHARS * 4 :].splitlines()]
+def _engine_outcome(text: str) -> tuple[str, str]:
+    """(the engine's outcome as the template keeps it, the text the job or the OS wrote)."""
+    found = raw_pattern(ENGINE_HEADLINE).search(text)
+    if found is None:
+        return "", text
+    groups = found.groupdict()
+    if groups["code"] is not None:
+        outcome = f"Command exited with code {groups['code']}"
+    elif groups["signal"] is not None:
+        outcome = f"Command was killed by signal {groups['signal']}"
+    elif groups["timeout"] is not None:
+        outcome = "Command timed out"
+    else:
+        outcome = "Command could not be started:"
+    return outcome, f"{groups['spawn'] or ''}\n{job_output(text)}"
+
+
+def _masked(text: str) -> str:
+    """First and last lines, variable parts masked."""
+    lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line]
     kept = lines[:1] + lines[-(TEMPLATE_LINES - 1) :] if len(lines) > TEMPLATE_LINES else lines
-    text = "\n".join(kept)[-MAX_TEMPLATE_CHARS:]
+    masked = "\n".join(kept)[-MAX_TEMPLATE_CHARS:]
     for mask in _MASKS:
-        text = raw_pattern(mask).sub(WILDCARD, text)  # type: ignore[attr-defined]
-    return " ".join(text.split())
+        masked = raw_pattern(mask).sub(WILDCARD, masked)  # type: ignore[attr-defined]
+    return masked
+
+
+def _shape(message: str) -> tuple[str, int]:
+    """(the template, how many words of the message's own text it keeps)."""
+    outcome, own = _engine_outcome(message[-MAX_TEMPLATE_CHARS * 4 :])
+    masked = _masked(own)
+    fixed = len(raw_pattern(r"[A-Za-z]{2,}").findall(masked.replace(WILDCARD, " ")))  # type: ignore[attr-defined]
+    return " ".join(f"{outcome}\n{masked}".split()), fixed
+
+
+def template_of(message: str) -> str:
+    """The message's shape: the engine's outcome, the first and last lines of what the job
+    wrote with variable parts masked, spaces collapsed."""
+    return _shape(message)[0]
+
+
+def label_template(message: str) -> str | None:
+    """The template a label of this message is kept under; None when it keeps too little of
+    the message's own text to tell it from unrelated failures."""
+    template, fixed = _shape(message)
+    return template if fixed >= MIN_FIXED_WORDS else None
 
 
 @dataclass(frozen=True)
@@ -75,8 +122,8 @@ class LearnedMatch:
 
 def recognise(message: str, votes: list[LabelVote]) -> LearnedMatch | None:
     """The majority label among votes for this message's template, or None when none match."""
-    template = template_of(message)
-    matching = [v for v in votes if v.template == template]
+    template = label_template(message)
+    matching = [v for v in votes if v.template == template] if template else []
     if not matching:
         return None
     tally = Counter((v.category, v.action) for v in matching)

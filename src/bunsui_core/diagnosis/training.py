@@ -17,7 +17,14 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bunsui_core.diagnosis.model import HEADS, MODEL_PATH, Head, TextModel, save_model
+from bunsui_core.diagnosis.model import (
+    HEADS,
+    MODEL_PATH,
+    Head,
+    TextModel,
+    save_model,
+    softmax,
+)
 from bunsui_core.diagnosis.text_features import features
 from bunsui_core.diagnosis.vocabulary import Layer
 
@@ -156,20 +163,10 @@ def _out_of_family_scores(
             continue
         model = _fit_raw(train, space)
         for example in (e for e in examples if e.family in held):
-            row = model.vectorize(example.message)
+            raw = model.raw_scores(example.message)
             for head in HEADS:
-                spec = model.heads[head]
-                raw = spec.coef @ row + spec.intercept
-                scores[head].append((spec.classes, raw, _label(example, head)))
+                scores[head].append((model.heads[head].classes, raw[head], _label(example, head)))
     return scores
-
-
-def _softmax(raw: Any, temperature: float) -> Any:
-    import numpy as np  # noqa: PLC0415
-
-    z = raw / temperature
-    z = np.exp(z - z.max())
-    return z / z.sum()
 
 
 def _best_temperature(scored: list[tuple[list[str], Any, str]]) -> float:
@@ -178,7 +175,7 @@ def _best_temperature(scored: list[tuple[list[str], Any, str]]) -> float:
     def nll(temperature: float) -> float:
         total = 0.0
         for classes, raw, truth in scored:
-            probabilities = _softmax(raw, temperature)
+            probabilities = softmax(raw, temperature)
             p = probabilities[classes.index(truth)] if truth in classes else 1e-6
             total -= math.log(max(float(p), 1e-9))
         return total
@@ -190,7 +187,7 @@ def _threshold(scored: list[tuple[list[str], Any, str]], temperature: float) -> 
     """The lowest probability above which out-of-family precision is at least the target."""
     ranked = []
     for classes, raw, truth in scored:
-        probabilities = _softmax(raw, temperature)
+        probabilities = softmax(raw, temperature)
         best = int(probabilities.argmax())
         ranked.append((float(probabilities[best]), classes[best] == truth))
     ranked.sort(reverse=True)

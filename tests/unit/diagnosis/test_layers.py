@@ -42,6 +42,9 @@ STANDARD_EXAMPLES = [
     ("FileNotFoundError: [Errno 2] No such file or directory", C.DEPENDENCY, "MISSING_FILE"),
     ("socket.gaierror: [Errno -2] Name or service not known", C.NETWORK, None),
     ("write EPIPE", C.NETWORK, "CONNECTION_FAILED"),
+    ("/bin/sh: 1: dbt: command not found", C.DEPENDENCY, "MISSING_EXECUTABLE"),
+    ('exec: "python3": executable file not found in $PATH', C.DEPENDENCY, "MISSING_EXECUTABLE"),
+    ("OSError: [Errno 30] Read-only file system: '/x'", C.CONFIGURATION, None),
     # SQLSTATE classes as drivers print them
     ("ERROR: could not serialize (SQLSTATE 40001)", C.APPLICATION, "TRANSACTION_CONFLICT"),
     ("psycopg2.errors.QueryCanceled: canceling statement", C.TIMEOUT, "DEADLINE_EXCEEDED"),
@@ -50,16 +53,35 @@ STANDARD_EXAMPLES = [
     ("sqlstate=08006 connection failure", C.NETWORK, "CONNECTION_FAILED"),
     ("SQLSTATE[42S02]: Base table or view not found", C.DEPENDENCY, "MISSING_RESOURCE"),
     ("SQLSTATE 53100 could not extend", C.RESOURCE, "DISK_FULL"),
+    ("002003 (02000): SQL compilation error: Object 'T' does not exist", C.DEPENDENCY, None),
+    # MySQL's numbered errors, as its drivers print them (no SQLSTATE)
+    ("pymysql.err.IntegrityError: (1062, \"Duplicate entry '7' for key 'PRIMARY'\")", C.DATA, None),
+    ("Error 1054: Unknown column 'x' in 'field list'", C.DEPENDENCY, "MISSING_RESOURCE"),
+    ("SQLSTATE[HY000] [2005] Unknown MySQL server host 'db'", C.NETWORK, None),
+    ("Error: ER_LOCK_WAIT_TIMEOUT: Lock wait timeout exceeded", C.TIMEOUT, None),
+    ('{"errno": 1045, "sqlMessage": "Access denied"}', C.PERMISSION, None),
     # HTTP statuses
     ("requests.exceptions.HTTPError: 429 Client Error: for url", C.THROTTLING, "RATE_LIMITED"),
     ("HTTP/1.1 503 Service Unavailable", C.NETWORK, "SERVICE_UNAVAILABLE"),
     ("status code: 401", C.PERMISSION, "AUTHENTICATION_FAILED"),
+    ("urllib.error.HTTPError: HTTP Error 502: Bad Gateway", C.NETWORK, None),
     # AWS error-code families
     ("An error occurred (SlowDown) when calling the PutObject operation", C.THROTTLING, None),
     ("An error occurred (ExpiredTokenException) when calling", C.PERMISSION, None),
     ('{"errorType": "Runtime.ImportModuleError"}', C.DEPENDENCY, "MISSING_MODULE"),
     ('{"error": "States.Permissions"}', C.PERMISSION, "PERMISSION_DENIED"),
     ("An error occurred (ResourceNotFoundException) when calling", C.DEPENDENCY, None),
+    ("A client error (AccessDenied) occurred when calling the GetObject", C.PERMISSION, None),
+    ("AWS Error SLOW_DOWN during PutObject operation", C.THROTTLING, "AWS_THROTTLING"),
+    ("AWS Error NETWORK_CONNECTION during GetObject operation", C.NETWORK, None),
+    # libcurl's error codes, under the libraries that print them
+    ("curl: (6) Could not resolve host: api.internal", C.NETWORK, "NAME_RESOLUTION_FAILED"),
+    ("cURL error 28: Operation timed out after 30001 milliseconds", C.NETWORK, None),
+    ("AWS Error [code 99]: curlCode: 7, Couldn't connect to server", C.NETWORK, None),
+    ("RuntimeError: maximum recursion depth exceeded in comparison", C.APPLICATION, None),
+    # DuckDB's documented exception classes
+    ("duckdb.CatalogException: Catalog Error: Table t does not exist", C.DEPENDENCY, None),
+    ("duckdb.ConversionException: Conversion Error: Could not convert 'a'", C.DATA, None),
     # JVM classes, Kubernetes/Docker reasons
     ("java.lang.ClassNotFoundException: org.x.Y", C.DEPENDENCY, "MISSING_MODULE"),
     ("java.lang.NullPointerException", C.APPLICATION, "CODE_DEFECT"),
@@ -100,6 +122,21 @@ class TestStandardTaxonomies:
                     decoded = taxonomy.decode(f"{name}: boom")
                     assert decoded is not None, name
                     assert decoded.code == code, name
+
+    @pytest.mark.parametrize(
+        "prose",
+        ["curl: Timeout was reached", "Field 'Timeout' is not supported", "Read the docs"],
+    )
+    def test_a_lone_capitalised_word_is_not_an_exception_class(self, prose):
+        """`Timeout` in a sentence names no exception (a deadline the job exceeded is not the
+        same failure as a network read timing out); `Timeout: x` or `x.Timeout` would."""
+        assert taxonomy.decode(prose) is None
+        assert taxonomy.decode("Timeout: no answer in 30s") is not None
+
+    def test_a_number_mysql_does_not_define_decodes_nothing(self):
+        """Only the reference's numbers count: `(1999, 'x')` or `Error 4040` is no MySQL error."""
+        assert taxonomy.decode("(1999, 'x')") is None
+        assert taxonomy.decode("Error 4040 happened") is None
 
     def test_every_code_the_taxonomy_answers_is_defined(self):
         """No decoder can answer with a code that has no category, flags and actions."""
@@ -238,6 +275,24 @@ class TestRunFacts:
         result = classify("Task failed: exit code 137", use_model=False)
         assert (result.error_code, result.layer) == ("KILLED_SIGKILL", Layer.RUN_FACTS)
         assert result.category is Category.RESOURCE
+
+    @pytest.mark.parametrize(
+        ("status", "code", "category"),
+        [(127, "MISSING_EXECUTABLE", C.DEPENDENCY), (126, "PERMISSION_DENIED", C.PERMISSION)],
+    )
+    def test_shell_statuses_say_what_was_wrong_with_the_command(self, status, code, category):
+        """A shell exits 127 when the command is not found and 126 when it may not run it:
+        never transient, whatever (or nothing) the job printed."""
+        for message in ("", "Traceback? no, just a status"):
+            result = classify(
+                f"Command exited with code {status}\n{message}",
+                kind=FailureKind.EXIT_NONZERO,
+                run_context={"exit_code": status},
+                use_model=False,
+            )
+            assert (result.error_code, result.layer) == (code, Layer.RUN_FACTS)
+            assert result.category is category
+            assert not result.transient
 
 
 class TestLazyModel:

@@ -8,7 +8,7 @@ import pytest
 
 from bunsui_core.actions import Gateway
 from bunsui_core.diagnosis.classifier import classify
-from bunsui_core.diagnosis.templates import LabelVote, recognise, template_of
+from bunsui_core.diagnosis.templates import LabelVote, label_template, recognise, template_of
 from bunsui_core.diagnosis.vocabulary import Category, Layer
 from bunsui_core.errors import BunsuiError
 from bunsui_core.governance.approvals import PendingApproval
@@ -37,6 +37,35 @@ class TestTemplates:
         """Two runs of one failure share a template; a different failure does not."""
         assert template_of(widget(1, "a")) == template_of(widget(99, "b"))
         assert template_of(widget(1, "a")) != template_of("Gadget alignment failed for batch 1")
+
+    def test_the_engines_outcome_is_kept_exactly(self):
+        """A label given to an exit 1 cannot answer for an exit 137 or a timeout kill of the
+        same job printing the same words."""
+        output = "\nWidget frobnication failed for batch 3"
+        exit_1 = template_of(f"Command exited with code 1{output}")
+        assert exit_1 != template_of(f"Command exited with code 137{output}")
+        assert exit_1 != template_of(f"Command timed out after 30.0 seconds and was killed{output}")
+        votes = [LabelVote(exit_1, "DATA", "fix_code_or_data")]
+        assert recognise(f"Command exited with code 1{output}", votes) is not None
+        assert recognise(f"Command exited with code 137{output}", votes) is None
+
+    @pytest.mark.parametrize(
+        "message",
+        ["Command exited with code 1", "Error: 42", "Command exited with code 2\n'x' at /a/b/c"],
+    )
+    def test_a_message_that_keeps_too_few_words_has_no_label_template(self, message):
+        """Once masked, these say nothing of their own: a label on one would answer for every
+        unrelated failure of the same bare shape, so none is kept or matched."""
+        assert label_template(message) is None
+        votes = [LabelVote(template_of(message), "DATA", "fix_code_or_data")]
+        assert recognise(message, votes) is None
+
+    def test_quoted_prose_is_kept(self):
+        """Only quoted single values are masked: two JSON errors do not share `{<*>: <*>}`."""
+        assert template_of('{"error": "disk quota exceeded"}') != template_of(
+            '{"error": "token has expired"}'
+        )
+        assert template_of("KeyError: 'id'") == template_of("KeyError: 'name'")
 
     def test_agreement_and_disagreement_move_the_confidence(self):
         """One label gives 0.867; a second agreeing label raises it; a dissent lowers it."""
@@ -111,6 +140,32 @@ class TestLabelsThroughTheGateway:
             {"error_id": stored_error.error_id, "category": "DATA", "action": "retry"},
         )
         assert isinstance(pending, PendingApproval)
+        store = SqliteStore(settings.database_path)
+        assert store.list_error_labels() == []
+        store.close()
+
+    def test_a_label_that_would_answer_for_unrelated_failures_is_refused(self, settings):
+        """An error whose text is only the engine's exit line cannot be labelled: the label
+        would be recognised on every silent exit 1. Refused with a code; nothing stored."""
+        gateway = Gateway(settings)
+        gateway.invoke(HUMAN, "session:list", {})
+        store = SqliteStore(settings.database_path)
+        bare = ErrorRecord(
+            session_id="ses-1",
+            job_id="quiet",
+            kind=FailureKind.EXIT_NONZERO,
+            message="Command exited with code 1",
+        )
+        store.add_error(bare)
+        store.close()
+        with pytest.raises(BunsuiError) as caught:
+            gateway.invoke(
+                HUMAN,
+                "error:label",
+                {"error_id": bare.error_id, "category": "DATA", "action": "fix_code_or_data"},
+            )
+        assert caught.value.code == "INVALID_ARGUMENT"
+        assert caught.value.details["error_id"] == bare.error_id
         store = SqliteStore(settings.database_path)
         assert store.list_error_labels() == []
         store.close()

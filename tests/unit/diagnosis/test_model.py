@@ -1,0 +1,48 @@
+"""The shipped text model scores a message exactly as training vectorized it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bunsui_core.diagnosis.model import read_model, save_model
+from bunsui_core.diagnosis.training import CORPUS_DIR, FeatureSpace, load_corpus, train
+
+FAMILIES = {"python-stdlib", "postgres", "docker"}
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """A model trained on three families, and the feature space it was trained in."""
+    examples = [e for e in load_corpus(CORPUS_DIR) if e.family in FAMILIES]
+    space = FeatureSpace.of(examples)
+    return examples, space, train(examples, space=space)
+
+
+def test_serving_scores_equal_the_training_rows(fitted):
+    """Serving builds its tf-idf row from the message's own features only; the scores must be
+    those of the row training fitted on (sublinear tf, idf, l2 norm), for every head."""
+    examples, space, model = fitted
+    rows, _, _ = space.select(examples)
+    for index in range(0, len(examples), 7):
+        row = rows[index].toarray().ravel()
+        scores = model.raw_scores(examples[index].message)
+        for name, head in model.heads.items():
+            assert np.allclose(scores[name], head.coef @ row + head.intercept), name
+
+
+def test_a_message_with_no_known_feature_scores_the_intercepts(fitted):
+    """Nothing in the vocabulary (an empty message) is no error: the priors decide."""
+    _, _, model = fitted
+    scores = model.raw_scores("")
+    for name, head in model.heads.items():
+        assert np.allclose(scores[name], head.intercept)
+
+
+def test_a_saved_model_predicts_as_the_trained_one(fitted, tmp_path):
+    """The shipped file (float16 weights) gives the same answers as the model in memory."""
+    examples, _, model = fitted
+    save_model(model, tmp_path / "m.npz")
+    shipped = read_model(tmp_path / "m.npz")
+    for example in examples[::11]:
+        assert shipped.predict(example.message).category == model.predict(example.message).category
