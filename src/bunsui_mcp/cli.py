@@ -30,6 +30,7 @@ from bunsui_core.actions.command_line import (
     option_name,
     raw_arguments,
 )
+from bunsui_core.actions.registry import ACTION_NAMES
 from bunsui_core.config import PRIVATE_UMASK, Settings, os_user
 from bunsui_core.errors import BunsuiError, ErrorCode, InvalidArgumentError
 from bunsui_core.governance.approvals import PendingApproval
@@ -367,10 +368,14 @@ def _resource_index(argv: list[str]) -> int | None:
     return None
 
 
-def requested_resource(argv: list[str]) -> str | None:
-    """The resource named on the command line, skipping global options and their values."""
+def requested_command(argv: list[str]) -> tuple[str | None, str | None]:
+    """The resource and the verb named on the command line, skipping global options."""
     index = _resource_index(argv)
-    return None if index is None else argv[index]
+    if index is None:
+        return None, None
+    rest = argv[index + 1 :]
+    verb = _resource_index(rest)
+    return argv[index], None if verb is None else rest[verb]
 
 
 def _own_options(root: Any, argv: list[str], start: int) -> dict[str, bool]:
@@ -417,22 +422,25 @@ def hoist_global_options(argv: list[str], root: Any) -> list[str]:
     return front + rest
 
 
-def build_commands(resource: str | None) -> None:
-    """Every resource group, with commands generated for the requested resource only:
-    a command pays for loading its own actions, not everyone's."""
+def build_commands(resource: str | None, verb: str | None = None) -> None:
+    """Every resource group, with commands generated for the requested resource only, and
+    of it only the named command when it exists: a command pays for loading its own
+    action's module, not everyone's (a mistyped verb gets them all, for suggestions)."""
     for name in sorted(RESOURCE_MODULES):
         group = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help=RESOURCE_HELP[name])
         app.add_typer(group, name=name)
         if name != resource:
             continue
-        for action in REGISTRY.of_resource(name):
-            if action.name == "events:tail":
-                continue  # its own command below: it can follow
-            group.command(action.verb, short_help=action.title)(_command_for(action))
-        if name == "session":
-            group.command("watch", short_help="Follow a session until it ends")(watch)
-        if name == "events":
-            group.command("tail", short_help="Print status changes as JSON lines")(tail_events)
+        named = f"{name}:{verb}"
+        single = named in ACTION_NAMES or named in OWN_COMMANDS
+        actions = [REGISTRY.get(named)] if single else REGISTRY.of_resource(name)
+        for action in actions:
+            if action is not None and action.name not in OWN_COMMANDS:
+                group.command(action.verb, short_help=action.title)(_command_for(action))
+        for command, (function, title) in OWN_COMMANDS.items():
+            own_resource, _, own_verb = command.partition(":")
+            if own_resource == name and (command == named or not single):
+                group.command(own_verb, short_help=title)(function)
 
 
 def tail_events(
@@ -520,6 +528,13 @@ def follow_logs(action: Action, values: dict[str, Any], interval: float = 1.0) -
         time.sleep(interval)
 
 
+OWN_COMMANDS: dict[str, tuple[Any, str]] = {
+    "events:tail": (tail_events, "Print status changes as JSON lines"),
+    "session:watch": (watch, "Follow a session until it ends"),
+}
+"""Commands written by hand rather than generated from an action: (function, title)."""
+
+
 def _usage_error(exc: TyperException) -> int:
     """Bad command lines get the same coded error as bad arguments; bare groups show help."""
     ctx = getattr(exc, "ctx", None)
@@ -554,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: every failure becomes a coded error and a documented exit code."""
     os.umask(PRIVATE_UMASK)
     arguments = sys.argv[1:] if argv is None else argv
-    build_commands(requested_resource(arguments or _completion_words()))
+    build_commands(*requested_command(arguments or _completion_words()))
     command = typer.main.get_command(app)
     plain_arguments(command)
     arguments = hoist_global_options(arguments, command)

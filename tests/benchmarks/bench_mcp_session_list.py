@@ -23,8 +23,8 @@ to end on fresh connections: CPU per call of the client (the SDK's check timed i
 calls) and of the server (event-loop thread vs worker threads, from /proc), and the ratio
 with the client's check skipped and with each proposed schema validated instead.
 
-Run: .venv/bin/python tests/benchmarks/bench_mcp_session_list.py [--profile]
-     (exit 1 when the target is missed)
+Run: .venv/bin/python tests/benchmarks/bench_mcp_session_list.py [--profile | --no-explain]
+     (exit 1 when the target is missed; --no-explain: ratios only, for repeated runs)
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from bench_session_list import LIMIT, STATUS_WEIGHTS, cli_environment, populate
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 from mcp import Client, ClientSession, StdioServerParameters
+from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult
 from referencing import Registry
 
@@ -70,6 +71,9 @@ ACTOR = "ai-agent"  # bunsui-mcp's default actor; the shipped policy allows both
 
 LIST = "session_list"
 NOOP = "policy_check"
+PING = "ping"
+"""MCP's own `ping` request (2025-11-25; the 2026-07-28 protocol has none): the protocol's
+round trip with no tool, gateway or store."""
 TOOLS: dict[str, tuple[str, dict[str, Any]]] = {
     LIST: ("session:list", {"filter": {"status": "failed"}, "limit": LIMIT}),
     NOOP: ("policy:check", {"actor": ACTOR, "action": "session:list"}),
@@ -105,6 +109,10 @@ class Run:
     def ratios(self) -> tuple[float, float]:
         """p50 and p99 of session_list over those of the baseline."""
         return self.p50(LIST) / self.p50(NOOP), self.p99(LIST) / self.p99(NOOP)
+
+    def ping_ratio(self) -> float | None:
+        """p50 of session_list over that of a bare ping (interleaved runs only)."""
+        return self.p50(LIST) / self.p50(PING) if self.times.get(PING) else None
 
 
 def server_executable() -> str:
@@ -198,9 +206,22 @@ async def measure(
             raise RuntimeError(f"{ACTOR} does not see {sorted(missing)} under the policy")
         started_children = child_pids() - before
         server_pid = started_children.pop() if len(started_children) == 1 else None
-        times: dict[str, list[float]] = {tool: [] for tool in TOOLS}
-        cpu: dict[str, list[float]] = {tool: [] for tool in TOOLS}
+        times: dict[str, list[float]] = {tool: [] for tool in (*TOOLS, PING)}
+        cpu: dict[str, list[float]] = {tool: [] for tool in (*TOOLS, PING)}
         reply_bytes: dict[str, int] = {}
+
+        try:  # the 2026-07-28 protocol has no ping: then the ratio is against policy_check only
+            await client.send_ping()
+            pings = not blocked
+        except MCPError:
+            pings = False
+
+        async def ping(record: bool) -> None:
+            c0, t0 = time.process_time(), time.perf_counter()
+            await client.send_ping()
+            if record:
+                times[PING].append(time.perf_counter() - t0)
+                cpu[PING].append(time.process_time() - c0)
 
         async def call(tool: str, record: bool) -> None:
             c0, t0 = time.process_time(), time.perf_counter()
@@ -215,6 +236,8 @@ async def measure(
         for i in range(warmup + (0 if blocked else calls)):
             for tool in list(TOOLS) if i % 2 == 0 else list(reversed(TOOLS)):
                 await call(tool, record=i >= warmup)
+            if pings:
+                await ping(record=i >= warmup)
         split: dict[str, tuple[float, float]] = {}
         for tool in TOOLS if blocked else ():
             start = thread_cpu_seconds(server_pid) if server_pid is not None else {}
@@ -242,6 +265,8 @@ def print_run(run: Run) -> bool:
         f"{'cli CPU':>8}{'srv CPU':>8}{'reply B':>8}"
     )
     names = {LIST: f"{LIST} (failed, limit {LIMIT})", NOOP: f"{NOOP} (baseline)"}
+    if run.times[PING]:
+        names[PING] = "ping (no tool)"
     for tool, name in names.items():
         xs = run.times[tool]
         server_cpu = run.server_cpu(tool)
@@ -250,12 +275,18 @@ def print_run(run: Run) -> bool:
             f"  {name:<32}{run.p50(tool) * 1e3:8.2f}{run.p99(tool) * 1e3:8.2f}"
             f"{statistics.fmean(xs) * 1e3:8.2f}{min(xs) * 1e3:8.2f}"
             f"{statistics.fmean(run.client_cpu[tool]) * 1e3:8.2f}{server}"
-            f"{run.reply_bytes[tool]:8,}"
+            f"{run.reply_bytes.get(tool, 0):8,}"
         )
     print(
         f"  ratio session_list/baseline: p50 {p50_ratio:.2f} (target <= {TARGET_RATIO})  "
         f"p99 {p99_ratio:.2f}  {'PASS' if ok else 'FAIL'}"
     )
+    ping_ratio = run.ping_ratio()
+    if ping_ratio is not None:
+        print(
+            f"  ratio session_list/ping: p50 {ping_ratio:.2f}   "
+            f"policy_check/ping: p50 {run.p50(NOOP) / run.p50(PING):.2f}"
+        )
     return ok
 
 
@@ -648,12 +679,14 @@ def main() -> int:
         load = os.getloadavg()
         print(f"\nload average after the runs: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         ok = all(results)
-        if not ok or force_profile:
+        if (not ok or force_profile) and "--no-explain" not in sys.argv[1:]:
             explain(settings, runs, params)
     print(
         f"\nverdict: {'target met' if ok else 'TARGET MISSED'} "
         f"(p50 ratio <= {TARGET_RATIO} in both modes: "
         + ", ".join(f"{r.label} {r.ratios()[0]:.2f}" for r in runs)
+        + "; vs ping: "
+        + ", ".join(f"{r.label} {r.ping_ratio():.2f}" for r in runs if r.ping_ratio())
         + ")"
     )
     return 0 if ok else 1

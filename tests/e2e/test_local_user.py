@@ -75,13 +75,14 @@ class TestIdentity:
 
 class TestReadOnlyCalls:
     def test_a_read_only_call_creates_no_file_in_the_home(self, cli):
-        """With no writer connected, read-only calls open SQLite without -wal/-shm files."""
+        """With no writer connected, read-only calls open SQLite without -wal/-shm files
+        (nor a compiled policy: `cache/` is the earlier writable calls')."""
         cli.json("session", "list")
-        before = sorted(p.name for p in cli.home.iterdir())
-        assert before == ["bunsui.db"]
+        before = sorted(p.name for p in cli.home.rglob("*"))
+        assert before == ["bunsui.db", "cache", next(cli.home.glob("cache/policy-*.json")).name]
         for args in (("session", "list"), ("audit", "verify"), ("approval", "list")):
             cli.json("--read-only", *args)
-        assert sorted(p.name for p in cli.home.iterdir()) == before
+        assert sorted(p.name for p in cli.home.rglob("*")) == before
 
 
 def edit(cli: Cli, *statements: str) -> None:

@@ -15,10 +15,9 @@ Every outcome is appended to the audit log (read-only mode writes nothing at all
 from __future__ import annotations
 
 import dataclasses
-import logging
 import traceback
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -47,7 +46,7 @@ from bunsui_core.governance.canonical import (
 )
 from bunsui_core.governance.file_access import confine
 from bunsui_core.governance.policy import APPROVE_ACTIONS, ActorKind, Decision, Outcome, Policy
-from bunsui_core.governance.policy_file import LivePolicy
+from bunsui_core.governance.policy_file import LivePolicy, PolicyCache
 from bunsui_core.governance.previews import Preview, changed_paths
 from bunsui_core.governance.tickets import Ticket
 from bunsui_core.model.location import location
@@ -55,7 +54,16 @@ from bunsui_core.model.session import new_id, utc_now
 from bunsui_core.resources import shipped_file
 from bunsui_core.store import Store, open_store
 
-logger = logging.getLogger("bunsui")
+if TYPE_CHECKING:
+    import logging
+
+
+def _logger() -> logging.Logger:
+    """bunsui's logger, imported on first use: a call that goes well never logs."""
+    import logging  # noqa: PLC0415 - keeps `logging` out of every CLI call's start-up
+
+    return logging.getLogger("bunsui")
+
 
 AUDIT_ATTEMPTS = 3
 """Tries to record a call that already ran while the store is busy (each waits ~5 s)."""
@@ -102,7 +110,9 @@ class Gateway:
         self.settings = settings
         self.registry = registry
         self._policy = LivePolicy(
-            settings.policy_path or shipped_file("policies/default.yaml"), registry.names
+            settings.policy_path or shipped_file("policies/default.yaml"),
+            registry.names,
+            PolicyCache(settings.home / "cache", writable=not settings.read_only),
         )
         # Looked at once at start too: a job's process stays one after its ancestry changes.
         enclosing_job()
@@ -441,7 +451,7 @@ class Gateway:
                 return
             except BunsuiError as exc:
                 if exc.code != ErrorCode.STORE_LOCKED or attempt == AUDIT_ATTEMPTS - 1:
-                    logger.error(
+                    _logger().error(
                         "audit entry for %s (%s) not written: %s", action.name, result, exc
                     )
                     return
@@ -516,14 +526,14 @@ class Gateway:
         writes nothing), give the caller a coded error."""
         log_path = self.settings.home / "logs" / "internal-errors.log"
         if self.read_only:
-            logger.error("internal error in %s\n%s", name, traceback.format_exc())
+            _logger().error("internal error in %s\n%s", name, traceback.format_exc())
             return BunsuiError(f"internal error in {name}: {type(exc).__name__}")
         try:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             with log_path.open("a", encoding="utf-8") as log:
                 log.write(f"{utc_now()} {name}\n{traceback.format_exc()}\n")
         except OSError:
-            logger.debug("could not write %s", log_path)
+            _logger().debug("could not write %s", log_path)
         return BunsuiError(
             f"internal error in {name}: {type(exc).__name__}",
             code=ErrorCode.INTERNAL,

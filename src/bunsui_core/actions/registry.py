@@ -90,24 +90,19 @@ class Action:
 class ActionRegistry:
     """Actions by name; registering a name twice is a programming error caught at import.
 
-    `modules` maps a resource to the modules declaring its actions: lookups import them on
-    first use, so `bunsui session list` pays only for the session actions, while a recovery
-    plan step or an MCP tool listing still finds every action.
+    `modules` maps each action to the module declaring it: a lookup imports that module on
+    first use, so `bunsui session list` pays only for the module of `session:list`, while a
+    recovery plan step or an MCP tool listing still finds every action.
     """
 
-    def __init__(
-        self,
-        modules: Mapping[str, tuple[str, ...]] | None = None,
-        declared: frozenset[ActionName] = frozenset(),
-    ) -> None:
+    def __init__(self, modules: Mapping[ActionName, str] | None = None) -> None:
         self._actions: dict[ActionName, Action] = {}
-        self.modules: Mapping[str, tuple[str, ...]] = modules or {}
-        self.declared = declared
+        self.modules: Mapping[ActionName, str] = modules or {}
 
     def names(self) -> frozenset[ActionName]:
-        """Every action name; from `declared` when given, so checking a policy file does not
+        """Every action name; from `modules` when given, so checking a policy file does not
         import every action module on each command."""
-        return self.declared or frozenset(a.name for a in self)
+        return frozenset(self.modules) or frozenset(a.name for a in self)
 
     def add(self, action: Action) -> Action:
         """Register an action; its name must be `resource:verb` and unused."""
@@ -119,14 +114,14 @@ class ActionRegistry:
 
     def load(self, resource: str | None = None) -> None:
         """Import the modules declaring `resource`'s actions (every resource when None)."""
-        groups = self.modules.values() if resource is None else [self.modules.get(resource, ())]
-        for module in sorted({m for group in groups for m in group}):
-            importlib.import_module(f"bunsui_core.actions.{module}")
+        mine = {m for n, m in self.modules.items() if resource in (None, n.partition(":")[0])}
+        for module in sorted(mine):
+            importlib.import_module(f"{__package__}.{module}")
 
     def get(self, name: ActionName) -> Action | None:
-        """The action, or None when no action has that name."""
-        if name not in self._actions:
-            self.load(name.partition(":")[0])
+        """The action, or None when no action has that name; imports only its own module."""
+        if name not in self._actions and name in self.modules:
+            importlib.import_module(f"{__package__}.{self.modules[name]}")
         return self._actions.get(name)
 
     def of_resource(self, resource: str) -> list[Action]:
@@ -186,64 +181,64 @@ class ActionRegistry:
         return register
 
 
-RESOURCE_MODULES: dict[str, tuple[str, ...]] = {
-    "approval": ("approvals",),
-    "audit": ("audit",),
-    "aws": ("aws",),
-    "error": ("errors",),
-    "events": ("events",),
-    "insight": ("insights",),
-    "job": ("jobs", "job_changes", "reruns"),
-    "notify": ("notifications",),
-    "pipeline": ("pipelines", "pipeline_insights"),
-    "policy": ("policies",),
-    "recovery": ("recovery",),
-    "session": ("claims", "sessions", "reruns"),
+ACTION_MODULES: dict[str, tuple[ActionName, ...]] = {
+    "approvals": (
+        "approval:approve",
+        "approval:cancel",
+        "approval:list",
+        "approval:reject",
+        "approval:show",
+    ),
+    "audit": ("audit:export", "audit:head", "audit:list", "audit:verify"),
+    "aws": ("aws:doctor", "aws:init"),
+    "claims": (
+        "session:claim",
+        "session:claims",
+        "session:escalate",
+        "session:release",
+        "session:resolve-escalation",
+    ),
+    "errors": (
+        "error:analyze",
+        "error:classify",
+        "error:label",
+        "error:learn",
+        "error:resolutions",
+    ),
+    "events": ("events:tail",),
+    "insights": ("insight:apply", "insight:dismiss", "insight:list", "insight:show"),
+    "job_changes": ("job:mark", "job:update-command", "job:update-config"),
+    "jobs": ("job:describe", "job:list", "job:logs"),
+    "notifications": ("notify:test",),
+    "pipeline_insights": ("pipeline:cost", "pipeline:stats", "pipeline:update-config"),
+    "pipelines": (
+        "pipeline:describe",
+        "pipeline:list",
+        "pipeline:register",
+        "pipeline:run",
+        "pipeline:validate",
+    ),
+    "policies": ("policy:check", "policy:explain"),
+    "recovery": ("recovery:execute", "recovery:suggest"),
+    "reruns": ("job:rerun", "session:rerun", "session:rerun-many"),
+    "sessions": ("session:cancel", "session:describe", "session:list", "session:sync"),
 }
-"""Which modules declare each resource's actions (a test keeps this true)."""
+"""Which module (under bunsui_core.actions) declares which actions, known without importing
+them: a call loads its own action's module only (a test keeps this true)."""
 
-ACTION_NAMES: frozenset[ActionName] = frozenset(
-    f"{resource}:{verb}"
-    for resource, verbs in {
-        "approval": ("approve", "cancel", "list", "reject", "show"),
-        "audit": ("export", "head", "list", "verify"),
-        "aws": ("doctor", "init"),
-        "error": ("analyze", "classify", "label", "learn", "resolutions"),
-        "events": ("tail",),
-        "insight": ("apply", "dismiss", "list", "show"),
-        "job": ("describe", "list", "logs", "mark", "rerun", "update-command", "update-config"),
-        "notify": ("test",),
-        "pipeline": (
-            "cost",
-            "describe",
-            "list",
-            "register",
-            "run",
-            "stats",
-            "update-config",
-            "validate",
-        ),
-        "policy": ("check", "explain"),
-        "recovery": ("execute", "suggest"),
-        "session": (
-            "cancel",
-            "claim",
-            "claims",
-            "describe",
-            "escalate",
-            "list",
-            "release",
-            "rerun",
-            "rerun-many",
-            "resolve-escalation",
-            "sync",
-        ),
-    }.items()
-    for verb in verbs
-)
-"""Every action's name, known without importing the modules (a test keeps this true)."""
+MODULE_OF: dict[ActionName, str] = {
+    name: module for module, names in ACTION_MODULES.items() for name in names
+}
+ACTION_NAMES: frozenset[ActionName] = frozenset(MODULE_OF)
+"""Every action's name (policy files are checked against these)."""
 
-REGISTRY = ActionRegistry(RESOURCE_MODULES, ACTION_NAMES)
+RESOURCE_MODULES: dict[str, tuple[str, ...]] = {
+    resource: tuple(sorted({m for n, m in MODULE_OF.items() if n.partition(":")[0] == resource}))
+    for resource in sorted({name.partition(":")[0] for name in MODULE_OF})
+}
+"""Which modules declare each resource's actions."""
+
+REGISTRY = ActionRegistry(MODULE_OF)
 
 
 def load_actions(resource: str | None = None) -> None:

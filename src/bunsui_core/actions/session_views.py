@@ -36,20 +36,22 @@ class SessionSummary(ActionOutput):
     escalated: bool = Field(False, description="Handed to a human; agents may not change it.")
 
     @classmethod
-    def of(cls, session: Session) -> SessionSummary:
-        """Project a stored session onto the list shape; its fields were validated when the
-        session was parsed, so they are copied, not checked again (50 per page)."""
-        stored = {name: getattr(session, name) for name in cls.model_fields if name in STORED}
+    def of(cls, session: Session, now: str) -> SessionSummary:
+        """Project a stored session onto the list shape as of `now` (one clock reading per
+        page); its fields were validated when the session was parsed, so they are copied,
+        not checked again (50 per page)."""
+        stored = {name: getattr(session, name) for name in SUMMARY_STORED}
         stored["error_summary"] = untrusted_summary(session.error_summary)
-        return cls.model_construct(**stored, **lease_fields(session))
+        return cls.model_construct(**stored, **lease_fields(session, now))
 
 
 STORED = frozenset(Session.model_fields)
+SUMMARY_STORED = tuple(name for name in SessionSummary.model_fields if name in STORED)
 
 
-def lease_fields(session: Session) -> dict[str, Any]:
-    """claimed_by, claim_expires_at and escalated as they are now."""
-    claim = active_claim(session, utc_now())
+def lease_fields(session: Session, now: str) -> dict[str, Any]:
+    """claimed_by, claim_expires_at and escalated as they are at `now`."""
+    claim = active_claim(session, now)
     return {
         "claimed_by": claim.holder if claim else None,
         "claim_expires_at": claim.expires_at if claim else None,
@@ -112,7 +114,7 @@ class SessionDetail(ActionOutput):
         data["error_summary"] = untrusted_summary(session.error_summary)
         return cls(
             **data,
-            **lease_fields(session),
+            **lease_fields(session, utc_now()),
             jobs=jobs,
             error_count=len(store.list_errors(session.session_id)),
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from pydantic import Field
 
 from bunsui_core.actions._lookups import job_order, require_session, session_pipeline
@@ -9,11 +12,27 @@ from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
 from bunsui_core.actions.session_views import SessionDetail, SessionSummary
-from bunsui_core.engine.dispatch import cancel_execution, refresh
-from bunsui_core.engine.liveness import reap_lost_runners
 from bunsui_core.governance.previews import Preview
 from bunsui_core.model.session import Session, SessionStatus, check_transition, utc_now
 from bunsui_core.store.base import SessionFilter, update_session
+
+ACTIVE = (SessionStatus.RUNNING, SessionStatus.QUEUED)
+
+
+def up_to_date(ctx: ActionContext) -> Callable[[list[Session]], list[Session]]:
+    """Marks sessions whose runner died failed, and returns what brings sessions read after
+    that up to date (aws executions folded in). Both concern active sessions only, so while
+    none is active (or the store is read-only) the engine is not even imported: listing
+    past runs stays a store read."""
+    if ctx.store.read_only or not any(
+        ctx.store.list_sessions(SessionFilter(status=status), limit=1).sessions for status in ACTIVE
+    ):
+        return lambda sessions: sessions
+    from bunsui_core.engine.dispatch import refresh  # noqa: PLC0415 - only when needed
+    from bunsui_core.engine.liveness import reap_lost_runners  # noqa: PLC0415
+
+    reap_lost_runners(ctx.store)
+    return functools.partial(refresh, ctx.store, ctx.settings)
 
 
 class SessionListInput(ActionInput):
@@ -46,11 +65,12 @@ def list_sessions(ctx: ActionContext, args: SessionListInput) -> SessionList:
     """List pipeline runs (sessions), newest first. Filter by status (e.g. failed),
     pipeline_id, created_after / created_before; page with limit and cursor. Each entry
     names the failed jobs and a one-line error summary; use error analysis for causes."""
-    reap_lost_runners(ctx.store)
+    refreshed = up_to_date(ctx)
     page = ctx.store.list_sessions(args.filter, limit=args.limit, cursor=args.cursor)
-    sessions = refresh(ctx.store, ctx.settings, page.sessions)
+    now = utc_now()
     return SessionList(
-        sessions=[SessionSummary.of(s) for s in sessions], next_cursor=page.next_cursor
+        sessions=[SessionSummary.of(s, now) for s in refreshed(page.sessions)],
+        next_cursor=page.next_cursor,
     )
 
 
@@ -79,8 +99,8 @@ def session_detail(ctx: ActionContext, session: Session) -> SessionDetail:
 def describe(ctx: ActionContext, args: SessionIdInput) -> SessionDetail:
     """Show one session: status, timing, the exact pipeline version, every job's status and
     the session's error summary."""
-    reap_lost_runners(ctx.store)
-    [session] = refresh(ctx.store, ctx.settings, [require_session(ctx.store, args.session_id)])
+    refreshed = up_to_date(ctx)
+    [session] = refreshed([require_session(ctx.store, args.session_id)])
     return session_detail(ctx, session)
 
 
@@ -124,7 +144,9 @@ def cancel(ctx: ActionContext, args: SessionIdInput) -> SessionDetail:
         )
 
     session = require_session(ctx.store, args.session_id)
-    if session.status in {SessionStatus.QUEUED, SessionStatus.RUNNING}:
+    if session.status in ACTIVE:
+        from bunsui_core.engine.dispatch import cancel_execution  # noqa: PLC0415
+
         stopped = cancel_execution(ctx.store, ctx.settings, session)
         if stopped is not None:
             return session_detail(ctx, stopped)
@@ -144,5 +166,7 @@ def sync(ctx: ActionContext, args: SessionIdInput) -> SessionDetail:
     """Fold an aws session's Step Functions execution history into its job runs, operation
     runs and error records now, then show it (describe and list do this too). On the local
     backend the runner records as it goes, so this is describe."""
+    from bunsui_core.engine.dispatch import refresh  # noqa: PLC0415 - the engine's own read
+
     [session] = refresh(ctx.store, ctx.settings, [require_session(ctx.store, args.session_id)])
     return session_detail(ctx, session)

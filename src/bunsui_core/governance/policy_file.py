@@ -1,46 +1,24 @@
-"""Reading a policy file, failing closed: any problem is POLICY_INVALID naming its line.
+"""The policy file in force: looked at on every use, compiled once per content.
 
-Top level: `actors:` (actor name or fnmatch pattern -> role or list of roles; `$OS_USER`
-stands for the local user), optional `read_only: true`, and every other key is a role block
-with `kind` (human | agent, default agent: the kind that can never approve),
-`allowed_actions`, `denied_actions`, `approval_required`. Without `actors:`, an actor named
-like a role (`ai-agent` for `ai_agent`) holds it, so the design's file loads as written.
+What a policy file may say, and how it is checked, is `policy_reader`'s; compiling means
+importing and running the YAML parser, so compiled policies are cached in the home, keyed by
+everything a compile depends on, and a CLI call whose policy did not change skips it.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import json
 import os
-import re
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from bunsui_core.config import os_user
 from bunsui_core.errors import ErrorCode, InvalidArgumentError
 from bunsui_core.governance.canonical import sha256_text
-from bunsui_core.governance.policy import (
-    APPROVE_ACTIONS,
-    RESERVED_ACTIONS,
-    RULE_LISTS,
-    ActorBinding,
-    ActorKind,
-    Limits,
-    Outcome,
-    Policy,
-    Role,
-    Rule,
-)
-
-ROLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-ROLE_KEYS = frozenset({"kind", "description", "limits", *RULE_LISTS})
-OS_USER = "$OS_USER"
-
-Problem = dict[str, Any]
+from bunsui_core.governance.policy import Policy
 
 
 class PolicyInvalidError(InvalidArgumentError):
@@ -74,9 +52,15 @@ class LivePolicy:
     recompiled only when the hash changed. An unreadable or invalid file fails every use
     until it is fixed (closed)."""
 
-    def __init__(self, path: Path, known_actions: Callable[[], Collection[str]]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        known_actions: Callable[[], Collection[str]],
+        cache: PolicyCache | None = None,
+    ) -> None:
         self.path = path
         self.known_actions = known_actions
+        self.cache = cache
         self._lock = threading.Lock()
         self._seen: tuple[tuple[int, ...], Policy] | None = None
 
@@ -94,8 +78,11 @@ class LivePolicy:
             text = read_policy_text(self.path)
             seen = self._seen
             if seen is None or seen[1].hash != sha256_text(text):
-                policy = parse_policy(
-                    text, source=str(self.path), known_actions=self.known_actions()
+                policy = compile_policy(
+                    text,
+                    source=str(self.path),
+                    known_actions=self.known_actions(),
+                    cache=self.cache,
                 )
             else:
                 policy = seen[1]
@@ -105,214 +92,79 @@ class LivePolicy:
 
 def load_policy(path: Path, known_actions: Collection[str]) -> Policy:
     """Read and check a policy file against the actions bunsui offers."""
-    return parse_policy(read_policy_text(path), source=str(path), known_actions=known_actions)
+    return compile_policy(read_policy_text(path), source=str(path), known_actions=known_actions)
 
 
-def parse_policy(text: str, *, source: str, known_actions: Collection[str]) -> Policy:
-    """Check a policy document; every problem is reported at once with its line."""
+COMPILER_MODULES = ("policy.py", "policy_reader.py")
+"""The code a compiled policy depends on: a changed (upgraded) compiler recompiles."""
+
+
+@dataclass(frozen=True)
+class PolicyCache:
+    """Compiled policies in a directory (the home's `cache/`), one file per policy path,
+    valid only for the exact text, action set, local user (`$OS_USER`) and compiler they
+    were compiled from. Not writable in read-only mode, which writes nothing."""
+
+    directory: Path
+    writable: bool
+
+    def get(self, key: str, source: str) -> Policy | None:
+        """The policy compiled under `key`, or None (missing, stale or unreadable)."""
+        try:
+            stored = json.loads(self._entry(source).read_bytes())
+            if stored["key"] == key:
+                return Policy.model_validate(stored["policy"])
+        except (OSError, ValueError, TypeError, KeyError):
+            pass
+        return None
+
+    def put(self, key: str, policy: Policy) -> None:
+        """Keep a compile (atomically, private to the owner). A policy saying `read_only:
+        true` is not kept: under it nothing is written. A cache that cannot be written
+        costs the next call a compile, nothing else."""
+        if not self.writable or policy.read_only:
+            return
+        entry = self._entry(policy.source)
+        temporary = entry.with_name(f"{entry.name}.{os.getpid()}.{threading.get_ident()}")
+        data = json.dumps({"key": key, "policy": policy.model_dump(mode="json")})
+        try:
+            self.directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, exist_ok=True)
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+                out.write(data)
+            os.replace(temporary, entry)
+        except OSError:
+            temporary.unlink(missing_ok=True)
+
+    def _entry(self, source: str) -> Path:
+        return self.directory / f"policy-{sha256_text(source)[:32]}.json"
+
+
+def cache_key(text: str, source: str, known_actions: Collection[str]) -> str | None:
+    """The SHA-256 of everything a compile depends on; None when the compiler's own files
+    cannot be looked at (then nothing is cached)."""
+    here = Path(__file__).parent
     try:
-        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 0
-        _fail(
-            source, [{"line": line, "message": f"malformed YAML: {getattr(exc, 'problem', exc)}"}]
-        )
-    reader = _Reader(set(known_actions) | RESERVED_ACTIONS)
-    policy = reader.read(root)
-    if reader.problems:
-        _fail(source, reader.problems)
-    return Policy(source=source, hash=sha256_text(text), **policy)
+        stamps = [os.stat(here / name) for name in COMPILER_MODULES]
+    except OSError:
+        return None
+    parts = [text, source, os_user(), *sorted(known_actions)]
+    parts += [f"{st.st_size}:{st.st_mtime_ns}" for st in stamps]
+    return sha256_text("\0".join(parts))
 
 
-def _fail(source: str, problems: list[Problem]) -> None:
-    count = len(problems)
-    first = problems[0]
-    raise PolicyInvalidError(
-        f"{source}: {count} problem{'s' if count != 1 else ''} in policy; first at line "
-        f"{first['line']}: {first['message']}",
-        details={"source": source, "problems": problems},
-    )
+def compile_policy(
+    text: str, *, source: str, known_actions: Collection[str], cache: PolicyCache | None = None
+) -> Policy:
+    """The policy `text` compiles to, from `cache` when it was compiled before; a file
+    that does not compile is never cached, so it fails every use until it is fixed."""
+    key = cache_key(text, source, known_actions) if cache is not None else None
+    if cache is not None and key is not None and (cached := cache.get(key, source)):
+        return cached
+    from bunsui_core.governance.policy_reader import parse_policy  # noqa: PLC0415 - YAML
 
-
-class _Reader:
-    """Walks the YAML node tree (not loaded data) so every problem keeps its line."""
-
-    def __init__(self, known_actions: set[str]) -> None:
-        self.known = known_actions
-        self.problems: list[Problem] = []
-
-    def problem(self, node: yaml.Node | None, message: str) -> None:
-        line = node.start_mark.line + 1 if node is not None else 0
-        self.problems.append({"line": line, "message": message})
-
-    def read(self, root: yaml.Node | None) -> dict[str, Any]:
-        roles: dict[str, Role] = {}
-        actors: list[ActorBinding] | None = None
-        read_only = False
-        if not isinstance(root, yaml.MappingNode):
-            self.problem(root, "a policy is a mapping of role blocks (and `actors:`)")
-            return {"roles": roles, "actors": [], "read_only": False}
-        actors_node = None
-        for key_node, value in self.entries(root):
-            key = key_node.value
-            if key == "actors":
-                actors_node = value
-            elif key == "read_only":
-                read_only = self.boolean(value, "read_only")
-            elif not ROLE_NAME.match(str(key)):
-                self.problem(key_node, f"{key!r} is not a role name")
-            else:
-                role = self.role(key, value)
-                if role is not None:
-                    roles[key] = role
-        if actors_node is not None:
-            actors = self.actors(actors_node, roles)
-        else:
-            actors = [
-                ActorBinding(pattern=name.replace("_", "-"), roles=[name], line=0) for name in roles
-            ]
-        return {"roles": roles, "actors": actors, "read_only": read_only}
-
-    def entries(self, node: yaml.MappingNode) -> Iterator[tuple[yaml.Node, yaml.Node]]:
-        """A mapping's entries; a key written twice is a problem, not a silent overwrite
-        (a later `kind: human` must not quietly turn an agent role into an approver)."""
-        first: dict[Any, int] = {}
-        for key_node, value in node.value:
-            key = getattr(key_node, "value", None)
-            if not isinstance(key, str):
-                self.problem(key_node, "keys must be plain text")
-            elif key in first:
-                self.problem(key_node, f"duplicate key {key!r} (first at line {first[key]})")
-            else:
-                first[key] = key_node.start_mark.line + 1
-                yield key_node, value
-
-    def boolean(self, node: yaml.Node, what: str) -> bool:
-        if isinstance(node, yaml.ScalarNode) and node.value in {"true", "false"}:
-            return bool(node.value == "true")
-        self.problem(node, f"{what} must be true or false")
-        return False
-
-    def role(self, name: str, node: yaml.Node) -> Role | None:
-        if not isinstance(node, yaml.MappingNode):
-            self.problem(node, f"role {name!r} must be a mapping of rule lists")
-            return None
-        kind = ActorKind.AGENT
-        rules: list[Rule] = []
-        limits = Limits()
-        for key_node, value in self.entries(node):
-            key = key_node.value
-            if key not in ROLE_KEYS:
-                self.problem(
-                    key_node, f"unknown key {key!r} in role {name!r} (known: {sorted(ROLE_KEYS)})"
-                )
-            elif key == "kind":
-                if isinstance(value, yaml.ScalarNode) and value.value in set(ActorKind):
-                    kind = ActorKind(value.value)
-                else:
-                    self.problem(value, "kind must be human or agent")
-            elif key in RULE_LISTS:
-                rules.extend(self.rules(name, RULE_LISTS[key], value))
-            elif key == "limits":
-                limits = self.limits(name, value)
-        role = Role(name=name, kind=kind, rules=rules, limits=limits)
-        if kind is ActorKind.AGENT:
-            self.agents_cannot_approve(role, node)
-        return role
-
-    def limits(self, role: str, node: yaml.Node) -> Limits:
-        """`limits:` of a role: known budget names mapped to non-negative integers."""
-        known = sorted(Limits.model_fields)
-        if not isinstance(node, yaml.MappingNode):
-            self.problem(node, f"limits of role {role!r} must map {known} to numbers")
-            return Limits()
-        values: dict[str, int] = {}
-        for key_node, value in self.entries(node):
-            if key_node.value not in Limits.model_fields:
-                self.problem(key_node, f"unknown limit {key_node.value!r} (known: {known})")
-            elif isinstance(value, yaml.ScalarNode) and value.value.isdigit():
-                values[key_node.value] = int(value.value)
-            else:
-                self.problem(value, f"limit {key_node.value!r} must be a whole number >= 0")
-        return Limits(**values)
-
-    def rules(self, role: str, outcome: Outcome, node: yaml.Node) -> list[Rule]:
-        if not isinstance(node, yaml.SequenceNode):
-            self.problem(node, "a rule list must be a list of action patterns")
-            return []
-        rules = []
-        for item in node.value:
-            pattern = item.value if isinstance(item, yaml.ScalarNode) else None
-            if not isinstance(pattern, str) or not pattern:
-                self.problem(item, "an action pattern must be text like `session:list`")
-            elif ":" not in pattern and pattern != "*":
-                self.problem(item, f"{pattern!r} is not `resource:verb` (or `*`)")
-            elif not any(fnmatch.fnmatchcase(a, pattern) for a in self.known):
-                self.problem(item, f"{pattern!r} matches no bunsui action")
-            else:
-                rules.append(
-                    Rule(role=role, outcome=outcome, pattern=pattern, line=item.start_mark.line + 1)
-                )
-        return rules
-
-    def agents_cannot_approve(self, role: Role, node: yaml.Node) -> None:
-        """An agent role whose rules would let it decide a ticket is refused outright."""
-        for action in APPROVE_ACTIONS:
-            matching = [r for r in role.rules if r.matches(action)]
-            if matching and not any(r.outcome is Outcome.DENY for r in matching):
-                self.problem(
-                    node,
-                    f"role {role.name!r} is of kind agent but {matching[0]} lets it reach "
-                    f"{action}; agents can never approve (deny it or make the role human)",
-                )
-
-    def actors(self, node: yaml.Node, roles: dict[str, Role]) -> list[ActorBinding]:
-        if not isinstance(node, yaml.MappingNode):
-            self.problem(node, "actors must map actor names (or patterns) to roles")
-            return []
-        bindings = []
-        for key_node, value in self.entries(node):
-            names = self.role_names(value)
-            for name in names:
-                if name not in roles:
-                    self.problem(value, f"actor {key_node.value!r} names unknown role {name!r}")
-            pattern = str(key_node.value)
-            if pattern == OS_USER:
-                pattern = os_user()
-            bindings.append(
-                ActorBinding(pattern=pattern, roles=names, line=key_node.start_mark.line + 1)
-            )
-        if any(str(k.value) == OS_USER for k, _ in self.entries(node)):
-            self.local_user_is_not_an_agent(node, bindings, roles)
-        return bindings
-
-    def local_user_is_not_an_agent(
-        self, node: yaml.Node, bindings: list[ActorBinding], roles: dict[str, Role]
-    ) -> None:
-        """`$OS_USER` holds human roles; an agent role bound to the same name (directly or by
-        a pattern) would make the local user an agent, or an agent account the approver."""
-        user = os_user()
-        for binding in bindings:
-            agent_roles = [
-                name
-                for name in binding.roles
-                if name in roles and roles[name].kind is ActorKind.AGENT
-            ]
-            if agent_roles and fnmatch.fnmatchcase(user, binding.pattern):
-                self.problem(
-                    node,
-                    f"$OS_USER ({user!r}) is also bound to agent role {agent_roles[0]!r} "
-                    f"(line {binding.line}): one name cannot be both the local user and an agent",
-                )
-                return
-
-    def role_names(self, node: yaml.Node) -> list[str]:
-        if isinstance(node, yaml.ScalarNode):
-            return [node.value]
-        if isinstance(node, yaml.SequenceNode) and all(
-            isinstance(n, yaml.ScalarNode) for n in node.value
-        ):
-            return [n.value for n in node.value]
-        self.problem(node, "an actor's roles are a role name or a list of role names")
-        return []
+    policy = parse_policy(text, source=source, known_actions=known_actions)
+    if cache is not None and key is not None:
+        cache.put(key, policy)
+    return policy

@@ -46,9 +46,10 @@ class UntrustedText(BaseModel):
 
     @classmethod
     def of(cls, raw: str, *, limit: int = UNTRUSTED_MAX_CHARS) -> UntrustedText:
-        """Sanitize raw pipeline text, keeping newlines and tabs and the last `limit` chars."""
+        """Sanitize raw pipeline text, keeping newlines and tabs and the last `limit` chars
+        (built from checked values: not validated again, a page of 50 lists many)."""
         clean = strip_controls(raw)
-        return cls(text=clean[-limit:], truncated=len(clean) > limit)
+        return cls.model_construct(text=clean[-limit:], truncated=len(clean) > limit)
 
 
 def labelled_context(context: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import fnmatch
 import getpass
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -28,10 +30,12 @@ from bunsui_core.governance.policy import (
 )
 from bunsui_core.governance.policy_file import (
     LivePolicy,
+    PolicyCache,
     PolicyInvalidError,
+    compile_policy,
     load_policy,
-    parse_policy,
 )
+from bunsui_core.governance.policy_reader import parse_policy
 from bunsui_core.resources import shipped_file
 
 KNOWN = [a.name for a in REGISTRY]
@@ -392,56 +396,67 @@ class TestLoadErrors:
 
 
 class TestLivePolicy:
-    """A running server's policy: a stat per call, the bytes again only when it changed."""
+    """A running server's policy: a stat per call, the bytes again only when it changed;
+    with the home's cache of compiled policies (as the gateway has it) and without."""
 
     ALLOW = "ai_agent:\n  allowed_actions: [session:list]\n"
     DENY = "ai_agent:\n  denied_actions:  [session:list]\n"
 
-    def live(self, path: Path) -> LivePolicy:
-        return LivePolicy(path, lambda: KNOWN)
+    @pytest.fixture(params=["cached", "uncached"])
+    def make_live(self, request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+        cache = (
+            PolicyCache(tmp_path / "cache", writable=True) if request.param == "cached" else None
+        )
+        return lambda path: LivePolicy(path, lambda: KNOWN, cache)
 
     def decision(self, live: LivePolicy) -> Outcome:
         return live.current().decide("ai-agent", "session:list").outcome
 
-    def test_an_unchanged_file_is_not_compiled_again(self, tmp_path: Path):
+    def test_an_unchanged_file_is_not_compiled_again(self, tmp_path: Path, make_live: Any):
         """An old file whose stat is unchanged: the very same compiled policy each call."""
         path = tmp_path / "policy.yaml"
         path.write_text(self.ALLOW)
         os.utime(path, ns=(10**18, 10**18))
-        live = self.live(path)
+        live = make_live(path)
         first = live.current()
         assert live.current() is first
         assert first.decide("ai-agent", "session:list").outcome is Outcome.ALLOW
 
-    def test_a_same_size_edit_with_its_old_mtime_still_applies(self, tmp_path: Path):
+    def test_a_same_size_edit_with_its_old_mtime_still_applies(
+        self, tmp_path: Path, make_live: Any
+    ):
         """An edit that keeps the size and puts the old mtime back (touch -r) is seen: the
         change time, which no user can set, is part of what is compared."""
         assert len(self.ALLOW) == len(self.DENY)
         path = tmp_path / "policy.yaml"
         path.write_text(self.ALLOW)
         os.utime(path, ns=(10**18, 10**18))
-        live = self.live(path)
+        live = make_live(path)
         assert self.decision(live) is Outcome.ALLOW
         path.write_text(self.DENY)
         os.utime(path, ns=(10**18, 10**18))
         assert self.decision(live) is Outcome.DENY
 
-    def test_a_fresh_same_size_edit_applies_even_within_one_timestamp_tick(self, tmp_path: Path):
+    def test_a_fresh_same_size_edit_applies_even_within_one_timestamp_tick(
+        self, tmp_path: Path, make_live: Any
+    ):
         """Two writes within one filesystem timestamp tick can share every stat field; a file
         changed in the last seconds is therefore hashed on each use, not trusted by stat."""
         path = tmp_path / "policy.yaml"
-        live = self.live(path)
+        live = make_live(path)
         for _ in range(20):
             path.write_text(self.ALLOW)
             assert self.decision(live) is Outcome.ALLOW
             path.write_text(self.DENY)
             assert self.decision(live) is Outcome.DENY
 
-    def test_a_broken_or_missing_file_fails_every_use_until_fixed(self, tmp_path: Path):
+    def test_a_broken_or_missing_file_fails_every_use_until_fixed(
+        self, tmp_path: Path, make_live: Any
+    ):
         """Invalid, then deleted: POLICY_INVALID each time (never the last good policy)."""
         path = tmp_path / "policy.yaml"
         path.write_text(self.ALLOW)
-        live = self.live(path)
+        live = make_live(path)
         assert self.decision(live) is Outcome.ALLOW
         path.write_text(self.ALLOW + "  bogus: [\n")
         for _ in range(2):
@@ -453,6 +468,80 @@ class TestLivePolicy:
         assert caught.value.details == {"source": str(path), "problems": []}
         path.write_text(self.ALLOW)
         assert self.decision(live) is Outcome.ALLOW
+
+
+class TestPolicyCache:
+    """Compiled policies kept in the home: a CLI call whose policy did not change skips the
+    YAML parser, and nothing about the cache can make a policy other than its file says."""
+
+    def compile(self, text: str, cache: PolicyCache, source: str = "p.yaml") -> Policy:
+        return compile_policy(text, source=source, known_actions=KNOWN, cache=cache)
+
+    def test_a_process_with_a_cached_compile_never_imports_yaml(self, tmp_path: Path):
+        """The second process finds the first one's compile and never loads the parser."""
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(TestLivePolicy.ALLOW)
+        code = (
+            "import sys\n"
+            "from pathlib import Path\n"
+            "from bunsui_core.actions import REGISTRY\n"
+            "from bunsui_core.governance.policy_file import LivePolicy, PolicyCache\n"
+            f"cache = PolicyCache(Path({str(tmp_path / 'cache')!r}), writable=True)\n"
+            f"live = LivePolicy(Path({str(policy)!r}), REGISTRY.names, cache)\n"
+            "print(live.current().decide('ai-agent', 'session:list').outcome, "
+            "'yaml' in sys.modules)\n"
+        )
+        runs = [
+            subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            for _ in range(2)
+        ]
+        assert [run.stdout.split() for run in runs] == [["allow", "True"], ["allow", "False"]]
+
+    def test_an_edit_is_compiled_again(self, tmp_path: Path):
+        """Same path, new text: the cached compile of the old text is not used."""
+        cache = PolicyCache(tmp_path / "cache", writable=True)
+        assert (
+            self.compile(TestLivePolicy.ALLOW, cache).decide("ai-agent", "session:list").outcome
+            is Outcome.ALLOW
+        )
+        denied = self.compile(TestLivePolicy.DENY, cache)
+        assert denied.decide("ai-agent", "session:list").outcome is Outcome.DENY
+        assert self.compile(TestLivePolicy.DENY, cache) == denied
+
+    def test_an_entry_for_another_text_or_a_broken_one_is_ignored(self, tmp_path: Path):
+        """A cache entry left by the allowing text, copied over the denying text's key, or
+        garbage: the denying file still denies."""
+        cache = PolicyCache(tmp_path / "cache", writable=True)
+        self.compile(TestLivePolicy.ALLOW, cache)
+        [entry] = (tmp_path / "cache").iterdir()
+        for content in (entry.read_bytes(), b"{not json", b'{"key": 1}', b"[]"):
+            entry.write_bytes(content)
+            outcome = self.compile(TestLivePolicy.DENY, cache).decide("ai-agent", "session:list")
+            assert outcome.outcome is Outcome.DENY
+
+    def test_the_cache_is_the_owners_alone(self, tmp_path: Path):
+        cache = PolicyCache(tmp_path / "cache", writable=True)
+        self.compile(TestLivePolicy.ALLOW, cache)
+        [entry] = (tmp_path / "cache").iterdir()
+        assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700
+        assert entry.stat().st_mode & 0o777 == 0o600
+
+    def test_read_only_mode_and_a_read_only_policy_write_nothing(self, tmp_path: Path):
+        """Read-only mode (flag or the policy's own `read_only: true`) writes nothing at all,
+        not even a cache entry."""
+        self.compile(TestLivePolicy.ALLOW, PolicyCache(tmp_path / "ro", writable=False))
+        writable = PolicyCache(tmp_path / "cache", writable=True)
+        self.compile("read_only: true\n" + TestLivePolicy.ALLOW, writable)
+        assert not (tmp_path / "ro").exists()
+        assert not (tmp_path / "cache").exists()
+
+    def test_an_invalid_policy_is_never_cached(self, tmp_path: Path):
+        """It fails every use until fixed, never served from an earlier compile."""
+        cache = PolicyCache(tmp_path / "cache", writable=True)
+        for _ in range(2):
+            with pytest.raises(PolicyInvalidError):
+                self.compile(TestLivePolicy.ALLOW + "  bogus: [\n", cache)
+        assert not (tmp_path / "cache").exists()
 
 
 class TestAgentsCannotApprove:

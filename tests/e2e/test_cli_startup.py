@@ -1,0 +1,131 @@
+"""What `bunsui session list` loads: the real CLI script, its modules listed at exit.
+
+Agents call the CLI many times; each call pays for every module it imports. A listing needs
+the gateway, the store and the session actions: not the engine that runs sessions, the AWS
+SDK, the MCP server library or the diagnosis model, and (once its policy was compiled) not
+the YAML parser either.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bunsui_core.actions import RESOURCE_MODULES
+from tests.e2e.test_cli import BUNSUI
+
+NEVER = (
+    "boto3",
+    "botocore",
+    "mcp",
+    "numpy",
+    "bunsui_core.diagnosis",
+    "bunsui_core.recovery",
+    "bunsui_core.store.dynamodb",
+    "bunsui_mcp.server",
+)
+"""Packages (and their submodules) a listing must never import."""
+
+JOB_IDENTITY = frozenset(
+    {
+        "bunsui_core.engine",
+        "bunsui_core.engine.job_identity",
+        "bunsui_core.engine.cgroups",
+        "bunsui_core.engine.jobshim",
+        "bunsui_core.engine.process_tree",
+    }
+)
+"""The only engine modules a listing may load: the gateway asks on every call whether this
+process runs inside a job (a job may never act as a human), which reads the shim's module
+name, the process tree and cgroups. Nothing here runs or reaps a session."""
+
+
+PROBE = """
+import runpy, sys
+from pathlib import Path
+script, report, *args = sys.argv[1:]
+sys.argv = [script, *args]
+try:
+    runpy.run_path(script, run_name="__main__")
+finally:
+    Path(report).write_text("\\n".join(sorted(sys.modules)))
+"""
+"""Runs the installed `bunsui` script as its own process would, then writes down every
+module loaded (`-X importtime` misses those loaded through importlib, as actions are)."""
+
+
+def imported(home: Path, *args: str) -> list[str]:
+    """Every module the real `bunsui` script loads for this command."""
+    report = home.parent / "modules.txt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUNSUI_")}
+    argv = [BUNSUI, str(report), "--home", str(home), "--format", "json", *args]
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().startswith("{"), done.stdout
+    return report.read_text().split()
+
+
+def forbidden(modules: list[str]) -> list[str]:
+    """The modules a listing must not load, among those given."""
+    return [
+        m
+        for m in modules
+        if any(m == p or m.startswith(p + ".") for p in NEVER)
+        or (m.startswith("bunsui_core.engine") and m not in JOB_IDENTITY)
+    ]
+
+
+class TestSessionListImports:
+    def test_a_listing_loads_no_engine_aws_mcp_or_diagnosis(self, tmp_path: Path):
+        """On an empty home, and again once the home exists: the second call also finds its
+        compiled policy in the home's cache and never imports the YAML parser."""
+        home = tmp_path / "home"
+        first = imported(home, "session", "list")
+        second = imported(home, "session", "list")
+        assert "bunsui_core.actions.sessions" in first  # the probe sees bunsui's own imports
+        assert forbidden(first) == []
+        assert forbidden(second) == []
+        assert [m for m in second if m == "yaml" or m.startswith("yaml.")] == []
+
+    def test_only_the_called_actions_module_is_loaded(self, tmp_path: Path):
+        """`session list` loads the module declaring it, not the other session actions'
+        (claims, reruns) nor any other resource's."""
+        loaded = set(imported(tmp_path / "home", "session", "list"))
+        assert "bunsui_core.actions.sessions" in loaded
+        others = {f"bunsui_core.actions.{m}" for ms in RESOURCE_MODULES.values() for m in ms}
+        assert sorted(loaded & others) == ["bunsui_core.actions.sessions"]
+
+    @pytest.mark.parametrize("words", [("session",), ("session", "rerun-mny")])
+    def test_a_group_or_a_mistyped_command_still_offers_every_command(
+        self, tmp_path: Path, words: tuple[str, ...]
+    ):
+        """Only a known command is built alone: `bunsui session` lists every session
+        command, and a typo gets suggestions from all of them."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BUNSUI_")}
+        done = subprocess.run(
+            [BUNSUI, "--home", str(tmp_path / "home"), *words],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        output = done.stdout + done.stderr
+        if len(words) == 1:
+            assert done.returncode == 0
+            for verb in ("list", "describe", "claim", "rerun", "watch"):
+                assert f"  {verb} " in output, output
+        else:
+            assert done.returncode == 2
+            assert "Did you mean 'rerun-many', 'rerun'?" in output, output
