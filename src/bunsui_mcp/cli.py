@@ -10,6 +10,7 @@ import inspect
 import json
 import os
 import re
+import select
 import sys
 import time
 from contextlib import nullcontext
@@ -89,6 +90,8 @@ EXIT_PENDING_APPROVAL = 6
 """The call became an approval ticket (printed on stdout) instead of acting."""
 
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+"""stdout's reader went away (`| head`): 128 + SIGPIPE, as a shell reports a writer it killed."""
 
 
 @dataclass
@@ -567,8 +570,35 @@ def _completion_words() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every failure becomes a coded error and a documented exit code."""
+    try:
+        code = _main(sys.argv[1:] if argv is None else argv)
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
+    except BrokenPipeError:
+        pass
+    except SystemExit:
+        # click ends a command whose output met a closed pipe with a bare exit 1
+        if not _reader_gone():
+            raise
+    else:
+        return code
+    # Whatever is still buffered has nowhere to go: point stdout at /dev/null so the
+    # interpreter's last flush does not print a traceback either.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), STDOUT_FD)
+    return EXIT_BROKEN_PIPE
+
+
+STDOUT_FD = 1
+
+
+def _reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader closed it (poll reports an error on it)."""
+    poller = select.poll()
+    poller.register(STDOUT_FD, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
+def _main(arguments: list[str]) -> int:
     os.umask(PRIVATE_UMASK)
-    arguments = sys.argv[1:] if argv is None else argv
     build_commands(*requested_command(arguments or _completion_words()))
     command = typer.main.get_command(app)
     plain_arguments(command)
