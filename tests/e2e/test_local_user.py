@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -113,13 +114,7 @@ class TestAuditCrossChecks:
     def test_a_ticket_marked_approved_without_audit_entries_is_reported(self, cli, tmp_path):
         """A pending ticket edited to `approved` in the tickets table: the chain has no
         approval for it, and verify says so."""
-        roots = tmp_path / "pipelines"
-        roots.mkdir()
-        cli.home.mkdir(mode=0o700)
-        (cli.home / "config.yaml").write_text(yaml.safe_dump({"pipeline_roots": [str(roots)]}))
-        pipeline = roots / "etl.yaml"
-        pipeline.write_text(Path(etl_pipeline(roots)).read_text())
-        ticket = cli.json(*AGENT, "pipeline", "register", "etl.yaml", expect=6)
+        ticket, pipeline = agent_registers_a_pipeline(cli, tmp_path)
         assert ticket["arguments"]["file"] == str(pipeline.resolve())
         cli.json("audit", "verify")
         approve = "UPDATE tickets SET status = 'approved', body = json_set(body, '$.status', "
@@ -131,13 +126,7 @@ class TestAuditCrossChecks:
     def test_an_approved_ticket_that_fails_its_file_check_is_audited_as_failed(self, cli, tmp_path):
         """The file changed after the request: execution refuses (CONFLICT), the chain
         records a failed entry for the ticket, and verify passes."""
-        roots = tmp_path / "pipelines"
-        roots.mkdir()
-        cli.home.mkdir(mode=0o700)
-        (cli.home / "config.yaml").write_text(yaml.safe_dump({"pipeline_roots": [str(roots)]}))
-        pipeline = roots / "etl.yaml"
-        pipeline.write_text(Path(etl_pipeline(roots)).read_text())
-        ticket = cli.json(*AGENT, "pipeline", "register", "etl.yaml", expect=6)
+        ticket, pipeline = agent_registers_a_pipeline(cli, tmp_path)
         pipeline.write_text(pipeline.read_text() + "# changed after the request\n")
         decided = cli.json("approval", "approve", ticket["ticket_id"], expect=4)
         assert decided["status"] == "failed"
@@ -145,3 +134,15 @@ class TestAuditCrossChecks:
         entries = cli.json("audit", "list", "--actor", "ai-agent")["entries"]
         assert ("pipeline:register", "failed") in {(e["action"], e["result"]) for e in entries}
         cli.json("audit", "verify")
+
+
+def agent_registers_a_pipeline(cli: Cli, tmp_path: Path) -> tuple[dict[str, Any], Path]:
+    """A home whose pipeline root holds etl.yaml, and the agent's pending ticket to register
+    it (agents' registrations need a person's approval)."""
+    roots = tmp_path / "pipelines"
+    roots.mkdir()
+    cli.home.mkdir(mode=0o700)
+    (cli.home / "config.yaml").write_text(yaml.safe_dump({"pipeline_roots": [str(roots)]}))
+    pipeline = roots / "etl.yaml"
+    pipeline.write_text(Path(etl_pipeline(roots)).read_text())
+    return cli.json(*AGENT, "pipeline", "register", "etl.yaml", expect=6), pipeline
