@@ -657,6 +657,27 @@ class TestErrorLabels:
         assert store.list_error_labels() == labels
         assert store.list_error_labels(limit=2) == labels[:2]
 
+    def test_labels_are_found_by_template(self, store):
+        """An analysis asks only for its messages' templates: it gets those labels, oldest
+        first, and nothing for templates nobody labelled."""
+        templates = ["A <*> failed", "B <*> failed", "A <*> failed"]
+        labels = [
+            ErrorLabel(
+                error_id=f"err-{i}",
+                template=template,
+                category="DATA",
+                action="fix_code_or_data",
+                actor="alice",
+            )
+            for i, template in enumerate(templates)
+        ]
+        for label in labels:
+            store.add_error_label(label)
+        assert store.list_error_labels(templates={"A <*> failed"}) == [labels[0], labels[2]]
+        assert store.list_error_labels(templates={"A <*> failed", "B <*> failed"}) == labels
+        assert store.list_error_labels(templates={"C <*> failed"}) == []
+        assert store.list_error_labels(templates=set()) == []
+
 
 def make_state(insight_id: str, pipeline_id: str = "etl", **changes) -> InsightState:
     fields = {

@@ -10,11 +10,11 @@ from bunsui_core.actions._lookups import require_session, session_pipeline
 from bunsui_core.actions._models import ActionInput, ActionOutput
 from bunsui_core.actions.context import ActionContext
 from bunsui_core.actions.registry import REGISTRY, Effect
-from bunsui_core.diagnosis.analyzer import SessionAnalysis, analyze_session
+from bunsui_core.diagnosis.analyzer import SessionAnalysis, analyze_session, label_votes
 from bunsui_core.diagnosis.catalog import load_catalog
 from bunsui_core.diagnosis.classifier import Hypothesis, classify
 from bunsui_core.diagnosis.learning import ConfidenceBasis, posterior, rank_actions
-from bunsui_core.diagnosis.templates import MIN_FIXED_WORDS, LabelVote, label_template, template_of
+from bunsui_core.diagnosis.templates import MIN_FIXED_WORDS, label_template, template_of
 from bunsui_core.diagnosis.vocabulary import Category, Layer, RecoveryAction
 from bunsui_core.errors import InvalidArgumentError, NotFoundError
 from bunsui_core.model.fingerprint import fingerprint_of
@@ -23,7 +23,6 @@ from bunsui_core.model.recovery import ErrorLabel, Outcome, Resolution, Resoluti
 from bunsui_core.model.session import FailureKind
 from bunsui_core.model.untrusted import labelled_context
 from bunsui_core.recovery.overrides import effective_overrides
-from bunsui_core.store.base import Store
 
 MAX_MESSAGE_CHARS = 100_000
 
@@ -99,7 +98,7 @@ def classify_message(ctx: ActionContext, args: ClassifyInput) -> ClassifyOutput:
     sure it is, values extracted from it, and ranked remediations with confidences that
     include what bunsui has learned. Unknown text is UNKNOWN with `escalate` and the model's
     best hypothesis."""
-    found = classify(args.message, kind=args.kind, learned=label_votes(ctx.store))
+    found = classify(args.message, kind=args.kind, learned=label_votes(ctx.store, [args.message]))
     fingerprint = fingerprint_of(args.message)
     return ClassifyOutput(
         error_code=found.error_code,
@@ -319,11 +318,3 @@ def label(ctx: ActionContext, args: LabelInput) -> LabelOutput:
     ctx.store.add_error_label(stored)
     now = classify_message(ctx, ClassifyInput(message=error.message, kind=error.kind))
     return LabelOutput(label=stored, template=stored.template, now_classified_as=now)
-
-
-def label_votes(store: Store) -> tuple[LabelVote, ...]:
-    """Every label people gave, as the learned-template layer reads them."""
-    return tuple(
-        LabelVote(template=lbl.template, category=lbl.category, action=lbl.action)
-        for lbl in store.list_error_labels()
-    )

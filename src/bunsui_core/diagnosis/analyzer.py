@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from bunsui_core.diagnosis.classifier import Classification, Hypothesis, classify
+from bunsui_core.diagnosis.classifier import (
+    MAX_CLASSIFIED_CHARS,
+    Classification,
+    Hypothesis,
+    classify,
+)
 from bunsui_core.diagnosis.learning import ConfidenceBasis, rank_actions
-from bunsui_core.diagnosis.templates import LabelVote
+from bunsui_core.diagnosis.templates import LabelVote, label_template
 from bunsui_core.diagnosis.vocabulary import Category, Layer
 from bunsui_core.governance.canonical import redact_secrets
 from bunsui_core.model.pipeline import Pipeline
@@ -230,10 +236,8 @@ def analyze_session(
 ) -> SessionAnalysis:
     """Every error of the session, analysed."""
     sizes = batch_sizes or {}
-    learned = tuple(
-        LabelVote(template=lbl.template, category=lbl.category, action=lbl.action)
-        for lbl in store.list_error_labels()
-    )
+    errors = store.list_errors(session.session_id)
+    learned = label_votes(store, [e.message for e in errors])
     return SessionAnalysis(
         session_id=session.session_id,
         status=session.status,
@@ -246,6 +250,20 @@ def analyze_session(
                 session=session,
                 learned=learned,
             )
-            for e in store.list_errors(session.session_id)
+            for e in errors
         ],
+    )
+
+
+def label_votes(store: Store, messages: Iterable[str]) -> tuple[LabelVote, ...]:
+    """The labels people gave to the templates of these messages (the learned-template layer
+    reads no others), looked up by template rather than read whole."""
+    templates = {
+        template
+        for message in messages
+        if (template := label_template(message[-MAX_CLASSIFIED_CHARS:])) is not None
+    }
+    return tuple(
+        LabelVote(template=lbl.template, category=lbl.category, action=lbl.action)
+        for lbl in store.list_error_labels(templates=templates)
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -211,8 +211,11 @@ class Store(Protocol):
     def add_error_label(self, label: ErrorLabel) -> None:
         """Keep a person's label of an error (labels are appended, never changed)."""
 
-    def list_error_labels(self, *, limit: int = 10_000) -> list[ErrorLabel]:
-        """Every label, oldest first (the learned-template layer reads them all)."""
+    def list_error_labels(
+        self, *, templates: Collection[str] | None = None, limit: int = 10_000
+    ) -> list[ErrorLabel]:
+        """Labels, oldest first: every one, or only those kept under `templates` (what an
+        analysis needs for its messages)."""
 
     def count_reruns(self, root_session_id: str) -> int:
         """How many sessions rerun this root session, directly or through other reruns."""

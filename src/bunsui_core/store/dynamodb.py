@@ -82,7 +82,7 @@ import random
 import re
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
@@ -1129,15 +1129,18 @@ class DynamoDBStore:
         }
         self._call("put_item", **self._put(KV, item, new=True))
 
-    def list_error_labels(self, *, limit: int = 10_000) -> list[ErrorLabel]:
-        """Every label, oldest first."""
+    def list_error_labels(
+        self, *, templates: Collection[str] | None = None, limit: int = 10_000
+    ) -> list[ErrorLabel]:
+        """Labels oldest first: every one, or those of `templates` (picked from the one
+        partition that holds them all: labels are people's, so few)."""
         labels = []
         for item in self._partition(KV, "labels", page_size=min(limit, 1000)):
-            labels.append(
-                _parse(
-                    ErrorLabel, item, table="kv", key=_text(item, "sk", table="kv", key="labels")
-                )
+            label = _parse(
+                ErrorLabel, item, table="kv", key=_text(item, "sk", table="kv", key="labels")
             )
+            if templates is None or label.template in templates:
+                labels.append(label)
             if len(labels) >= limit:
                 break
         return labels

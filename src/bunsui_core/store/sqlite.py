@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -525,9 +525,21 @@ class SqliteStore:
                 (label.label_id, label.error_id, label.template, label.model_dump_json()),
             )
 
-    def list_error_labels(self, *, limit: int = 10_000) -> list[ErrorLabel]:
-        """Every label, oldest first."""
-        rows = self._rows("SELECT label_id, body FROM error_labels ORDER BY seq LIMIT ?", (limit,))
+    def list_error_labels(
+        self, *, templates: Collection[str] | None = None, limit: int = 10_000
+    ) -> list[ErrorLabel]:
+        """Labels oldest first: every one, or those of `templates` (by the template index)."""
+        if templates is None:
+            rows = self._rows(
+                "SELECT label_id, body FROM error_labels ORDER BY seq LIMIT ?", (limit,)
+            )
+        else:
+            wanted = sorted(templates)
+            rows = self._rows(
+                "SELECT label_id, body FROM error_labels "  # noqa: S608 - placeholders only
+                f"WHERE template IN ({', '.join('?' for _ in wanted)}) ORDER BY seq LIMIT ?",
+                (*wanted, limit),
+            )
         return [parse_record(ErrorLabel, body, table="error_labels", key=lid) for lid, body in rows]
 
     def list_errors_by_fingerprint(
