@@ -3,7 +3,6 @@ environment, directory and log files; when it is gone, jobs still run (a shim of
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -12,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from bunsui_core.config import Settings
-from bunsui_core.engine._process import LiveProcessGroups, ProcessSpec, is_job_shim, run_process
+from bunsui_core.engine._process import (
+    LiveProcessGroups,
+    ProcessSpec,
+    _read_reports,
+    is_job_shim,
+    run_process,
+)
 from bunsui_core.engine.jobshim import is_shim_command
 from bunsui_core.engine.local import LocalEngine
 from bunsui_core.engine.process_tree import read_stat
@@ -28,17 +33,6 @@ def shims():
         pytest.skip("no clone(CLONE_PARENT) number known for this machine")
     yield server
     server.close()
-
-
-def _pipe_report(read_fd: int) -> dict[str, object]:
-    raw = b""
-    while chunk := os.read(read_fd, 65536):
-        raw += chunk
-    os.close(read_fd)
-    merged: dict[str, object] = {}
-    for line in raw.splitlines():
-        merged.update(json.loads(line))
-    return merged
 
 
 def test_a_cloned_shim_is_the_runners_child_and_runs_the_job_as_asked(shims, tmp_path):
@@ -63,7 +57,7 @@ def test_a_cloned_shim_is_the_runners_child_and_runs_the_job_as_asked(shims, tmp
     assert is_job_shim(pid)
     _, status, _ = os.wait4(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    report = _pipe_report(status_read)
+    report = _read_reports(status_read)
     assert os.waitstatus_to_exitcode(int(report["wait_status"])) == 3
     assert out_path.read_text().split() == ["job-env", str(tmp_path)]
 
