@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
+from bunsui_core.diagnosis import service_codes
 from bunsui_core.diagnosis.patterns import TextPattern, raw_pattern
 
 SPECIFIC = 3
@@ -261,6 +262,8 @@ def _class_family(name: str) -> tuple[str, int] | None:
         return _LIBRARY_CLASSES[name]
     if name in _JVM_CLASSES:
         return _JVM_CLASSES[name], SPECIFIC
+    if name in service_codes.CLASSES:
+        return service_codes.CLASSES[name], SPECIFIC
     return None
 
 
@@ -510,6 +513,8 @@ _SQLSTATE_EXACT: dict[str, str] = {
     "53200": "OUT_OF_MEMORY",
     "53300": "CONNECTIONS_EXHAUSTED",
     "57014": "DEADLINE_EXCEEDED",
+    "HYT00": "DEADLINE_EXCEEDED",  # ODBC: timeout expired (query timeout)
+    "HYT01": "NETWORK_TIMEOUT",  # ODBC: connection timeout expired
     "57P01": "SERVICE_UNAVAILABLE",
     "57P02": "SERVICE_UNAVAILABLE",
     "57P03": "SERVICE_UNAVAILABLE",
@@ -691,6 +696,9 @@ _HTTP_REASONS: dict[str, int] = {
     "Insufficient Storage": 507,
 }
 
+# gRPC's canonical status codes (grpc.github.io/grpc/core/md_doc_statuscodes.html), as
+# Python (`StatusCode.UNAVAILABLE`), Java (`StatusRuntimeException: UNAVAILABLE`), Node
+# (`14 UNAVAILABLE:`) and Go (`rpc error: code = Unavailable`) print them.
 _GRPC_STATUSES: dict[str, str] = {
     "UNAVAILABLE": "SERVICE_UNAVAILABLE",
     "DEADLINE_EXCEEDED": "DEADLINE_EXCEEDED",
@@ -699,7 +707,15 @@ _GRPC_STATUSES: dict[str, str] = {
     "UNAUTHENTICATED": "AUTHENTICATION_FAILED",
     "NOT_FOUND": "MISSING_RESOURCE",
     "INVALID_ARGUMENT": "INVALID_REQUEST",
+    "FAILED_PRECONDITION": "INVALID_REQUEST",
+    "ALREADY_EXISTS": "INVALID_REQUEST",
+    "OUT_OF_RANGE": "INVALID_DATA",
+    "UNIMPLEMENTED": "INVALID_REQUEST",
+    "INTERNAL": "SERVICE_UNAVAILABLE",
     "ABORTED": "TRANSACTION_CONFLICT",
+}
+_GRPC_BY_GO_NAME = {
+    "".join(part.capitalize() for part in name.split("_")): name for name in _GRPC_STATUSES
 }
 
 _ORCHESTRATOR_REASONS: dict[str, str] = {
@@ -771,9 +787,14 @@ _AWS_CODE = (
     r"<Code>([A-Za-z0-9_.]+)</Code>|\b((?:Runtime|States|Sandbox|Lambda)\.[A-Za-z]+)\b"
 )
 _GRPC = (
-    r"(?:StatusCode\.|status ?[=:] ?|code ?[=:] ?)([A-Z_]{7,20})\b|"
-    r"\b(DEADLINE_EXCEEDED|RESOURCE_EXHAUSTED|PERMISSION_DENIED|INVALID_ARGUMENT)\b"
+    r"(?:StatusCode\.|status ?[=:] ?|code ?[=:] ?|Status(?:Runtime)?Exception: |"
+    r"\b\d{1,2} )([A-Z_]{7,20})\b|"
+    r"\b(DEADLINE_EXCEEDED|RESOURCE_EXHAUSTED|PERMISSION_DENIED|INVALID_ARGUMENT|"
+    r"UNAUTHENTICATED|FAILED_PRECONDITION|ALREADY_EXISTS)\b|"
+    r"\brpc error: code = ([A-Z][A-Za-z]+)\b"
 )
+# pyodbc prints the SQLSTATE first: `('28000', "[28000] [Microsoft]...`.
+_ODBC_SQLSTATE = r"\('([0-9A-Z]{5})', [\"']\[[0-9A-Z]{5}\]"
 
 
 # The AWS SDK for C++ names its error types in UPPER_SNAKE case (`AWS Error ACCESS_DENIED`, as
@@ -868,7 +889,11 @@ def _code_candidates(text: str) -> list[Decoded]:
         family = _aws_family(code)
         if family:
             found.append(Decoded(family, f"AWS error code {code}", SPECIFIC, position))
-    for status, position in _finds(_GRPC, text):
+    for state, position in _finds(_ODBC_SQLSTATE, text):
+        if family := sqlstate_family(state):
+            found.append(Decoded(family, f"ODBC SQLSTATE {state}", SPECIFIC, position))
+    for spelled, position in _finds(_GRPC, text):
+        status = _GRPC_BY_GO_NAME.get(spelled, spelled)
         family = _GRPC_STATUSES.get(status)
         if family:
             found.append(Decoded(family, f"gRPC status {status}", SPECIFIC, position))
@@ -899,6 +924,9 @@ def _vendor_code_candidates(text: str) -> list[Decoded]:
         camel = "".join(part.capitalize() for part in name.split("_"))
         if family := _aws_family(camel):
             found.append(Decoded(family, f"AWS SDK error {name}", SPECIFIC, position))
+    for service in service_codes.find(text):
+        strength = NAMING if service.weak else SPECIFIC
+        found.append(Decoded(service.code, service.evidence, strength, service.position))
     return found
 
 
@@ -957,4 +985,5 @@ def emitted_codes() -> set[str]:
         *_GRPC_STATUSES.values(),
         *_ORCHESTRATOR_REASONS.values(),
         *_ORCHESTRATOR_PHRASES.values(),
+        *service_codes.emitted_codes(),
     }

@@ -1,0 +1,566 @@
+"""The error codes of common data services, as their own references document them.
+
+Oracle (ORA-/TNS-, python-oracledb DPY-/DPI-), SQL Server error numbers, the Kafka protocol
+error names (and librdkafka's), MongoDB's error code names, Redis error prefixes,
+Elasticsearch exception types, Spark SQL error classes and Trino's standard error names, plus
+the exception classes their clients raise. Each table maps a documented code to the family
+(taxonomy.yaml) that the reference's own description of the code places it in; a code whose
+meaning depends on context (a generic "internal error") is left out, so its message decides.
+Every pattern is case-sensitive where the vendor's spelling is, and bounded on both sides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from bunsui_core.diagnosis.patterns import TextPattern, raw_pattern
+
+# ---- Oracle: Database Error Messages (docs.oracle.com/en/database/oracle/oracle-database/19/
+# errmg), and python-oracledb's own DPY-/DPI- errors (python-oracledb.readthedocs.io, "Error
+# Messages"). TNS-nnnnn is the listener's spelling of the same ORA-nnnnn number.
+ORACLE: dict[str, str] = {
+    "ORA-00001": "INVALID_DATA",  # unique constraint violated
+    "ORA-00018": "CONNECTIONS_EXHAUSTED",  # maximum number of sessions exceeded
+    "ORA-00020": "CONNECTIONS_EXHAUSTED",  # maximum number of processes exceeded
+    "ORA-00054": "TRANSACTION_CONFLICT",  # resource busy and acquire with NOWAIT
+    "ORA-00060": "TRANSACTION_CONFLICT",  # deadlock detected while waiting for resource
+    "ORA-00257": "DISK_FULL",  # archiver error: archive destination full
+    "ORA-00900": "CODE_DEFECT",  # invalid SQL statement
+    "ORA-00904": "MISSING_RESOURCE",  # invalid identifier (no such column)
+    "ORA-00907": "CODE_DEFECT",  # missing right parenthesis
+    "ORA-00911": "CODE_DEFECT",  # invalid character
+    "ORA-00933": "CODE_DEFECT",  # SQL command not properly ended
+    "ORA-00936": "CODE_DEFECT",  # missing expression
+    "ORA-00942": "MISSING_RESOURCE",  # table or view does not exist
+    "ORA-00955": "CODE_DEFECT",  # name is already used by an existing object
+    "ORA-01013": "DEADLINE_EXCEEDED",  # user requested cancel (call timeout)
+    "ORA-01017": "AUTHENTICATION_FAILED",  # invalid username/password; logon denied
+    "ORA-01031": "PERMISSION_DENIED",  # insufficient privileges
+    "ORA-01034": "SERVICE_UNAVAILABLE",  # ORACLE not available
+    "ORA-01089": "SERVICE_UNAVAILABLE",  # immediate shutdown in progress
+    "ORA-01400": "INVALID_DATA",  # cannot insert NULL
+    "ORA-01403": "MISSING_RESOURCE",  # no data found
+    "ORA-01438": "INVALID_DATA",  # value larger than specified precision
+    "ORA-01476": "INVALID_DATA",  # divisor is equal to zero (SQLSTATE 22012)
+    "ORA-01536": "DISK_FULL",  # space quota exceeded for tablespace
+    "ORA-01555": "RESOURCE_EXHAUSTED",  # snapshot too old: undo space
+    "ORA-01652": "DISK_FULL",  # unable to extend temp segment
+    "ORA-01653": "DISK_FULL",  # unable to extend table
+    "ORA-01654": "DISK_FULL",  # unable to extend index
+    "ORA-01688": "DISK_FULL",  # unable to extend table partition
+    "ORA-01722": "INVALID_DATA",  # invalid number
+    "ORA-01843": "INVALID_DATA",  # not a valid month
+    "ORA-01858": "INVALID_DATA",  # a non-numeric character was found where a numeric was expected
+    "ORA-01861": "INVALID_DATA",  # literal does not match format string
+    "ORA-02291": "INVALID_DATA",  # integrity constraint violated - parent key not found
+    "ORA-02292": "INVALID_DATA",  # integrity constraint violated - child record found
+    "ORA-03113": "CONNECTION_FAILED",  # end-of-file on communication channel
+    "ORA-03114": "CONNECTION_FAILED",  # not connected to ORACLE
+    "ORA-03135": "CONNECTION_FAILED",  # connection lost contact
+    "ORA-04030": "OUT_OF_MEMORY",  # out of process memory
+    "ORA-04031": "OUT_OF_MEMORY",  # unable to allocate shared memory
+    "ORA-06550": "CODE_DEFECT",  # PL/SQL compilation error
+    "ORA-12154": "INVALID_REQUEST",  # could not resolve the connect identifier
+    "ORA-12170": "NETWORK_TIMEOUT",  # TNS:Connect timeout occurred
+    "ORA-12514": "INVALID_REQUEST",  # listener does not currently know of service
+    "ORA-12519": "CONNECTIONS_EXHAUSTED",  # no appropriate service handler found
+    "ORA-12520": "CONNECTIONS_EXHAUSTED",  # no available handler for the server type
+    "ORA-12541": "CONNECTION_FAILED",  # TNS:no listener
+    "ORA-12543": "CONNECTION_FAILED",  # destination host unreachable
+    "ORA-12545": "NAME_RESOLUTION_FAILED",  # target host or object does not exist
+    "ORA-12560": "CONNECTION_FAILED",  # TNS:protocol adapter error
+    "ORA-12899": "INVALID_DATA",  # value too large for column
+    "ORA-28000": "AUTHENTICATION_FAILED",  # the account is locked
+    "ORA-28001": "AUTHENTICATION_FAILED",  # the password has expired
+    "DPI-1047": "MISSING_MODULE",  # cannot locate an Oracle Client library
+    "DPY-3010": "INVALID_REQUEST",  # server version not supported in thin mode
+    "DPY-4011": "CONNECTION_FAILED",  # the database or network closed the connection
+    "DPY-4027": "INVALID_REQUEST",  # no configuration directory for tnsnames.ora
+    "DPY-6005": "CONNECTION_FAILED",  # cannot connect to database
+}
+
+# ---- SQL Server: Database engine events and errors (learn.microsoft.com/sql/relational-
+# databases/errors-events/database-engine-events-and-errors) and Azure SQL's transient errors
+# (learn.microsoft.com/azure/azure-sql/database/troubleshoot-common-errors-issues).
+SQL_SERVER: dict[int, str] = {
+    -2: "DEADLINE_EXCEEDED",  # SqlClient: Execution Timeout Expired
+    102: "CODE_DEFECT",  # incorrect syntax near
+    156: "CODE_DEFECT",  # incorrect syntax near the keyword
+    207: "MISSING_RESOURCE",  # invalid column name
+    208: "MISSING_RESOURCE",  # invalid object name
+    229: "PERMISSION_DENIED",  # permission was denied on the object
+    230: "PERMISSION_DENIED",  # permission was denied on the column
+    241: "INVALID_DATA",  # conversion failed when converting date/time
+    245: "INVALID_DATA",  # conversion failed when converting the value
+    262: "PERMISSION_DENIED",  # permission denied in database
+    515: "INVALID_DATA",  # cannot insert the value NULL
+    547: "INVALID_DATA",  # statement conflicted with a constraint
+    701: "OUT_OF_MEMORY",  # insufficient system memory
+    1105: "DISK_FULL",  # could not allocate space: filegroup is full
+    1205: "TRANSACTION_CONFLICT",  # chosen as the deadlock victim
+    1222: "DEADLINE_EXCEEDED",  # lock request time out period exceeded
+    2601: "INVALID_DATA",  # cannot insert duplicate key row (unique index)
+    2627: "INVALID_DATA",  # violation of PRIMARY KEY / UNIQUE constraint
+    2628: "INVALID_DATA",  # string or binary data would be truncated in column
+    2812: "MISSING_RESOURCE",  # could not find stored procedure
+    3960: "TRANSACTION_CONFLICT",  # snapshot isolation update conflict
+    4060: "MISSING_RESOURCE",  # cannot open database requested by the login
+    8114: "INVALID_DATA",  # error converting data type
+    8115: "INVALID_DATA",  # arithmetic overflow
+    8134: "INVALID_DATA",  # divide by zero error encountered
+    8152: "INVALID_DATA",  # string or binary data would be truncated
+    9002: "DISK_FULL",  # the transaction log for database is full
+    10053: "CONNECTION_FAILED",  # connection aborted by the host
+    10054: "CONNECTION_FAILED",  # connection reset by the remote host
+    10060: "NETWORK_TIMEOUT",  # connection attempt timed out
+    10061: "CONNECTION_FAILED",  # target machine actively refused it
+    10928: "RATE_LIMITED",  # Azure SQL: resource limit reached
+    10929: "RATE_LIMITED",  # Azure SQL: minimum guarantee not met
+    18456: "AUTHENTICATION_FAILED",  # login failed for user
+    40197: "SERVICE_UNAVAILABLE",  # Azure SQL: service error processing the request
+    40501: "RATE_LIMITED",  # Azure SQL: the service is currently busy
+    40613: "SERVICE_UNAVAILABLE",  # Azure SQL: database not currently available
+    49918: "RATE_LIMITED",  # Azure SQL: not enough resources to process the request
+}
+# The same errors' message texts, which JDBC (SQLServerException) and Node's tedious print
+# without the number: each names exactly one numbered error.
+SQL_SERVER_MESSAGES: dict[str, int] = {
+    "Login failed for user": 18456,
+    "was deadlocked on lock": 1205,
+    "Violation of PRIMARY KEY constraint": 2627,
+    "Violation of UNIQUE KEY constraint": 2627,
+    "Cannot insert duplicate key row": 2601,
+    "String or binary data would be truncated": 8152,
+    "Invalid object name": 208,
+    "Invalid column name": 207,
+    "Cannot open database": 4060,
+    "Conversion failed when converting": 245,
+    "Arithmetic overflow error": 8115,
+    "Divide by zero error encountered": 8134,
+    "Cannot insert the value NULL into column": 515,
+    "Could not allocate space for object": 1105,
+    "Execution Timeout Expired": -2,
+    "Lock request time out period exceeded": 1222,
+}
+# FreeTDS DB-Library messages (pymssql); weaker than the server's own number printed beside them.
+FREETDS: dict[int, str] = {
+    20002: "CONNECTION_FAILED",  # Adaptive Server connection failed
+    20003: "NETWORK_TIMEOUT",  # Adaptive Server connection timed out
+    20009: "CONNECTION_FAILED",  # unable to connect: server unavailable or does not exist
+}
+
+# ---- Kafka: the protocol guide's error table (kafka.apache.org/protocol#protocol_error_codes),
+# by name; clients print the name (KafkaJS, Sarama), its CamelCase (kafka-python adds `Error`).
+# A retriable flag there does not make a missing topic or a refused grant transient here.
+KAFKA: dict[str, str] = {
+    "OFFSET_OUT_OF_RANGE": "INVALID_REQUEST",
+    "CORRUPT_MESSAGE": "INVALID_DATA",
+    "UNKNOWN_TOPIC_OR_PARTITION": "MISSING_RESOURCE",
+    "LEADER_NOT_AVAILABLE": "SERVICE_UNAVAILABLE",
+    "NOT_LEADER_OR_FOLLOWER": "SERVICE_UNAVAILABLE",
+    "NOT_LEADER_FOR_PARTITION": "SERVICE_UNAVAILABLE",
+    "REQUEST_TIMED_OUT": "NETWORK_TIMEOUT",
+    "BROKER_NOT_AVAILABLE": "SERVICE_UNAVAILABLE",
+    "REPLICA_NOT_AVAILABLE": "SERVICE_UNAVAILABLE",
+    "MESSAGE_TOO_LARGE": "INVALID_DATA",
+    "NETWORK_EXCEPTION": "CONNECTION_FAILED",
+    "COORDINATOR_LOAD_IN_PROGRESS": "SERVICE_UNAVAILABLE",
+    "COORDINATOR_NOT_AVAILABLE": "SERVICE_UNAVAILABLE",
+    "NOT_COORDINATOR": "SERVICE_UNAVAILABLE",
+    "INVALID_TOPIC_EXCEPTION": "INVALID_REQUEST",
+    "RECORD_LIST_TOO_LARGE": "INVALID_DATA",
+    "NOT_ENOUGH_REPLICAS": "SERVICE_UNAVAILABLE",
+    "NOT_ENOUGH_REPLICAS_AFTER_APPEND": "SERVICE_UNAVAILABLE",
+    "ILLEGAL_GENERATION": "TRANSACTION_CONFLICT",
+    "UNKNOWN_MEMBER_ID": "TRANSACTION_CONFLICT",
+    "INVALID_SESSION_TIMEOUT": "INVALID_REQUEST",
+    "REBALANCE_IN_PROGRESS": "TRANSACTION_CONFLICT",
+    "TOPIC_AUTHORIZATION_FAILED": "PERMISSION_DENIED",
+    "GROUP_AUTHORIZATION_FAILED": "PERMISSION_DENIED",
+    "CLUSTER_AUTHORIZATION_FAILED": "PERMISSION_DENIED",
+    "TRANSACTIONAL_ID_AUTHORIZATION_FAILED": "PERMISSION_DENIED",
+    "INVALID_TIMESTAMP": "INVALID_DATA",
+    "UNSUPPORTED_SASL_MECHANISM": "INVALID_REQUEST",
+    "ILLEGAL_SASL_STATE": "INVALID_REQUEST",
+    "UNSUPPORTED_VERSION": "INVALID_REQUEST",
+    "TOPIC_ALREADY_EXISTS": "INVALID_REQUEST",
+    "INVALID_PARTITIONS": "INVALID_REQUEST",
+    "INVALID_REPLICATION_FACTOR": "INVALID_REQUEST",
+    "INVALID_CONFIG": "INVALID_REQUEST",
+    "POLICY_VIOLATION": "INVALID_REQUEST",
+    "KAFKA_STORAGE_ERROR": "SERVICE_UNAVAILABLE",
+    "SASL_AUTHENTICATION_FAILED": "AUTHENTICATION_FAILED",
+    "DELEGATION_TOKEN_EXPIRED": "AUTHENTICATION_FAILED",
+    "GROUP_MAX_SIZE_REACHED": "RESOURCE_EXHAUSTED",
+    "INVALID_RECORD": "INVALID_DATA",
+    "THROTTLING_QUOTA_EXCEEDED": "RATE_LIMITED",
+}
+# librdkafka's rd_kafka_resp_err_t names (rdkafka.h): local errors start with `_`, broker
+# errors are the protocol's, some abbreviated; its descriptions print as `Local: ...`/`Broker: ...`.
+LIBRDKAFKA: dict[str, str] = {
+    "_TRANSPORT": "CONNECTION_FAILED",
+    "_ALL_BROKERS_DOWN": "CONNECTION_FAILED",
+    "_MSG_TIMED_OUT": "NETWORK_TIMEOUT",
+    "_TIMED_OUT": "NETWORK_TIMEOUT",
+    "_AUTHENTICATION": "AUTHENTICATION_FAILED",
+    "_UNKNOWN_TOPIC": "MISSING_RESOURCE",
+    "_UNKNOWN_PARTITION": "MISSING_RESOURCE",
+    "_RESOLVE": "NAME_RESOLUTION_FAILED",
+    "UNKNOWN_TOPIC_OR_PART": "MISSING_RESOURCE",
+    "MSG_SIZE_TOO_LARGE": "INVALID_DATA",
+    "Local: Broker transport failure": "CONNECTION_FAILED",
+    "Local: All broker connections are down": "CONNECTION_FAILED",
+    "Local: Message timed out": "NETWORK_TIMEOUT",
+    "Local: Timed out": "NETWORK_TIMEOUT",
+    "Local: Authentication failure": "AUTHENTICATION_FAILED",
+    "Local: Unknown topic": "MISSING_RESOURCE",
+    "Local: Unknown partition": "MISSING_RESOURCE",
+    "Local: Host resolution failure": "NAME_RESOLUTION_FAILED",
+    "Broker: Unknown topic or partition": "MISSING_RESOURCE",
+    "Broker: Topic authorization failed": "PERMISSION_DENIED",
+    "Broker: Group authorization failed": "PERMISSION_DENIED",
+    "Broker: Message size too large": "INVALID_DATA",
+    "Broker: Not leader for partition": "SERVICE_UNAVAILABLE",
+    "Broker: Leader not available": "SERVICE_UNAVAILABLE",
+    "Broker: Request timed out": "NETWORK_TIMEOUT",
+    "Broker: SASL Authentication failed": "AUTHENTICATION_FAILED",
+}
+
+# ---- MongoDB: the server's error codes (mongodb.com/docs/manual/reference/error-codes,
+# src/mongo/base/error_codes.yml), by code name: `'codeName': 'Unauthorized'` (pymongo),
+# `Command failed with error 13 (Unauthorized)` (Java), `(AuthenticationFailed) ...` (Go).
+MONGODB: dict[str, str] = {
+    "BadValue": "INVALID_REQUEST",
+    "HostUnreachable": "CONNECTION_FAILED",
+    "HostNotFound": "NAME_RESOLUTION_FAILED",
+    "FailedToParse": "INVALID_REQUEST",
+    "UserNotFound": "AUTHENTICATION_FAILED",
+    "Unauthorized": "PERMISSION_DENIED",
+    "TypeMismatch": "INVALID_DATA",
+    "AuthenticationFailed": "AUTHENTICATION_FAILED",
+    "IllegalOperation": "INVALID_REQUEST",
+    "LockTimeout": "DEADLINE_EXCEEDED",
+    "NamespaceNotFound": "MISSING_RESOURCE",
+    "IndexNotFound": "MISSING_RESOURCE",
+    "MaxTimeMSExpired": "DEADLINE_EXCEEDED",
+    "NetworkTimeout": "NETWORK_TIMEOUT",
+    "ShutdownInProgress": "SERVICE_UNAVAILABLE",
+    "WriteConflict": "TRANSACTION_CONFLICT",
+    "DocumentValidationFailure": "INVALID_DATA",
+    "FailedToSatisfyReadPreference": "SERVICE_UNAVAILABLE",
+    "ExceededMemoryLimit": "OUT_OF_MEMORY",
+    "PrimarySteppedDown": "SERVICE_UNAVAILABLE",
+    "NetworkInterfaceExceededTimeLimit": "NETWORK_TIMEOUT",
+    "NoSuchTransaction": "TRANSACTION_CONFLICT",
+    "ExceededTimeLimit": "DEADLINE_EXCEEDED",
+    "QueryExceededMemoryLimitNoDiskUseAllowed": "OUT_OF_MEMORY",
+    "NotWritablePrimary": "SERVICE_UNAVAILABLE",
+    "NotMaster": "SERVICE_UNAVAILABLE",
+    "BSONObjectTooLarge": "INVALID_DATA",
+    "DuplicateKey": "INVALID_DATA",
+    "InterruptedAtShutdown": "SERVICE_UNAVAILABLE",
+    "InterruptedDueToReplStateChange": "SERVICE_UNAVAILABLE",
+    "NotPrimaryNoSecondaryOk": "SERVICE_UNAVAILABLE",
+}
+
+# ---- Redis: error prefixes (redis.io/docs/latest/develop/reference/errors). Unique words
+# match alone; prefixes that are also ordinary capitalised words only with the text the
+# server sends after them.
+REDIS: dict[str, str] = {
+    "WRONGTYPE": "CODE_DEFECT",
+    "NOAUTH": "AUTHENTICATION_FAILED",
+    "WRONGPASS": "AUTHENTICATION_FAILED",
+    "NOPERM": "PERMISSION_DENIED",
+    "CLUSTERDOWN": "SERVICE_UNAVAILABLE",
+    "MASTERDOWN": "SERVICE_UNAVAILABLE",
+    "TRYAGAIN": "SERVICE_UNAVAILABLE",
+    "CROSSSLOT": "CODE_DEFECT",
+    "OOM command not allowed": "OUT_OF_MEMORY",
+    "READONLY You can't write": "SERVICE_UNAVAILABLE",
+    "LOADING Redis is loading": "SERVICE_UNAVAILABLE",
+    "BUSY Redis is busy": "SERVICE_UNAVAILABLE",
+}
+_REDIS_REDIRECT = r"\b(MOVED|ASK) \d{1,5} [\w.-]+:\d{1,5}\b"  # a cluster redirection
+_REDIS_REDIRECT_FAMILY = "INVALID_REQUEST"  # the client is not cluster-aware
+
+# ---- Elasticsearch: exception `type` values (ElasticsearchException.getExceptionName, the
+# snake_case of the server class), as the REST API and every client print them.
+ELASTICSEARCH: dict[str, str] = {
+    "index_not_found_exception": "MISSING_RESOURCE",
+    "resource_not_found_exception": "MISSING_RESOURCE",
+    "mapper_parsing_exception": "INVALID_DATA",
+    "document_parsing_exception": "INVALID_DATA",
+    "strict_dynamic_mapping_exception": "INVALID_DATA",
+    "illegal_argument_exception": "INVALID_REQUEST",
+    "action_request_validation_exception": "INVALID_REQUEST",
+    "invalid_index_name_exception": "INVALID_REQUEST",
+    "resource_already_exists_exception": "INVALID_REQUEST",
+    "parsing_exception": "CODE_DEFECT",
+    "x_content_parse_exception": "CODE_DEFECT",
+    "query_shard_exception": "CODE_DEFECT",
+    "script_exception": "CODE_DEFECT",
+    "circuit_breaking_exception": "RESOURCE_EXHAUSTED",
+    "too_many_buckets_exception": "RESOURCE_EXHAUSTED",
+    "es_rejected_execution_exception": "RATE_LIMITED",
+    "cluster_block_exception": "DISK_FULL",  # flood-stage watermark: read-only-allow-delete
+    "version_conflict_engine_exception": "TRANSACTION_CONFLICT",
+    "security_exception": "PERMISSION_DENIED",
+    "no_shard_available_action_exception": "SERVICE_UNAVAILABLE",
+    "unavailable_shards_exception": "SERVICE_UNAVAILABLE",
+    "master_not_discovered_exception": "SERVICE_UNAVAILABLE",
+    "node_not_connected_exception": "CONNECTION_FAILED",
+    "connect_transport_exception": "CONNECTION_FAILED",
+    "receive_timeout_transport_exception": "NETWORK_TIMEOUT",
+    "process_cluster_event_timeout_exception": "NETWORK_TIMEOUT",
+}
+
+# ---- Spark SQL error conditions (spark.apache.org/docs/latest/sql-error-conditions.html),
+# printed `[TABLE_OR_VIEW_NOT_FOUND] ...`, by the SQLSTATE class the reference gives each.
+SPARK: dict[str, str] = {
+    "TABLE_OR_VIEW_NOT_FOUND": "MISSING_RESOURCE",  # 42P01
+    "UNRESOLVED_COLUMN": "MISSING_RESOURCE",  # 42703
+    "UNRESOLVED_ROUTINE": "MISSING_RESOURCE",  # 42883
+    "SCHEMA_NOT_FOUND": "MISSING_RESOURCE",  # 42704
+    "PATH_NOT_FOUND": "MISSING_FILE",  # 42K03
+    "DIVIDE_BY_ZERO": "INVALID_DATA",  # 22012
+    "CAST_INVALID_INPUT": "INVALID_DATA",  # 22018
+    "CAST_OVERFLOW": "INVALID_DATA",  # 22003
+    "ARITHMETIC_OVERFLOW": "INVALID_DATA",  # 22003
+    "MALFORMED_RECORD_IN_PARSING": "INVALID_DATA",  # 22023
+    "PARSE_SYNTAX_ERROR": "CODE_DEFECT",  # 42601
+    "DATATYPE_MISMATCH": "CODE_DEFECT",  # 42K09
+    "TABLE_OR_VIEW_ALREADY_EXISTS": "INVALID_REQUEST",  # 42P07
+    "PATH_ALREADY_EXISTS": "INVALID_REQUEST",  # 42K04
+    "UNABLE_TO_ACQUIRE_MEMORY": "OUT_OF_MEMORY",  # 53200
+}
+
+# ---- Trino (and Athena): StandardErrorCode names (io.trino.spi.StandardErrorCode), printed
+# `TABLE_NOT_FOUND: line 1:15: ...` or `TrinoUserError(..., name=TABLE_NOT_FOUND, ...)`.
+TRINO: dict[str, str] = {
+    "TABLE_NOT_FOUND": "MISSING_RESOURCE",
+    "COLUMN_NOT_FOUND": "MISSING_RESOURCE",
+    "SCHEMA_NOT_FOUND": "MISSING_RESOURCE",
+    "CATALOG_NOT_FOUND": "MISSING_RESOURCE",
+    "FUNCTION_NOT_FOUND": "MISSING_RESOURCE",
+    "SYNTAX_ERROR": "CODE_DEFECT",
+    "TYPE_MISMATCH": "CODE_DEFECT",
+    "DIVISION_BY_ZERO": "INVALID_DATA",
+    "INVALID_CAST_ARGUMENT": "INVALID_DATA",
+    "INVALID_FUNCTION_ARGUMENT": "INVALID_DATA",
+    "NUMERIC_VALUE_OUT_OF_RANGE": "INVALID_DATA",
+    "HIVE_BAD_DATA": "INVALID_DATA",
+    "HIVE_PARTITION_SCHEMA_MISMATCH": "INVALID_DATA",
+    "HIVE_CURSOR_ERROR": "INVALID_DATA",
+    "EXCEEDED_TIME_LIMIT": "DEADLINE_EXCEEDED",
+    "EXCEEDED_LOCAL_MEMORY_LIMIT": "OUT_OF_MEMORY",
+    "EXCEEDED_GLOBAL_MEMORY_LIMIT": "OUT_OF_MEMORY",
+    "CLUSTER_OUT_OF_MEMORY": "OUT_OF_MEMORY",
+    "NO_NODES_AVAILABLE": "SERVICE_UNAVAILABLE",
+    "SERVER_STARTING_UP": "SERVICE_UNAVAILABLE",
+    "QUERY_QUEUE_FULL": "RATE_LIMITED",
+    "TABLE_ALREADY_EXISTS": "INVALID_REQUEST",
+}
+
+# ---- Exception classes of these services' clients, by the family their docs give them:
+# Kafka's Java client (org.apache.kafka.common.errors), pymongo / the MongoDB Java and Node
+# drivers, redis-py, elasticsearch-py, Hadoop/HDFS (org.apache.hadoop.*), Hive.
+CLASSES: dict[str, str] = {
+    "NotLeaderOrFollowerException": "SERVICE_UNAVAILABLE",
+    "NotLeaderForPartitionException": "SERVICE_UNAVAILABLE",
+    "LeaderNotAvailableException": "SERVICE_UNAVAILABLE",
+    "NotEnoughReplicasException": "SERVICE_UNAVAILABLE",
+    "NotCoordinatorException": "SERVICE_UNAVAILABLE",
+    "CoordinatorNotAvailableException": "SERVICE_UNAVAILABLE",
+    "BrokerNotAvailableException": "SERVICE_UNAVAILABLE",
+    "KafkaStorageException": "SERVICE_UNAVAILABLE",
+    "UnknownTopicOrPartitionException": "MISSING_RESOURCE",
+    "TopicAuthorizationException": "PERMISSION_DENIED",
+    "GroupAuthorizationException": "PERMISSION_DENIED",
+    "ClusterAuthorizationException": "PERMISSION_DENIED",
+    "TransactionalIdAuthorizationException": "PERMISSION_DENIED",
+    "SaslAuthenticationException": "AUTHENTICATION_FAILED",
+    "RecordTooLargeException": "INVALID_DATA",
+    "RecordBatchTooLargeException": "INVALID_DATA",
+    "CorruptRecordException": "INVALID_DATA",
+    "NetworkException": "CONNECTION_FAILED",
+    "CommitFailedException": "TRANSACTION_CONFLICT",
+    "RebalanceInProgressException": "TRANSACTION_CONFLICT",
+    "OffsetOutOfRangeException": "INVALID_REQUEST",
+    "InvalidTopicException": "INVALID_REQUEST",
+    "TopicExistsException": "INVALID_REQUEST",
+    "ThrottlingQuotaExceededException": "RATE_LIMITED",
+    "KafkaTimeoutError": "NETWORK_TIMEOUT",
+    "ServerSelectionTimeoutError": "CONNECTION_FAILED",
+    "MongoServerSelectionError": "CONNECTION_FAILED",
+    "MongoNetworkError": "CONNECTION_FAILED",
+    "MongoNetworkTimeoutError": "NETWORK_TIMEOUT",
+    "MongoTimeoutException": "CONNECTION_FAILED",
+    "MongoSocketOpenException": "CONNECTION_FAILED",
+    "MongoSocketReadTimeoutException": "NETWORK_TIMEOUT",
+    "MongoSecurityException": "AUTHENTICATION_FAILED",
+    "NetworkTimeout": "NETWORK_TIMEOUT",
+    "ExecutionTimeout": "DEADLINE_EXCEEDED",
+    "DuplicateKeyError": "INVALID_DATA",
+    "NotPrimaryError": "SERVICE_UNAVAILABLE",
+    "BusyLoadingError": "SERVICE_UNAVAILABLE",
+    "ReadOnlyError": "SERVICE_UNAVAILABLE",
+    "ClusterDownError": "SERVICE_UNAVAILABLE",
+    "TryAgainError": "SERVICE_UNAVAILABLE",
+    "NoPermissionError": "PERMISSION_DENIED",
+    "ConnectionTimeout": "NETWORK_TIMEOUT",
+    "AuthorizationException": "PERMISSION_DENIED",
+    "ConflictError": "TRANSACTION_CONFLICT",
+    "AccessControlException": "PERMISSION_DENIED",
+    "SafeModeException": "SERVICE_UNAVAILABLE",
+    "StandbyException": "SERVICE_UNAVAILABLE",
+    "DSQuotaExceededException": "DISK_FULL",
+    "NSQuotaExceededException": "DISK_FULL",
+    "QuotaExceededException": "DISK_FULL",
+    "DiskErrorException": "DISK_FULL",
+    "LeaseExpiredException": "TRANSACTION_CONFLICT",
+    "AlreadyBeingCreatedException": "TRANSACTION_CONFLICT",
+    "ChecksumException": "INVALID_DATA",
+    "BlockMissingException": "SERVICE_UNAVAILABLE",
+    "FileAlreadyExistsException": "INVALID_REQUEST",
+    "SchemaColumnConvertNotSupportedException": "INVALID_DATA",
+    "SemanticException": "CODE_DEFECT",
+    "InvalidTableException": "MISSING_RESOURCE",
+}
+
+# ---- google.api_core.exceptions (googleapis.dev/python/google-api-core/latest/
+# exceptions.html): one class per HTTP status / gRPC code; names the class pattern misses.
+GOOGLE_API_CORE: dict[str, str] = {
+    "AlreadyExists": "INVALID_REQUEST",
+    "Conflict": "INVALID_REQUEST",
+    "FailedPrecondition": "INVALID_REQUEST",
+    "InvalidArgument": "INVALID_REQUEST",
+    "MethodNotImplemented": "INVALID_REQUEST",
+    "OutOfRange": "INVALID_DATA",
+    "Aborted": "TRANSACTION_CONFLICT",
+    "PermissionDenied": "PERMISSION_DENIED",
+    "GatewayTimeout": "NETWORK_TIMEOUT",
+    "RetryError": "DEADLINE_EXCEEDED",
+}
+
+
+@dataclass(frozen=True)
+class Found:
+    """A service code read from the text: its family, evidence, position and weakness."""
+
+    code: str
+    evidence: str
+    position: int
+    weak: bool = False
+
+
+def _alternation(words: list[str]) -> str:
+    escaped = (w.replace(".", r"\.") for w in words)
+    return "|".join(sorted(escaped, key=len, reverse=True))
+
+
+@cache
+def _patterns() -> dict[str, TextPattern]:
+    """Each standard's pattern, compiled once (RE2, case-sensitive, bounded)."""
+    kafka_camel = [_camel(name) for name in KAFKA]
+    return {
+        "oracle": raw_pattern(r"\b((?:ORA|TNS)-\d{5}|DP[IY]-\d{4})\b"),
+        "sqlserver": raw_pattern(
+            r"\bMsg (-?\d{1,5}), Level \d|"
+            r"\[SQL Server\][^\n]*?\((-?\d{1,5})\) \(SQL[A-Za-z]*\)|"
+            r"\bError Number: ?(-?\d{1,5})\b|"
+            r"\((\d{2,5}), b[\"']"
+        ),
+        "sqlserver_text": raw_pattern(rf"\b({_alternation(list(SQL_SERVER_MESSAGES))})\b"),
+        "freetds": raw_pattern(r"\bDB-Lib error message (\d{5})\b"),
+        "kafka": raw_pattern(
+            rf"\b({_alternation(list(KAFKA))})\b|"
+            rf"\b({_alternation(kafka_camel)})(?:Error|Exception)?\b"
+        ),
+        "librdkafka": raw_pattern(rf"\b({_alternation(list(LIBRDKAFKA))})\b"),
+        "mongodb": raw_pattern(
+            r"\bcodeName[\"']?\s*[:=]\s*[\"']?([A-Za-z]+)|"
+            r"\berror -?\d{1,5} \(([A-Za-z]+)\)|"
+            r"\(([A-Z][A-Za-z]+)\) |"
+            r"\b(E11000) duplicate key"
+        ),
+        "redis": raw_pattern(rf"\b({_alternation(list(REDIS))})\b"),
+        "redis_redirect": raw_pattern(_REDIS_REDIRECT),
+        "elasticsearch": raw_pattern(r"\b([a-z]+(?:_[a-z]+)*_exception)\b"),
+        "spark": raw_pattern(r"\[([A-Z][A-Z0-9_]{3,60})(?:\.[A-Z0-9_]+)?\]"),
+        "trino": raw_pattern(rf"\b({_alternation(list(TRINO))})\b"),
+        "google": raw_pattern(r"\bgoogle\.(?:api_core|cloud)\.exceptions\.([A-Za-z]+)\b"),
+    }
+
+
+def _camel(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))
+
+
+_KAFKA_BY_CAMEL = {_camel(name): name for name in KAFKA}
+
+
+def _matches(name: str, text: str) -> list[tuple[str, int]]:
+    found = []
+    for match in _patterns()[name].finditer(text):  # type: ignore[attr-defined]
+        value = next((g for g in match.groups() if g), None)
+        if value:
+            found.append((value, match.start()))
+    return found
+
+
+def _lookup(name: str, value: str) -> tuple[str, str] | None:
+    """The family and evidence of one matched code of standard `name`, if it defines it."""
+    if name == "sqlserver_text":
+        number = SQL_SERVER_MESSAGES[value]
+        return SQL_SERVER[number], f"SQL Server error {number} '{value}'"
+    value = _KAFKA_BY_CAMEL.get(value, value) if name == "kafka" else value
+    value = value.replace("TNS-", "ORA-") if name == "oracle" else value
+    numbered = _NUMBERED.get(name)
+    family = numbered.get(int(value)) if numbered else _TABLES[name].get(value)
+    return (family, f"{_LABELS[name]} {value}") if family else None
+
+
+_NUMBERED: dict[str, dict[int, str]] = {"sqlserver": SQL_SERVER, "freetds": FREETDS}
+_TABLES: dict[str, dict[str, str]] = {
+    "oracle": ORACLE,
+    "kafka": KAFKA,
+    "librdkafka": LIBRDKAFKA,
+    "mongodb": {**MONGODB, "E11000": "INVALID_DATA"},
+    "redis": REDIS,
+    "redis_redirect": {"MOVED": _REDIS_REDIRECT_FAMILY, "ASK": _REDIS_REDIRECT_FAMILY},
+    "elasticsearch": ELASTICSEARCH,
+    "spark": SPARK,
+    "trino": TRINO,
+    "google": GOOGLE_API_CORE,
+}
+_LABELS = {
+    "oracle": "Oracle",
+    "sqlserver": "SQL Server error",
+    "freetds": "FreeTDS DB-Lib error",
+    "kafka": "Kafka error",
+    "librdkafka": "librdkafka error",
+    "mongodb": "MongoDB error",
+    "redis": "Redis error",
+    "redis_redirect": "Redis cluster redirection",
+    "elasticsearch": "Elasticsearch error type",
+    "spark": "Spark error class",
+    "trino": "Trino error",
+    "google": "google.api_core exception",
+}
+
+
+def find(text: str) -> list[Found]:
+    """Every documented service code in the text (FreeTDS's generic wrappers marked weak)."""
+    found = []
+    for name in _patterns():
+        for value, position in _matches(name, text):
+            if decoded := _lookup(name, value):
+                found.append(Found(decoded[0], decoded[1], position, weak=name == "freetds"))
+    return found
+
+
+def emitted_codes() -> set[str]:
+    """Every family these tables can answer with."""
+    codes = {code for table in [*_TABLES.values(), CLASSES] for code in table.values()}
+    return codes | {code for table in _NUMBERED.values() for code in table.values()}
