@@ -138,3 +138,25 @@ def test_the_engine_runs_each_job_under_a_clone_of_its_shim_server(shims, tmp_pa
     assert int(grandparent) == os.getpid()
     assert "--serve" in parent_argv
     assert is_shim_command(parent_argv)
+
+
+@pytest.mark.parametrize("through_server", [True, False])
+def test_a_bare_command_name_is_found_on_the_jobs_own_path(shims, tmp_path, through_server):
+    """`command: [name]` is looked up on the PATH the job gets, not the runner's or the
+    server's (the server runs with an empty environment)."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    tool = tools / "bunsui-test-tool"
+    tool.write_text("#!/bin/sh\necho found on the PATH of the job\n")
+    tool.chmod(0o755)
+    spec = ProcessSpec(
+        ["bunsui-test-tool"],
+        {"PATH": f"{tools}:/usr/bin:/bin"},
+        tmp_path,
+        tmp_path / "o",
+        tmp_path / "e",
+        label="t",
+    )
+    result = run_process(spec, LiveProcessGroups(), shims=shims if through_server else None)
+    assert result.succeeded, (tmp_path / "e").read_text()
+    assert (tmp_path / "o").read_text() == "found on the PATH of the job\n"
