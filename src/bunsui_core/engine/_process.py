@@ -1,8 +1,9 @@
 """One attempt of one command as a real child process: memory limit, timeout, whole-tree kill.
 
 The command runs under a `jobshim` (its subreaper), in a cgroup of its own where one can be
-made; a sampler thread walks the tree for its resident memory, which is both the peak the
-attempt reports and, where no cgroup caps memory, the watchdog that OOM-kills it.
+made; the process's job monitor copies its logs, walks its tree for resident memory (both the
+peak the attempt reports and, where no cgroup caps memory, the watchdog that OOM-kills it)
+and kills it at its timeout. The attempt's own thread only waits for the shim to exit.
 """
 
 from __future__ import annotations
@@ -20,20 +21,13 @@ from pathlib import Path
 
 from bunsui_core.engine import jobshim
 from bunsui_core.engine.cgroups import CgroupHost, JobCgroup
+from bunsui_core.engine.job_monitor import JobMonitor, WatchedTree
 from bunsui_core.engine.log_sink import DEFAULT_LOG_MAX_BYTES, LogSink
-from bunsui_core.engine.process_tree import (
-    cmdline,
-    descendants,
-    kill_descendants,
-    kill_pids,
-    memory_kb,
-    read_stat,
-)
+from bunsui_core.engine.process_tree import cmdline, kill_descendants, kill_pids, read_stat
 from bunsui_core.engine.shim_server import ShimServer
 from bunsui_core.model.session import MemoryEnforcement
 
 TAIL_BYTES = 4096
-SAMPLE_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -130,52 +124,6 @@ class LiveProcessGroups:
             if pid in self._pids:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
-
-
-class _TreeSampler:
-    """Samples the resident memory of the job's tree below its shim while it runs.
-
-    The sum over the tree is what a container's memory usage is; the highest per-process
-    VmHWM catches a spike between two samples. With a watchdog limit, a sum past the limit
-    kills the tree: the attempt is an OOM kill.
-    """
-
-    def __init__(self, shim: int, watchdog_limit_kb: int | None) -> None:
-        self.shim = shim
-        self.watchdog_limit_kb = watchdog_limit_kb
-        self.peak_kb = 0
-        self.oom_killed = False
-        self.seen: dict[int, int] = {}
-        """pid -> start time of every process seen in the tree, to kill stragglers later."""
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        # First look after one period: a job over by then has wait4's figure, and a /proc
-        # walk per short job would be most of the engine's per-job cost.
-        while not self._done.wait(SAMPLE_SECONDS):
-            self.sample()
-
-    def sample(self) -> None:
-        """One look at the tree."""
-        total = 0
-        for proc in descendants(self.shim):
-            if proc.state in {"Z", "X"}:
-                continue
-            self.seen.setdefault(proc.pid, proc.start_ticks)
-            rss, hwm = memory_kb(proc.pid)
-            total += rss
-            self.peak_kb = max(self.peak_kb, hwm)
-        self.peak_kb = max(self.peak_kb, total)
-        if self.watchdog_limit_kb and total >= self.watchdog_limit_kb and not self.oom_killed:
-            self.oom_killed = True
-            kill_descendants(self.shim)
-
-    def stop(self) -> None:
-        """Stop sampling (the tree is gone)."""
-        self._done.set()
-        self._thread.join()
 
 
 def _peak_rss_mb(maxrss_kb: int, shim_rss_kb: int, sampled_kb: int) -> float | None:
@@ -279,11 +227,15 @@ def run_process(
     enforcement = (
         (cgroup.mechanism if cgroup is not None else MemoryEnforcement.WATCHDOG) if limit else None
     )
+    monitor = JobMonitor.shared()
+    for parent in {spec.stdout_path.parent, spec.stderr_path.parent}:
+        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     status_read, status_write = os.pipe()
     out, err = (
         LogSink(spec.stdout_path, spec.log_max_bytes),
         LogSink(spec.stderr_path, spec.log_max_bytes),
     )
+    monitor.attach(out, err)
     try:
         pid = _start_shim(spec, cgroup, shims, fds=(out.write_fd, err.write_fd, status_write))
     except (OSError, subprocess.SubprocessError) as exc:
@@ -301,31 +253,26 @@ def run_process(
     out.started()
     err.started()
     live.add(pid)
-    sampler = _TreeSampler(
-        pid, limit * 1024 if limit and enforcement is MemoryEnforcement.WATCHDOG else None
+    tree = WatchedTree(
+        pid,
+        watchdog_limit_kb=limit * 1024
+        if limit and enforcement is MemoryEnforcement.WATCHDOG
+        else None,
+        timeout_seconds=spec.timeout_seconds,
+        on_timeout=lambda: live.kill(pid),
     )
+    monitor.watch(tree)
     if on_start is not None:
         on_start(pid)
-    timed_out = threading.Event()
-    timer = None
-    if spec.timeout_seconds:
-
-        def expire() -> None:
-            timed_out.set()
-            live.kill(pid)
-
-        timer = threading.Timer(spec.timeout_seconds, expire)
-        timer.daemon = True
-        timer.start()
     try:
-        _, shim_status, _usage = os.wait4(pid, 0)
+        # Wait for the exit without reaping: until unwatched, the pid must stay the shim's.
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
     finally:
-        if timer is not None:
-            timer.cancel()
+        monitor.unwatch(tree)
         live.discard(pid)
-        sampler.stop()
-    _kill_stragglers(sampler.seen)
-    oom_killed = sampler.oom_killed
+    _, shim_status, _usage = os.wait4(pid, 0)
+    _kill_stragglers(tree.seen)
+    oom_killed = tree.oom_killed
     if cgroup is not None:
         oom_killed = oom_killed or cgroup.oom_kills() > 0
         cgroup.remove()
@@ -336,9 +283,9 @@ def run_process(
         report,
         pid,
         os.waitstatus_to_exitcode(shim_status),
-        sampled_kb=sampler.peak_kb,
+        sampled_kb=tree.peak_kb,
         started=started,
-        timed_out=timed_out.is_set(),
+        timed_out=tree.timed_out,
         oom_killed=oom_killed,
         enforcement=enforcement,
         limit_mb=limit,

@@ -1,0 +1,62 @@
+"""One monitor thread copies every running job's logs, samples its memory and times it out:
+an attempt costs no thread of its own beyond the caller's (profiled: per-attempt threads cost
+more runner CPU than a short job)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bunsui_core.engine._process import LiveProcessGroups, ProcessSpec, run_process
+
+JOBS = 6
+# Prints, then holds its pipes open long enough for the count below; the sampler looks at it.
+SCRIPT = "import sys, time\nprint('job', sys.argv[1], flush=True)\ntime.sleep(0.6)\n"
+
+
+def _spec(tmp_path: Path, index: int, timeout: float | None = None) -> ProcessSpec:
+    return ProcessSpec(
+        [sys.executable, "-c", SCRIPT, str(index)],
+        dict(os.environ),
+        tmp_path,
+        tmp_path / f"{index}.out",
+        tmp_path / f"{index}.err",
+        timeout_seconds=timeout,
+        label="monitor-test",
+    )
+
+
+def test_concurrent_attempts_share_one_monitor_thread(tmp_path):
+    """Six attempts at once run on six caller threads plus one monitor, each still gets its
+    own complete log and a sampled peak."""
+    live = LiveProcessGroups()
+    before = threading.active_count()
+    with ThreadPoolExecutor(max_workers=JOBS) as pool:
+        futures = [pool.submit(run_process, _spec(tmp_path, i), live) for i in range(JOBS)]
+        time.sleep(0.4)
+        during = threading.active_count()
+        results = [f.result() for f in futures]
+    # The pool's threads, and at most the monitor if this is the first attempt in the process.
+    assert during - before <= JOBS + 1
+    for index, result in enumerate(results):
+        assert result.succeeded
+        assert (tmp_path / f"{index}.out").read_text() == f"job {index}\n"
+        assert result.peak_rss_mb is not None
+        assert result.peak_rss_mb > 0
+
+
+def test_timeouts_of_concurrent_attempts_fire_each_at_its_own_time(tmp_path):
+    """The monitor's clock kills only the attempt whose timeout passed."""
+    live = LiveProcessGroups()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        short = pool.submit(run_process, _spec(tmp_path, 0, timeout=0.2), live)
+        long = pool.submit(run_process, _spec(tmp_path, 1, timeout=30), live)
+        timed_out, finished = short.result(), long.result()
+    assert timed_out.timed_out
+    assert not timed_out.succeeded
+    assert finished.succeeded
+    assert not finished.timed_out
