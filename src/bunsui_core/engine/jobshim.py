@@ -24,6 +24,7 @@ if not __package__:
 
 from bunsui_core.engine.process_tree import (
     kill_descendants,
+    libc,
     memory_kb,
     set_child_subreaper,
 )
@@ -150,8 +151,8 @@ def _clone_for_parent() -> int:
     """fork(), except that the child's parent is this process's parent."""
     import ctypes  # noqa: PLC0415 - the server imports it once, before its first clone
 
-    syscall = ctypes.CDLL(None, use_errno=True).syscall
-    pid = int(syscall(SYS_CLONE[os.uname().machine], CLONE_PARENT | signal.SIGCHLD, 0, 0, 0, 0))
+    number = SYS_CLONE[os.uname().machine]
+    pid = int(libc().syscall(number, CLONE_PARENT | signal.SIGCHLD, 0, 0, 0, 0))
     if pid < 0:
         raise OSError(ctypes.get_errno(), "clone(CLONE_PARENT) failed")
     return pid
