@@ -159,45 +159,38 @@ def _job_cgroup(cgroups: CgroupHost | None, label: str, limit_mb: int | None) ->
         return None
 
 
-def _start_shim(
-    spec: ProcessSpec,
-    cgroup: JobCgroup | None,
-    shims: ShimServer | None,
-    *,
-    fds: tuple[int, int, int],
-) -> int:
-    """The attempt's shim, a child of this process: cloned by the shim server when there is
-    one that still answers, else a new interpreter. Returns its pid."""
-    cgroup_dir = str(cgroup.path) if cgroup is not None else None
-    if shims is not None and not shims.broken:
-        try:
-            return shims.spawn(spec.argv, env=spec.env, cwd=spec.cwd, cgroup=cgroup_dir, fds=fds)
-        except ConnectionError:
-            shims.broken = True
-    out, err, status_fd = fds
-    argv = [*jobshim.argv_prefix(), "--status-fd", str(status_fd)]
-    if cgroup_dir is not None:
-        argv += ["--cgroup", cgroup_dir]
-    proc = subprocess.Popen(
-        [*argv, "--", *spec.argv],
-        stdin=subprocess.DEVNULL,
-        stdout=out,
-        stderr=err,
-        cwd=spec.cwd,
-        env=dict(spec.env),
-        start_new_session=True,
-        pass_fds=(status_fd,),
-    )
-    proc.returncode = 0  # waited for with wait4 by the caller, never by Popen
-    return proc.pid
+class _StatusPipe:
+    """The pipe a shim reports on (JSON lines), from its first word to how the command ended."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        self._heard = b""
+
+    def close_write(self) -> None:
+        """Drop this process's write end (the shim holds its own)."""
+        if self.write_fd >= 0:
+            os.close(self.write_fd)
+            self.write_fd = -1
+
+    def first_word(self) -> dict[str, object]:
+        """With every other writer gone: the shim's first line, or {} when no shim holds the
+        pipe (EOF at once). Blocks only until a shim that exists says its first word."""
+        self.close_write()
+        while b"\n" not in self._heard and (chunk := os.read(self.read_fd, 65536)):
+            self._heard += chunk
+        return _merged(self._heard.split(b"\n", 1)[0])
+
+    def reports(self) -> dict[str, object]:
+        """Every line the shim and its child wrote, merged; closes the pipe."""
+        self.close_write()
+        raw = self._heard
+        while chunk := os.read(self.read_fd, 65536):
+            raw += chunk
+        os.close(self.read_fd)
+        return _merged(raw)
 
 
-def _read_reports(fd: int) -> dict[str, object]:
-    """Every JSON line the shim and its child wrote, merged."""
-    raw = b""
-    while chunk := os.read(fd, 65536):
-        raw += chunk
-    os.close(fd)
+def _merged(raw: bytes) -> dict[str, object]:
     merged: dict[str, object] = {}
     for line in raw.splitlines():
         with contextlib.suppress(ValueError):
@@ -205,6 +198,68 @@ def _read_reports(fd: int) -> dict[str, object]:
             if isinstance(report, dict):
                 merged.update(report)
     return merged
+
+
+def _start_shim(
+    spec: ProcessSpec,
+    cgroup: JobCgroup | None,
+    shims: ShimServer | None,
+    *,
+    logs: tuple[int, int],
+) -> tuple[int, _StatusPipe]:
+    """The attempt's shim, a child of this process: cloned by the shim server when there is
+    one that still answers, else a new interpreter. Returns its pid and its status pipe.
+
+    A server that dies after cloning the shim but before replying leaves a running job: the
+    clone's first word on the status pipe is its pid, and that shim is adopted rather than
+    the job started a second time."""
+    cgroup_dir = str(cgroup.path) if cgroup is not None else None
+    status = _StatusPipe()
+    try:
+        if shims is not None and not shims.broken:
+            try:
+                pid = shims.spawn(
+                    spec.argv,
+                    env=spec.env,
+                    cwd=spec.cwd,
+                    cgroup=cgroup_dir,
+                    fds=(*logs, status.write_fd),
+                )
+                return pid, status
+            except ConnectionError:
+                shims.broken = True
+                clone = status.first_word().get("shim")
+                if isinstance(clone, int):
+                    return clone, status
+                status.reports()
+                status = _StatusPipe()
+        return _popen_shim(spec, cgroup_dir, logs, status.write_fd), status
+    except BaseException:
+        status.reports()
+        raise
+    finally:
+        status.close_write()
+
+
+def _popen_shim(
+    spec: ProcessSpec, cgroup_dir: str | None, logs: tuple[int, int], status_fd: int
+) -> int:
+    """A shim of its own for this attempt: a new interpreter."""
+    argv = [*jobshim.argv_prefix(), "--status-fd", str(status_fd)]
+    if cgroup_dir is not None:
+        argv += ["--cgroup", cgroup_dir]
+    proc = subprocess.Popen(
+        [*argv, "--", *spec.argv],
+        stdin=subprocess.DEVNULL,
+        stdout=logs[0],
+        stderr=logs[1],
+        cwd=spec.cwd,
+        env=dict(spec.env),
+        start_new_session=True,
+        pass_fds=(status_fd,),
+    )
+    proc.returncode = 0  # waited for with wait4 by the caller, never by Popen
+    return proc.pid
 
 
 def run_process(
@@ -230,17 +285,14 @@ def run_process(
     monitor = JobMonitor.shared()
     for parent in {spec.stdout_path.parent, spec.stderr_path.parent}:
         parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    status_read, status_write = os.pipe()
     out, err = (
         LogSink(spec.stdout_path, spec.log_max_bytes),
         LogSink(spec.stderr_path, spec.log_max_bytes),
     )
     monitor.attach(out, err)
     try:
-        pid = _start_shim(spec, cgroup, shims, fds=(out.write_fd, err.write_fd, status_write))
+        pid, status = _start_shim(spec, cgroup, shims, logs=(out.write_fd, err.write_fd))
     except (OSError, subprocess.SubprocessError) as exc:
-        for fd in (status_read, status_write):
-            os.close(fd)
         for sink in (out, err):
             sink.started()
             sink.close()
@@ -249,7 +301,6 @@ def run_process(
         return ProcessResult(
             None, None, None, None, time.monotonic() - started, spawn_error=str(exc)
         )
-    os.close(status_write)
     out.started()
     err.started()
     live.add(pid)
@@ -278,7 +329,7 @@ def run_process(
         cgroup.remove()
     for sink in (out, err):
         sink.close()
-    report = _read_reports(status_read)
+    report = status.reports()
     return _result(
         report,
         pid,

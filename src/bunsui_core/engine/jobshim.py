@@ -158,13 +158,19 @@ def _clone_for_parent() -> int:
     return pid
 
 
-def _job_child(request: dict[str, Any], fds: list[int]) -> None:
+def _job_child(payload: bytes, fds: list[int]) -> None:
     """In the clone: become the job's shim, with the runner's log files as stdout/stderr.
     Never returns (the clone must not go back to serving): a shim that could not start the
-    command says why and exits 127, never 0."""
+    command says why and exits 127, never 0. Its first word on the status pipe is its pid:
+    should the server die before replying, the runner adopts this shim rather than start
+    the job a second time."""
+    import json  # noqa: PLC0415 - the server loaded it already
+
     out, err, status_fd = fds
     code = SPAWN_FAILED_EXIT
     try:
+        _report(status_fd, {"shim": os.getpid()})
+        request: dict[str, Any] = json.loads(payload)
         os.setsid()
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -182,7 +188,7 @@ def _job_child(request: dict[str, Any], fds: list[int]) -> None:
 
 def serve(sock_fd: int) -> None:
     """Clone a shim per request until the runner closes its end of the socket."""
-    import json  # noqa: PLC0415 - the server starts once per run, a job's shim never
+    import json  # noqa: F401, PLC0415 - loaded once here, not in every clone
     import socket  # noqa: PLC0415
     import struct  # noqa: PLC0415
 
@@ -205,7 +211,7 @@ def serve(sock_fd: int) -> None:
                 pid = -(exc.errno or 5)
             if pid == 0:
                 os.close(sock_fd)
-                _job_child(json.loads(payload), fds)
+                _job_child(payload, fds)
             for fd in fds:
                 os.close(fd)
             sock.sendall(struct.pack("!i", pid))
