@@ -191,6 +191,7 @@ class _StatusPipe:
 
 
 def _merged(raw: bytes) -> dict[str, object]:
+    """JSON lines merged into one dict, later keys winning; a torn line is skipped."""
     merged: dict[str, object] = {}
     for line in raw.splitlines():
         with contextlib.suppress(ValueError):
