@@ -97,6 +97,11 @@ class JobMonitor:
                 cls._shared = cls()
             return cls._shared
 
+    @classmethod
+    def _forget_after_fork(cls) -> None:
+        """A forked child has no monitor thread: it starts its own on first use."""
+        cls._shared, cls._shared_lock = None, threading.Lock()
+
     def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
         self._wake_read, self._wake_write = os.pipe()
@@ -171,3 +176,6 @@ class JobMonitor:
             for tree in self._trees:
                 if tree.due() <= now:
                     tree.check(now)
+
+
+os.register_at_fork(after_in_child=JobMonitor._forget_after_fork)

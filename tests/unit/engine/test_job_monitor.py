@@ -60,3 +60,16 @@ def test_timeouts_of_concurrent_attempts_fire_each_at_its_own_time(tmp_path):
     assert not timed_out.succeeded
     assert finished.succeeded
     assert not finished.timed_out
+
+
+def test_a_forked_child_runs_jobs_with_a_monitor_of_its_own(tmp_path):
+    """The monitor thread does not survive fork(): a child that runs attempts after its
+    parent did still gets its logs copied (else it would wait on a pump that is not there)."""
+    run_process(_spec(tmp_path, 0), LiveProcessGroups())  # the parent's monitor exists now
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        result = run_process(_spec(tmp_path, 1), LiveProcessGroups())
+        os._exit(0 if result.succeeded else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (tmp_path / "1.out").read_text() == "job 1\n"
