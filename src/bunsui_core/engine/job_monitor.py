@@ -175,7 +175,12 @@ class JobMonitor:
         with self._lock:
             for tree in self._trees:
                 if tree.due() <= now:
-                    tree.check(now)
+                    try:
+                        tree.check(now)
+                    except Exception:
+                        # One tree's failure (no thread left for a kill's grace timer, say)
+                        # must not stop every job's logs and clock.
+                        tree.next_sample = now + SAMPLE_SECONDS
 
 
 os.register_at_fork(after_in_child=JobMonitor._forget_after_fork)

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bunsui_core.engine._process import LiveProcessGroups, ProcessSpec, run_process
+from bunsui_core.engine.job_monitor import WatchedTree
 
 JOBS = 6
 # Prints, then holds its pipes open long enough for the count below; the sampler looks at it.
@@ -72,4 +73,24 @@ def test_a_forked_child_runs_jobs_with_a_monitor_of_its_own(tmp_path):
         os._exit(0 if result.succeeded else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+    assert (tmp_path / "1.out").read_text() == "job 1\n"
+
+
+def test_a_failing_look_at_one_tree_does_not_stop_the_monitor(tmp_path, monkeypatch):
+    """The monitor serves every job of the process: an error while sampling one job's tree
+    skips that sample; that job and the next still get their logs and finish."""
+    calls = []
+
+    def broken_sample(self: WatchedTree) -> None:
+        calls.append(self.shim)
+        raise RuntimeError("a /proc surprise")
+
+    monkeypatch.setattr(WatchedTree, "sample", broken_sample)
+    first = run_process(_spec(tmp_path, 0), LiveProcessGroups())
+    monkeypatch.undo()
+    second = run_process(_spec(tmp_path, 1), LiveProcessGroups())
+    assert calls
+    assert first.succeeded
+    assert second.succeeded
+    assert (tmp_path / "0.out").read_text() == "job 0\n"
     assert (tmp_path / "1.out").read_text() == "job 1\n"
