@@ -93,6 +93,9 @@ class _Call:
     """One top-level request and everything it sets off (plan steps, a ticket's action)."""
 
     actor: ActorId
+    policy: Policy
+    """The policy file as it was when the call began: every check of one call (and of
+    the steps it sets off) sees one version, so a ticket's hash and its limits agree."""
     store: Store
     correlation_id: str
     progress: ProgressCallback | None
@@ -130,17 +133,31 @@ class Gateway:
     @property
     def read_only(self) -> bool:
         """Read-only by flag, environment or policy."""
-        return self.settings.read_only or self.policy.read_only
+        return self._read_only(self.policy)
+
+    def _read_only(self, policy: Policy) -> bool:
+        return self.settings.read_only or policy.read_only
 
     @property
     def effective_settings(self) -> Settings:
         """The settings with read-only as the policy has it too: what handlers and stores
         must see, so a policy's `read_only: true` also opens the store read-only."""
-        return dataclasses.replace(self.settings, read_only=self.read_only)
+        return self._settings_under(self.policy)
+
+    def _settings_under(self, policy: Policy) -> Settings:
+        return dataclasses.replace(self.settings, read_only=self._read_only(policy))
 
     def open_store(self) -> Store:
         """A store over the effective settings (the caller closes it)."""
         return open_store(self.effective_settings)
+
+    def _begin(
+        self, actor: ActorId, correlation_id: str | None, progress: ProgressCallback | None
+    ) -> _Call:
+        """A call with the policy looked up once and a store opened under it."""
+        policy = self.policy
+        store = open_store(self._settings_under(policy))
+        return _Call(actor, policy, store, correlation_id or new_id("cor"), progress)
 
     def action(self, name: str) -> Action:
         """The action by name, or NOT_FOUND listing what exists."""
@@ -163,27 +180,25 @@ class Gateway:
     ) -> BaseModel:
         """Validate, check, run and return the action's output (or a pending ticket); every
         failure is a BunsuiError."""
-        store = self.open_store()
-        call = _Call(actor, store, correlation_id or new_id("cor"), progress)
+        call = self._begin(actor, correlation_id, progress)
         try:
             return self._call(call, name, raw_args)
         finally:
-            store.close()
+            call.store.close()
 
     def record_refused(
         self, actor: ActorId, name: str, raw_args: Mapping[str, Any], error: BunsuiError
     ) -> None:
         """Audit a request an adapter refused before it became an action call (a command
         line that does not parse), so probing leaves a trace like any other call."""
-        store = self.open_store()
+        call = self._begin(actor, None, None)
         try:
-            call = _Call(actor, store, new_id("cor"), None)
             arguments = scrub_surrogates(dict(raw_args))
             self._audit(
                 call, scrub_surrogates(name), arguments, AuditResult.FAILED, error_code=error.code
             )
         finally:
-            store.close()
+            call.store.close()
 
     def _call(self, call: _Call, name: str, raw_args: Mapping[str, Any]) -> BaseModel:
         arguments = dict(raw_args)
@@ -219,13 +234,13 @@ class Gateway:
             self._audit(call, name, arguments, AuditResult.FAILED, error_code=exc.code)
             raise
         arguments = args.model_dump(mode="json")
-        if self.read_only and action.changes_state(args):
+        if self._read_only(call.policy) and action.changes_state(args):
             raise PermissionDeniedError(
                 f"read-only mode: {name} would change state",
                 code=ErrorCode.READ_ONLY,
                 details={"action": name},
             )
-        decision = self.policy.decide(call.actor, name)
+        decision = call.policy.decide(call.actor, name)
         job = enclosing_job()
         if job is not None and (decision.kind is ActorKind.HUMAN or name in APPROVE_ACTIONS):
             rule = f"a process inside a job ({job.evidence}: {job.detail}) never acts as a human"
@@ -240,7 +255,7 @@ class Gateway:
                 f"{call.actor} may not {name}: {decision.rule}",
                 details={"actor": call.actor, "action": name, "rule": decision.rule},
             )
-        if action.bound_files and self.policy.kind_of(call.actor) is not ActorKind.HUMAN:
+        if action.bound_files and call.policy.kind_of(call.actor) is not ActorKind.HUMAN:
             arguments = self._confine_files(call, action, arguments, decision.rule)
             args = action.input_model.model_validate(arguments)
         escalated = None
@@ -268,7 +283,7 @@ class Gateway:
         holds the session it touches, ESCALATED for an agent on a session handed to a human,
         THROTTLED over a budget. Returns the escalated session a human's write resolves."""
         if not call.nested and call.approval is None and action.name in budgets.RERUN_ACTIONS:
-            budgets.check_reruns(call.store, self.policy.limits_of(call.actor), call.actor)
+            budgets.check_reruns(call.store, call.policy.limits_of(call.actor), call.actor)
         if action.name in coordination.LEASE_ACTIONS:
             return None
         session = coordination.target_session(call.store, args)
@@ -320,9 +335,9 @@ class Gateway:
                 preview=preview,
                 requested_by=call.actor,
                 rule=rule,
-                policy_hash=self.policy.hash,
+                policy_hash=call.policy.hash,
                 correlation_id=call.correlation_id,
-                limits=self.policy.limits_of(call.actor),
+                limits=call.policy.limits_of(call.actor),
             )
         except BunsuiError as exc:
             self._audit(call, name, arguments, AuditResult.FAILED, error_code=exc.code, rule=rule)
@@ -341,9 +356,9 @@ class Gateway:
     def _context(self, call: _Call) -> ActionContext:
         """The handler's view of this call, with the gateway's hooks wired in."""
         context = ActionContext(
-            settings=self.effective_settings,
+            settings=self._settings_under(call.policy),
             actor=call.actor,
-            _policy=self.policy,
+            _policy=call.policy,
             approved_by=call.approval.approved_by if call.approval else None,
             correlation_id=call.correlation_id,
             _store=call.store,
@@ -369,7 +384,7 @@ class Gateway:
         except BunsuiError:
             raise
         except Exception as exc:
-            raise self._internal_error(action.name, exc) from None
+            raise self._internal_error(call, action.name, exc) from None
 
     @staticmethod
     def _check_preview(
@@ -412,7 +427,7 @@ class Gateway:
             )
             raise
         except Exception as exc:
-            error = self._internal_error(action.name, exc)
+            error = self._internal_error(call, action.name, exc)
             self._audit(
                 call, action.name, arguments, AuditResult.FAILED, error_code=error.code, rule=rule
             )
@@ -521,11 +536,11 @@ class Gateway:
         if not store.read_only:
             store.append_audit(event)
 
-    def _internal_error(self, name: str, exc: Exception) -> BunsuiError:
+    def _internal_error(self, call: _Call, name: str, exc: Exception) -> BunsuiError:
         """A bug: keep the traceback in the home's log (on stderr in read-only mode, which
         writes nothing), give the caller a coded error."""
         log_path = self.settings.home / "logs" / "internal-errors.log"
-        if self.read_only:
+        if call.store.read_only:
             _logger().error("internal error in %s\n%s", name, traceback.format_exc())
             return BunsuiError(f"internal error in {name}: {type(exc).__name__}")
         try:

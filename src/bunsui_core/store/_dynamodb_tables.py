@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped when a table or index is added; recorded in the `kv` table by create_tables."""
 
 
@@ -111,8 +111,10 @@ KV = TableSpec(
     "kv",
     "small keyed records: counters, idempotency keys, pending-ticket guards, error-id guards, "
     "rerun counts, action totals (sk = action), recovery plans, schema version, "
-    "insight decisions (pk insights:<pipeline>, sk insight id)",
+    "insight decisions (pk insights:<pipeline>, sk insight id), error labels (pk labels, "
+    "sk seq; sparse index by_label_template on a digest of the label's template)",
     range_type="S",
+    indexes=(IndexSpec("by_label_template", "glabel", "sk"),),
 )
 
 TABLES: tuple[TableSpec, ...] = (

@@ -24,7 +24,9 @@ Tables (named `<prefix>-<suffix>`, defined in `_dynamodb_tables.py`; keys `pk`/`
                    `pending:<json [action, arguments_hash, requested_by]>` (the one pending
                    ticket), `error:<error_id>` (uniqueness), `reruns:<root>` (count_reruns),
                    `stats:<json [kind, key]>` sk "=<action>" (running totals), `plan:<id>`,
-                   `schema`.
+                   `schema`, `labels` sk seq (error labels; sparse index by_label_template on
+                   `glabel`, a digest of the label's template, filled in by `aws init` for
+                   labels written before schema 3).
 
 Access patterns (every request is GetItem, Query, PutItem, UpdateItem, DeleteItem or
 TransactWriteItems; nothing Scans):
@@ -43,10 +45,12 @@ TransactWriteItems; nothing Scans):
     audit ...................... Query audit pk desc Limit 1 (head), ascending from after_seq;
                                  filtered lists via by_session|by_actor|by_action
     events ..................... Query events pk ascending from after_seq
+    error labels ............... Query kv pk = labels (all); by template: one Query of
+                                 kv.by_label_template per template of the analysed messages
 
 Consistency: reads by key and Queries on base tables are strongly consistent. Queries on
 indexes (listings of sessions, tickets, pipelines, resolutions; filtered audit lists; errors
-by fingerprint) are eventually consistent on AWS: a write may take a moment to show there.
+by fingerprint, labels by template) are eventually consistent on AWS: a write may take a moment to show there.
 Everything that decides something (CAS, idempotency keys, the pending ticket, rerun counts,
 the audit head, totals) reads a base table.
 
@@ -77,6 +81,8 @@ write is READ_ONLY before any request is sent.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import itertools
 import json
 import random
 import re
@@ -301,6 +307,11 @@ def _corrupt(table: str, key: str, why: str) -> StoreError:
         code=ErrorCode.STORE_CORRUPT,
         details={"table": table, "key": key},
     )
+
+
+def _template_key(template: str) -> str:
+    """A label template's index key: a digest, since an index key holds at most 2 KB."""
+    return hashlib.sha256(template.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _body(model: BaseModel) -> Item:
@@ -1125,6 +1136,7 @@ class DynamoDBStore:
             "pk": _s("labels"),
             "sk": _s(f"{seq:016d}"),
             "label_id": _s(label.label_id),
+            "glabel": _s(_template_key(label.template)),
             **_body(label),
         }
         self._call("put_item", **self._put(KV, item, new=True))
@@ -1132,18 +1144,43 @@ class DynamoDBStore:
     def list_error_labels(
         self, *, templates: Collection[str] | None = None, limit: int = 10_000
     ) -> list[ErrorLabel]:
-        """Labels oldest first: every one, or those of `templates` (picked from the one
-        partition that holds them all: labels are people's, so few)."""
-        labels = []
-        for item in self._partition(KV, "labels", page_size=min(limit, 1000)):
-            label = _parse(
-                ErrorLabel, item, table="kv", key=_text(item, "sk", table="kv", key="labels")
+        """Labels oldest first: every one (the labels partition), or those of `templates`
+        (one index partition per template, so an analysis never reads other labels)."""
+        if templates is None:
+            items = list(
+                itertools.islice(self._partition(KV, "labels", page_size=min(limit, 1000)), limit)
             )
-            if templates is None or label.template in templates:
-                labels.append(label)
-            if len(labels) >= limit:
-                break
-        return labels
+        else:
+            items = [
+                item
+                for template in sorted(set(templates))
+                for item in self._index(
+                    KV, "by_label_template", "glabel", _template_key(template), page_size=limit
+                )
+            ]
+            items = sorted(items, key=lambda item: item["sk"]["S"])[:limit]
+        return [
+            _parse(ErrorLabel, item, table="kv", key=_text(item, "sk", table="kv", key="labels"))
+            for item in items
+        ]
+
+    def _backfill_label_templates(self) -> str:
+        """Give labels written before the by_label_template index (schema 2) their key."""
+        count = 0
+        for item in self._partition(KV, "labels"):
+            if "glabel" in item:
+                continue
+            key = _text(item, "sk", table="kv", key="labels")
+            template = _parse(ErrorLabel, item, table="kv", key=key).template
+            self._call(
+                "update_item",
+                TableName=self.table_name(KV),
+                Key={"pk": item["pk"], "sk": item["sk"]},
+                UpdateExpression="SET glabel = :g",
+                ExpressionAttributeValues={":g": _s(_template_key(template))},
+            )
+            count += 1
+        return f"indexed {count} error labels by template"
 
     def list_errors_by_fingerprint(
         self, fingerprint: str, *, limit: int, exclude_session_id: str | None = None
@@ -1783,6 +1820,8 @@ class DynamoDBStore:
                 )
                 done.append(f"created index {index} on {name}")
                 self._wait_for(spec, timeout_seconds, index=index)
+                if index == "by_label_template":
+                    done.append(self._backfill_label_templates())
         schema = {"pk": _s("schema"), "sk": _s("."), "n": _n(SCHEMA_VERSION)}
         self._call("put_item", **self._put(KV, schema))
         return done

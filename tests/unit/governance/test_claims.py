@@ -13,6 +13,7 @@ import pytest
 from bunsui_core.actions import Gateway
 from bunsui_core.config import Settings
 from bunsui_core.errors import BunsuiError
+from bunsui_core.governance.policy_file import LivePolicy
 from bunsui_core.store.base import update_session
 from bunsui_core.store.sqlite import SqliteStore
 from tests.conftest import etl_pipeline
@@ -300,6 +301,36 @@ class TestBudgets:
         assert error.code == "THROTTLED"
         assert error.details["limit"] == "tickets_pending_max"
         assert error.details["retry_after_seconds"] > 0
+
+    def test_one_call_sees_one_version_of_the_policy(self, limited, tmp_path, monkeypatch):
+        """The policy file edited while a call runs: the ticket gets the hash and the budget
+        of the version the call began with, and the next call sees the edit."""
+        session = limited(HUMAN, "pipeline:run", pipeline=etl_pipeline(tmp_path), wait=True)
+        sid = session["session_id"]
+        path = limited.gateway.settings.policy_path
+        assert path is not None
+        began_with = limited.gateway.policy.hash
+        read = LivePolicy.current
+
+        def read_then_edit(live: LivePolicy) -> Any:
+            policy = read(live)
+            path.write_text(
+                LIMITED_POLICY.replace("tickets_pending_max: 1", "tickets_pending_max: 0")
+            )
+            return policy
+
+        monkeypatch.setattr(LivePolicy, "current", read_then_edit)
+        pending = limited(
+            AGENT_1, "job:update-config", job_id="transform", session_id=sid, memory=256
+        )
+        monkeypatch.undo()
+        assert pending["status"] == "pending_approval"
+        [ticket] = limited.tickets(AGENT_1)
+        assert ticket["policy_hash"] == began_with
+        error = limited.error(
+            AGENT_1, "job:update-config", job_id="transform", session_id=sid, memory=512
+        )
+        assert (error.code, error.details["limit"]) == ("THROTTLED", "tickets_pending_max")
 
     def test_reruns_per_hour_counts_every_rerun_request(self, limited, tmp_path):
         """The third rerun request within an hour is THROTTLED and says when to retry."""

@@ -571,6 +571,56 @@ class TestRequests:
         subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())
 
 
+def template_label(error_id: str, template: str) -> ErrorLabel:
+    return ErrorLabel(
+        error_id=error_id, template=template, category="DATA", action="fix_code_or_data", actor="al"
+    )
+
+
+class TestLabelsByTemplate:
+    def test_an_analysis_reads_only_its_templates_labels(self, mocked):
+        """Labels of one template are one Query of the template index: the other labels
+        (however many people wrote) are never read."""
+        queries: list[dict[str, Any]] = []
+        store = DynamoDBStore(
+            table_prefix="labels",
+            session=new_session(
+                ("provide-client-params.dynamodb.Query", lambda params, **_: queries.append(params))
+            ),
+        )
+        store.create_tables()
+        for i in range(30):
+            store.add_error_label(template_label(f"err-{i}", f"other {i} <*> failed"))
+        wanted = template_label("err-wanted", "ValueError: bad row <*>")
+        store.add_error_label(wanted)
+        queries.clear()
+        assert store.list_error_labels(templates={"ValueError: bad row <*>"}) == [wanted]
+        assert [q.get("IndexName") for q in queries] == ["by_label_template"]
+        store.close()
+
+    def test_aws_init_indexes_labels_written_before_the_index(self, ddb):
+        """Tables laid out by schema 2 have labels without the index key: `aws init` adds
+        the index and fills the key in, so the old label is found by its template again."""
+        old = template_label("err-old", "KeyError: <*>")
+        ddb.add_error_label(old)
+        client = raw_client(ddb)
+        client.update_table(
+            TableName="unit-kv",
+            GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "by_label_template"}}],
+        )
+        client.update_item(
+            TableName="unit-kv",
+            Key={"pk": {"S": "labels"}, "sk": {"S": f"{1:016d}"}},
+            UpdateExpression="REMOVE glabel",
+        )
+        assert ddb.create_tables() == [
+            "created index by_label_template on unit-kv",
+            "indexed 1 error labels by template",
+        ]
+        assert ddb.list_error_labels(templates={"KeyError: <*>"}) == [old]
+        assert ddb.create_tables() == []
+
+
 class TestReadOnly:
     def test_every_write_is_refused_and_nothing_is_sent(self, mocked):
         """read_only: each write is READ_ONLY before any request; reads still work."""
