@@ -412,8 +412,8 @@ def check_equivalence(schema: dict[str, Any], document: dict[str, Any]) -> tuple
 def subschema_visits(validator: Validator, document: Any) -> int:
     """How many (instance, subschema) pairs one validation of document walks: jsonschema
     builds a new validator (`evolve`) and a `referencing` resource for each."""
-    kind = type(validator)
-    original = kind.descend  # type: ignore[attr-defined]
+    kind: Any = type(validator)  # `descend` is not part of jsonschema's Validator protocol
+    original = kind.descend
     visits = 0
 
     def counting(self: Validator, *args: Any, **kwargs: Any) -> Any:
@@ -421,11 +421,11 @@ def subschema_visits(validator: Validator, document: Any) -> int:
         visits += 1
         return original(self, *args, **kwargs)
 
-    kind.descend = counting  # type: ignore[attr-defined]
+    kind.descend = counting
     try:
         list(validator.iter_errors(document))
     finally:
-        kind.descend = original  # type: ignore[attr-defined]
+        kind.descend = original
     return visits + 1  # and the root
 
 
