@@ -249,7 +249,10 @@ def _model_verdict(
     )
     if prediction.category_probability < model.threshold:
         return None, hypothesis
-    transient = action in {RecoveryAction.RETRY, RecoveryAction.RETRY_WITH_BACKOFF}
+    transient = not category.never_transient and action in {
+        RecoveryAction.RETRY,
+        RecoveryAction.RETRY_WITH_BACKOFF,
+    }
     priors = [
         ActionPrior(action=RecoveryAction(name), prior=probability)
         for name, probability in prediction.ranked_actions[:3]

@@ -11,15 +11,16 @@ import itertools
 
 MAX_FEATURE_CHARS = 4_000
 CHAR_NGRAMS = (3, 5)
+MIN_SUBWORD = 3
 _SEPARATORS = str.maketrans(dict.fromkeys("()[]{}<>\"'`,;=|\t\r\n", " "))
 
 
-def _words(text: str) -> list[str]:
-    """Lower-case tokens of two or more characters, split on anything but letters, digits,
+def _raw_tokens(text: str) -> list[str]:
+    """Tokens of two or more characters as written, split on anything but letters, digits,
     `.`, `_`, `:` and `-` (so `json.decoder.JSONDecodeError` and `States.Timeout` stay whole)."""
     tokens = []
     for raw in text.translate(_SEPARATORS).split():
-        token = raw.strip(".:-_").lower()
+        token = raw.strip(".:-_")
         if len(token) >= 2 and not token.replace(".", "").isdigit():
             tokens.append(token)
     return tokens
@@ -31,11 +32,38 @@ def _parts(token: str) -> list[str]:
     return [last] if last != token and len(last) >= 2 else []
 
 
+def _subwords(token: str) -> list[str]:
+    """The words an identifier is made of, lower-cased: camelCase, snake_case, SCREAMING_CASE
+    and dotted names (`TopicAuthorizationException` -> topic, authorization, exception;
+    `MEMORY_LIMIT_EXCEEDED` -> memory, limit, exceeded), so a word means the same inside a
+    class name or an error code as in prose. Empty when the token is one word already."""
+    words: list[str] = []
+    current: list[str] = []
+    for index, char in enumerate(token):
+        if not char.isalpha():
+            words.append("".join(current))
+            current = []
+            continue
+        if current and char.isupper():
+            previous_lower = current[-1].islower()
+            next_lower = index + 1 < len(token) and token[index + 1].islower()
+            if previous_lower or (current[-1].isupper() and next_lower):
+                words.append("".join(current))
+                current = []
+        current.append(char)
+    words.append("".join(current))
+    found = [w.lower() for w in words if len(w) >= MIN_SUBWORD]
+    return found if len(found) >= 2 else []
+
+
 def features(text: str) -> list[str]:
-    """Every feature of the text: words, dotted-name tails, word bigrams, char n-grams."""
-    tokens = _words(text[-MAX_FEATURE_CHARS:])
+    """Every feature of the text: words, dotted-name tails, identifier sub-words, word
+    bigrams, char n-grams."""
+    raw = _raw_tokens(text[-MAX_FEATURE_CHARS:])
+    tokens = [t.lower() for t in raw]
     found = [f"w:{t}" for t in tokens]
     found += [f"w:{p}" for t in tokens for p in _parts(t)]
+    found += [f"w:{s}" for t in raw for s in _subwords(t)]
     found += [f"b:{a} {b}" for a, b in itertools.pairwise(tokens)]
     low, high = CHAR_NGRAMS
     for token in tokens:

@@ -1,9 +1,10 @@
 """Train the error text model on the labelled corpus: `python -m bunsui_core.diagnosis.training`.
 
 Needs the dev extra (scikit-learn); what it writes is read with numpy alone (model.py).
-Calibration and the decision threshold are fitted on out-of-family predictions (grouped
-cross-validation), never on the messages a head was trained on, and each rule layer's
-confidence is its measured precision on the training families.
+Each head's regularization and class weighting, its calibration and the decision threshold
+are chosen on out-of-family predictions (grouped cross-validation over the training
+families), never on the messages a head was trained on, and each rule layer's confidence is
+its measured precision on the training families.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 CORPUS_DIR = Path("tests/data/errors")
-REGULARIZATION_ALPHA = 1e-4
 EPOCHS = 15
 MIN_DOCUMENT_FREQUENCY = 2
 TARGET_PRECISION = 0.8
@@ -73,6 +73,19 @@ def load_corpus(directory: Path = CORPUS_DIR) -> list[Example]:
     return examples
 
 
+@dataclass(frozen=True)
+class Fit:
+    """How one head is fitted: SGD's L2 strength, and whether classes are weighted by their
+    inverse frequency (so a rare category is not drowned by the common ones)."""
+
+    alpha: float
+    class_weight: str | None
+
+
+FITS = tuple(Fit(alpha, weight) for alpha in (1e-4, 1e-3) for weight in (None, "balanced"))
+"""The candidates each head chooses from by out-of-family log-likelihood."""
+
+
 def _label(example: Example, head: str) -> str:
     return example.category if head == "category" else example.first_action
 
@@ -83,7 +96,9 @@ def _features_of(text: str) -> tuple[str, ...]:
     return tuple(features(text))
 
 
-def _fit_head(vectors: Any, labels: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+def _fit_head(
+    vectors: Any, labels: list[str], fit: Fit
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """A linear logistic model (SGD: a fit takes a second, so leave-one-family-out
     evaluation can retrain for every fold); a two-class fit is widened to softmax form."""
     import numpy as np  # noqa: PLC0415
@@ -93,7 +108,12 @@ def _fit_head(vectors: Any, labels: list[str]) -> tuple[list[str], np.ndarray, n
     if len(classes) == 1:
         return classes, np.zeros((1, vectors.shape[1])), np.zeros(1)
     fitted = SGDClassifier(
-        loss="log_loss", alpha=REGULARIZATION_ALPHA, max_iter=EPOCHS, tol=None, random_state=0
+        loss="log_loss",
+        alpha=fit.alpha,
+        class_weight=fit.class_weight,
+        max_iter=EPOCHS,
+        tol=None,
+        random_state=0,
     ).fit(vectors, labels)
     coef, intercept = fitted.coef_, fitted.intercept_
     if len(classes) == 2:
@@ -138,52 +158,75 @@ class FeatureSpace:
         return normalize(counts.multiply(idf).tocsr()), idf, kept.tolist()
 
 
-def _fit_raw(examples: list[Example], space: FeatureSpace) -> TextModel:
-    """Heads at temperature 1 and no threshold (the calibration is fitted apart)."""
-    vectors, idf, kept = space.select(examples)
+def _fit_raw(
+    examples: list[Example], space: FeatureSpace, fits: dict[str, Fit], selected: Any = None
+) -> TextModel:
+    """Heads at temperature 1 and no threshold (the calibration is fitted apart); `selected`
+    is `space.select(examples)` when the caller already has it."""
+    vectors, idf, kept = selected or space.select(examples)
     heads = {}
     for head in HEADS:
-        classes, coef, intercept = _fit_head(vectors, [_label(e, head) for e in examples])
+        labels = [_label(e, head) for e in examples]
+        classes, coef, intercept = _fit_head(vectors, labels, fits[head])
         heads[head] = Head(classes=classes, coef=coef, intercept=intercept, temperature=1.0)
     vocabulary = {space.names[index]: i for i, index in enumerate(kept)}
     return TextModel(vocabulary=vocabulary, idf=idf, heads=heads, threshold=0.0, layer_precision={})
 
 
+Scored = list[tuple[list[str], Any, str]]
+"""(classes, raw scores, true label) of each example, from models that never saw its family."""
+
+
 def _out_of_family_scores(
     examples: list[Example], folds: int, space: FeatureSpace
-) -> dict[str, list[tuple[list[str], Any, str]]]:
-    """Per head: (classes, raw scores, true label) for each example, from models that never
-    saw its family."""
+) -> dict[Fit, dict[str, Scored]]:
+    """Per candidate fit and head, every example scored by a model of the other folds'
+    families."""
     families = sorted({e.family for e in examples})
     groups = [families[i::folds] for i in range(folds)]
-    scores: dict[str, list[tuple[list[str], Any, str]]] = defaultdict(list)
+    scores: dict[Fit, dict[str, Scored]] = {fit: defaultdict(list) for fit in FITS}
     for held in groups:
         train = [e for e in examples if e.family not in held]
         if not train:
             continue
-        model = _fit_raw(train, space)
-        for example in (e for e in examples if e.family in held):
-            raw = model.raw_scores(example.message)
-            for head in HEADS:
-                scores[head].append((model.heads[head].classes, raw[head], _label(example, head)))
+        selected = space.select(train)
+        for fit in FITS:
+            model = _fit_raw(train, space, dict.fromkeys(HEADS, fit), selected)
+            for example in (e for e in examples if e.family in held):
+                raw = model.raw_scores(example.message)
+                for head in HEADS:
+                    spec = model.heads[head]
+                    scores[fit][head].append((spec.classes, raw[head], _label(example, head)))
     return scores
 
 
-def _best_temperature(scored: list[tuple[list[str], Any, str]]) -> float:
+def _negative_log_likelihood(scored: Scored, temperature: float) -> float:
+    """How surprised the calibrated head is by the out-of-family labels."""
+    total = 0.0
+    for classes, raw, truth in scored:
+        probabilities = softmax(raw, temperature)
+        p = probabilities[classes.index(truth)] if truth in classes else 1e-6
+        total -= math.log(max(float(p), 1e-9))
+    return total
+
+
+def _best_temperature(scored: Scored) -> float:
     """The temperature minimising the negative log-likelihood of out-of-family labels."""
-
-    def nll(temperature: float) -> float:
-        total = 0.0
-        for classes, raw, truth in scored:
-            probabilities = softmax(raw, temperature)
-            p = probabilities[classes.index(truth)] if truth in classes else 1e-6
-            total -= math.log(max(float(p), 1e-9))
-        return total
-
-    return min(TEMPERATURES, key=nll) if scored else 1.0
+    return min(TEMPERATURES, key=lambda t: _negative_log_likelihood(scored, t)) if scored else 1.0
 
 
-def _threshold(scored: list[tuple[list[str], Any, str]], temperature: float) -> float:
+def _choose(scores: dict[Fit, dict[str, Scored]], head: str) -> tuple[Fit, float]:
+    """The candidate fit whose calibrated out-of-family predictions are most likely, and its
+    temperature."""
+    calibrated = {fit: _best_temperature(by_head[head]) for fit, by_head in scores.items()}
+    fit = min(
+        calibrated,
+        key=lambda f: (_negative_log_likelihood(scores[f][head], calibrated[f]), FITS.index(f)),
+    )
+    return fit, calibrated[fit]
+
+
+def _threshold(scored: Scored, temperature: float) -> float:
     """The lowest probability above which out-of-family precision is at least the target."""
     ranked = []
     for classes, raw, truth in scored:
@@ -223,14 +266,15 @@ def rule_layer_precision(examples: list[Example]) -> dict[str, float]:
 def train(
     examples: list[Example], *, folds: int = 3, space: FeatureSpace | None = None
 ) -> TextModel:
-    """The model for these examples, calibrated and thresholded out of family.
+    """The model for these examples, its fits chosen, calibrated and thresholded out of family.
 
     `space` may hold more messages than `examples` (an evaluation counts features once);
     only the examples' rows are used."""
     space = space or FeatureSpace.of(examples)
     families = {e.family for e in examples}
     scores = _out_of_family_scores(examples, min(folds, len(families)), space)
-    model = _fit_raw(examples, space)
+    chosen = {head: _choose(scores, head) for head in HEADS}
+    model = _fit_raw(examples, space, {head: fit for head, (fit, _) in chosen.items()})
     heads = {}
     for head in HEADS:
         spec = model.heads[head]
@@ -238,9 +282,10 @@ def train(
             classes=spec.classes,
             coef=spec.coef,
             intercept=spec.intercept,
-            temperature=_best_temperature(scores[head]),
+            temperature=chosen[head][1],
         )
-    threshold = _threshold(scores["category"], heads["category"].temperature)
+    category_fit = chosen["category"][0]
+    threshold = _threshold(scores[category_fit]["category"], heads["category"].temperature)
     return TextModel(
         vocabulary=model.vocabulary,
         idf=model.idf,

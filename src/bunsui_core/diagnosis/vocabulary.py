@@ -23,6 +23,11 @@ class Category(StrEnum):
     DEPENDENCY = "DEPENDENCY"
     UNKNOWN = "UNKNOWN"
 
+    @property
+    def never_transient(self) -> bool:
+        """A missing module, file, image or permission does not fix itself on a retry."""
+        return self in {Category.DEPENDENCY, Category.PERMISSION}
+
 
 class RecoveryAction(StrEnum):
     """The one vocabulary of remediations, shared by catalog, plans and learning."""

@@ -50,7 +50,8 @@ TransactWriteItems; nothing Scans):
 
 Consistency: reads by key and Queries on base tables are strongly consistent. Queries on
 indexes (listings of sessions, tickets, pipelines, resolutions; filtered audit lists; errors
-by fingerprint, labels by template) are eventually consistent on AWS: a write may take a moment to show there.
+by fingerprint, labels by template) are eventually consistent on AWS: a write may take a
+moment to show there.
 Everything that decides something (CAS, idempotency keys, the pending ticket, rerun counts,
 the audit head, totals) reads a base table.
 

@@ -331,6 +331,38 @@ class TestLazyModel:
             assert result.layer is Layer.MODEL
 
 
+class TestModelVerdict:
+    @pytest.mark.parametrize("category", ["PERMISSION", "DEPENDENCY"])
+    def test_a_model_verdict_of_missing_or_forbidden_is_never_transient(self, category):
+        """The category and action heads are fitted apart: even when the action head says
+        retry, a predicted missing dependency or permission is not called transient."""
+        import numpy as np  # noqa: PLC0415
+
+        from bunsui_core.diagnosis.model import Head, TextModel  # noqa: PLC0415
+
+        def head(classes, best):
+            intercept = np.array([5.0 if c == best else 0.0 for c in classes])
+            return Head(classes, np.zeros((len(classes), 0)), intercept, temperature=1.0)
+
+        model = TextModel(
+            vocabulary={},
+            idf=np.zeros(0),
+            heads={
+                "category": head(["NETWORK", category], category),
+                "first_action": head(
+                    ["fix_permissions", "retry_with_backoff"], "retry_with_backoff"
+                ),
+            },
+            threshold=0.0,
+            layer_precision={},
+        )
+        result = classify(
+            "the flux capacitor is misaligned again after the widget sync", model=model
+        )
+        assert (result.layer, result.category.value) == (Layer.MODEL, category)
+        assert not result.transient
+
+
 class TestDomainRecognizers:
     def test_a_registered_recognizer_answers_before_the_taxonomy(self):
         """A domain module (dbt, ...) plugs in after the catalog and before the standard

@@ -46,3 +46,31 @@ def test_a_saved_model_predicts_as_the_trained_one(fitted, tmp_path):
     shipped = read_model(tmp_path / "m.npz")
     for example in examples[::11]:
         assert shipped.predict(example.message).category == model.predict(example.message).category
+
+
+@pytest.mark.parametrize(
+    ("identifier", "words"),
+    [
+        ("TopicAuthorizationException", {"topic", "authorization", "exception"}),
+        ("MEMORY_LIMIT_EXCEEDED", {"memory", "limit", "exceeded"}),
+        ("io.grpc.StatusRuntimeException", {"status", "runtime", "exception"}),
+        ("HTTPServerError", {"http", "server", "error"}),
+    ],
+)
+def test_an_identifier_shares_its_words_with_prose(identifier, words):
+    """A word inside a class name or an error code is the same feature as in a sentence, so
+    what a family says in prose teaches the model about another family's identifiers."""
+    from bunsui_core.diagnosis.text_features import features  # noqa: PLC0415
+
+    assert {f"w:{w}" for w in words} <= set(features(identifier))
+    assert {f"w:{w}" for w in words} <= set(features(" ".join(words)))
+
+
+def test_a_single_word_adds_no_subword_features():
+    """`timeout` or `ORA-01555` is one word already: no sub-word duplicates it."""
+    from bunsui_core.diagnosis.text_features import features  # noqa: PLC0415
+
+    assert sorted(f for f in features("timeout ORA-01555") if f.startswith("w:")) == [
+        "w:ora-01555",
+        "w:timeout",
+    ]
