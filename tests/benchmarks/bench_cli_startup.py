@@ -5,7 +5,10 @@ libraries it is built on, so everything above that is bunsui's own import and se
 The `-X importtime` table points at the slow imports, and the AWS SDK and the MCP server
 library must never load for a CLI command (only the aws backend / MCP server need them).
 Target: CLI / baseline <= 1.5 (medians of alternated runs, wall time); the CPU-time ratio is
-printed too: on a shared machine it moves less with what other processes do.
+printed too: on a shared machine it moves less with what other processes do. Then the CPU
+of one CLI process by phase: the interpreter and the baseline's imports, pydantic's first
+model (its deferred imports and plugin lookup, paid by any program that validates), bunsui's
+imports, and the command, with the validators it built on first use.
 
 Run: .venv/bin/python tests/benchmarks/bench_cli_startup.py   (exit 1 when a target is missed)
 """
@@ -143,6 +146,71 @@ def check_forbidden(home: Path, env: dict[str, str]) -> bool:
     return not top and report["code"] == 0
 
 
+# Times each phase of one `session list` process in CPU seconds of its main thread, and
+# each bunsui model whose validator gets built (on first use) while the command runs.
+PHASES_PROBE = """
+import contextlib, io, json, sys, time
+phases = [("interpreter start", time.thread_time())]
+import typer, pydantic
+phases.append(("import typer, pydantic (the baseline's work)", time.thread_time()))
+class M(pydantic.BaseModel):
+    x: int = 0
+M(x=1)
+phases.append(("first pydantic model defined and validated", time.thread_time()))
+import bunsui_mcp.cli
+phases.append(("import bunsui_mcp.cli (classes of every model it imports)", time.thread_time()))
+from pydantic._internal import _model_construction
+built = {{}}
+complete = _model_construction.complete_model_class
+def timed(cls, *args, **kwargs):
+    started = time.thread_time()
+    try:
+        return complete(cls, *args, **kwargs)
+    finally:
+        if cls.__module__.startswith("bunsui"):
+            built[cls.__qualname__] = time.thread_time() - started
+_model_construction.complete_model_class = timed
+with contextlib.redirect_stdout(io.StringIO()):
+    code = bunsui_mcp.cli.main(["--home", {home!r}, "--format", "json", "session", "list"])
+phases.append(("run `session list` (parse, gateway, audit, print)", time.thread_time()))
+steps = [(name, now - before) for (_, before), (name, now) in zip(phases, phases[1:])]
+print(json.dumps({{"code": code, "phases": [phases[0], *steps], "built": built}}))
+"""
+
+
+def phase_costs(home: Path, env: dict[str, str], repetitions: int) -> None:
+    """Median CPU ms of each phase of one CLI process, then the validators the command
+    built: what bunsui adds on top of a program that validates one pydantic model."""
+    probe = PHASES_PROBE.format(home=str(home))
+    runs = []
+    for _ in range(repetitions + 1):  # the first one warms the home (policy cache)
+        done = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+        )
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    runs = runs[1:]
+    print(
+        f"\nwhere one `session list` process spends its CPU (main thread, median of "
+        f"{repetitions}, ms)"
+    )
+    totals = [sum(seconds for _, seconds in run["phases"]) for run in runs]
+    medians = []
+    for index, (name, _) in enumerate(runs[0]["phases"]):
+        medians.append(statistics.median(run["phases"][index][1] for run in runs) * 1000)
+        print(f"  {medians[-1]:7.1f}  {name}")
+    print(f"  {statistics.median(totals) * 1000:7.1f}  total")
+    print(
+        f"  with bunsui's own two phases at zero, CPU ratio to the baseline would be "
+        f"{sum(medians[:3]) / sum(medians[:2]):.2f}: the first pydantic model alone"
+    )
+    built = runs[-1]["built"]
+    print(
+        f"  validators built while the command ran: {len(built)}, "
+        f"{sum(built.values()) * 1000:.1f} ms: "
+        + ", ".join(f"{name} {seconds * 1000:.1f}" for name, seconds in built.items())
+    )
+
+
 def main() -> int:
     """Startup ratio, import table, forbidden-import check; exit 1 when a target is missed."""
     print(
@@ -203,6 +271,7 @@ def main() -> int:
                 "cache, as a regular install has"
             )
 
+        phase_costs(home, cached, REPETITIONS)
         print_import_table(import_costs(cached))
         clean = check_forbidden(home, cached)
     passed = ok and clean

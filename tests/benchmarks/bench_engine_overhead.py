@@ -6,7 +6,10 @@ does around the process (its shim, SQLite records, log files, environment) and, 
 the CLI's start. With jobs that do nothing that is all that is left: the worst case.
 Targets (medians of alternated runs): `sleep 0.02` jobs <= 1.3x bare, `true` jobs <= 1.5x.
 It also times `LocalEngine.run` in-process against the same pool in-process: the difference
-per job is the engine's own per-job overhead, without the interpreter's and the CLI's start.
+per job is the engine's own per-job overhead, without the interpreter's and the CLI's start;
+and it counts the CPU both spend per job (this process and its reaped children: the engine's
+job shims and shim server, the pool's commands), which other load on a shared machine
+disturbs far less than wall time.
 
 Run: .venv/bin/python tests/benchmarks/bench_engine_overhead.py   (exit 1 when a target is missed)
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -114,8 +118,17 @@ def timed(argv: list[str]) -> float:
     return elapsed
 
 
-def in_process_pool(argv: list[str]) -> float:
-    """The bare pool inside this process (no interpreter start)."""
+def cpu_seconds() -> float:
+    """CPU used so far by this process and its reaped children."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def in_process_pool(argv: list[str], cpu: list[float]) -> float:
+    """The bare pool inside this process (no interpreter start); its CPU goes to `cpu`."""
 
     def spawn(_index: int) -> int:
         return subprocess.run(
@@ -127,17 +140,19 @@ def in_process_pool(argv: list[str]) -> float:
             check=False,
         ).returncode
 
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), cpu_seconds()
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
         codes = list(pool.map(spawn, range(JOBS)))
     elapsed = time.perf_counter() - started
+    cpu.append(cpu_seconds() - cpu_before)
     if any(codes):
         raise BenchError("bare in-process pool: a process exited non-zero")
     return elapsed
 
 
-def in_process_engine(pipeline_file: Path, home: Path) -> float:
-    """`LocalEngine.run` alone on a fresh home (store setup and registration not timed)."""
+def in_process_engine(pipeline_file: Path, home: Path, cpu: list[float]) -> float:
+    """`LocalEngine.run` alone on a fresh home (store setup and registration not timed); its
+    CPU goes to `cpu`."""
     settings = Settings.resolve(home)
     store = SqliteStore(settings.database_path)
     try:
@@ -152,9 +167,10 @@ def in_process_engine(pipeline_file: Path, home: Path) -> float:
                 status=SessionStatus.QUEUED,
             )
         )
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), cpu_seconds()
         final = LocalEngine(store, settings).run(session.session_id)
         elapsed = time.perf_counter() - started
+        cpu.append(cpu_seconds() - cpu_before)
     finally:
         store.close()
     if final.status is not SessionStatus.COMPLETED or completed_jobs(home) != JOBS:
@@ -198,14 +214,19 @@ def measure(label: str, argv: list[str], root: Path) -> bool:
             [sys.executable, "-c", BARE_POOL, json.dumps(argv), str(JOBS), str(CONCURRENCY)]
         )
 
+    bare_cpu: list[float] = []
+    engine_cpu: list[float] = []
     runs = {
         "bare process": bare_run,
         "bunsui process": cli_run,
-        "bare in-process": lambda: in_process_pool(argv),
-        "engine in-process": lambda: in_process_engine(pipeline_file, root / f"home-{next(homes)}"),
+        "bare in-process": lambda: in_process_pool(argv, bare_cpu),
+        "engine in-process": lambda: in_process_engine(
+            pipeline_file, root / f"home-{next(homes)}", engine_cpu
+        ),
     }
     for run in runs.values():  # warm-up, not counted: page cache, .pyc files
         run()
+    del bare_cpu[:], engine_cpu[:]
     times = alternate(runs, REPETITIONS)
     medians = {name: statistics.median(values) for name, values in times.items()}
     print(f"\n== {label}  ({' '.join(argv)})")
@@ -218,6 +239,12 @@ def measure(label: str, argv: list[str], root: Path) -> bool:
     ok = ratio <= target
     print(f"  engine per-job overhead (in-process, wall): {per_job_us:+.0f} us")
     print(f"  whole-process overhead per job (incl. CLI start): {whole_us:+.0f} us")
+    engine_cpu_us = statistics.median(engine_cpu) / JOBS * 1e6
+    bare_cpu_us = statistics.median(bare_cpu) / JOBS * 1e6
+    print(
+        f"  CPU per job (in-process, with children): engine {engine_cpu_us:.0f} us, "
+        f"bare {bare_cpu_us:.0f} us, ratio {engine_cpu_us / bare_cpu_us:.2f}"
+    )
     print(
         f"  in-process ratio engine/bare = "
         f"{medians['engine in-process'] / medians['bare in-process']:.2f}"

@@ -8,6 +8,7 @@ the YAML parser either.
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -53,13 +54,28 @@ try:
     runpy.run_path(script, run_name="__main__")
 finally:
     Path(report).write_text("\\n".join(sorted(sys.modules)))
+    from pydantic import BaseModel
+    models, built = [BaseModel], []
+    while models:
+        model = models.pop()
+        models.extend(model.__subclasses__())
+        if model.__module__.startswith("bunsui") and model.__pydantic_complete__:
+            built.append(f"{model.__module__}.{model.__qualname__}")
+    Path(report + ".models").write_text("\\n".join(sorted(built)))
 """
 """Runs the installed `bunsui` script as its own process would, then writes down every
-module loaded (`-X importtime` misses those loaded through importlib, as actions are)."""
+module loaded (`-X importtime` misses those loaded through importlib, as actions are) and,
+in a second file, every bunsui model whose validator was built (models build on first use)."""
 
 
 def imported(home: Path, *args: str) -> list[str]:
     """Every module the real `bunsui` script loads for this command."""
+    return probe(home, *args)[0]
+
+
+def probe(home: Path, *args: str) -> tuple[list[str], list[str]]:
+    """The modules the real `bunsui` script loads for this command, and the bunsui models
+    whose validators it builds."""
     report = home.parent / "modules.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUNSUI_")}
     argv = [BUNSUI, str(report), "--home", str(home), "--format", "json", *args]
@@ -73,7 +89,14 @@ def imported(home: Path, *args: str) -> list[str]:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().startswith("{"), done.stdout
-    return report.read_text().split()
+    return report.read_text().split(), Path(f"{report}.models").read_text().split()
+
+
+def schema_names(path: str) -> set[str]:
+    """The model at `module.Name` and every model its validator checks, by name."""
+    module, _, name = path.rpartition(".")
+    schema = getattr(importlib.import_module(module), name).model_json_schema()
+    return {schema.get("title", name), *schema.get("$defs", {})}
 
 
 def forbidden(modules: list[str]) -> list[str]:
@@ -97,6 +120,14 @@ class TestSessionListImports:
         assert forbidden(first) == []
         assert forbidden(second) == []
         assert [m for m in second if m == "yaml" or m.startswith("yaml.")] == []
+
+    def test_listing_an_empty_store_validates_no_session(self, tmp_path: Path):
+        """A page holds sessions the store already parsed: listing builds the validators
+        of its own input and output, and none that validates a stored Session (the
+        largest schema there is) until a stored session is actually read."""
+        _, built = probe(tmp_path / "home", "session", "list")
+        assert "bunsui_core.actions.sessions.SessionListInput" in built  # the probe sees them
+        assert [path for path in built if "Session" in schema_names(path)] == []
 
     def test_only_the_called_actions_module_is_loaded(self, tmp_path: Path):
         """`session list` loads the module declaring it, not the other session actions'

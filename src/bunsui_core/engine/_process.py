@@ -1,8 +1,9 @@
 """One attempt of one command as a real child process: memory limit, timeout, whole-tree kill.
 
 The command runs under a `jobshim` (its subreaper), in a cgroup of its own where one can be
-made; a sampler thread walks the tree for its resident memory, which is both the peak the
-attempt reports and, where no cgroup caps memory, the watchdog that OOM-kills it.
+made; the process's job monitor copies its logs, walks its tree for resident memory (both the
+peak the attempt reports and, where no cgroup caps memory, the watchdog that OOM-kills it)
+and kills it at its timeout. The attempt's own thread only waits for the shim to exit.
 """
 
 from __future__ import annotations
@@ -20,20 +21,13 @@ from pathlib import Path
 
 from bunsui_core.engine import jobshim
 from bunsui_core.engine.cgroups import CgroupHost, JobCgroup
+from bunsui_core.engine.job_monitor import JobMonitor, WatchedTree
 from bunsui_core.engine.log_sink import DEFAULT_LOG_MAX_BYTES, LogSink
-from bunsui_core.engine.process_tree import (
-    cmdline,
-    descendants,
-    kill_descendants,
-    kill_pids,
-    memory_kb,
-    read_stat,
-)
+from bunsui_core.engine.process_tree import cmdline, kill_descendants, kill_pids, read_stat
 from bunsui_core.engine.shim_server import ShimServer
 from bunsui_core.model.session import MemoryEnforcement
 
 TAIL_BYTES = 4096
-SAMPLE_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -132,52 +126,6 @@ class LiveProcessGroups:
                     os.kill(pid, signal.SIGKILL)
 
 
-class _TreeSampler:
-    """Samples the resident memory of the job's tree below its shim while it runs.
-
-    The sum over the tree is what a container's memory usage is; the highest per-process
-    VmHWM catches a spike between two samples. With a watchdog limit, a sum past the limit
-    kills the tree: the attempt is an OOM kill.
-    """
-
-    def __init__(self, shim: int, watchdog_limit_kb: int | None) -> None:
-        self.shim = shim
-        self.watchdog_limit_kb = watchdog_limit_kb
-        self.peak_kb = 0
-        self.oom_killed = False
-        self.seen: dict[int, int] = {}
-        """pid -> start time of every process seen in the tree, to kill stragglers later."""
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        # First look after one period: a job over by then has wait4's figure, and a /proc
-        # walk per short job would be most of the engine's per-job cost.
-        while not self._done.wait(SAMPLE_SECONDS):
-            self.sample()
-
-    def sample(self) -> None:
-        """One look at the tree."""
-        total = 0
-        for proc in descendants(self.shim):
-            if proc.state in {"Z", "X"}:
-                continue
-            self.seen.setdefault(proc.pid, proc.start_ticks)
-            rss, hwm = memory_kb(proc.pid)
-            total += rss
-            self.peak_kb = max(self.peak_kb, hwm)
-        self.peak_kb = max(self.peak_kb, total)
-        if self.watchdog_limit_kb and total >= self.watchdog_limit_kb and not self.oom_killed:
-            self.oom_killed = True
-            kill_descendants(self.shim)
-
-    def stop(self) -> None:
-        """Stop sampling (the tree is gone)."""
-        self._done.set()
-        self._thread.join()
-
-
 def _peak_rss_mb(maxrss_kb: int, shim_rss_kb: int, sampled_kb: int) -> float | None:
     """The job's peak RSS. wait4's figure also counts what the fork shared with the (small)
     shim: above that it is the job's own; below it a sample of the tree is better; a job
@@ -211,45 +159,39 @@ def _job_cgroup(cgroups: CgroupHost | None, label: str, limit_mb: int | None) ->
         return None
 
 
-def _start_shim(
-    spec: ProcessSpec,
-    cgroup: JobCgroup | None,
-    shims: ShimServer | None,
-    *,
-    fds: tuple[int, int, int],
-) -> int:
-    """The attempt's shim, a child of this process: cloned by the shim server when there is
-    one that still answers, else a new interpreter. Returns its pid."""
-    cgroup_dir = str(cgroup.path) if cgroup is not None else None
-    if shims is not None and not shims.broken:
-        try:
-            return shims.spawn(spec.argv, env=spec.env, cwd=spec.cwd, cgroup=cgroup_dir, fds=fds)
-        except ConnectionError:
-            shims.broken = True
-    out, err, status_fd = fds
-    argv = [*jobshim.argv_prefix(), "--status-fd", str(status_fd)]
-    if cgroup_dir is not None:
-        argv += ["--cgroup", cgroup_dir]
-    proc = subprocess.Popen(
-        [*argv, "--", *spec.argv],
-        stdin=subprocess.DEVNULL,
-        stdout=out,
-        stderr=err,
-        cwd=spec.cwd,
-        env=dict(spec.env),
-        start_new_session=True,
-        pass_fds=(status_fd,),
-    )
-    proc.returncode = 0  # waited for with wait4 by the caller, never by Popen
-    return proc.pid
+class _StatusPipe:
+    """The pipe a shim reports on (JSON lines), from its first word to how the command ended."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        self._heard = b""
+
+    def close_write(self) -> None:
+        """Drop this process's write end (the shim holds its own)."""
+        if self.write_fd >= 0:
+            os.close(self.write_fd)
+            self.write_fd = -1
+
+    def first_word(self) -> dict[str, object]:
+        """With every other writer gone: the shim's first line, or {} when no shim holds the
+        pipe (EOF at once). Blocks only until a shim that exists says its first word."""
+        self.close_write()
+        while b"\n" not in self._heard and (chunk := os.read(self.read_fd, 65536)):
+            self._heard += chunk
+        return _merged(self._heard.split(b"\n", 1)[0])
+
+    def reports(self) -> dict[str, object]:
+        """Every line the shim and its child wrote, merged; closes the pipe."""
+        self.close_write()
+        raw = self._heard
+        while chunk := os.read(self.read_fd, 65536):
+            raw += chunk
+        os.close(self.read_fd)
+        return _merged(raw)
 
 
-def _read_reports(fd: int) -> dict[str, object]:
-    """Every JSON line the shim and its child wrote, merged."""
-    raw = b""
-    while chunk := os.read(fd, 65536):
-        raw += chunk
-    os.close(fd)
+def _merged(raw: bytes) -> dict[str, object]:
+    """JSON lines merged into one dict, later keys winning; a torn line is skipped."""
     merged: dict[str, object] = {}
     for line in raw.splitlines():
         with contextlib.suppress(ValueError):
@@ -257,6 +199,68 @@ def _read_reports(fd: int) -> dict[str, object]:
             if isinstance(report, dict):
                 merged.update(report)
     return merged
+
+
+def _start_shim(
+    spec: ProcessSpec,
+    cgroup: JobCgroup | None,
+    shims: ShimServer | None,
+    *,
+    logs: tuple[int, int],
+) -> tuple[int, _StatusPipe]:
+    """The attempt's shim, a child of this process: cloned by the shim server when there is
+    one that still answers, else a new interpreter. Returns its pid and its status pipe.
+
+    A server that dies after cloning the shim but before replying leaves a running job: the
+    clone's first word on the status pipe is its pid, and that shim is adopted rather than
+    the job started a second time."""
+    cgroup_dir = str(cgroup.path) if cgroup is not None else None
+    status = _StatusPipe()
+    try:
+        if shims is not None and not shims.broken:
+            try:
+                pid = shims.spawn(
+                    spec.argv,
+                    env=spec.env,
+                    cwd=spec.cwd,
+                    cgroup=cgroup_dir,
+                    fds=(*logs, status.write_fd),
+                )
+                return pid, status
+            except ConnectionError:
+                shims.broken = True
+                clone = status.first_word().get("shim")
+                if isinstance(clone, int):
+                    return clone, status
+                status.reports()
+                status = _StatusPipe()
+        return _popen_shim(spec, cgroup_dir, logs, status.write_fd), status
+    except BaseException:
+        status.reports()
+        raise
+    finally:
+        status.close_write()
+
+
+def _popen_shim(
+    spec: ProcessSpec, cgroup_dir: str | None, logs: tuple[int, int], status_fd: int
+) -> int:
+    """A shim of its own for this attempt: a new interpreter."""
+    argv = [*jobshim.argv_prefix(), "--status-fd", str(status_fd)]
+    if cgroup_dir is not None:
+        argv += ["--cgroup", cgroup_dir]
+    proc = subprocess.Popen(
+        [*argv, "--", *spec.argv],
+        stdin=subprocess.DEVNULL,
+        stdout=logs[0],
+        stderr=logs[1],
+        cwd=spec.cwd,
+        env=dict(spec.env),
+        start_new_session=True,
+        pass_fds=(status_fd,),
+    )
+    proc.returncode = 0  # waited for with wait4 by the caller, never by Popen
+    return proc.pid
 
 
 def run_process(
@@ -279,16 +283,17 @@ def run_process(
     enforcement = (
         (cgroup.mechanism if cgroup is not None else MemoryEnforcement.WATCHDOG) if limit else None
     )
-    status_read, status_write = os.pipe()
+    monitor = JobMonitor.shared()
+    for parent in {spec.stdout_path.parent, spec.stderr_path.parent}:
+        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     out, err = (
         LogSink(spec.stdout_path, spec.log_max_bytes),
         LogSink(spec.stderr_path, spec.log_max_bytes),
     )
+    monitor.attach(out, err)
     try:
-        pid = _start_shim(spec, cgroup, shims, fds=(out.write_fd, err.write_fd, status_write))
+        pid, status = _start_shim(spec, cgroup, shims, logs=(out.write_fd, err.write_fd))
     except (OSError, subprocess.SubprocessError) as exc:
-        for fd in (status_read, status_write):
-            os.close(fd)
         for sink in (out, err):
             sink.started()
             sink.close()
@@ -297,48 +302,42 @@ def run_process(
         return ProcessResult(
             None, None, None, None, time.monotonic() - started, spawn_error=str(exc)
         )
-    os.close(status_write)
     out.started()
     err.started()
     live.add(pid)
-    sampler = _TreeSampler(
-        pid, limit * 1024 if limit and enforcement is MemoryEnforcement.WATCHDOG else None
+    tree = WatchedTree(
+        pid,
+        watchdog_limit_kb=limit * 1024
+        if limit and enforcement is MemoryEnforcement.WATCHDOG
+        else None,
+        timeout_seconds=spec.timeout_seconds,
+        on_timeout=lambda: live.kill(pid),
     )
+    monitor.watch(tree)
     if on_start is not None:
         on_start(pid)
-    timed_out = threading.Event()
-    timer = None
-    if spec.timeout_seconds:
-
-        def expire() -> None:
-            timed_out.set()
-            live.kill(pid)
-
-        timer = threading.Timer(spec.timeout_seconds, expire)
-        timer.daemon = True
-        timer.start()
     try:
-        _, shim_status, _usage = os.wait4(pid, 0)
+        # Wait for the exit without reaping: until unwatched, the pid must stay the shim's.
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
     finally:
-        if timer is not None:
-            timer.cancel()
+        monitor.unwatch(tree)
         live.discard(pid)
-        sampler.stop()
-    _kill_stragglers(sampler.seen)
-    oom_killed = sampler.oom_killed
+    _, shim_status, _usage = os.wait4(pid, 0)
+    _kill_stragglers(tree.seen)
+    oom_killed = tree.oom_killed
     if cgroup is not None:
         oom_killed = oom_killed or cgroup.oom_kills() > 0
         cgroup.remove()
     for sink in (out, err):
         sink.close()
-    report = _read_reports(status_read)
+    report = status.reports()
     return _result(
         report,
         pid,
         os.waitstatus_to_exitcode(shim_status),
-        sampled_kb=sampler.peak_kb,
+        sampled_kb=tree.peak_kb,
         started=started,
-        timed_out=timed_out.is_set(),
+        timed_out=tree.timed_out,
         oom_killed=oom_killed,
         enforcement=enforcement,
         limit_mb=limit,

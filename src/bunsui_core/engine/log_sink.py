@@ -1,8 +1,8 @@
 """A job's stdout or stderr, written to a private file that never grows past its cap.
 
-The job writes into a pipe; a thread copies it to the log file (mode 0600). Past the cap the
-oldest part is dropped and the newest half kept, so the end of a log, where the error is,
-always survives a job that prints without end.
+The job writes into a pipe; the job monitor's one thread copies every running job's pipes
+to their log files (mode 0600). Past the cap the oldest part is dropped and the newest half
+kept, so the end of a log, where the error is, always survives a job that prints without end.
 """
 
 from __future__ import annotations
@@ -21,34 +21,24 @@ def _dropped_line(dropped: int, cap: int) -> bytes:
 
 
 class LogSink:
-    """Copies one pipe into one capped log file on a background thread."""
+    """One pipe and the capped log file it is copied into (by whoever reads `read_fd`)."""
 
     def __init__(self, path: Path, max_bytes: int = DEFAULT_LOG_MAX_BYTES) -> None:
         self.path = path
         self.max_bytes = max_bytes
         self.dropped = 0
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._read_fd, self.write_fd = os.pipe()
+        self.read_fd, self.write_fd = os.pipe()
         self._file_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(self._file_fd, 0o600)
         self._size = 0
-        self._thread = threading.Thread(target=self._copy, daemon=True)
-        self._thread.start()
+        self._done = threading.Event()
 
-    def _copy(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self._read_fd, CHUNK_BYTES)
-            except OSError:
-                break
-            if not chunk:
-                break
-            os.write(self._file_fd, chunk)
-            self._size += len(chunk)
-            if self._size > self.max_bytes:
-                self._keep_tail()
-        os.close(self._file_fd)
-        os.close(self._read_fd)
+    def write(self, chunk: bytes) -> None:
+        """Append what the job wrote, keeping the file under its cap."""
+        os.write(self._file_fd, chunk)
+        self._size += len(chunk)
+        if self._size > self.max_bytes:
+            self._keep_tail()
 
     def _keep_tail(self) -> None:
         """Rewrite the file as a note of what was dropped plus its newest half."""
@@ -61,11 +51,17 @@ class LogSink:
         os.write(self._file_fd, head + tail)
         self._size = len(head) + len(tail)
 
+    def finished(self) -> None:
+        """Every writer is gone (EOF): close the pipe and the file."""
+        os.close(self._file_fd)
+        os.close(self.read_fd)
+        self._done.set()
+
     def started(self) -> None:
         """The child holds its copy of the write end now: drop ours so EOF can come."""
         os.close(self.write_fd)
 
     def close(self) -> None:
         """Wait for the copy to finish: every writer is gone once the job's tree is killed.
-        A writer that escaped the tree only keeps this daemon thread reading."""
-        self._thread.join(JOIN_SECONDS)
+        A writer that escaped the tree only keeps the monitor reading this pipe."""
+        self._done.wait(JOIN_SECONDS)

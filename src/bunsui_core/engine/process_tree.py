@@ -15,6 +15,10 @@ import sys
 import time
 from collections.abc import Iterable
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the shim imports this module: no typing, no ctypes until needed
+    import ctypes
+
 # The job shim imports this module at every job start: standard library only, and none of
 # the costly imports (pathlib, dataclasses, contextlib; ctypes only when used).
 PROC = "/proc"
@@ -51,14 +55,20 @@ def read_stat(pid: int) -> ProcStat | None:
         return None
 
 
+@functools.cache
+def libc() -> ctypes.CDLL:
+    """This process's C library through ctypes, loaded once: each CDLL defines a new class,
+    which the shim server would otherwise pay for per clone, and each clone again."""
+    import ctypes  # noqa: PLC0415 - only the shim and the runner pay for it, not every CLI call
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def set_child_subreaper() -> bool:
     """Make this process the reaper of its orphaned descendants (Linux); False elsewhere."""
     if not sys.platform.startswith("linux"):
         return False
-    import ctypes  # noqa: PLC0415 - only the shim and the runner pay for it, not every CLI call
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    return bool(libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
 
 
 def _all_stats() -> list[ProcStat]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -92,10 +93,11 @@ class SessionFilter(BaseModel):
         return moment.astimezone(UTC).strftime(UTC_FORMAT)
 
 
-class SessionPage(BaseModel):
-    """One page of sessions, newest first, with the cursor of the next page."""
-
-    model_config = ConfigDict(defer_build=True)
+@dataclass(frozen=True)
+class SessionPage:
+    """One page of sessions, newest first, with the cursor of the next page. A plain record,
+    not a model: its sessions were validated when the store parsed them, and a validator for
+    it would build Session's whole schema on every listing, even of an empty store."""
 
     sessions: list[Session]
     next_cursor: str | None = None

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from bunsui_core.config import Settings
+from bunsui_core.engine import jobshim
 from bunsui_core.engine._process import (
     LiveProcessGroups,
     ProcessSpec,
-    _read_reports,
+    _StatusPipe,
     is_job_shim,
     run_process,
 )
@@ -40,24 +43,25 @@ def test_a_cloned_shim_is_the_runners_child_and_runs_the_job_as_asked(shims, tmp
     shim's (job_identity's mark), and the job sees its own env, cwd and stdout."""
     out_path = tmp_path / "out"
     out = os.open(out_path, os.O_WRONLY | os.O_CREAT, 0o600)
-    status_read, status_write = os.pipe()
+    status = _StatusPipe()
     script = "import os; print(os.environ['ONLY_HERE'], os.getcwd()); raise SystemExit(3)"
     pid = shims.spawn(
         [sys.executable, "-c", script],
         env={"ONLY_HERE": "job-env"},
         cwd=tmp_path,
         cgroup=None,
-        fds=(out, out, status_write),
+        fds=(out, out, status.write_fd),
     )
-    os.close(status_write)
+    status.close_write()
     os.close(out)
     stat = read_stat(pid)
     assert stat is not None
     assert stat.ppid == os.getpid()
     assert is_job_shim(pid)
-    _, status, _ = os.wait4(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    report = _read_reports(status_read)
+    _, shim_status, _ = os.wait4(pid, 0)
+    assert os.waitstatus_to_exitcode(shim_status) == 0
+    report = status.reports()
+    assert report["shim"] == pid
     assert os.waitstatus_to_exitcode(int(report["wait_status"])) == 3
     assert out_path.read_text().split() == ["job-env", str(tmp_path)]
 
@@ -138,3 +142,70 @@ def test_the_engine_runs_each_job_under_a_clone_of_its_shim_server(shims, tmp_pa
     assert int(grandparent) == os.getpid()
     assert "--serve" in parent_argv
     assert is_shim_command(parent_argv)
+
+
+@pytest.mark.parametrize("through_server", [True, False])
+def test_a_bare_command_name_is_found_on_the_jobs_own_path(shims, tmp_path, through_server):
+    """`command: [name]` is looked up on the PATH the job gets, not the runner's or the
+    server's (the server runs with an empty environment)."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    tool = tools / "bunsui-test-tool"
+    tool.write_text("#!/bin/sh\necho found on the PATH of the job\n")
+    tool.chmod(0o755)
+    spec = ProcessSpec(
+        ["bunsui-test-tool"],
+        {"PATH": f"{tools}:/usr/bin:/bin"},
+        tmp_path,
+        tmp_path / "o",
+        tmp_path / "e",
+        label="t",
+    )
+    result = run_process(spec, LiveProcessGroups(), shims=shims if through_server else None)
+    assert result.succeeded, (tmp_path / "e").read_text()
+    assert (tmp_path / "o").read_text() == "found on the PATH of the job\n"
+
+
+# A shim server that clones the job's shim, as the real one does, then dies before replying.
+DYING_SERVER = """
+import os, socket, struct, sys
+from bunsui_core.engine import jobshim
+sock = socket.socket(fileno=int(sys.argv[1]))
+size = struct.calcsize(jobshim.HEADER)
+header, fds, _, _ = socket.recv_fds(sock, size, 3)
+(length,) = struct.unpack(jobshim.HEADER, header)
+payload = b""
+while len(payload) < length:
+    payload += sock.recv(length - len(payload))
+if jobshim._clone_for_parent() == 0:
+    sock.close()
+    jobshim._job_child(payload, fds)
+os._exit(1)
+"""
+
+
+def test_a_job_cloned_by_a_server_that_died_before_replying_runs_once(tmp_path):
+    """The clone is the job: it is adopted (waited for, its report read), never doubled by
+    a shim of the runner's own, and later jobs start without the server."""
+    if os.uname().machine not in jobshim.SYS_CLONE:
+        pytest.skip("no clone(CLONE_PARENT) number known for this machine")
+    ours, theirs = socket.socketpair()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DYING_SERVER, str(theirs.fileno())], pass_fds=(theirs.fileno(),)
+    )
+    theirs.close()
+    dying = ShimServer(ours, proc)
+    runs = tmp_path / "runs"
+    script = f"open({str(runs)!r}, 'a').write('ran\\n'); print('once')"
+    result = run_process(
+        _spec(tmp_path, [sys.executable, "-c", script]), LiveProcessGroups(), shims=dying
+    )
+    assert dying.broken
+    assert result.succeeded, (tmp_path / "e").read_text()
+    assert runs.read_text() == "ran\n"
+    assert (tmp_path / "o").read_text() == "once\n"
+    assert result.pid is not None
+    assert read_stat(result.pid) is None  # reaped, not left a zombie
+    later = run_process(_spec(tmp_path, ["true"]), LiveProcessGroups(), shims=dying)
+    assert later.succeeded
+    dying.close()

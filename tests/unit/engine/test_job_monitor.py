@@ -1,0 +1,96 @@
+"""One monitor thread copies every running job's logs, samples its memory and times it out:
+an attempt costs no thread of its own beyond the caller's (profiled: per-attempt threads cost
+more runner CPU than a short job)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bunsui_core.engine._process import LiveProcessGroups, ProcessSpec, run_process
+from bunsui_core.engine.job_monitor import WatchedTree
+
+JOBS = 6
+# Prints, then holds its pipes open long enough for the count below; the sampler looks at it.
+SCRIPT = "import sys, time\nprint('job', sys.argv[1], flush=True)\ntime.sleep(0.6)\n"
+
+
+def _spec(tmp_path: Path, index: int, timeout: float | None = None) -> ProcessSpec:
+    return ProcessSpec(
+        [sys.executable, "-c", SCRIPT, str(index)],
+        dict(os.environ),
+        tmp_path,
+        tmp_path / f"{index}.out",
+        tmp_path / f"{index}.err",
+        timeout_seconds=timeout,
+        label="monitor-test",
+    )
+
+
+def test_concurrent_attempts_share_one_monitor_thread(tmp_path):
+    """Six attempts at once run on six caller threads plus one monitor, each still gets its
+    own complete log and a sampled peak."""
+    live = LiveProcessGroups()
+    before = threading.active_count()
+    with ThreadPoolExecutor(max_workers=JOBS) as pool:
+        futures = [pool.submit(run_process, _spec(tmp_path, i), live) for i in range(JOBS)]
+        time.sleep(0.4)
+        during = threading.active_count()
+        results = [f.result() for f in futures]
+    # The pool's threads, and at most the monitor if this is the first attempt in the process.
+    assert during - before <= JOBS + 1
+    for index, result in enumerate(results):
+        assert result.succeeded
+        assert (tmp_path / f"{index}.out").read_text() == f"job {index}\n"
+        assert result.peak_rss_mb is not None
+        assert result.peak_rss_mb > 0
+
+
+def test_timeouts_of_concurrent_attempts_fire_each_at_its_own_time(tmp_path):
+    """The monitor's clock kills only the attempt whose timeout passed."""
+    live = LiveProcessGroups()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        short = pool.submit(run_process, _spec(tmp_path, 0, timeout=0.2), live)
+        long = pool.submit(run_process, _spec(tmp_path, 1, timeout=30), live)
+        timed_out, finished = short.result(), long.result()
+    assert timed_out.timed_out
+    assert not timed_out.succeeded
+    assert finished.succeeded
+    assert not finished.timed_out
+
+
+def test_a_forked_child_runs_jobs_with_a_monitor_of_its_own(tmp_path):
+    """The monitor thread does not survive fork(): a child that runs attempts after its
+    parent did still gets its logs copied (else it would wait on a pump that is not there)."""
+    run_process(_spec(tmp_path, 0), LiveProcessGroups())  # the parent's monitor exists now
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        result = run_process(_spec(tmp_path, 1), LiveProcessGroups())
+        os._exit(0 if result.succeeded else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (tmp_path / "1.out").read_text() == "job 1\n"
+
+
+def test_a_failing_look_at_one_tree_does_not_stop_the_monitor(tmp_path, monkeypatch):
+    """The monitor serves every job of the process: an error while sampling one job's tree
+    skips that sample; that job and the next still get their logs and finish."""
+    calls = []
+
+    def broken_sample(self: WatchedTree) -> None:
+        calls.append(self.shim)
+        raise RuntimeError("a /proc surprise")
+
+    monkeypatch.setattr(WatchedTree, "sample", broken_sample)
+    first = run_process(_spec(tmp_path, 0), LiveProcessGroups())
+    monkeypatch.undo()
+    second = run_process(_spec(tmp_path, 1), LiveProcessGroups())
+    assert calls
+    assert first.succeeded
+    assert second.succeeded
+    assert (tmp_path / "0.out").read_text() == "job 0\n"
+    assert (tmp_path / "1.out").read_text() == "job 1\n"
