@@ -93,11 +93,11 @@ class ClassifyOutput(ActionOutput):
 def classify_message(ctx: ActionContext, args: ClassifyInput) -> ClassifyOutput:
     """Classify one error message in layers (labels people gave, the catalog of ECS, Lambda,
     Step Functions, AWS, network, Spark and local-engine failures, the standard taxonomies:
-    exception classes, errno, SQLSTATE, HTTP, AWS codes, Kubernetes reasons, then a learned
-    text model): error_code, category, transient, recoverable, which layer decided and how
-    sure it is, values extracted from it, and ranked remediations with confidences that
-    include what bunsui has learned. Unknown text is UNKNOWN with `escalate` and the model's
-    best hypothesis."""
+    exception classes, errno, SQLSTATE, HTTP, gRPC, AWS codes, Kubernetes reasons, database,
+    broker and search-engine codes, then a learned text model): error_code, category,
+    transient, recoverable, which layer decided and how sure it is, values extracted from it,
+    and ranked remediations with confidences that include what bunsui has learned. Unknown
+    text is UNKNOWN with `escalate` and the model's best hypothesis."""
     found = classify(args.message, kind=args.kind, learned=label_votes(ctx.store, [args.message]))
     fingerprint = fingerprint_of(args.message)
     return ClassifyOutput(

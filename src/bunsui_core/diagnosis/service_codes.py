@@ -2,7 +2,8 @@
 
 Oracle (ORA-/TNS-, python-oracledb DPY-/DPI-), SQL Server error numbers, the Kafka protocol
 error names (and librdkafka's), MongoDB's error code names, Redis error prefixes,
-Elasticsearch exception types, Spark SQL error classes and Trino's standard error names, plus
+Elasticsearch exception types, Spark SQL error classes, Trino's standard error names,
+ClickHouse's error codes, Snowflake's login failures and Azure's error codes, plus
 the exception classes their clients raise. Each table maps a documented code to the family
 (taxonomy.yaml) that the reference's own description of the code places it in; a code whose
 meaning depends on context (a generic "internal error") is left out, so its message decides.
@@ -362,6 +363,75 @@ TRINO: dict[str, str] = {
     "TABLE_ALREADY_EXISTS": "INVALID_REQUEST",
 }
 
+# ---- ClickHouse: src/Common/ErrorCodes.cpp, printed as
+# `Code: 60. DB::Exception: ... (UNKNOWN_TABLE)`.
+CLICKHOUSE: dict[int, tuple[str, str]] = {
+    6: ("CANNOT_PARSE_TEXT", "INVALID_DATA"),
+    16: ("NO_SUCH_COLUMN_IN_TABLE", "MISSING_RESOURCE"),
+    27: ("CANNOT_PARSE_INPUT_ASSERTION_FAILED", "INVALID_DATA"),
+    38: ("CANNOT_PARSE_DATE", "INVALID_DATA"),
+    41: ("CANNOT_PARSE_DATETIME", "INVALID_DATA"),
+    43: ("ILLEGAL_TYPE_OF_ARGUMENT", "CODE_DEFECT"),
+    46: ("UNKNOWN_FUNCTION", "MISSING_RESOURCE"),
+    47: ("UNKNOWN_IDENTIFIER", "MISSING_RESOURCE"),
+    57: ("TABLE_ALREADY_EXISTS", "INVALID_REQUEST"),
+    60: ("UNKNOWN_TABLE", "MISSING_RESOURCE"),
+    62: ("SYNTAX_ERROR", "CODE_DEFECT"),
+    72: ("CANNOT_PARSE_NUMBER", "INVALID_DATA"),
+    81: ("UNKNOWN_DATABASE", "MISSING_RESOURCE"),
+    117: ("INCORRECT_DATA", "INVALID_DATA"),
+    159: ("TIMEOUT_EXCEEDED", "DEADLINE_EXCEEDED"),
+    192: ("UNKNOWN_USER", "AUTHENTICATION_FAILED"),
+    193: ("WRONG_PASSWORD", "AUTHENTICATION_FAILED"),
+    194: ("REQUIRED_PASSWORD", "AUTHENTICATION_FAILED"),
+    202: ("TOO_MANY_SIMULTANEOUS_QUERIES", "RATE_LIMITED"),
+    209: ("SOCKET_TIMEOUT", "NETWORK_TIMEOUT"),
+    210: ("NETWORK_ERROR", "CONNECTION_FAILED"),
+    241: ("MEMORY_LIMIT_EXCEEDED", "OUT_OF_MEMORY"),
+    243: ("NOT_ENOUGH_SPACE", "DISK_FULL"),
+    279: ("ALL_CONNECTION_TRIES_FAILED", "CONNECTION_FAILED"),
+    497: ("ACCESS_DENIED", "PERMISSION_DENIED"),
+    516: ("AUTHENTICATION_FAILED", "AUTHENTICATION_FAILED"),
+}
+
+# ---- Snowflake login failures (docs.snowflake.com/user-guide/key-pair-auth-troubleshooting and
+# the connectors' error references): they print SQLSTATE 08001/08004, a connection class, but a
+# refused login is not a network failure, so the vendor code or its text decides.
+SNOWFLAKE: dict[str, str] = {
+    "390100": "AUTHENTICATION_FAILED",  # Incorrect username or password was specified
+    "390114": "AUTHENTICATION_FAILED",  # Authentication token has expired
+    "390144": "AUTHENTICATION_FAILED",  # JWT token is invalid
+    "Incorrect username or password was specified": "AUTHENTICATION_FAILED",
+    "Authentication token has expired": "AUTHENTICATION_FAILED",
+    "JWT token is invalid": "AUTHENTICATION_FAILED",
+}
+
+# ---- Azure: Resource Manager's common deployment errors (learn.microsoft.com/azure/azure-
+# resource-manager/troubleshooting/common-deployment-errors) and Blob storage's error codes
+# (learn.microsoft.com/rest/api/storageservices/blob-service-error-codes), printed
+# `(AuthorizationFailed) ...`, `Code: ResourceGroupNotFound` or `ErrorCode:BlobNotFound`; each
+# is an HTTP status's family. Every Entra ID `AADSTSnnnnn` code is a refused sign-in.
+AZURE: dict[str, str] = {
+    "AuthorizationFailed": "PERMISSION_DENIED",  # 403
+    "AuthorizationPermissionMismatch": "PERMISSION_DENIED",  # 403
+    "AuthorizationFailure": "PERMISSION_DENIED",  # 403
+    "LinkedAuthorizationFailed": "PERMISSION_DENIED",  # 403
+    "AuthenticationFailed": "AUTHENTICATION_FAILED",  # 403 with a bad signature or key
+    "InvalidAuthenticationToken": "AUTHENTICATION_FAILED",  # 401
+    "ExpiredAuthenticationToken": "AUTHENTICATION_FAILED",  # 401
+    "ResourceNotFound": "MISSING_RESOURCE",  # 404
+    "ResourceGroupNotFound": "MISSING_RESOURCE",  # 404
+    "SubscriptionNotFound": "MISSING_RESOURCE",  # 404
+    "BlobNotFound": "MISSING_RESOURCE",  # 404
+    "ContainerNotFound": "MISSING_RESOURCE",  # 404
+    "ServerBusy": "RATE_LIMITED",  # 503: storage throttling, retry with backoff
+    "OperationTimedOut": "NETWORK_TIMEOUT",  # 500: the operation did not complete in time
+    "QuotaExceeded": "RESOURCE_EXHAUSTED",
+    "SkuNotAvailable": "RESOURCE_EXHAUSTED",
+    "InvalidTemplate": "INVALID_REQUEST",  # 400
+    "InvalidTemplateDeployment": "INVALID_REQUEST",  # 400
+}
+
 # ---- Exception classes of these services' clients, by the family their docs give them:
 # Kafka's Java client (org.apache.kafka.common.errors), pymongo / the MongoDB Java and Node
 # drivers, redis-py, elasticsearch-py, Hadoop/HDFS (org.apache.hadoop.*), Hive.
@@ -426,6 +496,10 @@ CLASSES: dict[str, str] = {
     "SchemaColumnConvertNotSupportedException": "INVALID_DATA",
     "SemanticException": "CODE_DEFECT",
     "InvalidTableException": "MISSING_RESOURCE",
+    "ResourceExistsError": "INVALID_REQUEST",  # azure.core.exceptions
+    "ResourceModifiedError": "TRANSACTION_CONFLICT",
+    "ServiceRequestError": "CONNECTION_FAILED",
+    "ServiceResponseError": "CONNECTION_FAILED",
 }
 
 # ---- google.api_core.exceptions (googleapis.dev/python/google-api-core/latest/
@@ -490,6 +564,18 @@ def _patterns() -> dict[str, TextPattern]:
         "spark": raw_pattern(r"\[([A-Z][A-Z0-9_]{3,60})(?:\.[A-Z0-9_]+)?\]"),
         "trino": raw_pattern(rf"\b({_alternation(list(TRINO))})\b"),
         "google": raw_pattern(r"\bgoogle\.(?:api_core|cloud)\.exceptions\.([A-Za-z]+)\b"),
+        "clickhouse": raw_pattern(
+            r"\bCode: (\d{1,3})[.,]\s+(?:e\.displayText\(\) = )?DB::Exception\b|"
+            rf"\(({_alternation([name for name, _ in CLICKHOUSE.values()])})\)"
+        ),
+        "azure": raw_pattern(
+            r"\b(?:ErrorCode|Code|code)[\"']?\s?[:=]\s?[\"']?([A-Z][A-Za-z]+)\b|"
+            r"\(([A-Z][A-Za-z]+)\) |\b(AADSTS)\d{5,7}\b"
+        ),
+        "snowflake": raw_pattern(
+            rf"\b(39\d{{4}}) \([0-9A-Z]{{5}}\)|\bvendorCode: ?(39\d,\d{{3}})\b|"
+            rf"\b({_alternation([k for k in SNOWFLAKE if not k.isdigit()])})\b"
+        ),
     }
 
 
@@ -516,6 +602,7 @@ def _lookup(name: str, value: str) -> tuple[str, str] | None:
         return SQL_SERVER[number], f"SQL Server error {number} '{value}'"
     value = _KAFKA_BY_CAMEL.get(value, value) if name == "kafka" else value
     value = value.replace("TNS-", "ORA-") if name == "oracle" else value
+    value = value.replace(",", "") if name == "snowflake" else value
     numbered = _NUMBERED.get(name)
     family = numbered.get(int(value)) if numbered else _TABLES[name].get(value)
     return (family, f"{_LABELS[name]} {value}") if family else None
@@ -533,6 +620,12 @@ _TABLES: dict[str, dict[str, str]] = {
     "spark": SPARK,
     "trino": TRINO,
     "google": GOOGLE_API_CORE,
+    "clickhouse": {
+        **{str(number): family for number, (_, family) in CLICKHOUSE.items()},
+        **dict(CLICKHOUSE.values()),
+    },
+    "snowflake": SNOWFLAKE,
+    "azure": {**AZURE, "AADSTS": "AUTHENTICATION_FAILED"},
 }
 _LABELS = {
     "oracle": "Oracle",
@@ -547,6 +640,9 @@ _LABELS = {
     "spark": "Spark error class",
     "trino": "Trino error",
     "google": "google.api_core exception",
+    "clickhouse": "ClickHouse error",
+    "snowflake": "Snowflake error",
+    "azure": "Azure error",
 }
 
 

@@ -236,6 +236,47 @@ EXAMPLES = [
         None,
     ),
     ("HIVE_BAD_DATA: Error parsing field value '2024-13-01' for field 3", C.DATA, None),
+    # ClickHouse codes and names; Snowflake login failures behind a connection SQLSTATE
+    (
+        "Code: 60. DB::Exception: Table default.events doesn't exist. (UNKNOWN_TABLE)",
+        C.DEPENDENCY,
+        "MISSING_RESOURCE",
+    ),
+    (
+        "clickhouse_driver.errors.ServerException: Code: 241.\n"
+        "DB::Exception: Memory limit (for query) exceeded: would use 9.31 GiB",
+        C.RESOURCE,
+        "OUT_OF_MEMORY",
+    ),
+    (
+        "250001 (08001): Failed to connect to DB: acct.snowflakecomputing.com:443. "
+        "Incorrect username or password was specified.",
+        C.PERMISSION,
+        "AUTHENTICATION_FAILED",
+    ),
+    (
+        "Snowflake exception: JWT token is invalid. [0ce9eb56], sqlState:08001, "
+        "vendorCode:390,144, queryId:",
+        C.PERMISSION,
+        "AUTHENTICATION_FAILED",
+    ),
+    # Azure Resource Manager / Storage codes and Entra ID sign-in codes
+    (
+        "(AuthorizationFailed) The client 'x' does not have authorization to perform action",
+        C.PERMISSION,
+        "PERMISSION_DENIED",
+    ),
+    (
+        "Code: ResourceGroupNotFound\nMessage: Resource group 'rg' could not be found.",
+        C.DEPENDENCY,
+        None,
+    ),
+    ("ErrorCode:ServerBusy", C.THROTTLING, "RATE_LIMITED"),
+    (
+        "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent is correct.",
+        C.PERMISSION,
+        "AUTHENTICATION_FAILED",
+    ),
     # gRPC status codes in each language's spelling, google.api_core classes
     (
         'status = StatusCode.FAILED_PRECONDITION\n\tdetails = "index not ready"',
@@ -285,6 +326,8 @@ def test_service_code_is_decoded(message, category, code):
         "{'codeName': 'Unauthorized'}",
         "NOPERM this user has no permissions",
         "DPI-1047: Cannot locate a 64-bit Oracle Client library",
+        "250001 (08001): Failed to connect to DB. Incorrect username or password was specified.",
+        "Code: 81. DB::Exception: Database analytics doesn't exist. (UNKNOWN_DATABASE)",
     ],
 )
 def test_missing_thing_or_refused_grant_is_never_transient(message):
