@@ -334,6 +334,16 @@ SPARK: dict[str, str] = {
     "TABLE_OR_VIEW_ALREADY_EXISTS": "INVALID_REQUEST",  # 42P07
     "PATH_ALREADY_EXISTS": "INVALID_REQUEST",  # 42K04
     "UNABLE_TO_ACQUIRE_MEMORY": "OUT_OF_MEMORY",  # 53200
+    "NOT_NULL_CONSTRAINT_VIOLATION": "INVALID_DATA",  # 42000, a null in a non-null field
+    "CANNOT_PARSE_TIMESTAMP": "INVALID_DATA",  # 22007
+    "INCOMPATIBLE_DATA_FOR_TABLE": "INVALID_DATA",  # KD000
+    # Databricks' and Delta Lake's conditions in the same reference format
+    "INSUFFICIENT_PERMISSIONS": "PERMISSION_DENIED",  # 42501
+    "DELTA_TABLE_NOT_FOUND": "MISSING_RESOURCE",  # 42P01
+    "DELTA_PATH_DOES_NOT_EXIST": "MISSING_FILE",  # 42K03
+    "DELTA_CONCURRENT_APPEND": "TRANSACTION_CONFLICT",  # 2D521
+    "DELTA_METADATA_CHANGED": "TRANSACTION_CONFLICT",  # 2D521
+    "DELTA_FAILED_TO_MERGE_FIELDS": "INVALID_DATA",  # 22005
 }
 
 # ---- Trino (and Athena): StandardErrorCode names (io.trino.spi.StandardErrorCode), printed
@@ -496,6 +506,14 @@ CLASSES: dict[str, str] = {
     "SchemaColumnConvertNotSupportedException": "INVALID_DATA",
     "SemanticException": "CODE_DEFECT",
     "InvalidTableException": "MISSING_RESOURCE",
+    # Delta Lake's optimistic-concurrency conflicts (docs.delta.io, "Concurrency control"):
+    # another writer committed first; the transaction can be retried.
+    "ConcurrentAppendException": "TRANSACTION_CONFLICT",
+    "ConcurrentDeleteReadException": "TRANSACTION_CONFLICT",
+    "ConcurrentDeleteDeleteException": "TRANSACTION_CONFLICT",
+    "ConcurrentTransactionException": "TRANSACTION_CONFLICT",
+    "MetadataChangedException": "TRANSACTION_CONFLICT",
+    "ProtocolChangedException": "TRANSACTION_CONFLICT",
     "ResourceExistsError": "INVALID_REQUEST",  # azure.core.exceptions
     "ResourceModifiedError": "TRANSACTION_CONFLICT",
     "ServiceRequestError": "CONNECTION_FAILED",

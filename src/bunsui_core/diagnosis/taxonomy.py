@@ -780,9 +780,11 @@ _HTTP_STATUS = (
     r"[\"':= ]{1,4}([1-5]\d\d)\b|\b([45]\d\d) (?:Client|Server) Error\b|"
     r"\bHTTP Error ([45]\d\d):"  # urllib's HTTPError: 'HTTP Error %s: %s'
 )
+# The SDKs' spellings of a service error code; `api error Code:` is the AWS SDK for Go v2's
+# (Terraform's AWS provider, eksctl, and other Go tools print it).
 _AWS_CODE = (
     r"An error occurred \(([A-Za-z0-9_.]+)\)|A client error \(([A-Za-z0-9_.]+)\) occurred|"
-    r"Error Code: ([A-Za-z0-9_.]+)|"
+    r"Error Code: ([A-Za-z0-9_.]+)|\bapi error ([A-Za-z0-9_.]+):|"
     r"\"(?:errorType|__type|Code|code|errorCode|error|Error)\"\s*:\s*\"(?:[\w.]+#)?([A-Za-z0-9_.]+)\"|"
     r"<Code>([A-Za-z0-9_.]+)</Code>|\b((?:Runtime|States|Sandbox|Lambda)\.[A-Za-z]+)\b"
 )

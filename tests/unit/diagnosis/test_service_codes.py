@@ -260,6 +260,18 @@ EXAMPLES = [
         C.PERMISSION,
         "AUTHENTICATION_FAILED",
     ),
+    # Delta Lake's concurrency conflicts and Databricks conditions
+    (
+        "io.delta.exceptions.ConcurrentAppendException: Files were added to the root of the "
+        "table by a concurrent update. Please try the operation again.",
+        C.APPLICATION,
+        "TRANSACTION_CONFLICT",
+    ),
+    (
+        "[INSUFFICIENT_PERMISSIONS] Insufficient privileges: User does not have USE CATALOG",
+        C.PERMISSION,
+        None,
+    ),
     # Azure Resource Manager / Storage codes and Entra ID sign-in codes
     (
         "(AuthorizationFailed) The client 'x' does not have authorization to perform action",
@@ -385,3 +397,23 @@ def test_every_client_class_is_read_when_raised(name):
     decoded = taxonomy.decode(f"org.example.{name}: boom")
     assert decoded is not None
     assert decoded.code == service_codes.CLASSES[name]
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        (
+            "operation error S3: PutObject, https response error StatusCode: 403, "
+            "RequestID: X, api error AccessDenied: Access Denied",
+            "ACCESS_DENIED",
+        ),
+        ("operation error DynamoDB: PutItem, api error ThrottlingException: x", "AWS_THROTTLING"),
+        ("operation error S3: GetObject, api error NoSuchKey: y", "S3_OBJECT_MISSING"),
+    ],
+)
+def test_aws_sdk_for_go_v2_error_code_is_read(message, code):
+    """Terraform's AWS provider and other Go tools print `api error Code: message`: the same
+    AWS error codes, decoded into their families (the catalog may still answer first)."""
+    decoded = taxonomy.decode(message)
+    assert decoded is not None
+    assert decoded.code == code
