@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from _installed import bunsui_executable
 
 REPETITIONS = 10
 TARGET_RATIO = 1.5
@@ -44,15 +45,6 @@ with contextlib.redirect_stdout(io.StringIO()):
 after_run = sorted(m for m in sys.modules if m.split(".")[0] in {forbidden!r})
 print(json.dumps({{"code": code, "after_import": after_import, "after_run": after_run}}))
 """
-
-
-def bunsui_executable() -> str:
-    """The `bunsui` script installed next to this interpreter (the venv's), else on PATH."""
-    beside = Path(sys.executable).parent / "bunsui"
-    found = str(beside) if beside.exists() else shutil.which("bunsui")
-    if found is None:
-        raise RuntimeError("bunsui is not installed next to this interpreter nor on PATH")
-    return found
 
 
 def environment(pycache: Path | None) -> dict[str, str]:

@@ -31,6 +31,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from _installed import BenchError, bunsui_executable
+
 from bunsui_core.config import Settings
 from bunsui_core.engine.local import LocalEngine
 from bunsui_core.model.pipeline_loader import parse_pipeline_text
@@ -56,19 +58,6 @@ with ThreadPoolExecutor(max_workers=workers) as pool:
     codes = list(pool.map(spawn, range(jobs)))
 sys.exit(1 if any(codes) else 0)
 """
-
-
-class BenchError(RuntimeError):
-    """A run did not do what it was measured for; its timing would be meaningless."""
-
-
-def bunsui_executable() -> str:
-    """The `bunsui` script installed next to this interpreter (the venv's), else on PATH."""
-    beside = Path(sys.executable).parent / "bunsui"
-    found = str(beside) if beside.exists() else shutil.which("bunsui")
-    if found is None:
-        raise BenchError("bunsui is not installed next to this interpreter nor on PATH")
-    return found
 
 
 def workloads() -> dict[str, list[str]]:

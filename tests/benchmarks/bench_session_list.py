@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -30,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any
+
+from _installed import bunsui_executable
 
 from bunsui_core.config import Settings
 from bunsui_core.model.claims import LeaseState, claimed
@@ -224,15 +225,6 @@ def time_store_calls(
         for store in stores.values():
             store.close()
     return times
-
-
-def bunsui_executable() -> str:
-    """The `bunsui` script installed next to this interpreter (the venv's), else on PATH."""
-    beside = Path(sys.executable).parent / "bunsui"
-    found = str(beside) if beside.exists() else shutil.which("bunsui")
-    if found is None:
-        raise RuntimeError("bunsui is not installed next to this interpreter nor on PATH")
-    return found
 
 
 def cli_environment(pycache: Path) -> dict[str, str]:
