@@ -94,3 +94,35 @@ def test_a_failing_look_at_one_tree_does_not_stop_the_monitor(tmp_path, monkeypa
     assert second.succeeded
     assert (tmp_path / "0.out").read_text() == "job 0\n"
     assert (tmp_path / "1.out").read_text() == "job 1\n"
+
+
+def test_jobs_flooding_their_logs_do_not_delay_another_jobs_timeout(tmp_path):
+    """One thread serves every job: two jobs writing as fast as they can (past their log cap)
+    still leave the monitor time to kill a third at its own timeout, and keep their logs
+    under the cap."""
+
+    def spec(index: int, argv: list[str], timeout: float) -> ProcessSpec:
+        return ProcessSpec(
+            argv,
+            dict(os.environ),
+            tmp_path,
+            tmp_path / f"{index}.out",
+            tmp_path / f"{index}.err",
+            timeout_seconds=timeout,
+            label="monitor-test",
+            log_max_bytes=1 << 20,
+        )
+
+    live = LiveProcessGroups()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        floods = [
+            pool.submit(run_process, spec(0, ["yes", "x" * 200], 4), live),
+            pool.submit(run_process, spec(1, ["sh", "-c", "yes y >&2"], 4), live),
+        ]
+        sleeper = pool.submit(run_process, spec(2, ["sleep", "30"], 0.5), live).result()
+        flooded = [f.result() for f in floods]
+    assert sleeper.timed_out
+    assert sleeper.elapsed_seconds < 2.5
+    assert all(r.timed_out for r in flooded)
+    assert 0 < (tmp_path / "0.out").stat().st_size <= 1 << 20
+    assert 0 < (tmp_path / "1.err").stat().st_size <= 1 << 20
