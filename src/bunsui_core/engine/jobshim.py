@@ -223,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["--serve"]:
         serve(int(args[1]))
-        return 0
+        # The runner waits for this exit when its run ends: nothing to flush (no output),
+        # no interpreter teardown to wait for.
+        os._exit(0)
     status_fd, cgroup, command = parse(args)
     return run_job(command, cgroup, status_fd, os.environ)
 
