@@ -403,7 +403,6 @@ class LocalEngine:
         """
         jobs_dir = self.settings.session_dir(session.session_id) / "jobs"
         workdir = jobs_dir / job.job_id / "work"
-        workdir.mkdir(parents=True, exist_ok=True)
         job_run = JobRun(
             session_id=session.session_id,
             job_id=job.job_id,
@@ -414,6 +413,42 @@ class LocalEngine:
         # Stored `running` with its first process's start, in the same transaction.
         records = _JobRecords(self.store, job_run)
         self.progress(f"job {job.job_id}: running")
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+            status = self._run_operations(
+                session, job, cwd, workdir=workdir, upstream=upstream, records=records
+            )
+        except Exception as exc:
+            # Its directories, logs or plan could not be made (a full disk, say): the job
+            # fails with the reason on record instead of staying `running` forever.
+            self._record_broken_job(session, job, exc)
+            status = RunStatus.FAILED
+        job_run = job_run.model_copy(
+            update={
+                "status": status,
+                "finished_at": utc_now(),
+                "error_summary": None
+                if status is RunStatus.COMPLETED
+                else f"{job.job_id}: {status}",
+            }
+        )
+        records.job(job_run)
+        records.save()
+        self.progress(f"job {job.job_id}: {status}")
+        return job_run
+
+    def _run_operations(
+        self,
+        session: Session,
+        job: Job,
+        cwd: Path | None,
+        *,
+        workdir: Path,
+        upstream: dict[str, str],
+        records: _JobRecords,
+    ) -> RunStatus:
+        """The job's operations in order; after the first that does not complete, the rest
+        are skipped. Returns the job's status."""
         status = RunStatus.COMPLETED
         for operation in job.operations:
             if status is not RunStatus.COMPLETED:
@@ -430,19 +465,18 @@ class LocalEngine:
             status = self._run_operation(
                 session, job, operation, env, cwd or workdir, workdir=workdir, records=records
             )
-        job_run = job_run.model_copy(
-            update={
-                "status": status,
-                "finished_at": utc_now(),
-                "error_summary": None
-                if status is RunStatus.COMPLETED
-                else f"{job.job_id}: {status}",
-            }
+        return status
+
+    def _record_broken_job(self, session: Session, job: Job, exc: Exception) -> None:
+        """The error record of a job the engine itself could not run."""
+        self.store.add_error(
+            ErrorRecord(
+                session_id=session.session_id,
+                job_id=job.job_id,
+                kind=FailureKind.SPAWN_FAILED,
+                message=f"The engine could not run the job: {type(exc).__name__}: {exc}",
+            )
         )
-        records.job(job_run)
-        records.save()
-        self.progress(f"job {job.job_id}: {status}")
-        return job_run
 
     def _environment(
         self,

@@ -145,6 +145,30 @@ class TestProcessContract:
         assert error.kind is FailureKind.SPAWN_FAILED
         assert store.get_session(session_id).status is SessionStatus.FAILED
 
+    def test_a_job_the_engine_cannot_prepare_fails_on_record(self, store, settings):
+        """Its logs directory cannot be made (a file holds its name): before any process
+        started, the job is stored failed and finished with the reason, the session ends
+        failed, and the other job still runs."""
+        session = queue_session(
+            store, pipeline_data(command_job("blocked", "pass"), command_job("fine", "pass"))
+        )
+        job_dir = settings.session_dir(session.session_id) / "jobs" / "blocked"
+        job_dir.mkdir(parents=True)
+        (job_dir / "logs").write_text("not a directory")
+        LocalEngine(store, settings, poll_seconds=0.05).run(session.session_id)
+
+        final = store.get_session(session.session_id)
+        assert final.status is SessionStatus.FAILED
+        assert final.failed_jobs == ["blocked"]
+        runs = {r.job_id: r for r in store.list_job_runs(session.session_id)}
+        assert runs["blocked"].status is RunStatus.FAILED
+        assert runs["blocked"].finished_at is not None
+        assert runs["fine"].status is RunStatus.COMPLETED
+        [error] = store.list_errors(session.session_id)
+        assert error.job_id == "blocked"
+        assert error.kind is FailureKind.SPAWN_FAILED
+        assert "FileExistsError" in error.message
+
 
 class TestLimits:
     @pytest.mark.slow
