@@ -290,13 +290,12 @@ def run_process(
         LogSink(spec.stdout_path, spec.log_max_bytes),
         LogSink(spec.stderr_path, spec.log_max_bytes),
     )
-    monitor.attach(out, err)
     try:
         pid, status = _start_shim(spec, cgroup, shims, logs=(out.write_fd, err.write_fd))
     except (OSError, subprocess.SubprocessError) as exc:
-        for sink in (out, err):
+        for sink in (out, err):  # no process holds the pipes: nothing to copy
             sink.started()
-            sink.close()
+            sink.finished()
         if cgroup is not None:
             cgroup.remove()
         return ProcessResult(
@@ -313,7 +312,9 @@ def run_process(
         timeout_seconds=spec.timeout_seconds,
         on_timeout=lambda: live.kill(pid),
     )
-    monitor.watch(tree)
+    # One wake-up of the monitor: it copies the logs (the job blocks on a full pipe until
+    # then, losing nothing), samples the tree and keeps its clock.
+    monitor.watch(tree, out, err)
     if on_start is not None:
         on_start(pid)
     try:
