@@ -246,6 +246,9 @@ class LocalEngine:
             else:
                 runs[job_id] = JobRun(session_id=session.session_id, job_id=job_id)
         self.store.put_runs(job_runs=[r for r in runs.values() if r.job_id not in recorded])
+        # Made once here, not per job: each job only adds its own directories below.
+        self.settings.pipeline_state_dir(session.pipeline_id).mkdir(parents=True, exist_ok=True)
+        (self.settings.session_dir(session.session_id) / "jobs").mkdir(parents=True, exist_ok=True)
         pending = {j: None for j, r in runs.items() if r.status is RunStatus.PENDING}
         blocked = True
         deadline = (
@@ -414,7 +417,8 @@ class LocalEngine:
         records = _JobRecords(self.store, job_run)
         self.progress(f"job {job.job_id}: running")
         try:
-            workdir.mkdir(parents=True, exist_ok=True)
+            for directory in (workdir.parent, workdir):
+                directory.mkdir(exist_ok=True)
             status = self._run_operations(
                 session, job, cwd, workdir=workdir, upstream=upstream, records=records
             )
@@ -487,8 +491,7 @@ class LocalEngine:
         upstream: dict[str, str],
     ) -> dict[str, str]:
         config = operation.config
-        state_dir = self.settings.pipeline_state_dir(session.pipeline_id)
-        state_dir.mkdir(parents=True, exist_ok=True)
+        state_dir = self.settings.pipeline_state_dir(session.pipeline_id)  # made by _schedule
         pass_env = (*self.settings.engine.pass_env, *config.pass_env)
         if pass_env not in self._passable:
             # Matched once per run and pattern set, not per job against every variable.

@@ -91,13 +91,15 @@ class TestOrderAndConcurrency:
 
 class TestProcessContract:
     def test_environment_reaches_the_process(self, store, settings, tmp_path):
-        """Parameters, ids, attempt, work dir and upstream dirs arrive in the environment."""
+        """Parameters, ids, attempt, work dir, upstream dirs and the pipeline's state dir
+        (already made) arrive in the environment."""
         dump = (
             "import json, os, pathlib\n"
             "keys = ['BUNSUI_PARAMS', 'BUNSUI_SESSION_ID', 'BUNSUI_JOB_ID', 'BUNSUI_OPERATION_ID',"
             " 'BUNSUI_ATTEMPT', 'BUNSUI_WORKDIR', 'BUNSUI_UPSTREAM_DIRS', 'GREETING']\n"
-            "pathlib.Path(os.environ['BUNSUI_WORKDIR'], 'env.json').write_text("
-            "json.dumps({k: os.environ.get(k) for k in keys}))"
+            "found = {k: os.environ.get(k) for k in keys}\n"
+            "found['state_is_dir'] = os.path.isdir(os.environ['BUNSUI_STATE_DIR'])\n"
+            "pathlib.Path(os.environ['BUNSUI_WORKDIR'], 'env.json').write_text(json.dumps(found))"
         )
         write = (
             "import os, pathlib; pathlib.Path(os.environ['BUNSUI_WORKDIR'], 'x').write_text('1')"
@@ -122,6 +124,7 @@ class TestProcessContract:
         assert (env["BUNSUI_JOB_ID"], env["BUNSUI_OPERATION_ID"]) == ("down", "down-op")
         assert env["BUNSUI_ATTEMPT"] == "1"
         assert env["GREETING"] == "hi"
+        assert env["state_is_dir"] is True
         upstream = json.loads(env["BUNSUI_UPSTREAM_DIRS"])
         assert (Path(upstream["up"]) / "x").read_text() == "1"
 
