@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bunsui_core.engine import jobshim
@@ -26,8 +26,6 @@ from bunsui_core.engine.log_sink import DEFAULT_LOG_MAX_BYTES, LogSink
 from bunsui_core.engine.process_tree import cmdline, kill_descendants, kill_pids, read_stat
 from bunsui_core.engine.shim_server import ShimServer
 from bunsui_core.model.session import MemoryEnforcement
-
-TAIL_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -59,6 +57,9 @@ class ProcessResult:
     spawn_error: str | None = None
     oom_killed: bool = False
     memory_enforcement: MemoryEnforcement | None = None
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    """The logs' last bytes, as their files end."""
 
     @property
     def succeeded(self) -> bool:
@@ -332,7 +333,7 @@ def run_process(
     for sink in (out, err):
         sink.close()
     report = status.reports()
-    return _result(
+    result = _result(
         report,
         pid,
         os.waitstatus_to_exitcode(shim_status),
@@ -343,6 +344,7 @@ def run_process(
         enforcement=enforcement,
         limit_mb=limit,
     )
+    return replace(result, stdout_tail=out.tail(), stderr_tail=err.tail())
 
 
 def _result(
@@ -385,15 +387,3 @@ def _result(
         oom_killed=oom_killed and not timed_out,
         memory_enforcement=enforcement,
     )
-
-
-def read_tail(path: Path, limit: int = TAIL_BYTES) -> str:
-    """The last `limit` bytes of a log as text (bad UTF-8 replaced), '' when absent."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - limit))
-            return handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""

@@ -18,7 +18,6 @@ from bunsui_core.engine._process import (
     LiveProcessGroups,
     ProcessResult,
     ProcessSpec,
-    read_tail,
     run_process,
 )
 from bunsui_core.engine.cgroups import CgroupHost, discover
@@ -673,8 +672,8 @@ class LocalEngine:
             elapsed_seconds=result.elapsed_seconds,
             stdout_path=str(spec.stdout_path),
             stderr_path=str(spec.stderr_path),
-            stdout_tail=read_tail(spec.stdout_path),
-            stderr_tail=read_tail(spec.stderr_path),
+            stdout_tail=result.stdout_tail,
+            stderr_tail=result.stderr_tail,
             nodes=facts.nodes,
             artifacts=facts.artifacts,
         )
