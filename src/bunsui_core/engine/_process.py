@@ -276,7 +276,8 @@ def run_process(
 
     A timeout, the watchdog or a cancel kills the whole tree; when the attempt ends nothing
     it started is left running. `on_start(pid)` lets the caller record the shim's pid, so the
-    tree can still be killed if the caller itself dies.
+    tree can still be killed if the caller itself dies; when it raises, the tree is killed
+    and reaped first, then its exception is raised.
     """
     started = time.monotonic()
     limit = spec.memory_limit_mb
@@ -316,8 +317,15 @@ def run_process(
     # One wake-up of the monitor: it copies the logs (the job blocks on a full pipe until
     # then, losing nothing), samples the tree and keeps its clock.
     monitor.watch(tree, out, err)
+    unrecorded: Exception | None = None
     if on_start is not None:
-        on_start(pid)
+        try:
+            on_start(pid)
+        except Exception as exc:
+            # A job whose start could not be recorded must not run on untracked: its tree is
+            # killed and reaped like any other, then the caller hears why.
+            unrecorded = exc
+            live.kill(pid)
     try:
         # Wait for the exit without reaping: until unwatched, the pid must stay the shim's.
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
@@ -344,6 +352,8 @@ def run_process(
         enforcement=enforcement,
         limit_mb=limit,
     )
+    if unrecorded is not None:
+        raise unrecorded
     return replace(result, stdout_tail=out.tail(), stderr_tail=err.tail())
 
 
