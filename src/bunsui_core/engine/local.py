@@ -8,7 +8,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
@@ -121,12 +121,21 @@ class _JobRecords:
 
     def save(self) -> None:
         """Store every unsaved record in one transaction."""
-        self.store.put_runs(
-            job_runs=[self.job_run] if self._job_unsaved else [],
-            operation_runs=list(self._operations_unsaved.values()),
+        self.save_together([self])
+
+    @staticmethod
+    def save_together(jobs: list[_JobRecords]) -> None:
+        """Store the unsaved records of several jobs in one transaction (jobs that ended in
+        the same scheduler tick)."""
+        if not jobs:
+            return
+        jobs[0].store.put_runs(
+            job_runs=[r.job_run for r in jobs if r._job_unsaved],
+            operation_runs=[op for r in jobs for op in r._operations_unsaved.values()],
         )
-        self._job_unsaved = False
-        self._operations_unsaved.clear()
+        for records in jobs:
+            records._job_unsaved = False
+            records._operations_unsaved.clear()
 
 
 _ACTIVE: set[LocalEngine] = set()
@@ -256,7 +265,7 @@ class LocalEngine:
         self._next_heartbeat = time.monotonic() + self.heartbeat_seconds
         self._next_store_check = time.monotonic() + self.poll_seconds
         self.progress(f"session {session.session_id}: running {len(order)} jobs")
-        running: dict[Future[JobRun], str] = {}
+        running: dict[Future[_JobRecords], str] = {}
         interrupted = False
         with ThreadPoolExecutor(max_workers=pipeline.max_concurrent_jobs) as pool:
             try:
@@ -278,16 +287,13 @@ class LocalEngine:
                         break
                     # Wakes as soon as a job ends; the timeout only paces the checks below.
                     done, _ = wait(running, timeout=self.poll_seconds, return_when=FIRST_COMPLETED)
-                    blocked = False
-                    for future in done:
-                        job_id = running.pop(future)
-                        runs[job_id] = future.result()
-                        blocked = blocked or runs[job_id].status not in SATISFIED
+                    blocked = self._record_ended(done, running, runs)
                     self._check_external_stop(session.session_id, deadline)
             except KeyboardInterrupt:
                 # Kill before the pool's exit waits for its threads: they wait for their jobs.
                 self._stop(SessionStatus.CANCELLED)
                 interrupted = True
+        self._record_ended(list(running), running, runs)  # jobs an interrupt left unrecorded
         if self._stop_reason is not None:
             self._close_unstarted(runs, RunStatus.CANCELLED, "session stopped before the job ran")
         if interrupted:
@@ -296,6 +302,24 @@ class LocalEngine:
             return self._stop_reason
         failed = any(r.status not in SATISFIED for r in runs.values())
         return SessionStatus.FAILED if failed else SessionStatus.COMPLETED
+
+    def _record_ended(
+        self,
+        done: Iterable[Future[_JobRecords]],
+        running: dict[Future[_JobRecords], str],
+        runs: dict[str, JobRun],
+    ) -> bool:
+        """Store the ends of these finished jobs in one transaction; True when one of them
+        did not succeed (its dependents may now be blocked)."""
+        ended = []
+        for future in done:
+            del running[future]
+            ended.append(future.result())
+        _JobRecords.save_together(ended)
+        for records in ended:
+            runs[records.job_run.job_id] = records.job_run
+            self.progress(f"job {records.job_run.job_id}: {records.job_run.status}")
+        return any(r.job_run.status not in SATISFIED for r in ended)
 
     def _start_ready(
         self,
@@ -307,7 +331,7 @@ class LocalEngine:
         jobs: dict[str, Job],
         runs: dict[str, JobRun],
         pending: dict[str, None],
-        running: dict[Future[JobRun], str],
+        running: dict[Future[_JobRecords], str],
     ) -> None:
         """Submit every pending job whose dependencies are satisfied, up to the concurrency cap
         (`pending` holds only jobs not started, so a long finished head costs nothing)."""
@@ -397,8 +421,9 @@ class LocalEngine:
 
     def _run_job(
         self, session: Session, job: Job, cwd: Path | None, upstream: dict[str, str]
-    ) -> JobRun:
-        """Run a job's operations in order; the first failure ends the job.
+    ) -> _JobRecords:
+        """Run a job's operations in order; the first failure ends the job. Returns its
+        records, the job's end not yet stored.
 
         `upstream` maps each dependency to its work dir (an earlier session's for a job a
         rerun skipped), so downstream jobs always read the outputs that exist.
@@ -436,9 +461,7 @@ class LocalEngine:
             }
         )
         records.job(job_run)
-        records.save()
-        self.progress(f"job {job.job_id}: {status}")
-        return job_run
+        return records  # stored by the scheduler with the other jobs that ended with it
 
     def _run_operations(
         self,
