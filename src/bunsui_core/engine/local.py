@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -220,6 +221,12 @@ class LocalEngine:
         except KeyboardInterrupt:
             self._finish(session_id, SessionStatus.CANCELLED, pipeline)
             raise
+        except Exception:
+            # The store failed mid-run: the session ends `failed` if it still can be written,
+            # not `running` until someone notices this runner is gone.
+            with contextlib.suppress(Exception):
+                self._finish(session_id, SessionStatus.FAILED, pipeline)
+            raise
         finally:
             with _ACTIVE_LOCK:
                 _ACTIVE.discard(self)
@@ -293,6 +300,13 @@ class LocalEngine:
                 # Kill before the pool's exit waits for its threads: they wait for their jobs.
                 self._stop(SessionStatus.CANCELLED)
                 interrupted = True
+            except Exception:
+                # The store failed for good (a full disk, say): this runner is about to die,
+                # and no job may run on with nobody to record its end. Killed first, the
+                # pool's exit does not wait for them; then their ends are tried once more.
+                self._stop(SessionStatus.FAILED)
+                self._record_after_failure(running, runs)
+                raise
         self._record_ended(list(running), running, runs)  # jobs an interrupt left unrecorded
         if self._stop_reason is not None:
             self._close_unstarted(runs, RunStatus.CANCELLED, "session stopped before the job ran")
@@ -311,15 +325,25 @@ class LocalEngine:
     ) -> bool:
         """Store the ends of these finished jobs in one transaction; True when one of them
         did not succeed (its dependents may now be blocked)."""
-        ended = []
-        for future in done:
-            del running[future]
-            ended.append(future.result())
+        done = list(done)
+        ended = [future.result() for future in done]
         _JobRecords.save_together(ended)
+        for future in done:  # only once stored: a failed save leaves them to be tried again
+            del running[future]
         for records in ended:
             runs[records.job_run.job_id] = records.job_run
             self.progress(f"job {records.job_run.job_id}: {records.job_run.status}")
         return any(r.job_run.status not in SATISFIED for r in ended)
+
+    def _record_after_failure(
+        self, running: dict[Future[_JobRecords], str], runs: dict[str, JobRun]
+    ) -> None:
+        """Once every job is killed, store the ends of all of them and close the jobs never
+        started, best effort: the failure being raised already says what went wrong."""
+        wait(running)
+        with contextlib.suppress(Exception):
+            self._record_ended(list(running), running, runs)
+            self._close_unstarted(runs, RunStatus.CANCELLED, "the engine stopped on an error")
 
     def _start_ready(
         self,

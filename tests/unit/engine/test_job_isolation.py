@@ -16,7 +16,7 @@ from bunsui_core.config import EngineSettings, Settings
 from bunsui_core.engine._process import LiveProcessGroups, ProcessSpec, run_process
 from bunsui_core.engine.job_env import BASE_NAMES, job_environment
 from bunsui_core.engine.local import LocalEngine, cancel_active_runs
-from bunsui_core.errors import InvalidArgumentError, PipelineInvalidError
+from bunsui_core.errors import InvalidArgumentError, PipelineInvalidError, StoreError
 from bunsui_core.model.pipeline_loader import validate_pipeline_data
 from bunsui_core.model.session import RunStatus, SessionStatus
 from bunsui_core.store.base import update_session
@@ -174,6 +174,50 @@ class TestNothingOutlivesItsJob:
         assert time.monotonic() - started < 30
         assert not _alive(int(pid_file.read_text()))
         assert not _alive(int(pid_file.with_suffix(".daemon").read_text()))
+
+    def test_a_store_failure_mid_run_kills_every_job_and_records_what_ended(
+        self, settings, tmp_path
+    ):
+        """The store fails for good as the first job's end is saved, while another job runs a
+        15 s tree: the runner kills that tree at once (it does not wait for the job nor leave
+        it running unrecorded), stores every end it can once the store answers again and ends
+        the session `failed`, the job never started `cancelled`, then raises the failure."""
+
+        class FailingOnce(SqliteStore):
+            failed = False
+
+            def put_runs(self, job_runs=(), operation_runs=()):
+                if not FailingOnce.failed and any(r.finished_at for r in job_runs):
+                    FailingOnce.failed = True
+                    raise StoreError("disk I/O error")
+                super().put_runs(job_runs=job_runs, operation_runs=operation_runs)
+
+        pid_file = tmp_path / "left.pid"
+        store = FailingOnce(settings.database_path)
+        session = queue_session(
+            store,
+            pipeline_data(
+                command_job("quick", "import time; time.sleep(0.5)"),
+                command_job("long", LEAVE_BEHIND.format(pid_file=str(pid_file)) + "time.sleep(15)"),
+                command_job("after", "pass", deps=["quick", "long"]),
+            ),
+        )
+        started = time.monotonic()
+        try:
+            with pytest.raises(StoreError, match="disk I/O error"):
+                LocalEngine(store, settings, poll_seconds=0.05).run(session.session_id)
+            assert time.monotonic() - started < 10
+            assert not _alive(int(pid_file.read_text()))
+            assert not _alive(int(pid_file.with_suffix(".daemon").read_text()))
+            assert store.get_session(session.session_id).status is SessionStatus.FAILED
+            runs = {r.job_id: r.status for r in store.list_job_runs(session.session_id)}
+            assert runs == {
+                "quick": RunStatus.COMPLETED,
+                "long": RunStatus.CANCELLED,
+                "after": RunStatus.CANCELLED,
+            }
+        finally:
+            store.close()
 
     @pytest.mark.slow
     def test_timeout_kills_processes_that_left_the_group(self, store, settings, tmp_path):
