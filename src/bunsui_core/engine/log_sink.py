@@ -34,14 +34,15 @@ class LogSink:
         os.fchmod(self._file_fd, 0o600)
         self._size = 0
         self._tail = b""
-        """The file's last TAIL_BYTES, kept as written: the record's tail without a read."""
+        """The job's last TAIL_BYTES, kept as copied: the record's tail without a read."""
         self._done = threading.Event()
 
     def write(self, chunk: bytes) -> None:
-        """Append what the job wrote, keeping the file under its cap."""
-        os.write(self._file_fd, chunk)
-        self._size += len(chunk)
+        """Append what the job wrote, keeping the file under its cap. The tail takes the chunk
+        first: a disk that refuses it (full, so often why the job fails) loses it from the
+        file, never from the record."""
         self._tail = (self._tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]
+        self._size += os.write(self._file_fd, chunk)  # short on a filling disk
         if self._size > self.max_bytes:
             self._keep_tail()
 

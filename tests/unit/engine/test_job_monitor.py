@@ -4,7 +4,9 @@ more runner CPU than a short job)."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -126,3 +128,39 @@ def test_jobs_flooding_their_logs_do_not_delay_another_jobs_timeout(tmp_path):
     assert all(r.timed_out for r in flooded)
     assert 0 < (tmp_path / "0.out").stat().st_size <= 1 << 20
     assert 0 < (tmp_path / "1.err").stat().st_size <= 1 << 20
+
+
+# Run as the runner under a file-size limit: the kernel refuses every log byte past 8 KiB
+# (EFBIG, as a full disk refuses them with ENOSPC) while the job writes 200 KiB.
+FULL_DISK_RUNNER = """
+import json, os, resource, sys
+from pathlib import Path
+from bunsui_core.engine._process import LiveProcessGroups, ProcessSpec, run_process
+resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
+tmp = Path(sys.argv[1])
+job = (
+    "import sys\\nfor i in range(4000): print('x' * 40, i)\\n"
+    "print('OSError: [Errno 28] No space left on device', file=sys.stderr)\\nsys.exit(1)"
+)
+spec = ProcessSpec([sys.executable, "-c", job], dict(os.environ), tmp, tmp / "out", tmp / "err")
+result = run_process(spec, LiveProcessGroups())
+print(json.dumps([result.exit_code, result.stdout_tail, result.stderr_tail]))
+"""
+
+
+def test_a_log_the_disk_refuses_still_leaves_the_jobs_last_words_on_record(tmp_path):
+    """Past 8 KiB the log files take no more bytes (a full disk): the job still ends with its
+    exit code, and the attempt's tails hold what it wrote last, its error included, not the
+    file's stale end (on a full disk that error is often why the job failed)."""
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_RUNNER, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    exit_code, stdout_tail, stderr_tail = json.loads(done.stdout)
+    assert exit_code == 1
+    assert (tmp_path / "out").stat().st_size <= 8192
+    assert stdout_tail.endswith(f"{'x' * 40} 3999\n")
+    assert stderr_tail == "OSError: [Errno 28] No space left on device\n"
