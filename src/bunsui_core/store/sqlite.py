@@ -537,10 +537,15 @@ class SqliteStore:
         else:
             # One JSON parameter, not one per template: SQLite caps a statement's variables
             # (999 before 3.32), and a session with thousands of failed jobs has as many.
+            # SQLite's JSON text ends at a NUL, so the rare template holding one (a job's
+            # UTF-16 output, say) is bound as itself.
+            plain = sorted(t for t in templates if "\0" not in t)
+            with_nul = sorted(t for t in templates if "\0" in t)
             rows = self._rows(
-                "SELECT label_id, body FROM error_labels WHERE template IN "
-                "(SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?",
-                (json.dumps(sorted(templates)), limit),
+                "SELECT label_id, body FROM error_labels WHERE template IN "  # noqa: S608 - placeholders only
+                f"(SELECT value FROM json_each(?){' UNION ALL SELECT ?' * len(with_nul)}) "
+                "ORDER BY seq LIMIT ?",
+                (json.dumps(plain), *with_nul, limit),
             )
         return [parse_record(ErrorLabel, body, table="error_labels", key=lid) for lid, body in rows]
 

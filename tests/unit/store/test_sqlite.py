@@ -401,6 +401,25 @@ class TestQueryPlans:
         plan = " | ".join(row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql))
         assert "USING INDEX error_labels_by_template" in plan, plan
 
+    def test_labels_of_templates_holding_a_nul_are_found(self, store):
+        """A job's UTF-16 output leaves NULs in its error's template: a label kept under it is
+        found by its template like any other (SQLite's JSON text would end at the NUL)."""
+        utf16 = "Command exited with code <*>\nE\0r\0r\0o\0r\0"
+        labels = [
+            ErrorLabel(
+                error_id=f"err-{i}",
+                template=template,
+                category="DATA",
+                action="fix_code_or_data",
+                actor="alice",
+            )
+            for i, template in enumerate([utf16, "E", "plain <*>"])
+        ]
+        for label in labels:
+            store.add_error_label(label)
+        assert store.list_error_labels(templates={utf16, "plain <*>"}) == [labels[0], labels[2]]
+        assert store.list_error_labels(templates={utf16}) == [labels[0]]
+
 
 class TestClaimColumnsMigration:
     def test_claims_and_escalations_stored_before_the_columns_are_found_after(self, tmp_path):
