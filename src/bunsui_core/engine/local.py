@@ -341,8 +341,21 @@ class LocalEngine:
         """Once every job is killed, store the ends of all of them and close the jobs never
         started, best effort: the failure being raised already says what went wrong."""
         wait(running)
+        lost = []
+        for future, job_id in list(running.items()):
+            if future.exception() is not None:  # its records went with its thread: failed
+                del running[future]
+                runs[job_id] = runs[job_id].model_copy(
+                    update={
+                        "status": RunStatus.FAILED,
+                        "finished_at": utc_now(),
+                        "error_summary": f"{job_id}: the engine failed: {future.exception()}",
+                    }
+                )
+                lost.append(runs[job_id])
         with contextlib.suppress(Exception):
             self._record_ended(list(running), running, runs)
+            self.store.put_runs(job_runs=lost)
             self._close_unstarted(runs, RunStatus.CANCELLED, "the engine stopped on an error")
 
     def _start_ready(

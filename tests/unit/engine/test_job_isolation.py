@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -216,6 +217,44 @@ class TestNothingOutlivesItsJob:
                 "long": RunStatus.CANCELLED,
                 "after": RunStatus.CANCELLED,
             }
+        finally:
+            store.close()
+
+    def test_a_job_whose_records_were_lost_with_the_store_ends_failed_not_running(self, settings):
+        """The store fails as a job's start is saved and again as its spawn failure is: its
+        thread ends with no record of its end. Once the store answers, that job is stored
+        `failed` with the reason, not left `running` in a session that has ended `failed`."""
+
+        class FailingTwice(SqliteStore):
+            failed: ClassVar[set[str]] = set()
+
+            def put_runs(self, job_runs=(), operation_runs=()):
+                if "start" not in self.failed and any(o.attempts for o in operation_runs):
+                    self.failed.add("start")
+                    raise StoreError("disk I/O error")
+                super().put_runs(job_runs=job_runs, operation_runs=operation_runs)
+
+            def add_error(self, error):
+                if "error" not in self.failed:
+                    self.failed.add("error")
+                    raise StoreError("disk I/O error, again")
+                super().add_error(error)
+
+        store = FailingTwice(settings.database_path)
+        session = queue_session(
+            store,
+            pipeline_data(command_job("x", "pass"), command_job("after", "pass", deps=["x"])),
+        )
+        try:
+            with pytest.raises(StoreError, match="again"):
+                LocalEngine(store, settings, poll_seconds=0.05).run(session.session_id)
+            final = store.get_session(session.session_id)
+            assert (final.status, final.failed_jobs) == (SessionStatus.FAILED, ["x"])
+            runs = {r.job_id: r for r in store.list_job_runs(session.session_id)}
+            assert runs["x"].status is RunStatus.FAILED
+            assert runs["x"].finished_at is not None
+            assert "disk I/O error, again" in runs["x"].error_summary
+            assert runs["after"].status is RunStatus.CANCELLED
         finally:
             store.close()
 
