@@ -313,7 +313,7 @@ ELASTICSEARCH: dict[str, str] = {
     "node_not_connected_exception": "CONNECTION_FAILED",
     "connect_transport_exception": "CONNECTION_FAILED",
     "receive_timeout_transport_exception": "NETWORK_TIMEOUT",
-    "process_cluster_event_timeout_exception": "NETWORK_TIMEOUT",
+    "process_cluster_event_timeout_exception": "SERVICE_UNAVAILABLE",  # the master's, a 503
 }
 
 # ---- Spark SQL error conditions (spark.apache.org/docs/latest/sql-error-conditions.html),

@@ -35,6 +35,14 @@ CONVENTIONS = [
         True,
     ),
     (
+        "elasticsearch.exceptions.TransportError: TransportError(503, "
+        "'process_cluster_event_timeout_exception', 'failed to process cluster event "
+        "(put-mapping [events/abc]) within 30s')",
+        C.NETWORK,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    (
         '{"error": "Lambda.ServiceException", "cause": "Status Code: 500; Error Code: '
         'ServiceException"}',
         C.NETWORK,
