@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
@@ -534,11 +535,12 @@ class SqliteStore:
                 "SELECT label_id, body FROM error_labels ORDER BY seq LIMIT ?", (limit,)
             )
         else:
-            wanted = sorted(templates)
+            # One JSON parameter, not one per template: SQLite caps a statement's variables
+            # (999 before 3.32), and a session with thousands of failed jobs has as many.
             rows = self._rows(
-                "SELECT label_id, body FROM error_labels "  # noqa: S608 - placeholders only
-                f"WHERE template IN ({', '.join('?' for _ in wanted)}) ORDER BY seq LIMIT ?",
-                (*wanted, limit),
+                "SELECT label_id, body FROM error_labels WHERE template IN "
+                "(SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?",
+                (json.dumps(sorted(templates)), limit),
             )
         return [parse_record(ErrorLabel, body, table="error_labels", key=lid) for lid, body in rows]
 

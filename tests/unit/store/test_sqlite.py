@@ -14,6 +14,7 @@ import pytest
 from bunsui_core.errors import ConflictError, ErrorCode, StoreError
 from bunsui_core.model.claims import claimed, escalated
 from bunsui_core.model.pipeline_loader import validate_pipeline_data
+from bunsui_core.model.recovery import ErrorLabel
 from bunsui_core.model.session import (
     ErrorRecord,
     FailureKind,
@@ -362,6 +363,43 @@ class TestQueryPlans:
         plan = " | ".join(row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql))
         assert f"USING INDEX {index}" in plan, plan
         assert "TEMP B-TREE" not in plan, plan
+
+    def test_labels_of_more_templates_than_sqlite_has_variables(self, store, raw):
+        """An analysis of a session with thousands of failed jobs asks for as many templates:
+        past the variable cap of the SQLite build (999 before 3.32, the cap set here) the
+        lookup still answers, through the template index rather than a scan."""
+        store._db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+        wanted = [f"step {i} failed on <*>" for i in range(5_000)]
+        labels = [
+            ErrorLabel(
+                error_id=f"err-{i}",
+                template=wanted[i],
+                category="DATA",
+                action="fix_code_or_data",
+                actor="alice",
+            )
+            for i in (3, 4_999)
+        ]
+        store.add_error_label(labels[0])
+        store.add_error_label(
+            ErrorLabel(
+                error_id="err-x",
+                template="not asked <*>",
+                category="DATA",
+                action="fix_code_or_data",
+                actor="alice",
+            )
+        )
+        store.add_error_label(labels[1])
+        seen: list[str] = []
+        store._db.set_trace_callback(seen.append)
+        try:
+            assert store.list_error_labels(templates=set(wanted)) == labels
+        finally:
+            store._db.set_trace_callback(None)
+        [sql] = [s for s in seen if "FROM error_labels" in s]
+        plan = " | ".join(row[3] for row in raw.execute("EXPLAIN QUERY PLAN " + sql))
+        assert "USING INDEX error_labels_by_template" in plan, plan
 
 
 class TestClaimColumnsMigration:
