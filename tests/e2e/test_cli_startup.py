@@ -45,8 +45,24 @@ process runs inside a job (a job may never act as a human), which reads the shim
 name, the process tree and cgroups. Nothing here runs or reaps a session."""
 
 
+RUN_NEVER = (
+    "boto3",
+    "botocore",
+    "mcp",
+    "numpy",
+    "bunsui_core.diagnosis.analyzer",
+    "bunsui_core.diagnosis.classifier",
+    "bunsui_core.diagnosis.model",
+    "bunsui_core.engine.stepfunctions",
+    "bunsui_core.store.dynamodb",
+    "bunsui_mcp.server",
+)
+"""What `pipeline run --wait` of a pipeline that succeeds must never import: the local
+engine runs it; nothing failed, so there is nothing to diagnose."""
+
+
 PROBE = """
-import runpy, sys
+import gc, runpy, sys
 from pathlib import Path
 script, report, *args = sys.argv[1:]
 sys.argv = [script, *args]
@@ -54,6 +70,7 @@ try:
     runpy.run_path(script, run_name="__main__")
 finally:
     Path(report).write_text("\\n".join(sorted(sys.modules)))
+    Path(report + ".frozen").write_text(str(gc.get_freeze_count()))
     from pydantic import BaseModel
     models, built = [BaseModel], []
     while models:
@@ -99,12 +116,17 @@ def schema_names(path: str) -> set[str]:
     return {schema.get("title", name), *schema.get("$defs", {})}
 
 
+def within(modules: list[str], packages: tuple[str, ...]) -> list[str]:
+    """The modules that are one of `packages` or inside one."""
+    return [m for m in modules if any(m == p or m.startswith(p + ".") for p in packages)]
+
+
 def forbidden(modules: list[str]) -> list[str]:
     """The modules a listing must not load, among those given."""
     return [
         m
         for m in modules
-        if any(m == p or m.startswith(p + ".") for p in NEVER)
+        if m in within(modules, NEVER)
         or (m.startswith("bunsui_core.engine") and m not in JOB_IDENTITY)
     ]
 
@@ -160,3 +182,21 @@ class TestSessionListImports:
         else:
             assert done.returncode == 2
             assert "Did you mean 'rerun-many', 'rerun'?" in output, output
+
+
+class TestPipelineRunStartup:
+    def test_a_run_that_succeeds_loads_no_aws_mcp_or_diagnosis_model(self, tmp_path: Path):
+        """`pipeline run --wait` of jobs that succeed loads the local engine and nothing
+        for the cloud, the MCP server or diagnosing failures; the CLI froze its heap (the
+        collector does not scan the imported modules again during the run nor at exit)."""
+        pipeline = tmp_path / "ok.yaml"
+        pipeline.write_text(
+            "name: ok\njobs:\n  - job_id: only\n    operations:\n      - operation_id: op\n"
+            "        config:\n          operation_type: command\n"
+            '          parameters: {command: ["true"]}\n'
+        )
+        modules = imported(tmp_path / "home", "pipeline", "run", str(pipeline), "--wait")
+        assert "bunsui_core.engine.local" in modules  # the probe sees the engine run
+        assert within(modules, RUN_NEVER) == []
+        frozen = int((tmp_path / "modules.txt.frozen").read_text())
+        assert frozen > 10_000, frozen

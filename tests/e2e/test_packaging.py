@@ -57,7 +57,7 @@ class TestWheel:
         """The wheel installs the `bunsui` and `bunsui-mcp` commands."""
         [entry_points] = [n for n in wheel.namelist() if n.endswith("entry_points.txt")]
         text = wheel.read(entry_points).decode()
-        assert "bunsui = bunsui_mcp.cli:main" in text
+        assert "bunsui = bunsui_mcp.cli_main:main" in text
         assert "bunsui-mcp = bunsui_mcp.server:main" in text
 
 

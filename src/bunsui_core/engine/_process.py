@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bunsui_core.engine import jobshim
@@ -26,8 +26,6 @@ from bunsui_core.engine.log_sink import DEFAULT_LOG_MAX_BYTES, LogSink
 from bunsui_core.engine.process_tree import cmdline, kill_descendants, kill_pids, read_stat
 from bunsui_core.engine.shim_server import ShimServer
 from bunsui_core.model.session import MemoryEnforcement
-
-TAIL_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -59,6 +57,9 @@ class ProcessResult:
     spawn_error: str | None = None
     oom_killed: bool = False
     memory_enforcement: MemoryEnforcement | None = None
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    """The logs' last bytes, as their files end."""
 
     @property
     def succeeded(self) -> bool:
@@ -275,7 +276,8 @@ def run_process(
 
     A timeout, the watchdog or a cancel kills the whole tree; when the attempt ends nothing
     it started is left running. `on_start(pid)` lets the caller record the shim's pid, so the
-    tree can still be killed if the caller itself dies.
+    tree can still be killed if the caller itself dies; when it raises, the tree is killed
+    and reaped first, then its exception is raised.
     """
     started = time.monotonic()
     limit = spec.memory_limit_mb
@@ -290,13 +292,12 @@ def run_process(
         LogSink(spec.stdout_path, spec.log_max_bytes),
         LogSink(spec.stderr_path, spec.log_max_bytes),
     )
-    monitor.attach(out, err)
     try:
         pid, status = _start_shim(spec, cgroup, shims, logs=(out.write_fd, err.write_fd))
     except (OSError, subprocess.SubprocessError) as exc:
-        for sink in (out, err):
+        for sink in (out, err):  # no process holds the pipes: nothing to copy
             sink.started()
-            sink.close()
+            sink.finished()
         if cgroup is not None:
             cgroup.remove()
         return ProcessResult(
@@ -313,9 +314,18 @@ def run_process(
         timeout_seconds=spec.timeout_seconds,
         on_timeout=lambda: live.kill(pid),
     )
-    monitor.watch(tree)
+    # One wake-up of the monitor: it copies the logs (the job blocks on a full pipe until
+    # then, losing nothing), samples the tree and keeps its clock.
+    monitor.watch(tree, out, err)
+    unrecorded: Exception | None = None
     if on_start is not None:
-        on_start(pid)
+        try:
+            on_start(pid)
+        except Exception as exc:
+            # A job whose start could not be recorded must not run on untracked: its tree is
+            # killed and reaped like any other, then the caller hears why.
+            unrecorded = exc
+            live.kill(pid)
     try:
         # Wait for the exit without reaping: until unwatched, the pid must stay the shim's.
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
@@ -331,7 +341,7 @@ def run_process(
     for sink in (out, err):
         sink.close()
     report = status.reports()
-    return _result(
+    result = _result(
         report,
         pid,
         os.waitstatus_to_exitcode(shim_status),
@@ -342,6 +352,9 @@ def run_process(
         enforcement=enforcement,
         limit_mb=limit,
     )
+    if unrecorded is not None:
+        raise unrecorded
+    return replace(result, stdout_tail=out.tail(), stderr_tail=err.tail())
 
 
 def _result(
@@ -384,15 +397,3 @@ def _result(
         oom_killed=oom_killed and not timed_out,
         memory_enforcement=enforcement,
     )
-
-
-def read_tail(path: Path, limit: int = TAIL_BYTES) -> str:
-    """The last `limit` bytes of a log as text (bad UTF-8 replaced), '' when absent."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - limit))
-            return handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""

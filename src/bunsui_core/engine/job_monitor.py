@@ -114,16 +114,12 @@ class JobMonitor:
         self._thread = threading.Thread(target=self._run, name="bunsui-job-monitor", daemon=True)
         self._thread.start()
 
-    def attach(self, *sinks: LogSink) -> None:
-        """Copy these pipes into their logs until every writer is gone."""
-        with self._lock:
-            self._new_sinks.extend(sinks)
-        self._wake()
-
-    def watch(self, tree: WatchedTree) -> None:
-        """Sample this tree and time it out until `unwatch`."""
+    def watch(self, tree: WatchedTree, *sinks: LogSink) -> None:
+        """Sample this tree and time it out until `unwatch`; copy these pipes into their
+        logs until every writer is gone."""
         with self._lock:
             self._trees.append(tree)
+            self._new_sinks.extend(sinks)
         self._wake()
 
     def unwatch(self, tree: WatchedTree) -> None:

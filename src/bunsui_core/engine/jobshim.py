@@ -8,12 +8,13 @@ recognises in a process's ancestry: a bunsui process below a shim is inside a jo
 
 The engine starts it once per run as a server (`--serve FD`) and clones it for each job
 attempt (see `serve`); started per attempt (where no server can be used) it still starts
-cheaply: run as a file (no `-m`, no site), it imports `os`, `signal`, `sys` and
+cheaply: run as a file (no `-m`, no site), it imports `gc`, `os`, `signal`, `sys` and
 `process_tree`, nothing else.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -166,6 +167,9 @@ def _job_child(payload: bytes, fds: list[int]) -> None:
     the job a second time."""
     import json  # noqa: PLC0415 - the server loaded it already
 
+    # Every page the clone writes is copied first: a collection would write to every
+    # object it visits (the server froze its heap, and this clone collects nothing).
+    gc.disable()
     out, err, status_fd = fds
     code = SPAWN_FAILED_EXIT
     try:
@@ -193,6 +197,10 @@ def serve(sock_fd: int) -> None:
     import struct  # noqa: PLC0415
 
     size = struct.calcsize(HEADER)
+    libc().prctl  # noqa: B018 - each clone would otherwise build this ctypes function anew
+    # Every clone shares this heap copy-on-write: frozen, no collection in the server visits
+    # (and so writes to) the objects of the clones' copies.
+    gc.freeze()
     with socket.socket(fileno=sock_fd) as sock:
         while True:
             header, fds, _flags, _addr = socket.recv_fds(sock, size, 3)
@@ -223,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["--serve"]:
         serve(int(args[1]))
-        return 0
+        # The runner waits for this exit when its run ends: nothing to flush (no output),
+        # no interpreter teardown to wait for.
+        os._exit(0)
     status_fd, cgroup, command = parse(args)
     return run_job(command, cgroup, status_fd, os.environ)
 

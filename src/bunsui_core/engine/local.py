@@ -8,7 +8,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
@@ -18,7 +18,6 @@ from bunsui_core.engine._process import (
     LiveProcessGroups,
     ProcessResult,
     ProcessSpec,
-    read_tail,
     run_process,
 )
 from bunsui_core.engine.cgroups import CgroupHost, discover
@@ -122,12 +121,21 @@ class _JobRecords:
 
     def save(self) -> None:
         """Store every unsaved record in one transaction."""
-        self.store.put_runs(
-            job_runs=[self.job_run] if self._job_unsaved else [],
-            operation_runs=list(self._operations_unsaved.values()),
+        self.save_together([self])
+
+    @staticmethod
+    def save_together(jobs: list[_JobRecords]) -> None:
+        """Store the unsaved records of several jobs in one transaction (jobs that ended in
+        the same scheduler tick)."""
+        if not jobs:
+            return
+        jobs[0].store.put_runs(
+            job_runs=[r.job_run for r in jobs if r._job_unsaved],
+            operation_runs=[op for r in jobs for op in r._operations_unsaved.values()],
         )
-        self._job_unsaved = False
-        self._operations_unsaved.clear()
+        for records in jobs:
+            records._job_unsaved = False
+            records._operations_unsaved.clear()
 
 
 _ACTIVE: set[LocalEngine] = set()
@@ -246,6 +254,9 @@ class LocalEngine:
             else:
                 runs[job_id] = JobRun(session_id=session.session_id, job_id=job_id)
         self.store.put_runs(job_runs=[r for r in runs.values() if r.job_id not in recorded])
+        # Made once here, not per job: each job only adds its own directories below.
+        self.settings.pipeline_state_dir(session.pipeline_id).mkdir(parents=True, exist_ok=True)
+        (self.settings.session_dir(session.session_id) / "jobs").mkdir(parents=True, exist_ok=True)
         pending = {j: None for j, r in runs.items() if r.status is RunStatus.PENDING}
         blocked = True
         deadline = (
@@ -254,7 +265,7 @@ class LocalEngine:
         self._next_heartbeat = time.monotonic() + self.heartbeat_seconds
         self._next_store_check = time.monotonic() + self.poll_seconds
         self.progress(f"session {session.session_id}: running {len(order)} jobs")
-        running: dict[Future[JobRun], str] = {}
+        running: dict[Future[_JobRecords], str] = {}
         interrupted = False
         with ThreadPoolExecutor(max_workers=pipeline.max_concurrent_jobs) as pool:
             try:
@@ -276,16 +287,13 @@ class LocalEngine:
                         break
                     # Wakes as soon as a job ends; the timeout only paces the checks below.
                     done, _ = wait(running, timeout=self.poll_seconds, return_when=FIRST_COMPLETED)
-                    blocked = False
-                    for future in done:
-                        job_id = running.pop(future)
-                        runs[job_id] = future.result()
-                        blocked = blocked or runs[job_id].status not in SATISFIED
+                    blocked = self._record_ended(done, running, runs)
                     self._check_external_stop(session.session_id, deadline)
             except KeyboardInterrupt:
                 # Kill before the pool's exit waits for its threads: they wait for their jobs.
                 self._stop(SessionStatus.CANCELLED)
                 interrupted = True
+        self._record_ended(list(running), running, runs)  # jobs an interrupt left unrecorded
         if self._stop_reason is not None:
             self._close_unstarted(runs, RunStatus.CANCELLED, "session stopped before the job ran")
         if interrupted:
@@ -294,6 +302,24 @@ class LocalEngine:
             return self._stop_reason
         failed = any(r.status not in SATISFIED for r in runs.values())
         return SessionStatus.FAILED if failed else SessionStatus.COMPLETED
+
+    def _record_ended(
+        self,
+        done: Iterable[Future[_JobRecords]],
+        running: dict[Future[_JobRecords], str],
+        runs: dict[str, JobRun],
+    ) -> bool:
+        """Store the ends of these finished jobs in one transaction; True when one of them
+        did not succeed (its dependents may now be blocked)."""
+        ended = []
+        for future in done:
+            del running[future]
+            ended.append(future.result())
+        _JobRecords.save_together(ended)
+        for records in ended:
+            runs[records.job_run.job_id] = records.job_run
+            self.progress(f"job {records.job_run.job_id}: {records.job_run.status}")
+        return any(r.job_run.status not in SATISFIED for r in ended)
 
     def _start_ready(
         self,
@@ -305,7 +331,7 @@ class LocalEngine:
         jobs: dict[str, Job],
         runs: dict[str, JobRun],
         pending: dict[str, None],
-        running: dict[Future[JobRun], str],
+        running: dict[Future[_JobRecords], str],
     ) -> None:
         """Submit every pending job whose dependencies are satisfied, up to the concurrency cap
         (`pending` holds only jobs not started, so a long finished head costs nothing)."""
@@ -395,15 +421,15 @@ class LocalEngine:
 
     def _run_job(
         self, session: Session, job: Job, cwd: Path | None, upstream: dict[str, str]
-    ) -> JobRun:
-        """Run a job's operations in order; the first failure ends the job.
+    ) -> _JobRecords:
+        """Run a job's operations in order; the first failure ends the job. Returns its
+        records, the job's end not yet stored.
 
         `upstream` maps each dependency to its work dir (an earlier session's for a job a
         rerun skipped), so downstream jobs always read the outputs that exist.
         """
         jobs_dir = self.settings.session_dir(session.session_id) / "jobs"
         workdir = jobs_dir / job.job_id / "work"
-        workdir.mkdir(parents=True, exist_ok=True)
         job_run = JobRun(
             session_id=session.session_id,
             job_id=job.job_id,
@@ -414,6 +440,41 @@ class LocalEngine:
         # Stored `running` with its first process's start, in the same transaction.
         records = _JobRecords(self.store, job_run)
         self.progress(f"job {job.job_id}: running")
+        try:
+            for directory in (workdir.parent, workdir):
+                directory.mkdir(exist_ok=True)
+            status = self._run_operations(
+                session, job, cwd, workdir=workdir, upstream=upstream, records=records
+            )
+        except Exception as exc:
+            # Its directories, logs or plan could not be made (a full disk, say): the job
+            # fails with the reason on record instead of staying `running` forever.
+            self._record_broken_job(session, job, exc)
+            status = RunStatus.FAILED
+        job_run = job_run.model_copy(
+            update={
+                "status": status,
+                "finished_at": utc_now(),
+                "error_summary": None
+                if status is RunStatus.COMPLETED
+                else f"{job.job_id}: {status}",
+            }
+        )
+        records.job(job_run)
+        return records  # stored by the scheduler with the other jobs that ended with it
+
+    def _run_operations(
+        self,
+        session: Session,
+        job: Job,
+        cwd: Path | None,
+        *,
+        workdir: Path,
+        upstream: dict[str, str],
+        records: _JobRecords,
+    ) -> RunStatus:
+        """The job's operations in order; after the first that does not complete, the rest
+        are skipped. Returns the job's status."""
         status = RunStatus.COMPLETED
         for operation in job.operations:
             if status is not RunStatus.COMPLETED:
@@ -430,19 +491,18 @@ class LocalEngine:
             status = self._run_operation(
                 session, job, operation, env, cwd or workdir, workdir=workdir, records=records
             )
-        job_run = job_run.model_copy(
-            update={
-                "status": status,
-                "finished_at": utc_now(),
-                "error_summary": None
-                if status is RunStatus.COMPLETED
-                else f"{job.job_id}: {status}",
-            }
+        return status
+
+    def _record_broken_job(self, session: Session, job: Job, exc: Exception) -> None:
+        """The error record of a job the engine itself could not run."""
+        self.store.add_error(
+            ErrorRecord(
+                session_id=session.session_id,
+                job_id=job.job_id,
+                kind=FailureKind.SPAWN_FAILED,
+                message=f"The engine could not run the job: {type(exc).__name__}: {exc}",
+            )
         )
-        records.job(job_run)
-        records.save()
-        self.progress(f"job {job.job_id}: {status}")
-        return job_run
 
     def _environment(
         self,
@@ -453,8 +513,7 @@ class LocalEngine:
         upstream: dict[str, str],
     ) -> dict[str, str]:
         config = operation.config
-        state_dir = self.settings.pipeline_state_dir(session.pipeline_id)
-        state_dir.mkdir(parents=True, exist_ok=True)
+        state_dir = self.settings.pipeline_state_dir(session.pipeline_id)  # made by _schedule
         pass_env = (*self.settings.engine.pass_env, *config.pass_env)
         if pass_env not in self._passable:
             # Matched once per run and pattern set, not per job against every variable.
@@ -636,8 +695,8 @@ class LocalEngine:
             elapsed_seconds=result.elapsed_seconds,
             stdout_path=str(spec.stdout_path),
             stderr_path=str(spec.stderr_path),
-            stdout_tail=read_tail(spec.stdout_path),
-            stderr_tail=read_tail(spec.stderr_path),
+            stdout_tail=result.stdout_tail,
+            stderr_tail=result.stderr_tail,
             nodes=facts.nodes,
             artifacts=facts.artifacts,
         )

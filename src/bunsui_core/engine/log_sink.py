@@ -14,6 +14,8 @@ from pathlib import Path
 CHUNK_BYTES = 65536
 DEFAULT_LOG_MAX_BYTES = 64 * 2**20
 JOIN_SECONDS = 2.0
+TAIL_BYTES = 4096
+"""How much of the end of a log an attempt's record keeps."""
 
 
 def _dropped_line(dropped: int, cap: int) -> bytes:
@@ -31,14 +33,21 @@ class LogSink:
         self._file_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(self._file_fd, 0o600)
         self._size = 0
+        self._tail = b""
+        """The file's last TAIL_BYTES, kept as written: the record's tail without a read."""
         self._done = threading.Event()
 
     def write(self, chunk: bytes) -> None:
         """Append what the job wrote, keeping the file under its cap."""
         os.write(self._file_fd, chunk)
         self._size += len(chunk)
+        self._tail = (self._tail + chunk[-TAIL_BYTES:])[-TAIL_BYTES:]
         if self._size > self.max_bytes:
             self._keep_tail()
+
+    def tail(self) -> str:
+        """The end of the log as text (bad UTF-8 replaced), once the copy has finished."""
+        return self._tail.decode("utf-8", errors="replace")
 
     def _keep_tail(self) -> None:
         """Rewrite the file as a note of what was dropped plus its newest half."""
@@ -50,6 +59,7 @@ class LogSink:
         os.lseek(self._file_fd, 0, os.SEEK_SET)
         os.write(self._file_fd, head + tail)
         self._size = len(head) + len(tail)
+        self._tail = (head + tail)[-TAIL_BYTES:]
 
     def finished(self) -> None:
         """Every writer is gone (EOF): close the pipe and the file."""

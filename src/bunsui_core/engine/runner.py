@@ -7,6 +7,7 @@ once; its output goes to `sessions/<id>/runner.log`.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import subprocess
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", required=True)
     parser.add_argument("session_id")
     args = parser.parse_args(argv)
+    # What is imported stays until exit: frozen, the collections a run's allocations trigger
+    # (and the interpreter's final one) do not scan it again (see bunsui_mcp.cli_main).
+    gc.freeze()
     settings = Settings.resolve(args.home)
     store = SqliteStore(settings.database_path)
     engine = LocalEngine(store, settings, progress=lambda m: print(m, flush=True))
@@ -66,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         store.close()
+        gc.freeze()
     print(f"session {session.session_id} ended {session.status}", flush=True)
     return 0
 

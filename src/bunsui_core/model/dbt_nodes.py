@@ -57,6 +57,8 @@ class NodeResult(BaseModel):
 class NodeSplit(BaseModel):
     """What a retry of a dbt job runs and keeps."""
 
+    model_config = ConfigDict(defer_build=True)  # built on first use, not at every import
+
     to_run: list[str] = Field(description="Nodes that failed or were skipped: run again.")
     to_skip: list[str] = Field(description="Nodes that succeeded: not run again.")
 

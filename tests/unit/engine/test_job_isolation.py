@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bunsui_core.config import EngineSettings, Settings
+from bunsui_core.engine._process import LiveProcessGroups, ProcessSpec, run_process
 from bunsui_core.engine.job_env import BASE_NAMES, job_environment
 from bunsui_core.engine.local import LocalEngine, cancel_active_runs
 from bunsui_core.errors import InvalidArgumentError, PipelineInvalidError
@@ -20,7 +21,7 @@ from bunsui_core.model.pipeline_loader import validate_pipeline_data
 from bunsui_core.model.session import RunStatus, SessionStatus
 from bunsui_core.store.base import update_session
 from bunsui_core.store.sqlite import SqliteStore
-from tests.conftest import command_job, pipeline_data, queue_session
+from tests.conftest import PY, command_job, pipeline_data, queue_session
 
 DUMP_ENV = (
     "import json, os, pathlib\n"
@@ -147,6 +148,32 @@ class TestNothingOutlivesItsJob:
         daemon_pid = int(pid_file.with_suffix(".daemon").read_text())
         assert not _alive(setsid_pid)
         assert not _alive(daemon_pid)
+
+    def test_a_job_whose_start_cannot_be_recorded_does_not_run_on(self, tmp_path):
+        """Recording the start fails (the store, say) while the job runs a 600 s tree: the
+        tree is killed and reaped before the failure reaches the caller; nothing runs
+        untracked."""
+        pid_file = tmp_path / "left.pid"
+        spec = ProcessSpec(
+            argv=[PY, "-c", LEAVE_BEHIND.format(pid_file=str(pid_file)) + "time.sleep(600)"],
+            env={"PATH": os.environ["PATH"]},
+            cwd=tmp_path,
+            stdout_path=tmp_path / "out",
+            stderr_path=tmp_path / "err",
+        )
+
+        def refuse(_pid: int) -> None:
+            deadline = time.monotonic() + 20
+            while not pid_file.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            raise RuntimeError("store unavailable")
+
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="store unavailable"):
+            run_process(spec, LiveProcessGroups(), on_start=refuse)
+        assert time.monotonic() - started < 30
+        assert not _alive(int(pid_file.read_text()))
+        assert not _alive(int(pid_file.with_suffix(".daemon").read_text()))
 
     @pytest.mark.slow
     def test_timeout_kills_processes_that_left_the_group(self, store, settings, tmp_path):

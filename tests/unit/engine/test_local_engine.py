@@ -91,13 +91,15 @@ class TestOrderAndConcurrency:
 
 class TestProcessContract:
     def test_environment_reaches_the_process(self, store, settings, tmp_path):
-        """Parameters, ids, attempt, work dir and upstream dirs arrive in the environment."""
+        """Parameters, ids, attempt, work dir, upstream dirs and the pipeline's state dir
+        (already made) arrive in the environment."""
         dump = (
             "import json, os, pathlib\n"
             "keys = ['BUNSUI_PARAMS', 'BUNSUI_SESSION_ID', 'BUNSUI_JOB_ID', 'BUNSUI_OPERATION_ID',"
             " 'BUNSUI_ATTEMPT', 'BUNSUI_WORKDIR', 'BUNSUI_UPSTREAM_DIRS', 'GREETING']\n"
-            "pathlib.Path(os.environ['BUNSUI_WORKDIR'], 'env.json').write_text("
-            "json.dumps({k: os.environ.get(k) for k in keys}))"
+            "found = {k: os.environ.get(k) for k in keys}\n"
+            "found['state_is_dir'] = os.path.isdir(os.environ['BUNSUI_STATE_DIR'])\n"
+            "pathlib.Path(os.environ['BUNSUI_WORKDIR'], 'env.json').write_text(json.dumps(found))"
         )
         write = (
             "import os, pathlib; pathlib.Path(os.environ['BUNSUI_WORKDIR'], 'x').write_text('1')"
@@ -122,6 +124,7 @@ class TestProcessContract:
         assert (env["BUNSUI_JOB_ID"], env["BUNSUI_OPERATION_ID"]) == ("down", "down-op")
         assert env["BUNSUI_ATTEMPT"] == "1"
         assert env["GREETING"] == "hi"
+        assert env["state_is_dir"] is True
         upstream = json.loads(env["BUNSUI_UPSTREAM_DIRS"])
         assert (Path(upstream["up"]) / "x").read_text() == "1"
 
@@ -144,6 +147,30 @@ class TestProcessContract:
         [error] = store.list_errors(session_id)
         assert error.kind is FailureKind.SPAWN_FAILED
         assert store.get_session(session_id).status is SessionStatus.FAILED
+
+    def test_a_job_the_engine_cannot_prepare_fails_on_record(self, store, settings):
+        """Its logs directory cannot be made (a file holds its name): before any process
+        started, the job is stored failed and finished with the reason, the session ends
+        failed, and the other job still runs."""
+        session = queue_session(
+            store, pipeline_data(command_job("blocked", "pass"), command_job("fine", "pass"))
+        )
+        job_dir = settings.session_dir(session.session_id) / "jobs" / "blocked"
+        job_dir.mkdir(parents=True)
+        (job_dir / "logs").write_text("not a directory")
+        LocalEngine(store, settings, poll_seconds=0.05).run(session.session_id)
+
+        final = store.get_session(session.session_id)
+        assert final.status is SessionStatus.FAILED
+        assert final.failed_jobs == ["blocked"]
+        runs = {r.job_id: r for r in store.list_job_runs(session.session_id)}
+        assert runs["blocked"].status is RunStatus.FAILED
+        assert runs["blocked"].finished_at is not None
+        assert runs["fine"].status is RunStatus.COMPLETED
+        [error] = store.list_errors(session.session_id)
+        assert error.job_id == "blocked"
+        assert error.kind is FailureKind.SPAWN_FAILED
+        assert "FileExistsError" in error.message
 
 
 class TestLimits:

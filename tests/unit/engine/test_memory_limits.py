@@ -131,7 +131,8 @@ class TestRuntimesThatReserveAddressSpace:
 
 class TestLogs:
     def test_logs_are_private_and_capped_keeping_the_tail(self, tmp_path):
-        """A job printing 1 MB into a 64 KiB cap keeps its last lines; log files are 0600."""
+        """A job printing 1 MB into a 64 KiB cap keeps its last lines, which its attempt's
+        record quotes; log files are 0600."""
         settings = Settings(home=tmp_path / "home", engine=EngineSettings(log_max_bytes=65536))
         store = SqliteStore(settings.database_path)
         code = "import sys\nfor i in range(20000): print(f'line {i:06d} ' + 'x' * 40)"
@@ -144,6 +145,7 @@ class TestLogs:
         assert text.startswith("[bunsui: ")
         assert "earlier bytes dropped" in text.splitlines()[0]
         assert text.rstrip().endswith("line 019999 " + "x" * 40)
+        assert attempt.stdout_tail == text[-4096:]  # the record keeps the file's own end
         for path in (stdout, Path(attempt.stderr_path)):
             assert stat.S_IMODE(path.stat().st_mode) == 0o600
         store.close()
