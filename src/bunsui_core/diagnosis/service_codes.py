@@ -399,7 +399,6 @@ CLICKHOUSE: dict[int, tuple[str, str]] = {
     210: ("NETWORK_ERROR", "CONNECTION_FAILED"),
     241: ("MEMORY_LIMIT_EXCEEDED", "SERVER_MEMORY_LIMIT"),
     243: ("NOT_ENOUGH_SPACE", "DISK_FULL"),
-    252: ("TOO_MANY_PARTS", "RATE_LIMITED"),  # inserts faster than merges: back off
     279: ("ALL_CONNECTION_TRIES_FAILED", "CONNECTION_FAILED"),
     497: ("ACCESS_DENIED", "PERMISSION_DENIED"),
     516: ("AUTHENTICATION_FAILED", "AUTHENTICATION_FAILED"),
@@ -505,7 +504,6 @@ CLASSES: dict[str, str] = {
     "BlockMissingException": "SERVICE_UNAVAILABLE",
     "FileAlreadyExistsException": "INVALID_REQUEST",
     "SchemaColumnConvertNotSupportedException": "INVALID_DATA",
-    "NoResourceAvailableException": "RESOURCE_EXHAUSTED",  # Flink: no free task slot
     "SemanticException": "CODE_DEFECT",
     "InvalidTableException": "MISSING_RESOURCE",
     # Delta Lake's optimistic-concurrency conflicts (docs.delta.io, "Concurrency control"):

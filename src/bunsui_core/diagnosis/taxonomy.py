@@ -206,12 +206,6 @@ _JVM_CLASSES: dict[str, str] = {
     "SQLTransactionRollbackException": "TRANSACTION_CONFLICT",
 }
 
-# Classes whose last name alone says something else (a JVM heap's OutOfMemoryError).
-_QUALIFIED_CLASSES: dict[str, str] = {
-    "torch.cuda.OutOfMemoryError": "GPU_OUT_OF_MEMORY",
-    "torch.OutOfMemoryError": "GPU_OUT_OF_MEMORY",
-}
-
 _GENERIC_CLASSES = frozenset(
     {
         "Exception",
@@ -756,10 +750,6 @@ _ORCHESTRATOR_PHRASES: dict[str, str] = {
     # a Kubernetes Job's or pod's activeDeadlineSeconds (reason DeadlineExceeded)
     "was active longer than specified deadline": "DEADLINE_EXCEEDED",
     "active on the node longer than the specified deadline": "DEADLINE_EXCEEDED",
-    "CUDA out of memory": "GPU_OUT_OF_MEMORY",  # PyTorch's allocator
-    "database is locked": "LOCK_WAIT_TIMEOUT",  # SQLite's SQLITE_BUSY: another writer holds it
-    "database disk image is malformed": "INVALID_DATA",  # SQLite's SQLITE_CORRUPT
-    "Host key verification failed": "INVALID_REQUEST",  # OpenSSH, like a TLS verification
     "Insufficient memory": "RESOURCE_EXHAUSTED",
     "Insufficient cpu": "RESOURCE_EXHAUSTED",
 }
@@ -874,8 +864,7 @@ def _class_candidates(text: str) -> list[Decoded]:
         if _is_prose(qualified, text, end) or _is_code(text, position, end):
             continue
         name = qualified.rsplit(".", 1)[-1]
-        qualified_family = _QUALIFIED_CLASSES.get(qualified)
-        family = (qualified_family, SPECIFIC) if qualified_family else _class_family(name)
+        family = _class_family(name)
         if family:
             found.append(Decoded(family[0], f"exception class {qualified}", family[1], position))
         elif name not in _GENERIC_CLASSES and (naming := _naming_family(name)):
@@ -1005,7 +994,6 @@ def emitted_codes() -> set[str]:
         *_PYTHON_BASES.values(),
         *(code for code, _ in _LIBRARY_CLASSES.values()),
         *_JVM_CLASSES.values(),
-        *_QUALIFIED_CLASSES.values(),
         *(code for _, code in _NAMING_RULES),
         *(code for code in _AWS_PREFIXED.values() if code),
         *(code for _, code in _AWS_FAMILIES),

@@ -188,49 +188,6 @@ CONVENTIONS = [
     ),
     # The job's own process out of memory is still increase_memory.
     ("MemoryError: Unable to allocate 3.2 GiB for an array", C.RESOURCE, A.INCREASE_MEMORY, False),
-    # Corpus-d conventions: GPU memory, SQLite's lock and corruption, a server refusing
-    # writes it cannot absorb, a cluster without a free slot, SSH host keys.
-    (
-        "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 512.00 MiB. GPU 0 "
-        "has a total capacity of 15.77 GiB of which 120.31 MiB is free.",
-        C.RESOURCE,
-        A.RETRY_WITH_SMALLER_BATCH,
-        False,
-    ),
-    (
-        "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB",
-        C.RESOURCE,
-        A.RETRY_WITH_SMALLER_BATCH,
-        False,
-    ),
-    ("java.lang.OutOfMemoryError: Java heap space", C.RESOURCE, A.INCREASE_MEMORY, False),
-    ("sqlite3.OperationalError: database is locked", C.TIMEOUT, A.RETRY_WITH_BACKOFF, True),
-    (
-        "sqlite3.DatabaseError: database disk image is malformed",
-        C.DATA,
-        A.FIX_CODE_OR_DATA,
-        False,
-    ),
-    (
-        "Code: 252. DB::Exception: Too many parts (3001). Merges are processing significantly "
-        "slower than inserts. (TOO_MANY_PARTS)",
-        C.THROTTLING,
-        A.RETRY_WITH_BACKOFF,
-        True,
-    ),
-    (
-        "org.apache.flink.runtime.jobmanager.scheduler.NoResourceAvailableException: Could not "
-        "acquire the minimum required resources.",
-        C.RESOURCE,
-        A.FIX_CONFIGURATION,
-        False,
-    ),
-    (
-        "Host key verification failed.\nfatal: Could not read from remote repository.",
-        C.CONFIGURATION,
-        A.FIX_CONFIGURATION,
-        False,
-    ),
     # AWS's ValidationError is a rejected parameter (CONFIGURATION); a library's is DATA.
     (
         "botocore.exceptions.ClientError: An error occurred (ValidationError) when calling the "
