@@ -24,7 +24,7 @@ ORACLE: dict[str, str] = {
     "ORA-00001": "INVALID_DATA",  # unique constraint violated
     "ORA-00018": "CONNECTIONS_EXHAUSTED",  # maximum number of sessions exceeded
     "ORA-00020": "CONNECTIONS_EXHAUSTED",  # maximum number of processes exceeded
-    "ORA-00054": "TRANSACTION_CONFLICT",  # resource busy and acquire with NOWAIT
+    "ORA-00054": "LOCK_WAIT_TIMEOUT",  # resource busy and acquire with NOWAIT/timeout expired
     "ORA-00060": "TRANSACTION_CONFLICT",  # deadlock detected while waiting for resource
     "ORA-00257": "DISK_FULL",  # archiver error: archive destination full
     "ORA-00900": "CODE_DEFECT",  # invalid SQL statement
@@ -59,11 +59,11 @@ ORACLE: dict[str, str] = {
     "ORA-03113": "CONNECTION_FAILED",  # end-of-file on communication channel
     "ORA-03114": "CONNECTION_FAILED",  # not connected to ORACLE
     "ORA-03135": "CONNECTION_FAILED",  # connection lost contact
-    "ORA-04030": "OUT_OF_MEMORY",  # out of process memory
-    "ORA-04031": "OUT_OF_MEMORY",  # unable to allocate shared memory
+    "ORA-04030": "SERVER_MEMORY_LIMIT",  # out of process memory (the server's PGA)
+    "ORA-04031": "SERVER_MEMORY_LIMIT",  # unable to allocate shared memory (SGA pool)
     "ORA-06550": "CODE_DEFECT",  # PL/SQL compilation error
     "ORA-12154": "INVALID_REQUEST",  # could not resolve the connect identifier
-    "ORA-12170": "NETWORK_TIMEOUT",  # TNS:Connect timeout occurred
+    "ORA-12170": "CONNECT_TIMEOUT",  # TNS:Connect timeout occurred
     "ORA-12514": "INVALID_REQUEST",  # listener does not currently know of service
     "ORA-12519": "CONNECTIONS_EXHAUSTED",  # no appropriate service handler found
     "ORA-12520": "CONNECTIONS_EXHAUSTED",  # no available handler for the server type
@@ -97,10 +97,10 @@ SQL_SERVER: dict[int, str] = {
     262: "PERMISSION_DENIED",  # permission denied in database
     515: "INVALID_DATA",  # cannot insert the value NULL
     547: "INVALID_DATA",  # statement conflicted with a constraint
-    701: "OUT_OF_MEMORY",  # insufficient system memory
+    701: "SERVER_MEMORY_LIMIT",  # insufficient system memory in resource pool
     1105: "DISK_FULL",  # could not allocate space: filegroup is full
     1205: "TRANSACTION_CONFLICT",  # chosen as the deadlock victim
-    1222: "DEADLINE_EXCEEDED",  # lock request time out period exceeded
+    1222: "LOCK_WAIT_TIMEOUT",  # lock request time out period exceeded
     2601: "INVALID_DATA",  # cannot insert duplicate key row (unique index)
     2627: "INVALID_DATA",  # violation of PRIMARY KEY / UNIQUE constraint
     2628: "INVALID_DATA",  # string or binary data would be truncated in column
@@ -114,7 +114,7 @@ SQL_SERVER: dict[int, str] = {
     9002: "DISK_FULL",  # the transaction log for database is full
     10053: "CONNECTION_FAILED",  # connection aborted by the host
     10054: "CONNECTION_FAILED",  # connection reset by the remote host
-    10060: "NETWORK_TIMEOUT",  # connection attempt timed out
+    10060: "CONNECT_TIMEOUT",  # connection attempt timed out
     10061: "CONNECTION_FAILED",  # target machine actively refused it
     10928: "RATE_LIMITED",  # Azure SQL: resource limit reached
     10929: "RATE_LIMITED",  # Azure SQL: minimum guarantee not met
@@ -241,7 +241,7 @@ MONGODB: dict[str, str] = {
     "TypeMismatch": "INVALID_DATA",
     "AuthenticationFailed": "AUTHENTICATION_FAILED",
     "IllegalOperation": "INVALID_REQUEST",
-    "LockTimeout": "DEADLINE_EXCEEDED",
+    "LockTimeout": "LOCK_WAIT_TIMEOUT",
     "NamespaceNotFound": "MISSING_RESOURCE",
     "IndexNotFound": "MISSING_RESOURCE",
     "MaxTimeMSExpired": "DEADLINE_EXCEEDED",
@@ -250,12 +250,12 @@ MONGODB: dict[str, str] = {
     "WriteConflict": "TRANSACTION_CONFLICT",
     "DocumentValidationFailure": "INVALID_DATA",
     "FailedToSatisfyReadPreference": "SERVICE_UNAVAILABLE",
-    "ExceededMemoryLimit": "OUT_OF_MEMORY",
+    "ExceededMemoryLimit": "SERVER_MEMORY_LIMIT",
     "PrimarySteppedDown": "SERVICE_UNAVAILABLE",
     "NetworkInterfaceExceededTimeLimit": "NETWORK_TIMEOUT",
     "NoSuchTransaction": "TRANSACTION_CONFLICT",
     "ExceededTimeLimit": "DEADLINE_EXCEEDED",
-    "QueryExceededMemoryLimitNoDiskUseAllowed": "OUT_OF_MEMORY",
+    "QueryExceededMemoryLimitNoDiskUseAllowed": "SERVER_MEMORY_LIMIT",
     "NotWritablePrimary": "SERVICE_UNAVAILABLE",
     "NotMaster": "SERVICE_UNAVAILABLE",
     "BSONObjectTooLarge": "INVALID_DATA",
@@ -277,7 +277,7 @@ REDIS: dict[str, str] = {
     "MASTERDOWN": "SERVICE_UNAVAILABLE",
     "TRYAGAIN": "SERVICE_UNAVAILABLE",
     "CROSSSLOT": "CODE_DEFECT",
-    "OOM command not allowed": "OUT_OF_MEMORY",
+    "OOM command not allowed": "SERVER_MEMORY_LIMIT",  # the server's maxmemory
     "READONLY You can't write": "SERVICE_UNAVAILABLE",
     "LOADING Redis is loading": "SERVICE_UNAVAILABLE",
     "BUSY Redis is busy": "SERVICE_UNAVAILABLE",
@@ -301,7 +301,7 @@ ELASTICSEARCH: dict[str, str] = {
     "x_content_parse_exception": "CODE_DEFECT",
     "query_shard_exception": "CODE_DEFECT",
     "script_exception": "CODE_DEFECT",
-    "circuit_breaking_exception": "RESOURCE_EXHAUSTED",
+    "circuit_breaking_exception": "SERVER_MEMORY_LIMIT",
     "too_many_buckets_exception": "RESOURCE_EXHAUSTED",
     "es_rejected_execution_exception": "RATE_LIMITED",
     "cluster_block_exception": "DISK_FULL",  # flood-stage watermark: read-only-allow-delete
@@ -313,7 +313,7 @@ ELASTICSEARCH: dict[str, str] = {
     "node_not_connected_exception": "CONNECTION_FAILED",
     "connect_transport_exception": "CONNECTION_FAILED",
     "receive_timeout_transport_exception": "NETWORK_TIMEOUT",
-    "process_cluster_event_timeout_exception": "NETWORK_TIMEOUT",
+    "process_cluster_event_timeout_exception": "SERVICE_UNAVAILABLE",  # the master's, a 503
 }
 
 # ---- Spark SQL error conditions (spark.apache.org/docs/latest/sql-error-conditions.html),
@@ -364,9 +364,9 @@ TRINO: dict[str, str] = {
     "HIVE_PARTITION_SCHEMA_MISMATCH": "INVALID_DATA",
     "HIVE_CURSOR_ERROR": "INVALID_DATA",
     "EXCEEDED_TIME_LIMIT": "DEADLINE_EXCEEDED",
-    "EXCEEDED_LOCAL_MEMORY_LIMIT": "OUT_OF_MEMORY",
-    "EXCEEDED_GLOBAL_MEMORY_LIMIT": "OUT_OF_MEMORY",
-    "CLUSTER_OUT_OF_MEMORY": "OUT_OF_MEMORY",
+    "EXCEEDED_LOCAL_MEMORY_LIMIT": "SERVER_MEMORY_LIMIT",
+    "EXCEEDED_GLOBAL_MEMORY_LIMIT": "SERVER_MEMORY_LIMIT",
+    "CLUSTER_OUT_OF_MEMORY": "SERVER_MEMORY_LIMIT",
     "NO_NODES_AVAILABLE": "SERVICE_UNAVAILABLE",
     "SERVER_STARTING_UP": "SERVICE_UNAVAILABLE",
     "QUERY_QUEUE_FULL": "RATE_LIMITED",
@@ -397,7 +397,7 @@ CLICKHOUSE: dict[int, tuple[str, str]] = {
     202: ("TOO_MANY_SIMULTANEOUS_QUERIES", "RATE_LIMITED"),
     209: ("SOCKET_TIMEOUT", "NETWORK_TIMEOUT"),
     210: ("NETWORK_ERROR", "CONNECTION_FAILED"),
-    241: ("MEMORY_LIMIT_EXCEEDED", "OUT_OF_MEMORY"),
+    241: ("MEMORY_LIMIT_EXCEEDED", "SERVER_MEMORY_LIMIT"),
     243: ("NOT_ENOUGH_SPACE", "DISK_FULL"),
     279: ("ALL_CONNECTION_TRIES_FAILED", "CONNECTION_FAILED"),
     497: ("ACCESS_DENIED", "PERMISSION_DENIED"),
@@ -435,7 +435,7 @@ AZURE: dict[str, str] = {
     "BlobNotFound": "MISSING_RESOURCE",  # 404
     "ContainerNotFound": "MISSING_RESOURCE",  # 404
     "ServerBusy": "RATE_LIMITED",  # 503: storage throttling, retry with backoff
-    "OperationTimedOut": "NETWORK_TIMEOUT",  # 500: the operation did not complete in time
+    "OperationTimedOut": "SERVICE_UNAVAILABLE",  # 500: a remote 5xx, retried with backoff
     "QuotaExceeded": "RESOURCE_EXHAUSTED",
     "SkuNotAvailable": "RESOURCE_EXHAUSTED",
     "InvalidTemplate": "INVALID_REQUEST",  # 400
@@ -531,8 +531,11 @@ GOOGLE_API_CORE: dict[str, str] = {
     "OutOfRange": "INVALID_DATA",
     "Aborted": "TRANSACTION_CONFLICT",
     "PermissionDenied": "PERMISSION_DENIED",
-    "GatewayTimeout": "NETWORK_TIMEOUT",
-    "RetryError": "DEADLINE_EXCEEDED",
+    "GatewayTimeout": "SERVICE_UNAVAILABLE",  # 504: a remote 5xx
+    # gRPC DEADLINE_EXCEEDED: the client's own deadline on one remote call, NETWORK by the
+    # labelling conventions (a deadline the job or its query exceeded is TIMEOUT)
+    "DeadlineExceeded": "NETWORK_TIMEOUT",
+    "RetryError": "NETWORK_TIMEOUT",  # the client's retry deadline on a remote call
 }
 
 

@@ -111,9 +111,9 @@ _LIBRARY_CLASSES: dict[str, tuple[str, int]] = {
     "TransactionException": ("TRANSACTION_CONFLICT", SPECIFIC),
     "NotImplementedException": ("CODE_DEFECT", SPECIFIC),
     # HTTP clients (requests, urllib3, httpx, aiohttp, http.client) and sockets
-    "ConnectTimeout": ("NETWORK_TIMEOUT", SPECIFIC),
+    "ConnectTimeout": ("CONNECT_TIMEOUT", SPECIFIC),
     "ReadTimeout": ("NETWORK_TIMEOUT", SPECIFIC),
-    "ConnectTimeoutError": ("NETWORK_TIMEOUT", SPECIFIC),
+    "ConnectTimeoutError": ("CONNECT_TIMEOUT", SPECIFIC),
     "ReadTimeoutError": ("NETWORK_TIMEOUT", SPECIFIC),
     "PoolTimeout": ("NETWORK_TIMEOUT", SPECIFIC),
     "NewConnectionError": ("CONNECTION_FAILED", SPECIFIC),
@@ -147,7 +147,6 @@ _LIBRARY_CLASSES: dict[str, tuple[str, int]] = {
     "ResourceExhausted": ("RATE_LIMITED", SPECIFIC),
     "ServiceUnavailable": ("SERVICE_UNAVAILABLE", SPECIFIC),
     "InternalServerError": ("SERVICE_UNAVAILABLE", SPECIFIC),
-    "DeadlineExceeded": ("DEADLINE_EXCEEDED", SPECIFIC),
     # process and orchestration libraries
     "TimeoutExpired": ("DEADLINE_EXCEEDED", SPECIFIC),
     "AirflowTaskTimeout": ("DEADLINE_EXCEEDED", SPECIFIC),
@@ -282,7 +281,8 @@ _NAMING_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("ModuleNotFound", "ImportModule", "ClassNotFound", "PackageNotFound"), "MISSING_MODULE"),
     (("FileNotFound", "NoSuchFile", "PathNotFound"), "MISSING_FILE"),
     (("NotFound", "NoSuch", "DoesNotExist", "NotExist"), "MISSING_RESOURCE"),
-    (("ReadTimeout", "ConnectTimeout", "SocketTimeout"), "NETWORK_TIMEOUT"),
+    (("ConnectTimeout", "ConnectionTimeout", "LoginTimeout"), "CONNECT_TIMEOUT"),
+    (("ReadTimeout", "SocketTimeout"), "NETWORK_TIMEOUT"),
     (("Timeout", "TimedOut", "Deadline"), "DEADLINE_EXCEEDED"),
     (("Connection", "Connect", "Disconnect", "Unreachable"), "CONNECTION_FAILED"),
     (("OutOfMemory", "MemoryError", "MemoryLimit"), "OUT_OF_MEMORY"),
@@ -445,7 +445,7 @@ _ERRNO_FAMILIES: dict[str, str] = {
     "EMLINK": "RESOURCE_EXHAUSTED",
     "EUSERS": "RESOURCE_EXHAUSTED",
     "ENOMEM": "OUT_OF_MEMORY",
-    "ETIMEDOUT": "NETWORK_TIMEOUT",
+    "ETIMEDOUT": "CONNECT_TIMEOUT",  # strerror "Connection timed out": no answer to connect
     "ECONNREFUSED": "CONNECTION_FAILED",
     "ECONNRESET": "CONNECTION_FAILED",
     "ECONNABORTED": "CONNECTION_FAILED",
@@ -510,11 +510,12 @@ _SQLSTATE_EXACT: dict[str, str] = {
     "3D000": "MISSING_RESOURCE",
     "3F000": "MISSING_RESOURCE",
     "53100": "DISK_FULL",
-    "53200": "OUT_OF_MEMORY",
+    "53200": "SERVER_MEMORY_LIMIT",  # the server's memory (work_mem...), not the job's
     "53300": "CONNECTIONS_EXHAUSTED",
     "57014": "DEADLINE_EXCEEDED",
     "HYT00": "DEADLINE_EXCEEDED",  # ODBC: timeout expired (query timeout)
-    "HYT01": "NETWORK_TIMEOUT",  # ODBC: connection timeout expired
+    "HYT01": "CONNECT_TIMEOUT",  # ODBC: connection timeout expired
+    "55P03": "LOCK_WAIT_TIMEOUT",  # PostgreSQL lock_not_available (lock_timeout, NOWAIT)
     "57P01": "SERVICE_UNAVAILABLE",
     "57P02": "SERVICE_UNAVAILABLE",
     "57P03": "SERVICE_UNAVAILABLE",
@@ -537,8 +538,8 @@ _SQLSTATE_CLASSES: dict[str, str] = {
 # the number, or the number's own meaning where that is only HY000 or broader than the number.
 _MYSQL_ERRORS: dict[int, tuple[str, str]] = {
     1021: ("ER_DISK_FULL", "DISK_FULL"),
-    1037: ("ER_OUTOFMEMORY", "OUT_OF_MEMORY"),  # HY001
-    1038: ("ER_OUT_OF_SORTMEMORY", "OUT_OF_MEMORY"),  # HY001
+    1037: ("ER_OUTOFMEMORY", "SERVER_MEMORY_LIMIT"),  # HY001, the server's memory
+    1038: ("ER_OUT_OF_SORTMEMORY", "SERVER_MEMORY_LIMIT"),  # HY001, "increase sort_buffer_size"
     1040: ("ER_CON_COUNT_ERROR", "CONNECTIONS_EXHAUSTED"),  # 08004, too many connections
     1044: ("ER_DBACCESS_DENIED_ERROR", "PERMISSION_DENIED"),
     1045: ("ER_ACCESS_DENIED_ERROR", "AUTHENTICATION_FAILED"),  # 28000
@@ -554,7 +555,7 @@ _MYSQL_ERRORS: dict[int, tuple[str, str]] = {
     1142: ("ER_TABLEACCESS_DENIED_ERROR", "PERMISSION_DENIED"),
     1143: ("ER_COLUMNACCESS_DENIED_ERROR", "PERMISSION_DENIED"),
     1146: ("ER_NO_SUCH_TABLE", "MISSING_RESOURCE"),  # 42S02
-    1205: ("ER_LOCK_WAIT_TIMEOUT", "DEADLINE_EXCEEDED"),
+    1205: ("ER_LOCK_WAIT_TIMEOUT", "LOCK_WAIT_TIMEOUT"),
     1206: ("ER_LOCK_TABLE_FULL", "RESOURCE_EXHAUSTED"),
     1213: ("ER_LOCK_DEADLOCK", "TRANSACTION_CONFLICT"),  # 40001
     1227: ("ER_SPECIFIC_ACCESS_DENIED_ERROR", "PERMISSION_DENIED"),
@@ -610,6 +611,7 @@ _PG_CONDITIONS: dict[str, str] = {
     "InvalidSchemaName": "3F000",
     "InvalidCatalogName": "3D000",
     "QueryCanceled": "57014",
+    "LockNotAvailable": "55P03",
     "SerializationFailure": "40001",
     "DeadlockDetected": "40P01",
     "UniqueViolation": "23505",
@@ -638,6 +640,8 @@ _PG_CONDITIONS: dict[str, str] = {
 _PG_MESSAGES: dict[str, str] = {
     "canceling statement due to statement timeout": "57014",
     "canceling statement due to user request": "57014",
+    "canceling statement due to lock timeout": "55P03",
+    "could not obtain lock on": "55P03",
     "deadlock detected": "40P01",
     "could not serialize access": "40001",
     "duplicate key value violates unique constraint": "23505",
@@ -675,7 +679,7 @@ _HTTP_STATUSES: dict[int, str] = {
     500: "SERVICE_UNAVAILABLE",
     502: "SERVICE_UNAVAILABLE",
     503: "SERVICE_UNAVAILABLE",
-    504: "NETWORK_TIMEOUT",
+    504: "SERVICE_UNAVAILABLE",  # a remote 5xx: NETWORK, retried with backoff
     507: "DISK_FULL",
 }
 # RFC 9110 reason phrases, as servers print them (Title Case).
@@ -701,7 +705,7 @@ _HTTP_REASONS: dict[str, int] = {
 # (`14 UNAVAILABLE:`) and Go (`rpc error: code = Unavailable`) print them.
 _GRPC_STATUSES: dict[str, str] = {
     "UNAVAILABLE": "SERVICE_UNAVAILABLE",
-    "DEADLINE_EXCEEDED": "DEADLINE_EXCEEDED",
+    "DEADLINE_EXCEEDED": "NETWORK_TIMEOUT",  # the client's deadline on the call
     "RESOURCE_EXHAUSTED": "RATE_LIMITED",
     "PERMISSION_DENIED": "PERMISSION_DENIED",
     "UNAUTHENTICATED": "AUTHENTICATION_FAILED",
@@ -730,7 +734,6 @@ _ORCHESTRATOR_REASONS: dict[str, str] = {
     "CreateContainerConfigError": "INVALID_REQUEST",
     "CreateContainerError": "INVALID_REQUEST",
     "RunContainerError": "INVALID_REQUEST",
-    "DeadlineExceeded": "DEADLINE_EXCEEDED",
     "FailedScheduling": "RESOURCE_EXHAUSTED",
     "MODULE_NOT_FOUND": "MISSING_MODULE",
     "ERR_MODULE_NOT_FOUND": "MISSING_MODULE",
@@ -744,6 +747,9 @@ _ORCHESTRATOR_PHRASES: dict[str, str] = {
     "maximum recursion depth exceeded": "CODE_DEFECT",  # CPython's RecursionError text
     "command not found": "MISSING_EXECUTABLE",  # POSIX shells (exit status 127)
     "executable file not found": "MISSING_EXECUTABLE",  # Go's os/exec (runc, Docker)
+    # a Kubernetes Job's or pod's activeDeadlineSeconds (reason DeadlineExceeded)
+    "was active longer than specified deadline": "DEADLINE_EXCEEDED",
+    "active on the node longer than the specified deadline": "DEADLINE_EXCEEDED",
     "Insufficient memory": "RESOURCE_EXHAUSTED",
     "Insufficient cpu": "RESOURCE_EXHAUSTED",
 }
@@ -795,6 +801,9 @@ _GRPC = (
     r"UNAUTHENTICATED|FAILED_PRECONDITION|ALREADY_EXISTS)\b|"
     r"\brpc error: code = ([A-Z][A-Za-z]+)\b"
 )
+# Kubernetes' reason for a Job or pod past its activeDeadlineSeconds; the same CamelCase word
+# is also gRPC's status in Go (`code = DeadlineExceeded`), so only a `reason` names it here.
+_K8S_DEADLINE = r"(?i:\breason\b)[\"':= ]{1,4}(DeadlineExceeded)\b"
 # pyodbc prints the SQLSTATE first: `('28000', "[28000] [Microsoft]...`.
 _ODBC_SQLSTATE = r"\('([0-9A-Z]{5})', [\"']\[[0-9A-Z]{5}\]"
 
@@ -842,10 +851,17 @@ def _is_prose(qualified: str, text: str, end: int) -> bool:
     return "." not in qualified and capitals <= 1 and not text.startswith(":", end)
 
 
+def _is_code(text: str, start: int, end: int) -> bool:
+    """A name in parentheses is a service's error code (botocore's `An error occurred
+    (ValidationError)`, Azure's and MongoDB's `(Code) message`): the code tables decide it."""
+    return text[start - 1 : start] == "(" and text.startswith(")", end)
+
+
 def _class_candidates(text: str) -> list[Decoded]:
     found = []
     for qualified, position in _finds(_CLASS_NAME, text):
-        if _is_prose(qualified, text, position + len(qualified)):
+        end = position + len(qualified)
+        if _is_prose(qualified, text, end) or _is_code(text, position, end):
             continue
         name = qualified.rsplit(".", 1)[-1]
         family = _class_family(name)
@@ -899,6 +915,10 @@ def _code_candidates(text: str) -> list[Decoded]:
         family = _GRPC_STATUSES.get(status)
         if family:
             found.append(Decoded(family, f"gRPC status {status}", SPECIFIC, position))
+    for _, position in _finds(_K8S_DEADLINE, text):
+        found.append(
+            Decoded("DEADLINE_EXCEEDED", "Kubernetes reason DeadlineExceeded", SPECIFIC, position)
+        )
     for reason, position in _finds(_reason_pattern(), text):
         found.append(
             Decoded(_ORCHESTRATOR_REASONS[reason], f"container reason {reason}", SPECIFIC, position)

@@ -475,7 +475,7 @@ EXAMPLES: list[Example] = [
         {},
     ),
     (
-        "LAMBDA_SERVICE_ERROR",
+        "AWS_THROTTLING",
         '{"error": "Lambda.EC2ThrottledException", "cause": "Lambda was throttled by Amazon EC2 '
         "during Lambda function initialization using the execution role provided for the "
         'function."}',
@@ -612,7 +612,7 @@ EXAMPLES: list[Example] = [
         {},
     ),
     (
-        "NETWORK_READ_TIMEOUT",
+        "NETWORK_CONNECT_TIMEOUT",
         "botocore.exceptions.ConnectTimeoutError: Connect timeout on endpoint URL: "
         '"https://sts.us-east-1.amazonaws.com/"',
         None,
@@ -625,13 +625,13 @@ EXAMPLES: list[Example] = [
         {},
     ),
     (
-        "NETWORK_READ_TIMEOUT",
+        "NETWORK_CONNECT_TIMEOUT",
         'Connect timeout on endpoint URL: "https://sts.us-east-1.amazonaws.com/"',
         None,
         {},
     ),
     ("NETWORK_READ_TIMEOUT", "socket.timeout: timed out", None, {}),
-    ("NETWORK_READ_TIMEOUT", "Error: connect ETIMEDOUT 10.0.4.12:443", None, {}),
+    ("NETWORK_CONNECT_TIMEOUT", "Error: connect ETIMEDOUT 10.0.4.12:443", None, {}),
     # ---- dependencies and data ---------------------------------------------------------------
     (
         "S3_OBJECT_MISSING",
@@ -752,7 +752,7 @@ EXPECTED_TOP_ACTION = {
     "STATES_TIMEOUT": A.INCREASE_TIMEOUT,
     "AWS_THROTTLING": A.RETRY_WITH_BACKOFF,
     "EXPIRED_CREDENTIALS": A.FIX_PERMISSIONS,
-    "MISSING_CREDENTIALS": A.FIX_CONFIGURATION,
+    "MISSING_CREDENTIALS": A.FIX_PERMISSIONS,
     "ACCESS_DENIED": A.FIX_PERMISSIONS,
     "ECS_IMAGE_PULL_FAILED": A.FIX_CONFIGURATION,
     "ECS_RESOURCE_INITIALIZATION": A.FIX_CONFIGURATION,
@@ -767,6 +767,7 @@ EXPECTED_TOP_ACTION = {
     "NETWORK_DNS_FAILURE": A.RETRY_WITH_BACKOFF,
     "NETWORK_ENDPOINT_UNREACHABLE": A.RETRY_WITH_BACKOFF,
     "NETWORK_READ_TIMEOUT": A.RETRY,
+    "NETWORK_CONNECT_TIMEOUT": A.RETRY_WITH_BACKOFF,
     "S3_OBJECT_MISSING": A.FIX_CODE_OR_DATA,
     "DATA_SCHEMA_VALIDATION": A.FIX_CODE_OR_DATA,
     "DATA_ENCODING": A.FIX_CODE_OR_DATA,

@@ -246,7 +246,7 @@ EXAMPLES = [
         "clickhouse_driver.errors.ServerException: Code: 241.\n"
         "DB::Exception: Memory limit (for query) exceeded: would use 9.31 GiB",
         C.RESOURCE,
-        "OUT_OF_MEMORY",
+        "SERVER_MEMORY_LIMIT",
     ),
     (
         "250001 (08001): Failed to connect to DB: acct.snowflakecomputing.com:443. "
@@ -311,7 +311,7 @@ EXAMPLES = [
     (
         "google.api_core.exceptions.RetryError: Deadline of 120.0s exceeded while"
         " calling target function",
-        C.TIMEOUT,
+        C.NETWORK,
         None,
     ),
 ]
