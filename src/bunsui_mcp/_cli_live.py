@@ -17,7 +17,7 @@ from typing import Any
 from bunsui_mcp._cli_layout import terminal_width
 
 DONE = frozenset({"completed", "skipped", "succeeded"})
-FAILED = frozenset({"failed", "timeout", "upstream_failed", "cancelled"})
+FAILED = frozenset({"failed", "timeout", "upstream_failed"})
 _JOB_STATUS = re.compile(r"^job (\S+): (\w+)")
 
 
@@ -49,13 +49,16 @@ class RunProgress:
             self._live.console.print(f"· {message}", markup=False, highlight=False)
 
     def summary(self) -> str:
-        """`2 done · 1 running · 0 failed · 00:12`."""
+        """`2 done · 1 running · 0 failed · 00:12`; after Ctrl-C `· 2 cancelled` too, since a
+        job someone stopped did not fail."""
         states = list(self.jobs.values())
         done = sum(s in DONE for s in states)
         running = states.count("running")
         failed = sum(s in FAILED for s in states)
+        cancelled = states.count("cancelled")
+        stopped = f" · {cancelled} cancelled" if cancelled else ""
         elapsed = _clock(time.monotonic() - self.started)
-        return f"{done} done · {running} running · {failed} failed · {elapsed}"
+        return f"{done} done · {running} running · {failed} failed{stopped} · {elapsed}"
 
     @contextmanager
     def shown(self) -> Iterator[RunProgress]:

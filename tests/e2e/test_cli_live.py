@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bunsui_mcp._cli_live import new_lines
+from bunsui_mcp._cli_live import RunProgress, new_lines
 from tests.conftest import command_job, pipeline_data
 from tests.e2e.test_cli import BUNSUI
 
@@ -78,6 +78,32 @@ class TestNewLines:
 
 
 @pytest.mark.slow
+class TestRunProgress:
+    def test_jobs_stopped_by_ctrl_c_count_as_cancelled_not_failed(self):
+        """The live line's counts come from the engine's own messages; after Ctrl-C the
+        stopped jobs are cancelled, which a person must not read as failures."""
+        progress = RunProgress()
+        for message in (
+            "job a: running",
+            "job b: running",
+            "job c: running",
+            "job c: failed",
+            "job a: cancelled",
+            "job b: cancelled",
+        ):
+            progress(message)
+        line = progress.summary()
+        assert line.startswith("0 done · 0 running · 1 failed · 2 cancelled · "), line
+
+    def test_no_cancelled_count_while_nothing_was_stopped(self):
+        progress = RunProgress()
+        progress("job a: running")
+        progress("job b: completed")
+        assert progress.summary().startswith("1 done · 1 running · 0 failed · 00:"), (
+            progress.summary()
+        )
+
+
 class TestLiveOutput:
     def test_follow_prints_every_line_once_until_the_job_ends(self, tmp_path):
         """`job logs --follow` streams a running job's output and returns when it ends."""
