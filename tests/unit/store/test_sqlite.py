@@ -318,6 +318,17 @@ class TestConcurrentWriters:
         assert final.version == writers
 
 
+def data_label(error_id: str, template: str) -> ErrorLabel:
+    """A person's DATA label on an error's template."""
+    return ErrorLabel(
+        error_id=error_id,
+        template=template,
+        category="DATA",
+        action="fix_code_or_data",
+        actor="alice",
+    )
+
+
 def listing_sql(
     store: SqliteStore, session_filter: SessionFilter, cursor: str | None = None
 ) -> str:
@@ -370,26 +381,9 @@ class TestQueryPlans:
         lookup still answers, through the template index rather than a scan."""
         store._db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
         wanted = [f"step {i} failed on <*>" for i in range(5_000)]
-        labels = [
-            ErrorLabel(
-                error_id=f"err-{i}",
-                template=wanted[i],
-                category="DATA",
-                action="fix_code_or_data",
-                actor="alice",
-            )
-            for i in (3, 4_999)
-        ]
+        labels = [data_label(f"err-{i}", wanted[i]) for i in (3, 4_999)]
         store.add_error_label(labels[0])
-        store.add_error_label(
-            ErrorLabel(
-                error_id="err-x",
-                template="not asked <*>",
-                category="DATA",
-                action="fix_code_or_data",
-                actor="alice",
-            )
-        )
+        store.add_error_label(data_label("err-x", "not asked <*>"))
         store.add_error_label(labels[1])
         seen: list[str] = []
         store._db.set_trace_callback(seen.append)
@@ -406,14 +400,7 @@ class TestQueryPlans:
         found by its template like any other (SQLite's JSON text would end at the NUL)."""
         utf16 = "Command exited with code <*>\nE\0r\0r\0o\0r\0"
         labels = [
-            ErrorLabel(
-                error_id=f"err-{i}",
-                template=template,
-                category="DATA",
-                action="fix_code_or_data",
-                actor="alice",
-            )
-            for i, template in enumerate([utf16, "E", "plain <*>"])
+            data_label(f"err-{i}", template) for i, template in enumerate([utf16, "E", "plain <*>"])
         ]
         for label in labels:
             store.add_error_label(label)
