@@ -852,9 +852,12 @@ def _is_prose(qualified: str, text: str, end: int) -> bool:
 
 
 def _is_code(text: str, start: int, end: int) -> bool:
-    """A name in parentheses is a service's error code (botocore's `An error occurred
-    (ValidationError)`, Azure's and MongoDB's `(Code) message`): the code tables decide it."""
-    return text[start - 1 : start] == "(" and text.startswith(")", end)
+    """A bare name in parentheses is a service's error code (botocore's `An error occurred
+    (ValidationError)`, Azure's and MongoDB's `(Code) message`): the code tables decide it.
+    A module-qualified one is a Python class, as SQLAlchemy wraps a driver's exception:
+    `(psycopg2.OperationalError) ...`, `(builtins.TimeoutError) ...`."""
+    name = text[start:end]
+    return "." not in name and text[start - 1 : start] == "(" and text.startswith(")", end)
 
 
 def _class_candidates(text: str) -> list[Decoded]:

@@ -196,6 +196,21 @@ CONVENTIONS = [
         A.FIX_CONFIGURATION,
         False,
     ),
+    # SQLAlchemy wraps a driver's exception as `(module.Class) message`: still a class.
+    (
+        "sqlalchemy.exc.OperationalError: (builtins.TimeoutError) timed out\n"
+        "(Background on this error at: https://sqlalche.me/e/20/e3q8)",
+        C.NETWORK,
+        A.RETRY,
+        True,
+    ),
+    (
+        "sqlalchemy.exc.OperationalError: (requests.exceptions.ConnectTimeout) "
+        "HTTPSConnectionPool(host='warehouse.internal', port=443): Max retries exceeded",
+        C.NETWORK,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
     (
         "pydantic_core._pydantic_core.ValidationError: 1 validation error for Shipment\n"
         "weight\n  Input should be a valid number",
