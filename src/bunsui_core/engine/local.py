@@ -343,20 +343,26 @@ class LocalEngine:
         wait(running)
         lost = []
         for future, job_id in list(running.items()):
-            if future.exception() is not None:  # its records went with its thread: failed
+            if (error := future.exception()) is not None:  # records went with its thread
                 del running[future]
                 runs[job_id] = runs[job_id].model_copy(
                     update={
                         "status": RunStatus.FAILED,
                         "finished_at": utc_now(),
-                        "error_summary": f"{job_id}: the engine failed: {future.exception()}",
+                        "error_summary": f"{job_id}: the engine failed: {error}",
                     }
                 )
                 lost.append(runs[job_id])
-        with contextlib.suppress(Exception):
-            self._record_ended(list(running), running, runs)
-            self.store.put_runs(job_runs=lost)
-            self._close_unstarted(runs, RunStatus.CANCELLED, "the engine stopped on an error")
+        # Each write on its own: one that fails must not keep the others from being tried.
+        for write in (
+            lambda: self._record_ended(list(running), running, runs),
+            lambda: self.store.put_runs(job_runs=lost),
+            lambda: self._close_unstarted(
+                runs, RunStatus.CANCELLED, "the engine stopped on an error"
+            ),
+        ):
+            with contextlib.suppress(Exception):
+                write()
 
     def _start_ready(
         self,
