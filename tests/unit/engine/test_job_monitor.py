@@ -13,7 +13,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bunsui_core.engine._process import LiveProcessGroups, ProcessSpec, run_process
+from bunsui_core.engine._process import (
+    DEFAULT_LOG_MAX_BYTES,
+    LiveProcessGroups,
+    ProcessSpec,
+    run_process,
+)
 from bunsui_core.engine.job_monitor import WatchedTree
 
 JOBS = 6
@@ -21,15 +26,24 @@ JOBS = 6
 SCRIPT = "import sys, time\nprint('job', sys.argv[1], flush=True)\ntime.sleep(0.6)\n"
 
 
-def _spec(tmp_path: Path, index: int, timeout: float | None = None) -> ProcessSpec:
+def _spec(
+    tmp_path: Path,
+    index: int,
+    timeout: float | None = None,
+    *,
+    argv: list[str] | None = None,
+    log_max_bytes: int = DEFAULT_LOG_MAX_BYTES,
+) -> ProcessSpec:
+    """Attempt `index` logging under tmp_path; SCRIPT unless another argv is given."""
     return ProcessSpec(
-        [sys.executable, "-c", SCRIPT, str(index)],
+        argv or [sys.executable, "-c", SCRIPT, str(index)],
         dict(os.environ),
         tmp_path,
         tmp_path / f"{index}.out",
         tmp_path / f"{index}.err",
         timeout_seconds=timeout,
         label="monitor-test",
+        log_max_bytes=log_max_bytes,
     )
 
 
@@ -104,16 +118,7 @@ def test_jobs_flooding_their_logs_do_not_delay_another_jobs_timeout(tmp_path):
     under the cap."""
 
     def spec(index: int, argv: list[str], timeout: float) -> ProcessSpec:
-        return ProcessSpec(
-            argv,
-            dict(os.environ),
-            tmp_path,
-            tmp_path / f"{index}.out",
-            tmp_path / f"{index}.err",
-            timeout_seconds=timeout,
-            label="monitor-test",
-            log_max_bytes=1 << 20,
-        )
+        return _spec(tmp_path, index, timeout, argv=argv, log_max_bytes=1 << 20)
 
     live = LiveProcessGroups()
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -135,7 +140,12 @@ def test_jobs_flooding_their_logs_do_not_delay_another_jobs_timeout(tmp_path):
 FULL_DISK_RUNNER = """
 import json, os, resource, sys
 from pathlib import Path
-from bunsui_core.engine._process import LiveProcessGroups, ProcessSpec, run_process
+from bunsui_core.engine._process import (
+    DEFAULT_LOG_MAX_BYTES,
+    LiveProcessGroups,
+    ProcessSpec,
+    run_process,
+)
 resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
 tmp = Path(sys.argv[1])
 job = (
