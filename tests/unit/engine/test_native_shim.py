@@ -9,6 +9,7 @@ import hashlib
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -155,6 +156,26 @@ def test_a_planted_or_altered_cached_shim_is_never_run(cache, tmp_path, plant):
     assert (binary.stat().st_uid, stat.S_IMODE(binary.stat().st_mode)) == (os.geteuid(), 0o700)
     assert run_process(_spec(tmp_path, ["true"]), LiveProcessGroups(), shims=shim).succeeded
     assert not marker.exists()
+
+
+LOAD = (
+    "import sys\n"
+    "from bunsui_core.engine.native_shim import load\n"
+    "shim = load()\n"
+    "sys.exit(0 if shim is not None else 1)\n"
+)
+
+
+@needs_cc
+def test_runs_starting_together_on_an_empty_cache_all_get_the_shim(cache):
+    """Four processes compile into the same empty cache at once: each gets a working shim,
+    and the cache ends with one whole binary whose digest matches, no temporary left."""
+    procs = [subprocess.Popen([sys.executable, "-c", LOAD]) for _ in range(4)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    [binary] = [p for p in cache.iterdir() if not p.name.endswith(".sha256")]
+    digest = binary.with_name(binary.name + ".sha256").read_text()
+    assert hashlib.sha256(binary.read_bytes()).hexdigest() == digest
+    assert sorted(p.name for p in cache.iterdir()) == [binary.name, binary.name + ".sha256"]
 
 
 @needs_cc
