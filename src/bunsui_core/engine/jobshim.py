@@ -6,6 +6,9 @@ after setsid or a double fork; when the command ends (or the shim gets SIGTERM) 
 reaps every descendant before exiting. Its own command line is what `job_identity`
 recognises in a process's ancestry: a bunsui process below a shim is inside a job.
 
+Where a C compiler exists the engine runs jobshim.c instead, which does the same for one job
+without a Python interpreter (see native_shim); this module is the fallback and the model.
+
 The engine starts it once per run as a server (`--serve FD`) and clones it for each job
 attempt (see `serve`); started per attempt (where no server can be used) it still starts
 cheaply: run as a file (no `-m`, no site), it imports `gc`, `os`, `signal`, `sys` and

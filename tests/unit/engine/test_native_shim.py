@@ -28,9 +28,9 @@ from bunsui_core.engine._process import (
     run_process,
 )
 from bunsui_core.engine.jobshim import NATIVE_PREFIX, is_shim_command
-from bunsui_core.engine.local import LocalEngine
+from bunsui_core.engine.local import LocalEngine, describe_failure
 from bunsui_core.engine.native_shim import SWITCH, NativeShim, load
-from bunsui_core.model.session import FailureKind, JobRun, RunStatus
+from bunsui_core.model.session import FailureKind, JobRun, OperationAttempt, RunStatus
 from bunsui_core.store.sqlite import SqliteStore
 from tests.conftest import command_job, pipeline_data, queue_session
 
@@ -298,6 +298,10 @@ def test_a_job_garbling_its_shims_status_pipe_gets_a_clear_outcome(tmp_path, job
         assert result.lost_report
         assert not result.succeeded
         assert result.exit_code is None
+        record = OperationAttempt(attempt=1, status=RunStatus.FAILED, started_at="now")
+        kind, text = describe_failure(record, result)
+        assert kind is FailureKind.EXIT_NONZERO
+        assert "without a readable report from its shim" in text
 
 
 def test_the_shim_used_here_is_the_one_the_fixture_names(job_shim):
