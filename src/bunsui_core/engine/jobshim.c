@@ -92,36 +92,9 @@ static void add(pid_t pid) {
     if (nfound < MAX_PIDS && !seen(pid)) found[nfound++] = pid;
 }
 
-/* Direct children of `pid` from /proc/PID/task/ * /children. */
-static void add_children(pid_t pid) {
-    char path[96];
-    char *end = put_str(put_num(put_str(path, "/proc/"), pid), "/task");
-    int dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0) return;
-    long n;
-    while ((n = syscall(SYS_getdents64, dir, names, sizeof names)) > 0) {
-        for (long at = 0; at < n;) {
-            unsigned short reclen = *(unsigned short *)(names + at + 16);
-            const char *task = names + at + 19;
-            at += reclen;
-            if (task[0] < '0' || task[0] > '9') continue;
-            put_str(put_str(put_str(end, "/"), task), "/children");
-            if (read_text(path) < 0) continue;
-            for (char *cursor = text; *cursor;) {
-                char *next;
-                long child = strtol(cursor, &next, 10);
-                if (next == cursor) break;
-                add((pid_t)child);
-                cursor = next;
-            }
-        }
-    }
-    close(dir);
-}
-
-/* The same walk for kernels without the children files: every process's parent from /proc. */
-static void add_children_by_scan(pid_t pid) {
-    int dir = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+/* visit(number, pid) for each numeric entry of a /proc directory (tasks or processes). */
+static void each_number(const char *directory, void (*visit)(long, pid_t), pid_t pid) {
+    int dir = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0) return;
     long n;
     while ((n = syscall(SYS_getdents64, dir, names, sizeof names)) > 0) {
@@ -129,13 +102,30 @@ static void add_children_by_scan(pid_t pid) {
             unsigned short reclen = *(unsigned short *)(names + at + 16);
             const char *name = names + at + 19;
             at += reclen;
-            pid_t ppid = 0;
-            if (name[0] >= '0' && name[0] <= '9' && read_stat((pid_t)atol(name), &ppid) &&
-                ppid == pid)
-                add((pid_t)atol(name));
+            if (name[0] >= '0' && name[0] <= '9') visit(atol(name), pid);
         }
     }
     close(dir);
+}
+
+/* The children one task of `pid` started, from /proc/PID/task/TID/children. */
+static void add_task_children(long task, pid_t pid) {
+    char path[96];
+    put_str(put_num(put_str(put_num(put_str(path, "/proc/"), pid), "/task/"), task), "/children");
+    if (read_text(path) < 0) return;
+    for (char *cursor = text; *cursor;) {
+        char *next;
+        long child = strtol(cursor, &next, 10);
+        if (next == cursor) break;
+        add((pid_t)child);
+        cursor = next;
+    }
+}
+
+/* For kernels without the children files: `candidate` if its parent is `pid`. */
+static void add_if_child(long candidate, pid_t pid) {
+    pid_t ppid = 0;
+    if (read_stat((pid_t)candidate, &ppid) && ppid == pid) add((pid_t)candidate);
 }
 
 /* Every descendant of this process, nearest first, into `found`. */
@@ -144,10 +134,13 @@ static void collect_descendants(void) {
     pid_t self = getpid();
     for (int i = -1; i < nfound; i++) {
         pid_t parent = i < 0 ? self : found[i];
-        if (has_children_files)
-            add_children(parent);
-        else
-            add_children_by_scan(parent);
+        if (has_children_files) {
+            char tasks[64];
+            put_str(put_num(put_str(tasks, "/proc/"), parent), "/task");
+            each_number(tasks, add_task_children, parent);
+        } else {
+            each_number("/proc", add_if_child, parent);
+        }
     }
 }
 

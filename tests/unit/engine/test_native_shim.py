@@ -33,6 +33,7 @@ from bunsui_core.engine.native_shim import SWITCH, NativeShim, load
 from bunsui_core.model.session import FailureKind, JobRun, OperationAttempt, RunStatus
 from bunsui_core.store.sqlite import SqliteStore
 from tests.conftest import command_job, pipeline_data, queue_session
+from tests.unit.engine.test_job_isolation import CANCEL_JOB, _alive
 
 needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler here")
 
@@ -309,37 +310,13 @@ def test_the_shim_used_here_is_the_one_the_fixture_names(job_shim):
     assert job_shim is None or isinstance(job_shim, NativeShim)
 
 
-# Leaves a setsid'd grandchild and a double-forked daemon behind, writes their pids, sleeps.
-TREE = """
-import os, subprocess, sys, time
-pid_file = sys.argv[1]
-setsid = subprocess.Popen(["sleep", "600"], start_new_session=True)
-if os.fork() == 0:
-    if os.fork() == 0:
-        os.setsid()
-        open(pid_file + ".daemon", "w").write(str(os.getpid()))
-        time.sleep(600)
-    os._exit(0)
-open(pid_file, "w").write(str(setsid.pid))
-time.sleep(600)
-"""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in {"Z", "X"}
-
-
 def test_sigterm_to_the_shim_alone_kills_the_whole_tree_and_it_still_reports(tmp_path, job_shim):
     """The runner's cancel signals the shim: it kills every descendant (setsid'd and
     double-forked ones too), reaps them and reports the command's death, under either shim."""
     pid_file = tmp_path / "left.pid"
     out = os.open(tmp_path / "o", os.O_WRONLY | os.O_CREAT, 0o600)
     status = _StatusPipe()
-    spec = _spec(tmp_path, [sys.executable, "-c", TREE, str(pid_file)])
+    spec = _spec(tmp_path, [sys.executable, "-c", CANCEL_JOB.format(pid_file=str(pid_file))])
     if job_shim is None:
         pid = _popen_shim(spec, None, (out, out), status.write_fd)
     else:
@@ -349,10 +326,10 @@ def test_sigterm_to_the_shim_alone_kills_the_whole_tree_and_it_still_reports(tmp
     status.close_write()
     os.close(out)
     deadline = time.monotonic() + 30
-    while not Path(f"{pid_file}.daemon").exists() or not pid_file.exists():
+    while not pid_file.with_suffix(".daemon").exists() or not pid_file.exists():
         assert time.monotonic() < deadline, "the job never started its tree"
         time.sleep(0.02)
-    left = [int(pid_file.read_text()), int(Path(f"{pid_file}.daemon").read_text())]
+    left = [int(pid_file.read_text()), int(pid_file.with_suffix(".daemon").read_text())]
     os.kill(pid, signal.SIGTERM)
     _, shim_status, _ = os.wait4(pid, 0)
     assert os.waitstatus_to_exitcode(shim_status) == 0
