@@ -104,22 +104,29 @@ def test_where_cc_exists_the_engine_runs_each_job_under_the_native_shim(cache, t
     assert stat.S_IMODE(Path(argv[0]).stat().st_mode) == 0o700
 
 
-@pytest.mark.parametrize("why", ["BUNSUI_NATIVE_SHIM=0", "no compiler on PATH"])
+@pytest.mark.parametrize(
+    "why", ["BUNSUI_NATIVE_SHIM=0", "no compiler on PATH", "a compiler that fails"]
+)
 def test_without_the_native_shim_jobs_run_under_the_python_one(cache, tmp_path, monkeypatch, why):
-    """Switched off, or with no `cc`, nothing is compiled and jobs run under a clone of the
-    Python shim server as before."""
+    """Switched off, with no `cc`, or with one that cannot build it, nothing is cached and
+    jobs run under a clone of the Python shim server as before."""
+    (tmp_path / "bin").mkdir()
     if why == "BUNSUI_NATIVE_SHIM=0":
         monkeypatch.setenv(SWITCH, "0")
-    else:
-        (tmp_path / "bin").mkdir()
+    elif why == "no compiler on PATH":
         monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    else:
+        broken = tmp_path / "bin" / "cc"
+        broken.write_text("#!/bin/sh\necho 'cc: internal compiler error' >&2\nexit 1\n")
+        broken.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
     assert load() is None
     runs = _run_jobs(tmp_path, _python_job("probe", PARENT_PROBE))
     assert runs["probe"].status is RunStatus.COMPLETED, runs["probe"]
     grandparent, _exe, argv = _parent_of(runs["probe"])
     assert grandparent == os.getpid()
     assert "--serve" in argv
-    assert not cache.exists()
+    assert not cache.exists() or list(cache.iterdir()) == []
 
 
 @needs_cc
