@@ -24,6 +24,7 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,8 @@ COMPILE_SECONDS = 120.0
 USAGE_EXIT = 2
 """The shim's exit without arguments: the probe that it runs here at all."""
 STATUS_FD = 3
+STALE_SECONDS = 86400.0
+"""Another version's cached shim unchanged this long is removed when a new one is cached."""
 SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 
 
@@ -189,7 +192,20 @@ def _compile(compiler: str, dir_fd: int, name: str) -> bytes | None:
     with contextlib.suppress(OSError):  # an unwritable cache costs the next process a compile
         _write_atomically(dir_fd, name, content, 0o700)
         _write_atomically(dir_fd, name + ".sha256", hashlib.sha256(content).hexdigest().encode())
+        _remove_stale(dir_fd, name)
     return content
+
+
+def _remove_stale(dir_fd: int, keep: str) -> None:
+    """Other versions' shims (and torn temporary files) untouched for a day: upgrades do not
+    leave their binaries behind for ever, and two installs in use do not undo each other."""
+    now = time.time()
+    for entry in os.scandir(dir_fd):
+        if NATIVE_PREFIX not in entry.name or entry.name.startswith((keep, f".{keep}")):
+            continue
+        with contextlib.suppress(OSError):
+            if now - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
+                os.unlink(entry.name, dir_fd=dir_fd)
 
 
 def _write_atomically(dir_fd: int, name: str, content: bytes, mode: int = 0o600) -> None:

@@ -173,6 +173,33 @@ def test_a_planted_or_altered_cached_shim_is_never_run(cache, tmp_path, plant):
     assert not marker.exists()
 
 
+@needs_cc
+def test_a_new_shim_removes_other_versions_untouched_for_a_day(cache):
+    """An upgrade compiles a new shim: another version's binary unchanged for two days goes,
+    one written an hour ago (another install in use) stays, and nothing else is touched."""
+    cache.mkdir(parents=True, mode=0o700)
+    old, recent, other = (
+        cache / f"{NATIVE_PREFIX}old",
+        cache / f"{NATIVE_PREFIX}recent",
+        cache / "notes",
+    )
+    for path in (old, old.with_name(old.name + ".sha256"), recent, other):
+        path.write_text("x")
+    for path, age in (
+        (old, 2 * 86400),
+        (old.with_name(old.name + ".sha256"), 2 * 86400),
+        (recent, 3600),
+        (other, 9 * 86400),
+    ):
+        os.utime(path, (time.time() - age, time.time() - age))
+    shim = load()
+    assert shim is not None
+    current = Path(shim.name).name
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        [current, current + ".sha256", recent.name, other.name]
+    )
+
+
 LOAD = (
     "import sys\n"
     "from bunsui_core.engine.native_shim import load\n"
