@@ -202,7 +202,24 @@ static void report(int fd, const char *line, size_t length) {
     do written = write(fd, line, length); while (written < 0 && errno == EINTR);
 }
 
-/* {"spawn_error": "WHAT: REASON"} on a line of its own, as JSON (bytes past ASCII escaped). */
+/* How many bytes at `s` form one well-formed UTF-8 character (as a strict decoder such as
+ * the runner's json reads it: no overlong form, no surrogate); 0 when they do not. */
+static int utf8_length(const unsigned char *s) {
+    int length = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : 2;
+    unsigned char low = 0x80, high = 0xbf; /* the second byte's range */
+    if (s[0] < 0xc2 || s[0] > 0xf4) return 0;
+    if (s[0] == 0xe0) low = 0xa0;
+    if (s[0] == 0xed) high = 0x9f;
+    if (s[0] == 0xf0) low = 0x90;
+    if (s[0] == 0xf4) high = 0x8f;
+    if (s[1] < low || s[1] > high) return 0;
+    for (int i = 2; i < length; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf) return 0;
+    return length;
+}
+
+/* {"spawn_error": "WHAT: REASON"} on a line of its own, as JSON: UTF-8 kept as it is (the
+ * command's name reads as the pipeline wrote it), a byte that is not UTF-8 as U+FFFD. */
 static int spawn_failed(int status_fd, const char *what, int error) {
     static char line[8192];
     const char *reason = strerror(error);
@@ -210,13 +227,17 @@ static int spawn_failed(int status_fd, const char *what, int error) {
     at += (size_t)snprintf(line, sizeof line, "\n{\"spawn_error\": \"");
     for (int part = 0; part < 3; part++) {
         const unsigned char *s = (const unsigned char *)(part == 0 ? what : part == 1 ? ": " : reason);
-        for (; *s && at < sizeof line - 16; s++) {
+        while (*s && at < sizeof line - 16) {
+            int length = *s >= 0x80 ? utf8_length(s) : 1;
             if (*s == '"' || *s == '\\')
                 at += (size_t)snprintf(line + at, sizeof line - at, "\\%c", *s);
-            else if (*s < 0x20 || *s >= 0x7f)
+            else if (*s < 0x20 || *s == 0x7f)
                 at += (size_t)snprintf(line + at, sizeof line - at, "\\u%04x", *s);
+            else if (length == 0)
+                at += (size_t)snprintf(line + at, sizeof line - at, "\\ufffd");
             else
-                line[at++] = (char)*s;
+                for (int i = 0; i < length; i++) line[at++] = (char)s[i];
+            s += length ? length : 1;
         }
     }
     at += (size_t)snprintf(line + at, sizeof line - at, "\"}\n");

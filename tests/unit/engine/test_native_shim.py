@@ -271,6 +271,23 @@ def test_a_command_that_cannot_start_is_exit_127_with_its_reason_on_record(tmp_p
     assert "bunsui-no-such-command: No such file or directory" in error.message
 
 
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [("bunsui-nö-such-命令", "bunsui-nö-such-命令"), ("bunsui-\udcff-such", None)],
+    ids=["utf8", "not-utf8"],
+)
+def test_a_command_name_past_ascii_is_on_record_as_written(tmp_path, job_shim, name, said):
+    """The reason a command could not start names it as the pipeline wrote it, not as
+    Latin-1 mojibake of its bytes; a byte that is not UTF-8 still leaves a readable report
+    (the native shim says U+FFFD, the Python one keeps the byte escaped)."""
+    result = run_process(_spec(tmp_path, [name]), LiveProcessGroups(), shims=job_shim)
+    assert result.exit_code == 127
+    assert result.spawn_error is not None
+    if said is None:
+        said = "bunsui-\ufffd-such" if job_shim is not None else name
+    assert result.spawn_error == f"{said}: No such file or directory"
+
+
 def test_a_missing_working_directory_is_a_spawn_error(tmp_path, job_shim):
     """The directory a job should start in is gone: a spawn error naming it, not a hang."""
     spec = ProcessSpec(
