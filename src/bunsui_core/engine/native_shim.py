@@ -10,8 +10,8 @@ digest written beside it; anything else is compiled again. The bytes checked are
 run: each process copies them once into a sealed memfd and execs that, so a job that rewrites
 the cache cannot change the shim of the jobs its runner starts after it.
 
-Without a compiler, a usable cache directory, or with `BUNSUI_NATIVE_SHIM=0`, `load` returns
-None and the engine runs today's Python shim server.
+Without a compiler, a usable cache directory, a memfd the host lets it execute, or with
+`BUNSUI_NATIVE_SHIM=0`, `load` returns None and the engine runs today's Python shim server.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class NativeShim:
     """A verified native shim of this process; `spawn` starts one job under it."""
 
     executable: str
-    """What posix_spawn runs: the sealed copy (/proc/self/fd/N), or the cache file."""
+    """What posix_spawn runs: the sealed copy, /proc/self/fd/N."""
     name: str
     """argv[0], the cache path: what `ps` shows and job_identity recognises."""
 
@@ -125,11 +125,14 @@ def _load(directory: str, compiler: str) -> NativeShim | None:
         return None
     path = os.path.join(directory, name)
     sealed = _sealed_copy(content)
-    if sealed is not None:
-        if _runs(f"/proc/self/fd/{sealed}", path):
-            return NativeShim(f"/proc/self/fd/{sealed}", path)
-        os.close(sealed)  # exec of a memfd refused here (vm.memfd_noexec): the file, then
-    return NativeShim(path, path) if _runs(path, path) else None
+    if sealed is None:
+        return None
+    if _runs(f"/proc/self/fd/{sealed}", path):
+        return NativeShim(f"/proc/self/fd/{sealed}", path)
+    # Exec of a memfd refused here (vm.memfd_noexec): running the cache file by its path
+    # instead would run whatever a job wrote there since the check, so the Python shim.
+    os.close(sealed)
+    return None
 
 
 def _private_directory(directory: str) -> int:

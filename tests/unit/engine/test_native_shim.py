@@ -252,6 +252,37 @@ def test_a_job_that_rewrites_the_cached_shim_changes_no_later_job(cache, tmp_pat
     assert not marker.exists()
 
 
+@needs_cc
+@pytest.mark.parametrize("refusal", ["no memfd", "memfd not executable"])
+def test_where_no_sealed_copy_can_run_jobs_run_under_the_python_shim(
+    cache, tmp_path, monkeypatch, refusal
+):
+    """A host that refuses a memfd or its exec (vm.memfd_noexec) gets the Python shim, never
+    the cache file run by its path: that file is whatever a job wrote there since the check."""
+    assert load() is not None  # a good shim is cached: the file would run
+    native_shim._load.cache_clear()
+    if refusal == "no memfd":
+
+        def refuse(*_args: object) -> int:
+            raise PermissionError(1, "memfd_create refused (vm.memfd_noexec=2)")
+
+        monkeypatch.setattr(os, "memfd_create", refuse)
+    else:
+        runs_here = native_shim._runs
+        monkeypatch.setattr(
+            native_shim,
+            "_runs",
+            lambda executable, name: (
+                not executable.startswith("/proc/self/fd/") and runs_here(executable, name)
+            ),
+        )
+    assert load() is None
+    runs = _run_jobs(tmp_path, _python_job("probe", PARENT_PROBE))
+    assert runs["probe"].status is RunStatus.COMPLETED, runs["probe"]
+    _grandparent, _exe, argv = _parent_of(runs["probe"])
+    assert "--serve" in argv
+
+
 def test_a_command_that_cannot_start_is_exit_127_with_its_reason_on_record(tmp_path, job_shim):
     """A command not on the job's PATH: the attempt ends 127, the reason is on record as a
     spawn failure, under either shim."""
