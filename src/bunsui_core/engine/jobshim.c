@@ -30,6 +30,9 @@
 #define KILL_ROUNDS 50 /* sweeps of SIGKILL; each catches processes forked during the last */
 #define KILL_DEADLINE_NS 2000000000LL
 #define MAX_PIDS 32768
+#ifndef PROC_TEXT_BYTES
+#define PROC_TEXT_BYTES 65536 /* one read of a /proc file (a test builds it smaller) */
+#endif
 
 extern char **environ;
 
@@ -38,7 +41,7 @@ extern char **environ;
  * it walks, so the two never share these buffers at once. */
 static pid_t found[MAX_PIDS];
 static int nfound;
-static char text[65536];
+static char text[PROC_TEXT_BYTES];
 static char names[16384];
 static int has_children_files;
 static volatile sig_atomic_t terminated;
@@ -108,18 +111,31 @@ static void each_number(const char *directory, void (*visit)(long, pid_t), pid_t
     close(dir);
 }
 
-/* The children one task of `pid` started, from /proc/PID/task/TID/children. */
+/* The children one task of `pid` started, from /proc/PID/task/TID/children, read whole
+ * however long: a pid cut at the end of one read continues in the next (cut short, it
+ * would name another process, one this shim would then kill). */
 static void add_task_children(long task, pid_t pid) {
     char path[96];
     put_str(put_num(put_str(put_num(put_str(path, "/proc/"), pid), "/task/"), task), "/children");
-    if (read_text(path) < 0) return;
-    for (char *cursor = text; *cursor;) {
-        char *next;
-        long child = strtol(cursor, &next, 10);
-        if (next == cursor) break;
-        add((pid_t)child);
-        cursor = next;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    long child = 0;
+    int digits = 0;
+    ssize_t n;
+    while ((n = read(fd, text, sizeof text)) > 0) {
+        for (ssize_t at = 0; at < n; at++) {
+            if (text[at] >= '0' && text[at] <= '9') {
+                child = child * 10 + (text[at] - '0');
+                digits++;
+            } else {
+                if (digits) add((pid_t)child);
+                child = 0;
+                digits = 0;
+            }
+        }
     }
+    if (n == 0 && digits) add((pid_t)child); /* the end of the file, not a failed read */
+    close(fd);
 }
 
 /* For kernels without the children files: `candidate` if its parent is `pid`. */

@@ -6,6 +6,7 @@ command that cannot start)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -418,3 +419,96 @@ def test_sigterm_to_the_shim_alone_kills_the_whole_tree_and_it_still_reports(tmp
     report = status.reports()
     assert os.waitstatus_to_exitcode(int(report["wait_status"])) == -signal.SIGKILL
     assert not any(_alive(p) for p in left)
+
+
+# Run as pid 1 of a new user and pid namespace, where pids can be chosen (ns_last_pid): a
+# decoy gets pid 123, the job's eleven children 12300-12310. The shim, built to read /proc
+# 63 bytes at a time, reads its job's children file ("12300 ... 12309 12310 ") in two reads:
+# the first ends in "123", the start of 12310, which is not the decoy's pid.
+PID_CUT_DRIVER = """
+import json, os, signal, subprocess, sys, time
+shim, ready = sys.argv[1], sys.argv[2]
+def next_pid(pid):
+    with open("/proc/sys/kernel/ns_last_pid", "w") as handle:
+        handle.write(str(pid - 1))
+next_pid(123)
+decoy = subprocess.Popen(["sleep", "60"])
+assert decoy.pid == 123, decoy.pid
+job = (
+    "import os, sys, time\\n"
+    "open('/proc/sys/kernel/ns_last_pid', 'w').write('12299')\\n"
+    "for _ in range(11):\\n"
+    "    if os.fork() == 0:\\n"
+    "        time.sleep(60)\\n"
+    "        os._exit(0)\\n"
+    f"open({ready!r}, 'w').close()\\n"
+    "time.sleep(60)\\n"
+)
+read, write = os.pipe()
+pid = os.posix_spawn(
+    shim,
+    [shim, "--status-fd", "3", "--cwd", "/", "--", sys.executable, "-c", job],
+    dict(os.environ),
+    file_actions=[(os.POSIX_SPAWN_DUP2, write, 3)],
+)
+os.close(write)
+deadline = time.monotonic() + 30
+while not os.path.exists(ready) and time.monotonic() < deadline:
+    time.sleep(0.02)
+os.kill(pid, signal.SIGTERM)
+os.waitpid(pid, 0)
+report = os.read(read, 4096).decode()
+def running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except OSError:
+        return False
+print(json.dumps({
+    "decoy_alive": decoy.poll() is None,
+    "children_running": [p for p in range(12300, 12311) if running(p)],
+    "report": report,
+}))
+"""
+
+
+@needs_cc
+def test_a_pid_cut_between_two_reads_of_proc_is_never_killed_as_another(tmp_path):
+    """A job with more children than one read of /proc holds (about 10,000 at the real size):
+    every child is still found and killed, and the start of a pid cut by the read's end is
+    not taken for a pid of its own, which would SIGKILL an unrelated process of this user."""
+    if subprocess.run(["unshare", "-Urpf", "--mount-proc", "true"], check=False).returncode:
+        pytest.skip("no user and pid namespaces here to choose pids in")
+    shim = tmp_path / "shim"
+    subprocess.run(
+        [
+            "cc",
+            *native_shim.CFLAGS,
+            "-DPROC_TEXT_BYTES=64",
+            "-o",
+            str(shim),
+            str(native_shim.SOURCE),
+        ],
+        check=True,
+    )
+    done = subprocess.run(
+        [
+            "unshare",
+            "-Urpf",
+            "--mount-proc",
+            sys.executable,
+            "-c",
+            PID_CUT_DRIVER,
+            str(shim),
+            str(tmp_path / "ready"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["children_running"] == []
+    assert '"wait_status": 9,' in seen["report"]  # the job itself was SIGKILLed
+    assert seen["decoy_alive"], "the shim killed pid 123, which was never its job's"
