@@ -206,10 +206,20 @@ static int has_children(void) {
     return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0;
 }
 
-/* The shim's resident memory so far (its peak: it only grows), without formatting /proc. */
+/* The shim's resident memory now, from /proc/self/statm (its second field, in pages). Not
+ * getrusage's ru_maxrss: exec keeps the peak of the image it replaced, and the runner
+ * starts the shim with posix_spawn (vfork), so that is the runner's own peak. Read into a
+ * buffer of its own: a SIGTERM now runs the walk over `text`. */
 static long own_rss_kb(void) {
-    struct rusage usage;
-    return getrusage(RUSAGE_SELF, &usage) == 0 ? usage.ru_maxrss : 0;
+    char statm[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, statm, sizeof statm - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    statm[n] = 0;
+    char *resident = strchr(statm, ' ');
+    return resident ? strtol(resident + 1, NULL, 10) * (sysconf(_SC_PAGESIZE) / 1024) : 0;
 }
 
 /* One write of a whole line; a full or closed pipe loses it (never blocks the shim). */

@@ -512,3 +512,26 @@ def test_a_pid_cut_between_two_reads_of_proc_is_never_killed_as_another(tmp_path
     assert seen["children_running"] == []
     assert '"wait_status": 9,' in seen["report"]  # the job itself was SIGKILLed
     assert seen["decoy_alive"], "the shim killed pid 123, which was never its job's"
+
+
+# 120 MiB touched, then exec: the new image starts with a fresh high-water mark, so no
+# sample of the tree after the exec sees the peak; only wait4's figure keeps it.
+SPIKE_THEN_EXEC = (
+    "import os\nspike = b'x' * (120 << 20)\nos.execv('/bin/sleep', ['sleep', '0.5'])\n"
+)
+
+
+def test_a_jobs_peak_is_its_own_under_a_runner_that_grew_large(tmp_path, job_shim):
+    """The shim reports its own size, not the runner's: wait4's figure for a job's brief
+    120 MiB peak is kept though the runner once held 300 MiB (a shim taking the runner's
+    peak for its own discards that figure and reports what the sampler happened to see)."""
+    ballast = b"r" * (300 << 20)
+    result = run_process(
+        _spec(tmp_path, [sys.executable, "-c", SPIKE_THEN_EXEC], timeout=30),
+        LiveProcessGroups(),
+        shims=job_shim,
+    )
+    assert len(ballast) == 300 << 20
+    assert result.exit_code == 0
+    assert result.peak_rss_mb is not None
+    assert 120 <= result.peak_rss_mb < 200
