@@ -9,6 +9,7 @@ from a double-forked, setsid'd process with a scrubbed environment. Both are ref
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ AGENT = ("--actor", "ai-agent")
 APPROVE_FROM_JOB = """
 import os, subprocess, sys, time, pathlib
 home, ticket, out = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
+out.joinpath("shim").write_text(os.readlink("/proc/%d/exe" % os.getppid()))
 approve = [{bunsui!r}, "--format", "json", "approval", "approve", ticket, "--reason", "job"]
 direct = subprocess.run(approve, capture_output=True, text=True)
 out.joinpath("direct.json").write_text(direct.stdout + direct.stderr)
@@ -64,10 +66,15 @@ def _pending_ticket(cli: Cli, tmp_path: Path) -> str:
 
 
 @pytest.mark.slow
-def test_a_job_cannot_approve_a_ticket_even_after_setsid_and_a_scrubbed_env(cli, tmp_path):
+@pytest.mark.parametrize("shim", ["native", "python"])
+def test_a_job_cannot_approve_a_ticket_even_after_setsid_and_a_scrubbed_env(cli, tmp_path, shim):
     """Both approvals from inside the job are PERMISSION_DENIED; the ticket stays pending and
     the audit records the refusals. The home runs jobs without a cgroup, so the escaped
-    process is caught by its process tree alone."""
+    process is caught by its process tree alone: below the native shim (where `cc` exists)
+    and below the Python one."""
+    if shim == "native" and shutil.which("cc") is None:
+        pytest.skip("no C compiler here: jobs run under the Python shim")
+    switch = {"BUNSUI_NATIVE_SHIM": "0" if shim == "python" else "1"}
     ticket_id = _pending_ticket(cli, tmp_path)
     (cli.home / "config.yaml").write_text("engine: {memory_enforcement: watchdog}\n")
     out = tmp_path / "out"
@@ -85,9 +92,11 @@ def test_a_job_cannot_approve_a_ticket_even_after_setsid_and_a_scrubbed_env(cli,
     pipeline = tmp_path / "sneaky.yaml"
     pipeline.write_text(yaml.safe_dump(pipeline_data(job, name="sneaky")))
 
-    session = cli.json("pipeline", "run", str(pipeline), "--wait", timeout=120)
+    session = cli.json("pipeline", "run", str(pipeline), "--wait", timeout=120, env=switch)
 
     assert session["status"] == "completed"
+    parent = (out / "shim").read_text()
+    assert parent.startswith("/memfd:bunsui-jobshim") if shim == "native" else "python" in parent
     for name, evidence in (("direct", "environment"), ("escaped", "process tree")):
         assert (out / f"{name}.code").read_text() != "0"
         refusal = json.loads((out / f"{name}.json").read_text())["error"]
