@@ -37,14 +37,23 @@
 extern char **environ;
 
 /* The walk below runs in the SIGTERM handler too: only async-signal-safe calls (open, read,
- * getdents64, kill), static buffers, no malloc or stdio. The main loop blocks SIGTERM while
- * it walks, so the two never share these buffers at once. */
+ * getdents64, kill, clock_gettime; numbers parsed here, not by strtol), static buffers, no
+ * malloc or stdio. The main loop blocks SIGTERM while it walks, so the two never share
+ * these buffers at once. */
 static pid_t found[MAX_PIDS];
 static int nfound;
 static char text[PROC_TEXT_BYTES];
 static char names[16384];
 static int has_children_files;
 static volatile sig_atomic_t terminated;
+
+/* The decimal number `s` starts with; -1 when it starts with no digit or is past INT_MAX. */
+static long parse_number(const char *s) {
+    long n = -1;
+    for (; *s >= '0' && *s <= '9'; s++)
+        if ((n = (n < 0 ? 0 : n * 10) + (*s - '0')) > 0x7fffffff) return -1;
+    return n;
+}
 
 static char *put_str(char *at, const char *s) {
     while (*s) *at++ = *s++;
@@ -80,8 +89,9 @@ static char read_stat(pid_t pid, pid_t *ppid) {
     put_str(put_num(put_str(path, "/proc/"), pid), "/stat");
     if (read_text(path) < 0) return 0;
     char *close_paren = strrchr(text, ')');
-    if (close_paren == NULL || close_paren[1] != ' ' || close_paren[2] == 0) return 0;
-    if (ppid != NULL) *ppid = (pid_t)strtol(close_paren + 3, NULL, 10);
+    if (close_paren == NULL || close_paren[1] != ' ' || close_paren[2] == 0 || close_paren[3] != ' ')
+        return 0;
+    if (ppid != NULL) *ppid = (pid_t)parse_number(close_paren + 4);
     return close_paren[2];
 }
 
@@ -105,7 +115,8 @@ static void each_number(const char *directory, void (*visit)(long, pid_t), pid_t
             unsigned short reclen = *(unsigned short *)(names + at + 16);
             const char *name = names + at + 19;
             at += reclen;
-            if (name[0] >= '0' && name[0] <= '9') visit(atol(name), pid);
+            long number = parse_number(name);
+            if (number >= 0) visit(number, pid);
         }
     }
     close(dir);
@@ -219,7 +230,8 @@ static long own_rss_kb(void) {
     if (n <= 0) return 0;
     statm[n] = 0;
     char *resident = strchr(statm, ' ');
-    return resident ? strtol(resident + 1, NULL, 10) * (sysconf(_SC_PAGESIZE) / 1024) : 0;
+    long pages = resident ? parse_number(resident + 1) : -1;
+    return pages > 0 ? pages * (sysconf(_SC_PAGESIZE) / 1024) : 0;
 }
 
 /* One write of a whole line; a full or closed pipe loses it (never blocks the shim). */
@@ -319,7 +331,7 @@ int main(int argc, char **argv) {
     const char *cgroup = NULL, *cwd = NULL;
     for (; i + 1 < argc && strcmp(argv[i], "--") != 0; i += 2) {
         if (strcmp(argv[i], "--status-fd") == 0)
-            status_fd = atoi(argv[i + 1]);
+            status_fd = (int)parse_number(argv[i + 1]); /* not a number: -1, the usage */
         else if (strcmp(argv[i], "--cgroup") == 0)
             cgroup = argv[i + 1];
         else if (strcmp(argv[i], "--cwd") == 0)
@@ -327,7 +339,7 @@ int main(int argc, char **argv) {
         else
             break;
     }
-    if (status_fd < 0 || i + 1 >= argc || strcmp(argv[i], "--") != 0) {
+    if (status_fd < 3 || i + 1 >= argc || strcmp(argv[i], "--") != 0) { /* 0-2: the job's */
         fprintf(stderr, "usage: %s --status-fd N [--cwd DIR] [--cgroup DIR] -- ARGV...\n", argv[0]);
         return 2;
     }

@@ -535,3 +535,20 @@ def test_a_jobs_peak_is_its_own_under_a_runner_that_grew_large(tmp_path, job_shi
     assert result.exit_code == 0
     assert result.peak_rss_mb is not None
     assert 120 <= result.peak_rss_mb < 200
+
+
+@needs_cc
+@pytest.mark.parametrize("status_fd", ["abc", "99999999999999999999", "-1", "1"])
+def test_a_status_fd_that_is_not_one_is_a_usage_error_not_a_job(cache, tmp_path, status_fd):
+    """The native shim runs nothing on a status fd it cannot use (not a number, past an int,
+    or the job's own stdio, which it would make non-blocking and close-on-exec)."""
+    marker = tmp_path / "ran"
+    done = subprocess.run(
+        [load().name, "--status-fd", status_fd, "--cwd", str(tmp_path), "--", "touch", str(marker)],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert b"usage:" in done.stderr
+    assert not marker.exists()
