@@ -3,10 +3,11 @@
 Oracle (ORA-/TNS-, python-oracledb DPY-/DPI-), SQL Server error numbers, the Kafka protocol
 error names (and librdkafka's), MongoDB's error code names, Redis error prefixes,
 Elasticsearch exception types, Spark SQL error classes, Trino's standard error names,
-ClickHouse's error codes, Snowflake's login failures and Azure's error codes, plus
-the exception classes their clients raise. Each table maps a documented code to the family
-(taxonomy.yaml) that the reference's own description of the code places it in; a code whose
-meaning depends on context (a generic "internal error") is left out, so its message decides.
+ClickHouse's error codes, SQLite's result codes and messages (sqlite_codes.py), Snowflake's
+login failures and Azure's error codes, plus the exception classes their clients raise. Each
+table maps a documented code to the family (taxonomy.yaml) that the reference's own description
+of the code places it in; a code whose meaning depends on context (a generic "internal error")
+is left out, so its message decides.
 Every pattern is case-sensitive where the vendor's spelling is, and bounded on both sides.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from bunsui_core.diagnosis import sqlite_codes
 from bunsui_core.diagnosis.patterns import TextPattern, raw_pattern
 
 # ---- Oracle: Database Error Messages (docs.oracle.com/en/database/oracle/oracle-database/19/
@@ -593,6 +595,9 @@ def _patterns() -> dict[str, TextPattern]:
             r"\b(?:ErrorCode|Code|code)[\"']?\s?[:=]\s?[\"']?([A-Z][A-Za-z]+)\b|"
             r"\(([A-Z][A-Za-z]+)\) |\b(AADSTS)\d{5,7}\b"
         ),
+        "sqlite": raw_pattern(r"\b(SQLITE_[A-Z]+(?:_[A-Z]+)*)\b"),
+        "sqlite_text": raw_pattern(rf"\b({_alternation(list(sqlite_codes.MESSAGES))})\b"),
+        "sqlite_error": raw_pattern(sqlite_codes.ERROR_MESSAGE),
         "snowflake": raw_pattern(
             rf"\b(39\d{{4}}) \([0-9A-Z]{{5}}\)|\bvendorCode: ?(39\d,\d{{3}})\b|"
             rf"\b({_alternation([k for k in SNOWFLAKE if not k.isdigit()])})\b"
@@ -645,6 +650,9 @@ _TABLES: dict[str, dict[str, str]] = {
         **{str(number): family for number, (_, family) in CLICKHOUSE.items()},
         **dict(CLICKHOUSE.values()),
     },
+    "sqlite": sqlite_codes.CODES,
+    "sqlite_text": sqlite_codes.MESSAGES,
+    "sqlite_error": sqlite_codes.ERRORS,
     "snowflake": SNOWFLAKE,
     "azure": {**AZURE, "AADSTS": "AUTHENTICATION_FAILED"},
 }
@@ -662,6 +670,9 @@ _LABELS = {
     "trino": "Trino error",
     "google": "google.api_core exception",
     "clickhouse": "ClickHouse error",
+    "sqlite": "SQLite result code",
+    "sqlite_text": "SQLite message",
+    "sqlite_error": "SQLite error",
     "snowflake": "Snowflake error",
     "azure": "Azure error",
 }
