@@ -3,11 +3,11 @@
 Oracle (ORA-/TNS-, python-oracledb DPY-/DPI-), SQL Server error numbers, the Kafka protocol
 error names (and librdkafka's), MongoDB's error code names, Redis error prefixes,
 Elasticsearch exception types, Spark SQL error classes, Trino's standard error names,
-ClickHouse's error codes, SQLite's result codes and messages (sqlite_codes.py), Snowflake's
-login failures and Azure's error codes, plus the exception classes their clients raise. Each
-table maps a documented code to the family (taxonomy.yaml) that the reference's own description
-of the code places it in; a code whose meaning depends on context (a generic "internal error")
-is left out, so its message decides.
+ClickHouse's error codes, DuckDB's error types, SQLite's result codes and messages
+(sqlite_codes.py), Snowflake's login failures and Azure's error codes, plus the exception
+classes their clients raise. Each table maps a documented code to the family (taxonomy.yaml)
+that the reference's own description of the code places it in; a code whose meaning depends
+on context (a generic "internal error") is left out, so its message decides.
 Every pattern is case-sensitive where the vendor's spelling is, and bounded on both sides.
 """
 
@@ -406,6 +406,27 @@ CLICKHOUSE: dict[int, tuple[str, str]] = {
     516: ("AUTHENTICATION_FAILED", "AUTHENTICATION_FAILED"),
 }
 
+# ---- DuckDB: the error type every client prints before the message (`Catalog Error: Table with
+# name t does not exist!`; Exception::ExceptionTypeToString in src/common/exception.cpp), by the
+# family its Python exception class has. Types other tools also print with another meaning
+# (Connection, IO, HTTP, Dependency, Serialization) are left to the message.
+DUCKDB: dict[str, str] = {
+    "Catalog": "MISSING_RESOURCE",
+    "Binder": "CODE_DEFECT",
+    "Parser": "CODE_DEFECT",
+    "Conversion": "INVALID_DATA",
+    "Constraint": "INVALID_DATA",
+    "Invalid Input": "INVALID_DATA",
+    "Out of Range": "INVALID_DATA",
+    "Mismatch Type": "INVALID_DATA",
+    "Out of Memory": "OUT_OF_MEMORY",  # DuckDB runs in the job's process (its memory_limit)
+    "Permission": "PERMISSION_DENIED",
+    "TransactionContext": "TRANSACTION_CONFLICT",  # a write-write conflict with another writer
+    "Not implemented": "CODE_DEFECT",
+    "Missing Extension": "MISSING_MODULE",
+    "Extension Autoloading": "MISSING_MODULE",
+}
+
 # ---- Snowflake login failures (docs.snowflake.com/user-guide/key-pair-auth-troubleshooting and
 # the connectors' error references): they print SQLSTATE 08001/08004, a connection class, but a
 # refused login is not a network failure, so the vendor code or its text decides.
@@ -595,6 +616,7 @@ def _patterns() -> dict[str, TextPattern]:
             r"\b(?:ErrorCode|Code|code)[\"']?\s?[:=]\s?[\"']?([A-Z][A-Za-z]+)\b|"
             r"\(([A-Z][A-Za-z]+)\) |\b(AADSTS)\d{5,7}\b"
         ),
+        "duckdb": raw_pattern(rf"\b({_alternation(list(DUCKDB))}) Error: "),
         "sqlite": raw_pattern(r"\b(SQLITE_[A-Z]+(?:_[A-Z]+)*)\b"),
         "sqlite_text": raw_pattern(rf"\b({_alternation(list(sqlite_codes.MESSAGES))})\b"),
         "sqlite_error": raw_pattern(sqlite_codes.ERROR_MESSAGE),
@@ -650,6 +672,7 @@ _TABLES: dict[str, dict[str, str]] = {
         **{str(number): family for number, (_, family) in CLICKHOUSE.items()},
         **dict(CLICKHOUSE.values()),
     },
+    "duckdb": DUCKDB,
     "sqlite": sqlite_codes.CODES,
     "sqlite_text": sqlite_codes.MESSAGES,
     "sqlite_error": sqlite_codes.ERRORS,
@@ -670,6 +693,7 @@ _LABELS = {
     "trino": "Trino error",
     "google": "google.api_core exception",
     "clickhouse": "ClickHouse error",
+    "duckdb": "DuckDB error type",
     "sqlite": "SQLite result code",
     "sqlite_text": "SQLite message",
     "sqlite_error": "SQLite error",

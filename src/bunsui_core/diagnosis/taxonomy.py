@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
-from bunsui_core.diagnosis import service_codes
+from bunsui_core.diagnosis import library_classes, service_codes
 from bunsui_core.diagnosis.patterns import TextPattern, raw_pattern
 
 SPECIFIC = 3
@@ -254,16 +254,23 @@ def _class_family(name: str) -> tuple[str, int] | None:
     """A class's family from the Python, library and JVM tables, else None."""
     if name in _GENERIC_CLASSES:
         return None
-    builtin = _python_builtin(name)
+    builtin = _python_builtin(name) or _python_builtin(library_classes.BASES.get(name, ""))
     if builtin:
         return builtin, SPECIFIC
     if name in _LIBRARY_CLASSES:
         return _LIBRARY_CLASSES[name]
-    if name in _JVM_CLASSES:
-        return _JVM_CLASSES[name], SPECIFIC
-    if name in service_codes.CLASSES:
-        return service_codes.CLASSES[name], SPECIFIC
-    return None
+    code = (
+        library_classes.FAMILIES.get(name)
+        or _JVM_CLASSES.get(name)
+        or service_codes.CLASSES.get(name)
+    )
+    return (code, SPECIFIC) if code else None
+
+
+def _qualified_family(qualified: str) -> tuple[str, int] | None:
+    """A module-qualified class whose bare name means another family elsewhere."""
+    code = library_classes.QUALIFIED.get(qualified)
+    return (code, SPECIFIC) if code else None
 
 
 # ---- CamelCase naming conventions -----------------------------------------------------------
@@ -762,7 +769,7 @@ _CLASS_NAME = (
     r"[A-Za-z0-9_]*(?:Error|Exception|Exit|Timeout|TimedOut|Failure|Fault|Expired|"
     r"NotFound|Denied|Forbidden|Unauthorized|Unauthenticated|Unavailable|Disconnected|Timedout|"
     r"Invalid|Read|Interrupt|Iteration|Exceeded|Exhausted|BadRequest|Conflict|Requests|"
-    r"Datetime)|socket\.(?:timeout|gaierror))\b"
+    r"Datetime|Timedelta|ResultFound|ResultsFound)|socket\.(?:timeout|gaierror))\b"
 )
 _PG_ERROR_CLASS = r"\bpsycopg2?\.errors\.([A-Za-z]+)\b"
 _ERRNO_NUMBER = r"(?i)\[?\berrno\]?[ :=]*(-?\d{1,4})\b"
@@ -818,13 +825,20 @@ def _words_alternation(words: list[str]) -> str:
 
 
 @cache
+def _standard_phrases() -> dict[str, str]:
+    """Standard messages (orchestrators', shells', libraries'), lower-cased, to their family."""
+    phrases = {**_ORCHESTRATOR_PHRASES, **library_classes.MESSAGES}
+    return {phrase.lower(): code for phrase, code in phrases.items()}
+
+
+@cache
 def _reason_pattern() -> TextPattern:
     return raw_pattern(rf"\b({_words_alternation(list(_ORCHESTRATOR_REASONS))})\b")
 
 
 @cache
 def _phrase_pattern() -> TextPattern:
-    phrases = [*_strerror_table(), *_PG_MESSAGES, *(p.lower() for p in _ORCHESTRATOR_PHRASES)]
+    phrases = [*_strerror_table(), *_PG_MESSAGES, *_standard_phrases()]
     return raw_pattern(rf"(?i)\b({_words_alternation(phrases)})\b")
 
 
@@ -867,7 +881,7 @@ def _class_candidates(text: str) -> list[Decoded]:
         if _is_prose(qualified, text, end) or _is_code(text, position, end):
             continue
         name = qualified.rsplit(".", 1)[-1]
-        family = _class_family(name)
+        family = _qualified_family(qualified) or _class_family(name)
         if family:
             found.append(Decoded(family[0], f"exception class {qualified}", family[1], position))
         elif name not in _GENERIC_CLASSES and (naming := _naming_family(name)):
@@ -958,7 +972,7 @@ def _vendor_code_candidates(text: str) -> list[Decoded]:
 def _phrase_candidates(text: str) -> list[Decoded]:
     found = []
     strerrors = _strerror_table()
-    orchestrator = {p.lower(): c for p, c in _ORCHESTRATOR_PHRASES.items()}
+    orchestrator = _standard_phrases()
     for phrase, position in _finds(_phrase_pattern(), text):
         key = phrase.lower()
         if key in _PG_MESSAGES:
@@ -1010,5 +1024,8 @@ def emitted_codes() -> set[str]:
         *_GRPC_STATUSES.values(),
         *_ORCHESTRATOR_REASONS.values(),
         *_ORCHESTRATOR_PHRASES.values(),
+        *library_classes.FAMILIES.values(),
+        *library_classes.QUALIFIED.values(),
+        *library_classes.MESSAGES.values(),
         *service_codes.emitted_codes(),
     }

@@ -128,6 +128,193 @@ VOCABULARIES = [
     # SQLITE_MISUSE / SQLITE_RANGE: the caller used the API wrongly
     ("Error: SQLITE_RANGE: column index out of range", C.APPLICATION, A.FIX_CODE_OR_DATA, False),
     ("sqlite3.DataError: string or blob too big", C.DATA, A.FIX_CODE_OR_DATA, False),
+    # ---- numpy: https://numpy.org/doc/stable/reference/routines.exceptions.html ----
+    ("numpy.linalg.LinAlgError: Singular matrix", C.DATA, A.FIX_CODE_OR_DATA, False),
+    (
+        "numpy.exceptions.DTypePromotionError: The DType <class 'numpy.dtypes.StrDType'> could "
+        "not be promoted by <class 'numpy.dtypes.Float64DType'>.",
+        C.APPLICATION,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "numpy._core._exceptions._UFuncNoLoopError: ufunc 'add' did not contain a loop with "
+        "signature matching types (dtype('<U3'), dtype('int64')) -> None",
+        C.APPLICATION,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    # ---- pandas.errors: https://pandas.pydata.org/docs/reference/testing.html ----
+    (
+        "pandas.errors.IntCastingNaNError: Cannot convert non-finite values (NA or inf) to integer",
+        C.DATA,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "pandas.errors.UndefinedVariableError: name 'region' is not defined",
+        C.APPLICATION,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "pandas.errors.SpecificationError: nested renamer is not supported",
+        C.APPLICATION,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "pandas.errors.OutOfBoundsTimedelta: Cannot cast 106752 days 00:00:00 to unit='ns' "
+        "without overflow.",
+        C.DATA,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    # ---- pyarrow (pyarrow/error.pxi): https://arrow.apache.org/docs/python/api/misc.html ----
+    ("pyarrow.lib.ArrowIndexError: Index 12 out of bounds", C.DATA, A.FIX_CODE_OR_DATA, False),
+    (
+        "pyarrow.lib.ArrowCapacityError: array cannot contain more than 2147483646 bytes, "
+        "have 2147489000",
+        C.DATA,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    # ---- polars: https://docs.pola.rs/api/python/stable/reference/exceptions.html ----
+    (
+        'polars.exceptions.ColumnNotFoundError: unable to find column "net_amount"; valid '
+        'columns: ["id", "gross_amount"]',
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "polars.exceptions.InvalidOperationError: cannot cast List type (inner: 'Int64', to: "
+        "'String')",
+        C.APPLICATION,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    ("polars.exceptions.NoDataError: empty CSV", C.DATA, A.FIX_CODE_OR_DATA, False),
+    (
+        "polars.exceptions.ShapeError: unable to append to a DataFrame of width 4 with a "
+        "DataFrame of width 3",
+        C.DATA,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "polars.exceptions.ModuleUpgradeRequiredError: pyarrow>=11.0.0 is required",
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    # ---- DuckDB error types (src/common/exception.cpp), as the CLI and clients print them:
+    # https://duckdb.org/docs/stable/clients/python/known_issues / duckdb's exception.cpp ----
+    (
+        "Error: Catalog Error: Table with name daily_sales does not exist!",
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "duckdb.duckdb.ConversionException: Conversion Error: Could not convert string 'n/a' "
+        "to INT32",
+        C.DATA,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        'Error: Missing Extension Error: Catalog "pg" requires extension "postgres_scanner"',
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "Error: TransactionContext Error: Catalog write-write conflict on create with "
+        '"daily_sales"',
+        C.APPLICATION,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    (
+        "Error: Out of Memory Error: could not allocate block of size 256.0 KiB "
+        "(4.0 GiB/4.0 GiB used)",
+        C.RESOURCE,
+        A.INCREASE_MEMORY,
+        False,
+    ),
+    # ---- sqlalchemy.exc: https://docs.sqlalchemy.org/en/20/core/exceptions.html ----
+    (
+        "sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 reached, "
+        "connection timed out, timeout 30.00",
+        C.RESOURCE,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    (
+        "sqlalchemy.exc.PendingRollbackError: This Session's transaction has been rolled back "
+        "due to a previous exception during flush.",
+        C.APPLICATION,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "sqlalchemy.exc.NoResultFound: No row was found when one was required",
+        C.DATA,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "sqlalchemy.exc.NoReferencedTableError: Foreign key associated with column "
+        "'orders.customer_id' could not find table 'customers'",
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    # ---- psycopg2 pool: https://www.psycopg.org/docs/pool.html ----
+    ("psycopg2.pool.PoolError: connection pool exhausted", C.RESOURCE, A.RETRY_WITH_BACKOFF, True),
+    # ---- pydantic: https://docs.pydantic.dev/latest/api/errors/ ----
+    (
+        "pydantic.errors.PydanticImportError: `BaseSettings` has been moved to the "
+        "`pydantic-settings` package.",
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "pydantic.errors.PydanticUserError: A non-annotated attribute was detected: `rate = 3`.",
+        C.APPLICATION,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    # ---- PyTorch / CUDA: https://pytorch.org/docs/stable/notes/cuda.html ----
+    (
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a "
+        "total capacity of 15.77 GiB of which 1.02 GiB is free.",
+        C.RESOURCE,
+        A.RETRY_WITH_SMALLER_BATCH,
+        False,
+    ),
+    (
+        "RuntimeError: CUDA out of memory. Tried to allocate 512.00 MiB (GPU 0; 11.17 GiB "
+        "total capacity; 10.10 GiB already allocated)",
+        C.RESOURCE,
+        A.RETRY_WITH_SMALLER_BATCH,
+        False,
+    ),
+    (
+        "RuntimeError: CUDA error: device-side assert triggered\nCUDA kernel errors might be "
+        "asynchronously reported at some other API call",
+        C.APPLICATION,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "RuntimeError: CUDA error: no kernel image is available for execution on the device",
+        C.CONFIGURATION,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
 ]
 
 
@@ -156,6 +343,38 @@ def test_vocabulary_code_is_decoded(message, category, action, transient):
 )
 def test_words_that_only_look_like_sqlite_codes_decode_nothing(prose):
     """SQLite's names and texts match with their own spelling, case and boundaries."""
+    assert taxonomy.decode(prose) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        # the same bare names in other libraries keep their own meaning
+        ("openai.error.InvalidRequestError: model not found", "INVALID_REQUEST"),
+        ("TimeoutError: [Errno 110] Connection timed out", "CONNECT_TIMEOUT"),
+        ("java.lang.OutOfMemoryError: Java heap space", "OUT_OF_MEMORY"),
+    ],
+)
+def test_qualified_classes_do_not_leak_to_their_bare_names(message, code):
+    """sqlalchemy.exc.TimeoutError is a pool exhausted, torch.OutOfMemoryError the GPU's; the
+    same bare names elsewhere are still what they say."""
+    decoded = taxonomy.decode(message)
+    assert decoded is not None
+    assert decoded.code == code
+
+
+@pytest.mark.parametrize(
+    "prose",
+    [
+        "Connection Error: could not reach db.internal:5432",  # not DuckDB's closed handle
+        "see the Catalog Error page",  # a DuckDB type only with `: ` after it
+        "Catalog error: lower case is not DuckDB's spelling",
+        "an ArgumentError in my notes",  # a bare SQLAlchemy name without its module
+        "we saw cuda out-of-memory twice",
+    ],
+)
+def test_words_that_only_look_like_library_codes_decode_nothing(prose):
+    """Library types and qualified classes match with their own spelling and context."""
     assert taxonomy.decode(prose) is None
 
 

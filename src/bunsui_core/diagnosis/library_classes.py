@@ -1,0 +1,111 @@
+"""Exception classes of the data libraries jobs run with, as each library's source defines them.
+
+A class that subclasses a Python builtin is read through that builtin (BASES), so it lands
+where Python's own hierarchy puts its base; a class of its own (or one whose base misleads)
+names its family directly (FAMILIES). Sources: pandas/errors/__init__.py, pyarrow/error.pxi,
+numpy.exceptions and numpy/_core/_exceptions.py, polars' exceptions reference
+(docs.pola.rs/api/python/stable/reference/exceptions.html), duckdb's Python exceptions,
+sqlalchemy/exc.py, pydantic/errors.py, and PyTorch's CUDA semantics notes
+(pytorch.org/docs/stable/notes/cuda.html).
+"""
+
+from __future__ import annotations
+
+BASES: dict[str, str] = {
+    # pandas.errors
+    "IntCastingNaNError": "ValueError",  # NaN or inf cast to an integer dtype
+    "NullFrequencyError": "ValueError",
+    "DuplicateLabelError": "ValueError",
+    "OutOfBoundsTimedelta": "ValueError",
+    "AbstractMethodError": "NotImplementedError",
+    "NumExprClobberingError": "NameError",
+    "UndefinedVariableError": "NameError",  # query()/eval() names an undefined variable
+    "OptionError": "AttributeError",  # an unknown pandas option
+    # pyarrow.lib
+    "ArrowIndexError": "IndexError",
+    # numpy
+    "DTypePromotionError": "TypeError",
+    "LinAlgError": "ValueError",  # a singular or non-converging input matrix
+    "_UFuncNoLoopError": "TypeError",
+    "_UFuncCastingError": "TypeError",
+    "_UFuncInputCastingError": "TypeError",
+    "_UFuncOutputCastingError": "TypeError",
+    "_UFuncBinaryResolutionError": "TypeError",
+    # pydantic
+    "PydanticImportError": "ImportError",  # a name moved to another package (pydantic-settings)
+    "PydanticUndefinedAnnotation": "NameError",
+}
+"""Library classes by the builtin they subclass in the library's own source."""
+
+FAMILIES: dict[str, str] = {
+    # pandas.errors classes of their own, and ValueError subclasses that are the caller's bug
+    "SpecificationError": "CODE_DEFECT",  # agg() functions ill-specified
+    "IndexingError": "CODE_DEFECT",  # an indexer that does not fit the frame
+    "SettingWithCopyError": "CODE_DEFECT",
+    "UnsupportedFunctionCall": "CODE_DEFECT",
+    "UnsortedIndexError": "CODE_DEFECT",  # a MultiIndex sliced before it was sorted
+    "NumbaUtilError": "CODE_DEFECT",
+    "ClosedFileError": "CODE_DEFECT",
+    "PossibleDataLossError": "CODE_DEFECT",
+    # pyarrow: more than a 32-bit offset array can hold
+    "ArrowCapacityError": "INVALID_DATA",
+    # polars.exceptions (all subclass PolarsError)
+    "ColumnNotFoundError": "MISSING_RESOURCE",
+    "SchemaFieldNotFoundError": "MISSING_RESOURCE",
+    "StructFieldNotFoundError": "MISSING_RESOURCE",
+    "DuplicateError": "INVALID_DATA",  # a duplicated column name
+    "NoDataError": "INVALID_DATA",  # an empty data structure or file
+    "ShapeError": "INVALID_DATA",
+    "OutOfBoundsError": "INVALID_DATA",  # an index out of bounds, as Python's IndexError
+    "NoRowsReturnedError": "INVALID_DATA",
+    "TooManyRowsReturnedError": "INVALID_DATA",
+    "InvalidOperationError": "CODE_DEFECT",  # an operation the dtype or structure forbids
+    "StringCacheMismatchError": "CODE_DEFECT",
+    "ParameterCollisionError": "CODE_DEFECT",
+    "SQLSyntaxError": "CODE_DEFECT",
+    "PanicException": "CODE_DEFECT",  # a panic in the Rust library
+    "PolarsPanicError": "CODE_DEFECT",
+    "ModuleUpgradeRequiredError": "MISSING_MODULE",  # an installed module is too old
+    # duckdb (the DB-API class each subclasses, and its error type)
+    "TypeMismatchException": "INVALID_DATA",  # a DataError
+    "InvalidTypeException": "CODE_DEFECT",  # a ProgrammingError
+    "DependencyException": "INVALID_REQUEST",  # an object others depend on
+    # sqlalchemy.exc
+    "CompileError": "CODE_DEFECT",
+    "UnsupportedCompilationError": "CODE_DEFECT",
+    "PendingRollbackError": "CODE_DEFECT",  # the session was not rolled back after a failure
+    "ResourceClosedError": "CODE_DEFECT",
+    "NoForeignKeysError": "CODE_DEFECT",
+    "AmbiguousForeignKeysError": "CODE_DEFECT",
+    "NoReferencedTableError": "MISSING_RESOURCE",
+    "NoReferencedColumnError": "MISSING_RESOURCE",
+    "NoSuchColumnError": "MISSING_RESOURCE",
+    "NoResultFound": "INVALID_DATA",  # one row was required and none came
+    "MultipleResultsFound": "INVALID_DATA",
+    # pydantic: the model definition is wrong, not the data
+    "PydanticUserError": "CODE_DEFECT",
+    "PydanticSchemaGenerationError": "CODE_DEFECT",
+}
+"""Library classes that name their family directly."""
+
+QUALIFIED: dict[str, str] = {
+    # SQLAlchemy's pool timeout is not a network timeout: every pooled connection is in use
+    "sqlalchemy.exc.TimeoutError": "CONNECTIONS_EXHAUSTED",
+    "psycopg2.pool.PoolError": "CONNECTIONS_EXHAUSTED",  # the client pool has no free connection
+    # PyTorch's allocator: the GPU's memory, which the job's memory limit does not size
+    "torch.OutOfMemoryError": "GPU_OUT_OF_MEMORY",
+    "torch.cuda.OutOfMemoryError": "GPU_OUT_OF_MEMORY",
+    # the API used wrongly (elsewhere these names are a service rejecting a request)
+    "sqlalchemy.exc.InvalidRequestError": "CODE_DEFECT",
+    "sqlalchemy.exc.ArgumentError": "CODE_DEFECT",
+}
+"""Module-qualified classes whose bare name means something else elsewhere."""
+
+MESSAGES: dict[str, str] = {
+    # PyTorch's allocator and the CUDA runtime, under a bare RuntimeError
+    "CUDA out of memory": "GPU_OUT_OF_MEMORY",
+    "CUDA error: out of memory": "GPU_OUT_OF_MEMORY",
+    "CUDA error: device-side assert triggered": "CODE_DEFECT",  # an index out of range in a kernel
+    "no kernel image is available for execution on the device": "EXEC_FORMAT_ERROR",
+}
+"""Messages libraries print under a generic class, each naming one family."""
