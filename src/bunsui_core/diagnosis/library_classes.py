@@ -33,7 +33,6 @@ BASES: dict[str, str] = {
     "_UFuncBinaryResolutionError": "TypeError",
     # pydantic
     "PydanticImportError": "ImportError",  # a name moved to another package (pydantic-settings)
-    "PydanticUndefinedAnnotation": "NameError",
 }
 """Library classes by the builtin they subclass in the library's own source."""
 
@@ -42,7 +41,6 @@ FAMILIES: dict[str, str] = {
     "SpecificationError": "CODE_DEFECT",  # agg() functions ill-specified
     "IndexingError": "CODE_DEFECT",  # an indexer that does not fit the frame
     "SettingWithCopyError": "CODE_DEFECT",
-    "UnsupportedFunctionCall": "CODE_DEFECT",
     "UnsortedIndexError": "CODE_DEFECT",  # a MultiIndex sliced before it was sorted
     "NumbaUtilError": "CODE_DEFECT",
     "ClosedFileError": "CODE_DEFECT",
@@ -88,7 +86,7 @@ FAMILIES: dict[str, str] = {
 }
 """Library classes that name their family directly."""
 
-QUALIFIED: dict[str, str] = {
+QUALIFIED: dict[str, str | None] = {
     # SQLAlchemy's pool timeout is not a network timeout: every pooled connection is in use
     "sqlalchemy.exc.TimeoutError": "CONNECTIONS_EXHAUSTED",
     "psycopg2.pool.PoolError": "CONNECTIONS_EXHAUSTED",  # the client pool has no free connection
@@ -98,8 +96,17 @@ QUALIFIED: dict[str, str] = {
     # the API used wrongly (elsewhere these names are a service rejecting a request)
     "sqlalchemy.exc.InvalidRequestError": "CODE_DEFECT",
     "sqlalchemy.exc.ArgumentError": "CODE_DEFECT",
+    # Kafka's client timeout waits on brokers (a remote call), not on the job's own deadline
+    "org.apache.kafka.common.errors.TimeoutException": "NETWORK_TIMEOUT",
+    # Kafka Connect's base class, not java.net's refused connection: its message decides
+    "org.apache.kafka.connect.errors.ConnectException": None,
+    # Flink's lost TaskManager connection (Elasticsearch's class of that name is a wrapper)
+    "org.apache.flink.runtime.io.network.netty.exception.RemoteTransportException": (
+        "CONNECTION_FAILED"
+    ),
 }
-"""Module-qualified classes whose bare name means something else elsewhere."""
+"""Module-qualified classes whose bare name means something else elsewhere (None: a generic
+class there, which names no family)."""
 
 MESSAGES: dict[str, str] = {
     # PyTorch's allocator and the CUDA runtime, under a bare RuntimeError
@@ -107,5 +114,10 @@ MESSAGES: dict[str, str] = {
     "CUDA error: out of memory": "GPU_OUT_OF_MEMORY",
     "CUDA error: device-side assert triggered": "CODE_DEFECT",  # an index out of range in a kernel
     "no kernel image is available for execution on the device": "EXEC_FORMAT_ERROR",
+    # a connector or format whose jar or plugin is not installed (Kafka Connect, Flink SQL)
+    "Failed to find any class that implements Connector": "MISSING_MODULE",
+    "Could not find any factory for identifier": "MISSING_MODULE",
+    # Flink's CheckpointFailureReason.CHECKPOINT_EXPIRED: the checkpoint timeout ran out
+    "Checkpoint expired before completing": "DEADLINE_EXCEEDED",
 }
-"""Messages libraries print under a generic class, each naming one family."""
+"""Messages libraries and engines print under a generic class, each naming one family."""

@@ -267,12 +267,6 @@ def _class_family(name: str) -> tuple[str, int] | None:
     return (code, SPECIFIC) if code else None
 
 
-def _qualified_family(qualified: str) -> tuple[str, int] | None:
-    """A module-qualified class whose bare name means another family elsewhere."""
-    code = library_classes.QUALIFIED.get(qualified)
-    return (code, SPECIFIC) if code else None
-
-
 # ---- CamelCase naming conventions -----------------------------------------------------------
 
 _NAMING_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -769,7 +763,8 @@ _CLASS_NAME = (
     r"[A-Za-z0-9_]*(?:Error|Exception|Exit|Timeout|TimedOut|Failure|Fault|Expired|"
     r"NotFound|Denied|Forbidden|Unauthorized|Unauthenticated|Unavailable|Disconnected|Timedout|"
     r"Invalid|Read|Interrupt|Iteration|Exceeded|Exhausted|BadRequest|Conflict|Requests|"
-    r"Datetime|Timedelta|ResultFound|ResultsFound)|socket\.(?:timeout|gaierror))\b"
+    r"Datetime|Timedelta|ResultFound|ResultsFound|TooLarge|Reconnect|URI)|"
+    r"socket\.(?:timeout|gaierror))\b"
 )
 _PG_ERROR_CLASS = r"\bpsycopg2?\.errors\.([A-Za-z]+)\b"
 _ERRNO_NUMBER = r"(?i)\[?\berrno\]?[ :=]*(-?\d{1,4})\b"
@@ -874,18 +869,28 @@ def _is_code(text: str, start: int, end: int) -> bool:
     return "." not in name and text[start - 1 : start] == "(" and text.startswith(")", end)
 
 
+def _class_decoded(qualified: str, position: int) -> Decoded | None:
+    """A class's family: its qualified name's when the tables give one (a generic class there
+    names none), else its bare name's, else what its CamelCase words announce."""
+    if qualified in library_classes.QUALIFIED:
+        code = library_classes.QUALIFIED[qualified]
+        return Decoded(code, f"exception class {qualified}", SPECIFIC, position) if code else None
+    name = qualified.rsplit(".", 1)[-1]
+    if family := _class_family(name):
+        return Decoded(family[0], f"exception class {qualified}", family[1], position)
+    if name not in _GENERIC_CLASSES and (naming := _naming_family(name)):
+        return Decoded(naming, f"class name {qualified}", NAMING, position)
+    return None
+
+
 def _class_candidates(text: str) -> list[Decoded]:
     found = []
     for qualified, position in _finds(_CLASS_NAME, text):
         end = position + len(qualified)
         if _is_prose(qualified, text, end) or _is_code(text, position, end):
             continue
-        name = qualified.rsplit(".", 1)[-1]
-        family = _qualified_family(qualified) or _class_family(name)
-        if family:
-            found.append(Decoded(family[0], f"exception class {qualified}", family[1], position))
-        elif name not in _GENERIC_CLASSES and (naming := _naming_family(name)):
-            found.append(Decoded(naming, f"class name {qualified}", NAMING, position))
+        if decoded := _class_decoded(qualified, position):
+            found.append(decoded)
     for name, position in _finds(_PG_ERROR_CLASS, text):
         state = _PG_CONDITIONS.get(name)
         sql_family = sqlstate_family(state) if state else None
@@ -1025,7 +1030,7 @@ def emitted_codes() -> set[str]:
         *_ORCHESTRATOR_REASONS.values(),
         *_ORCHESTRATOR_PHRASES.values(),
         *library_classes.FAMILIES.values(),
-        *library_classes.QUALIFIED.values(),
+        *(code for code in library_classes.QUALIFIED.values() if code),
         *library_classes.MESSAGES.values(),
         *service_codes.emitted_codes(),
     }

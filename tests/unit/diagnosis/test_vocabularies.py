@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bunsui_core.diagnosis import sqlite_codes, taxonomy
+from bunsui_core.diagnosis import library_classes, sqlite_codes, taxonomy
 from bunsui_core.diagnosis.catalog import definition
 from bunsui_core.diagnosis.classifier import classify
 from bunsui_core.diagnosis.vocabulary import Category as C
@@ -315,6 +315,237 @@ VOCABULARIES = [
         A.FIX_CONFIGURATION,
         False,
     ),
+    # ---- Spark error conditions: https://spark.apache.org/docs/latest/sql-error-conditions.html
+    (
+        "pyspark.errors.exceptions.captured.AnalysisException: [AMBIGUOUS_REFERENCE] Reference "
+        "`id` is ambiguous, could be: [`o`.`id`, `c`.`id`].",
+        C.APPLICATION,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "[UNRESOLVED_FIELD.WITH_SUGGESTION] A field with name `zip` cannot be resolved with the "
+        "struct-type column `address`.",
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "org.apache.spark.SparkClassNotFoundException: [DATA_SOURCE_NOT_FOUND] Failed to find "
+        "the data source: avro.",
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "[CANNOT_MERGE_INCOMPATIBLE_DATA_TYPE] Failed to merge incompatible data types "
+        '"STRING" and "BIGINT".',
+        C.DATA,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "[INVALID_ARRAY_INDEX] The index 7 is out of bounds. The array has 3 elements.",
+        C.DATA,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "[UNSUPPORTED_FEATURE.PANDAS_UDAF_IN_PIVOT] The feature is not supported: Pandas user "
+        "defined aggregate function in the PIVOT clause.",
+        C.CONFIGURATION,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    # ---- Trino StandardErrorCode and ErrorType: https://trino.io/docs/current/admin/
+    # properties-query-management.html and io.trino.spi.StandardErrorCode ----
+    (
+        'TrinoQueryError(type=INSUFFICIENT_RESOURCES, name=EXCEEDED_SPILL_LIMIT, message="Query '
+        'exceeded local spill limit of 10GB")',
+        C.RESOURCE,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        'TrinoExternalError(type=EXTERNAL, name=HIVE_METASTORE_ERROR, message="Failed '
+        'connecting to Hive metastore: [metastore:9083]")',
+        C.NETWORK,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    (
+        "io.trino.spi.TrinoException: Query exceeded per-node memory limit of 1GB "
+        "[Allocated: 1.00GB, Delta: 2.00MB]",
+        C.RESOURCE,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        'TrinoUserError(type=USER_ERROR, name=SOME_CONNECTOR_ONLY_CODE, message="x")',
+        C.APPLICATION,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "ICEBERG_COMMIT_ERROR: Failed to commit Iceberg update to table: sales.orders",
+        C.APPLICATION,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    # ---- ClickHouse: https://clickhouse.com/docs/en/interfaces/formats and ErrorCodes.cpp
+    # (github.com/ClickHouse/ClickHouse/blob/master/src/Common/ErrorCodes.cpp) ----
+    (
+        "Code: 252. DB::Exception: Too many parts (300). Merges are processing significantly "
+        "slower than inserts. (TOO_MANY_PARTS)",
+        C.THROTTLING,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    (
+        "Code: 999. Coordination::Exception: Connection loss. (KEEPER_EXCEPTION)",
+        C.NETWORK,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    (
+        "Code: 115. DB::Exception: Unknown setting max_memory_usagex. (UNKNOWN_SETTING)",
+        C.CONFIGURATION,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "Code: 164. DB::Exception: Cannot modify 'max_threads' setting in readonly mode. "
+        "(READONLY)",
+        C.PERMISSION,
+        A.FIX_PERMISSIONS,
+        False,
+    ),
+    (
+        "Code: 26. DB::ParsingException: Cannot parse quoted string: expected opening quote",
+        C.DATA,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "Code: 203. DB::Exception: No free connection for ClickHouse pool (NO_FREE_CONNECTION)",
+        C.RESOURCE,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    # ---- Kafka Java client / Connect: https://kafka.apache.org/documentation/ (javadoc of
+    # org.apache.kafka.common.errors) ----
+    (
+        "org.apache.kafka.common.errors.TimeoutException: Topic events not present in metadata "
+        "after 60000 ms.",
+        C.NETWORK,
+        A.RETRY,
+        True,
+    ),
+    (
+        "org.apache.kafka.connect.errors.DataException: Converting byte[] to Kafka Connect data "
+        "failed due to serialization error",
+        C.DATA,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "org.apache.kafka.connect.errors.ConnectException: Failed to find any class that "
+        "implements Connector and which name matches io.example.MyConnector",
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    # ---- Apache Flink: https://nightlies.apache.org/flink/flink-docs-stable/ ----
+    (
+        "org.apache.flink.runtime.jobmanager.scheduler.NoResourceAvailableException: Could not "
+        "acquire the minimum required resources.",
+        C.RESOURCE,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "org.apache.flink.runtime.checkpoint.CheckpointException: Checkpoint expired before "
+        "completing.",
+        C.TIMEOUT,
+        A.INCREASE_TIMEOUT,
+        False,
+    ),
+    (
+        "org.apache.flink.table.api.ValidationException: Could not find any factory for "
+        "identifier 'kafka' that implements 'org.apache.flink.table.factories."
+        "DynamicTableFactory' in the classpath.",
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    # ---- MongoDB: https://www.mongodb.com/docs/manual/reference/error-codes/ and
+    # https://pymongo.readthedocs.io/en/stable/api/pymongo/errors.html ----
+    (
+        "pymongo.errors.OperationFailure: Index already exists with a different name, full "
+        "error: {'ok': 0.0, 'code': 85, 'codeName': 'IndexOptionsConflict'}",
+        C.CONFIGURATION,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    ("pymongo.errors.AutoReconnect: connection closed", C.NETWORK, A.RETRY_WITH_BACKOFF, True),
+    (
+        "pymongo.errors.DocumentTooLarge: BSON document too large (17000000 bytes)",
+        C.DATA,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    # ---- Redis error prefixes: https://redis.io/docs/latest/develop/reference/errors/ ----
+    (
+        "redis.exceptions.ResponseError: MISCONF Redis is configured to save RDB snapshots, "
+        "but it's currently unable to persist to disk.",
+        C.RESOURCE,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "redis.exceptions.ResponseError: ERR max number of clients reached",
+        C.RESOURCE,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    (
+        "NOREPLICAS Not enough good replicas to write.",
+        C.NETWORK,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    (
+        "ReplyError: NOGROUP No such key 'events' or consumer group 'loaders'",
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "EXECABORT Transaction discarded because of previous errors.",
+        C.APPLICATION,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    # ---- Elasticsearch exception types: https://www.elastic.co/docs/api/doc/elasticsearch
+    (
+        "elasticsearch.NotFoundError: NotFoundError(404, 'search_context_missing_exception', "
+        "'No search context found for id [81]')",
+        C.TIMEOUT,
+        A.INCREASE_TIMEOUT,
+        False,
+    ),
+    (
+        "NotFoundError(404, 'document_missing_exception', '[_doc][7]: document missing')",
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        '{"type":"node_disconnected_exception","reason":"[es-2][10.0.0.7:9300] disconnected"}',
+        C.NETWORK,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
 ]
 
 
@@ -353,6 +584,8 @@ def test_words_that_only_look_like_sqlite_codes_decode_nothing(prose):
         ("openai.error.InvalidRequestError: model not found", "INVALID_REQUEST"),
         ("TimeoutError: [Errno 110] Connection timed out", "CONNECT_TIMEOUT"),
         ("java.lang.OutOfMemoryError: Java heap space", "OUT_OF_MEMORY"),
+        ("java.util.concurrent.TimeoutException: the job's own deadline", "DEADLINE_EXCEEDED"),
+        ("java.net.ConnectException: Connection refused", "CONNECTION_FAILED"),
     ],
 )
 def test_qualified_classes_do_not_leak_to_their_bare_names(message, code):
@@ -371,6 +604,9 @@ def test_qualified_classes_do_not_leak_to_their_bare_names(message, code):
         "Catalog error: lower case is not DuckDB's spelling",
         "an ArgumentError in my notes",  # a bare SQLAlchemy name without its module
         "we saw cuda out-of-memory twice",
+        "the BUSYGROUPS and MISCONFIGURED flags",  # Redis prefixes only as whole words
+        "TOO_MANY_PARTS_WARNING is our own flag",
+        "usertype=USER_ERROR_COUNT",
     ],
 )
 def test_words_that_only_look_like_library_codes_decode_nothing(prose):
@@ -383,3 +619,20 @@ def test_every_sqlite_code_has_a_defined_family():
     assert {code for code in sqlite_codes.CODES.values() if definition(code) is None} == set()
     assert sqlite_codes.CODES["SQLITE_CONSTRAINT_UNIQUE"] == "INVALID_DATA"
     assert "SQLITE_ERROR" not in sqlite_codes.CODES  # generic: its message decides
+
+
+@pytest.mark.parametrize("name", sorted({*library_classes.FAMILIES, *library_classes.BASES}))
+def test_every_library_class_is_read_when_raised(name):
+    """Each table entry is reachable: the class pattern finds it raised as `pkg.Name: message`
+    and it answers a family the catalog defines."""
+    decoded = taxonomy.decode(f"somelib.errors.{name}: boom")
+    assert decoded is not None, name
+    assert definition(decoded.code) is not None
+    assert decoded.evidence == f"exception class somelib.errors.{name}"
+
+
+def test_every_qualified_class_overrides_its_bare_name():
+    """A qualified entry answers its own family, or nothing for a generic class."""
+    for qualified, code in library_classes.QUALIFIED.items():
+        decoded = taxonomy.decode(f"{qualified}: boom")
+        assert (decoded.code if decoded else None) == code, qualified
