@@ -96,6 +96,9 @@ QUALIFIED: dict[str, str | None] = {
     # the API used wrongly (elsewhere these names are a service rejecting a request)
     "sqlalchemy.exc.InvalidRequestError": "CODE_DEFECT",
     "sqlalchemy.exc.ArgumentError": "CODE_DEFECT",
+    # google-auth: a token refresh the server refused, and the transport under it
+    "google.auth.exceptions.RefreshError": "AUTHENTICATION_FAILED",
+    "google.auth.exceptions.TransportError": "CONNECTION_FAILED",
     # Kafka's client timeout waits on brokers (a remote call), not on the job's own deadline
     "org.apache.kafka.common.errors.TimeoutException": "NETWORK_TIMEOUT",
     # Kafka Connect's base class, not java.net's refused connection: its message decides

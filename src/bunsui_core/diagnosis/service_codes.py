@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from bunsui_core.diagnosis import sqlite_codes
+from bunsui_core.diagnosis import runtime_codes, sqlite_codes
 from bunsui_core.diagnosis.patterns import TextPattern, raw_pattern
 
 # ---- Oracle: Database Error Messages (docs.oracle.com/en/database/oracle/oracle-database/19/
@@ -629,6 +629,36 @@ AZURE: dict[str, str] = {
     "SkuNotAvailable": "RESOURCE_EXHAUSTED",
     "InvalidTemplate": "INVALID_REQUEST",  # 400
     "InvalidTemplateDeployment": "INVALID_REQUEST",  # 400
+    "InvalidResourceReference": "MISSING_RESOURCE",  # 404: a referenced resource
+    "RequestDisallowedByPolicy": "PERMISSION_DENIED",  # an Azure Policy assignment forbids it
+    "MissingSubscriptionRegistration": "INVALID_REQUEST",  # the resource provider
+    "ResourceQuotaExceeded": "RESOURCE_EXHAUSTED",
+    "AllocationFailed": "RESOURCE_EXHAUSTED",  # no capacity for the size in the region
+    "Conflict": "TRANSACTION_CONFLICT",  # 409: another operation on the resource is running
+    # Storage (Blob, Data Lake) codes
+    "ContainerAlreadyExists": "INVALID_REQUEST",  # 409
+    "BlobAlreadyExists": "INVALID_REQUEST",  # 409
+    "ContainerBeingDeleted": "SERVICE_UNAVAILABLE",  # 409: try again later
+    "InvalidResourceName": "INVALID_REQUEST",  # 400
+    "OutOfRangeInput": "INVALID_REQUEST",  # 400
+    "InvalidQueryParameterValue": "INVALID_REQUEST",  # 400
+    "MissingRequiredHeader": "INVALID_REQUEST",  # 400
+    "InvalidAuthenticationInfo": "AUTHENTICATION_FAILED",  # 400
+    "InsufficientAccountPermissions": "PERMISSION_DENIED",  # 403
+    "AccountIsDisabled": "PERMISSION_DENIED",  # 403
+    "AuthorizationResourceTypeMismatch": "PERMISSION_DENIED",  # 403
+    "AuthorizationSourceIPMismatch": "PERMISSION_DENIED",  # 403: the firewall's allowed IPs
+    "AuthorizationProtocolMismatch": "PERMISSION_DENIED",  # 403
+    "AuthorizationServiceMismatch": "PERMISSION_DENIED",  # 403
+    "RequestBodyTooLarge": "INVALID_DATA",  # 413
+    "ConditionNotMet": "TRANSACTION_CONFLICT",  # 412: another writer changed the blob
+    "LeaseIdMissing": "TRANSACTION_CONFLICT",  # 412: another writer holds the lease
+    "LeaseAlreadyPresent": "TRANSACTION_CONFLICT",  # 409
+    "InternalError": "SERVICE_UNAVAILABLE",  # 500
+    "PathNotFound": "MISSING_FILE",  # Data Lake Gen2: no such path
+    "FilesystemNotFound": "MISSING_RESOURCE",
+    "ShareNotFound": "MISSING_RESOURCE",
+    "QueueNotFound": "MISSING_RESOURCE",
 }
 
 # ---- Exception classes of these services' clients, by the family their docs give them:
@@ -732,6 +762,11 @@ GOOGLE_API_CORE: dict[str, str] = {
     "Aborted": "TRANSACTION_CONFLICT",
     "PermissionDenied": "PERMISSION_DENIED",
     "GatewayTimeout": "SERVICE_UNAVAILABLE",  # 504: a remote 5xx
+    "BadGateway": "SERVICE_UNAVAILABLE",  # 502
+    "PreconditionFailed": "TRANSACTION_CONFLICT",  # 412: the object's generation moved on
+    "MethodNotAllowed": "INVALID_REQUEST",  # 405
+    "LengthRequired": "INVALID_REQUEST",  # 411
+    "RequestRangeNotSatisfiable": "INVALID_REQUEST",  # 416
     # gRPC DEADLINE_EXCEEDED: the client's own deadline on one remote call, NETWORK by the
     # labelling conventions (a deadline the job or its query exceeded is TIMEOUT)
     "DeadlineExceeded": "NETWORK_TIMEOUT",
@@ -797,6 +832,10 @@ def _patterns() -> dict[str, TextPattern]:
             r"\b(?:ErrorCode|Code|code)[\"']?\s?[:=]\s?[\"']?([A-Z][A-Za-z]+)\b|"
             r"\(([A-Z][A-Za-z]+)\) |\b(AADSTS)\d{5,7}\b"
         ),
+        "node": raw_pattern(rf"\b({_alternation(list(runtime_codes.NODE))})\b"),
+        "node_spawn": raw_pattern(runtime_codes.NODE_SPAWN),
+        "npm": raw_pattern(runtime_codes.NPM_CODE),
+        "go_net": raw_pattern(runtime_codes.GO_NET_TIMEOUT),
         "duckdb": raw_pattern(rf"\b({_alternation(list(DUCKDB))}) Error: "),
         "sqlite": raw_pattern(r"\b(SQLITE_[A-Z]+(?:_[A-Z]+)*)\b"),
         "sqlite_text": raw_pattern(rf"\b({_alternation(list(sqlite_codes.MESSAGES))})\b"),
@@ -816,11 +855,12 @@ _KAFKA_BY_CAMEL = {_camel(name): name for name in KAFKA}
 
 
 def _matches(name: str, text: str) -> list[tuple[str, int]]:
+    """Each match's first non-empty group, at the group's own position (the code's place)."""
     found = []
     for match in _patterns()[name].finditer(text):  # type: ignore[attr-defined]
-        value = next((g for g in match.groups() if g), None)
-        if value:
-            found.append((value, match.start()))
+        index = next((i for i, g in enumerate(match.groups(), 1) if g), None)
+        if index is not None:
+            found.append((match.group(index), match.start(index)))
     return found
 
 
@@ -854,6 +894,10 @@ _TABLES: dict[str, dict[str, str]] = {
         **{str(number): family for number, (_, family) in CLICKHOUSE.items()},
         **dict(CLICKHOUSE.values()),
     },
+    "node": runtime_codes.NODE,
+    "node_spawn": {"ENOENT": runtime_codes.NODE_SPAWN_FAMILY},
+    "npm": runtime_codes.NPM,
+    "go_net": runtime_codes.GO_NET_TIMEOUTS,
     "duckdb": DUCKDB,
     "sqlite": sqlite_codes.CODES,
     "sqlite_text": sqlite_codes.MESSAGES,
@@ -878,6 +922,10 @@ _LABELS = {
     "trino_type": "Trino error type",
     "google": "google.api_core exception",
     "clickhouse": "ClickHouse error",
+    "node": "Node.js error code",
+    "node_spawn": "Node.js spawn of a missing command",
+    "npm": "npm error code",
+    "go_net": "Go net timeout in",
     "duckdb": "DuckDB error type",
     "sqlite": "SQLite result code",
     "sqlite_text": "SQLite message",

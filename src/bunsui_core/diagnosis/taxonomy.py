@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
-from bunsui_core.diagnosis import library_classes, service_codes
+from bunsui_core.diagnosis import library_classes, runtime_codes, service_codes
 from bunsui_core.diagnosis.patterns import TextPattern, raw_pattern
 
 SPECIFIC = 3
@@ -262,6 +262,7 @@ def _class_family(name: str) -> tuple[str, int] | None:
     code = (
         library_classes.FAMILIES.get(name)
         or _JVM_CLASSES.get(name)
+        or runtime_codes.CLASSES.get(name)
         or service_codes.CLASSES.get(name)
     )
     return (code, SPECIFIC) if code else None
@@ -459,6 +460,10 @@ _ERRNO_FAMILIES: dict[str, str] = {
     "ENOTCONN": "CONNECTION_FAILED",
     "EADDRNOTAVAIL": "CONNECTION_FAILED",
     "ENOEXEC": "EXEC_FORMAT_ERROR",
+    "EISDIR": "MISSING_FILE",  # a directory where the job expects a file: a wrong path
+    "EIO": "STORAGE_IO_ERROR",
+    "ESTALE": "STORAGE_IO_ERROR",  # a stale NFS file handle
+    "EADDRINUSE": "INVALID_REQUEST",  # another process holds the port the job binds
 }
 # getaddrinfo's codes (RFC 3493), negative in Python's `[Errno -2]`, and Node's name for them.
 _RESOLVER_CODES: dict[str, str] = {
@@ -821,8 +826,8 @@ def _words_alternation(words: list[str]) -> str:
 
 @cache
 def _standard_phrases() -> dict[str, str]:
-    """Standard messages (orchestrators', shells', libraries'), lower-cased, to their family."""
-    phrases = {**_ORCHESTRATOR_PHRASES, **library_classes.MESSAGES}
+    """Standard messages (orchestrators', shells', libraries', runtimes'), lower-cased."""
+    phrases = {**_ORCHESTRATOR_PHRASES, **library_classes.MESSAGES, **runtime_codes.MESSAGES}
     return {phrase.lower(): code for phrase, code in phrases.items()}
 
 
@@ -997,12 +1002,16 @@ def _phrase_candidates(text: str) -> list[Decoded]:
 
 
 def decode(text: str) -> Decoded | None:
-    """The strongest standard family named in the text (the last one among equals)."""
+    """The strongest standard family named in the text (the last one among equals).
+
+    Two readings of one token (`spawn python3 ENOENT` read by Node's spawn rule and as an
+    errno) tie on strength and place; the vendor's, which matched more of the text, is listed
+    first so that `max` keeps it."""
     candidates = [
+        *_vendor_code_candidates(text),
         *_class_candidates(text),
         *_errno_candidates(text),
         *_code_candidates(text),
-        *_vendor_code_candidates(text),
         *_phrase_candidates(text),
     ]
     if not candidates:
@@ -1032,5 +1041,7 @@ def emitted_codes() -> set[str]:
         *library_classes.FAMILIES.values(),
         *(code for code in library_classes.QUALIFIED.values() if code),
         *library_classes.MESSAGES.values(),
+        *runtime_codes.CLASSES.values(),
+        *runtime_codes.MESSAGES.values(),
         *service_codes.emitted_codes(),
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bunsui_core.diagnosis import library_classes, sqlite_codes, taxonomy
+from bunsui_core.diagnosis import library_classes, runtime_codes, sqlite_codes, taxonomy
 from bunsui_core.diagnosis.catalog import definition
 from bunsui_core.diagnosis.classifier import classify
 from bunsui_core.diagnosis.vocabulary import Category as C
@@ -546,19 +546,222 @@ VOCABULARIES = [
         A.RETRY_WITH_BACKOFF,
         True,
     ),
+    # ---- Node.js error codes: https://nodejs.org/api/errors.html#nodejs-error-codes ----
+    (
+        "Error [ERR_REQUIRE_ESM]: require() of ES Module /app/node_modules/node-fetch/src/"
+        "index.js from /app/job.js not supported.",
+        C.CONFIGURATION,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "Error [ERR_SOCKET_CONNECTION_TIMEOUT]: Socket connection timeout",
+        C.NETWORK,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    (
+        "TypeError: fetch failed\n  [cause]: ConnectTimeoutError: Connect Timeout Error\n"
+        "    code: 'UND_ERR_CONNECT_TIMEOUT'",
+        C.NETWORK,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    (
+        "Error: self-signed certificate in certificate chain\n    code: "
+        "'SELF_SIGNED_CERT_IN_CHAIN'",
+        C.CONFIGURATION,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory",
+        C.RESOURCE,
+        A.INCREASE_MEMORY,
+        False,
+    ),
+    # child_process: a command that is not installed (https://nodejs.org/api/child_process.html)
+    ("Error: spawn python3 ENOENT", C.DEPENDENCY, A.FIX_CONFIGURATION, False),
+    # Node's system errors by errno name: https://nodejs.org/api/errors.html#common-system-errors
+    (
+        "Error: listen EADDRINUSE: address already in use :::8080",
+        C.CONFIGURATION,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    # ---- npm: https://docs.npmjs.com/common-errors ----
+    (
+        "npm ERR! code ERESOLVE\nnpm ERR! ERESOLVE unable to resolve dependency tree",
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "npm error code ETARGET\nnpm error notarget No matching version found for left-pad@^9.0.0.",
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    # ---- Go runtime and net: https://go.dev/src/runtime/panic.go, https://pkg.go.dev/net ----
+    ("fatal error: runtime: out of memory", C.RESOURCE, A.INCREASE_MEMORY, False),
+    (
+        "panic: runtime error: index out of range [5] with length 3\n\ngoroutine 1 [running]:",
+        C.APPLICATION,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "fatal error: all goroutines are asleep - deadlock!",
+        C.APPLICATION,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "dial tcp: lookup warehouse.internal on 10.0.0.2:53: no such host",
+        C.NETWORK,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    ("dial tcp 10.0.4.7:5432: i/o timeout", C.NETWORK, A.RETRY_WITH_BACKOFF, True),
+    ("read tcp 10.0.0.9:51234->10.0.4.7:5432: i/o timeout", C.NETWORK, A.RETRY, True),
+    (
+        'Get "https://api.example.net/v1/items": context deadline exceeded (Client.Timeout '
+        "exceeded while awaiting headers)",
+        C.NETWORK,
+        A.RETRY,
+        True,
+    ),
+    (
+        'Get "https://api.example.net": x509: certificate signed by unknown authority',
+        C.CONFIGURATION,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    # ---- .NET: https://learn.microsoft.com/dotnet/api/system.systemexception ----
+    (
+        "System.FormatException: Input string was not in a correct format.",
+        C.DATA,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "System.InvalidOperationException: Sequence contains no elements",
+        C.APPLICATION,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "System.IO.DirectoryNotFoundException: Could not find a part of the path '/data/in'.",
+        C.DEPENDENCY,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "System.DllNotFoundException: Unable to load shared library 'libgdiplus' or one of its "
+        "dependencies.",
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "System.Threading.Tasks.TaskCanceledException: The request was canceled due to the "
+        "configured HttpClient.Timeout of 100 seconds elapsing.",
+        C.NETWORK,
+        A.RETRY,
+        True,
+    ),
+    (
+        "System.Net.Http.HttpRequestException: No such host is known. (api.example.net:443)",
+        C.NETWORK,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    (
+        "System.IO.IOException: There is not enough space on the disk.",
+        C.RESOURCE,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    # ---- google.api_core / google-auth: https://googleapis.dev/python/google-api-core/
+    # latest/exceptions.html, https://googleapis.dev/python/google-auth/latest/reference/
+    # google.auth.exceptions.html ----
+    (
+        "google.api_core.exceptions.PreconditionFailed: 412 PUT https://storage.googleapis.com/"
+        "upload/b/o: At least one of the pre-conditions you specified did not hold.",
+        C.APPLICATION,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    (
+        "google.auth.exceptions.RefreshError: ('invalid_grant: Invalid JWT Signature.', "
+        "{'error': 'invalid_grant'})",
+        C.PERMISSION,
+        A.FIX_PERMISSIONS,
+        False,
+    ),
+    (
+        "google.auth.exceptions.TransportError: HTTPSConnectionPool(host='oauth2.googleapis.com'"
+        ", port=443): Max retries exceeded",
+        C.NETWORK,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    # ---- Azure Storage / Resource Manager: https://learn.microsoft.com/rest/api/
+    # storageservices/blob-service-error-codes, .../common-deployment-errors ----
+    (
+        "azure.core.exceptions.ResourceExistsError: The specified container already exists.\n"
+        "ErrorCode:ContainerAlreadyExists",
+        C.CONFIGURATION,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "azure.core.exceptions.HttpResponseError: This request is not authorized to perform "
+        "this operation.\nErrorCode:AuthorizationSourceIPMismatch",
+        C.PERMISSION,
+        A.FIX_PERMISSIONS,
+        False,
+    ),
+    (
+        "azure.core.exceptions.ResourceModifiedError: The condition specified using HTTP "
+        "conditional header(s) is not met.\nErrorCode:ConditionNotMet",
+        C.APPLICATION,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    (
+        "(RequestDisallowedByPolicy) Resource 'vm1' was disallowed by policy.",
+        C.PERMISSION,
+        A.FIX_PERMISSIONS,
+        False,
+    ),
+    (
+        "(AllocationFailed) Allocation failed. We do not have sufficient capacity for the "
+        "requested VM size in this region.",
+        C.RESOURCE,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
 ]
 
 
 @pytest.mark.parametrize(("message", "category", "action", "transient"), VOCABULARIES)
 def test_vocabulary_code_is_decoded(message, category, action, transient):
-    """The taxonomy layer answers with the family the vendor's reference describes."""
+    """The verdict is the one the vendor's reference describes, and the taxonomy layer reads
+    it by itself (the catalog, when it matches first, agrees on the family's category)."""
     result = classify(message, use_model=False)
     assert (result.category, result.priors[0].action, result.transient) == (
         category,
         action,
         transient,
     ), (result.error_code, result.evidence)
-    assert result.layer is Layer.TAXONOMY, result.evidence
+    decoded = taxonomy.decode(message)
+    assert decoded is not None
+    family = definition(decoded.code)
+    assert family is not None
+    assert family.category is category, decoded.evidence
+    if result.layer is not Layer.TAXONOMY:
+        assert result.layer is Layer.CATALOG, result.evidence
 
 
 @pytest.mark.parametrize(
@@ -586,6 +789,8 @@ def test_words_that_only_look_like_sqlite_codes_decode_nothing(prose):
         ("java.lang.OutOfMemoryError: Java heap space", "OUT_OF_MEMORY"),
         ("java.util.concurrent.TimeoutException: the job's own deadline", "DEADLINE_EXCEEDED"),
         ("java.net.ConnectException: Connection refused", "CONNECTION_FAILED"),
+        # an errno name in prose is still the errno, not Node's `spawn <command> ENOENT`
+        ("we spawn workers; ENOENT handling is in utils", "MISSING_FILE"),
     ],
 )
 def test_qualified_classes_do_not_leak_to_their_bare_names(message, code):
@@ -607,6 +812,9 @@ def test_qualified_classes_do_not_leak_to_their_bare_names(message, code):
         "the BUSYGROUPS and MISCONFIGURED flags",  # Redis prefixes only as whole words
         "TOO_MANY_PARTS_WARNING is our own flag",
         "usertype=USER_ERROR_COUNT",
+        "MY_ERR_REQUIRE_ESM_FLAG and err_require_esm",  # Node codes only whole, upper case
+        "npm ERR! code ELIFECYCLE",  # a script's own failure: its output decides
+        "the dial tcp handler logs i/o timeouts",
     ],
 )
 def test_words_that_only_look_like_library_codes_decode_nothing(prose):
@@ -621,7 +829,10 @@ def test_every_sqlite_code_has_a_defined_family():
     assert "SQLITE_ERROR" not in sqlite_codes.CODES  # generic: its message decides
 
 
-@pytest.mark.parametrize("name", sorted({*library_classes.FAMILIES, *library_classes.BASES}))
+@pytest.mark.parametrize(
+    "name",
+    sorted({*library_classes.FAMILIES, *library_classes.BASES, *runtime_codes.CLASSES}),
+)
 def test_every_library_class_is_read_when_raised(name):
     """Each table entry is reachable: the class pattern finds it raised as `pkg.Name: message`
     and it answers a family the catalog defines."""
