@@ -99,6 +99,8 @@ QUALIFIED: dict[str, str | None] = {
     # google-auth: a token refresh the server refused, and the transport under it
     "google.auth.exceptions.RefreshError": "AUTHENTICATION_FAILED",
     "google.auth.exceptions.TransportError": "CONNECTION_FAILED",
+    # sqlite3's OperationalError is SQLite's, never a network's: its message decides
+    "sqlite3.OperationalError": None,
     # Kafka's client timeout waits on brokers (a remote call), not on the job's own deadline
     "org.apache.kafka.common.errors.TimeoutException": "NETWORK_TIMEOUT",
     # Kafka Connect's base class, not java.net's refused connection: its message decides
@@ -117,6 +119,10 @@ MESSAGES: dict[str, str] = {
     "CUDA error: out of memory": "GPU_OUT_OF_MEMORY",
     "CUDA error: device-side assert triggered": "CODE_DEFECT",  # an index out of range in a kernel
     "no kernel image is available for execution on the device": "EXEC_FORMAT_ERROR",
+    "CUDA error: an illegal memory access was encountered": "CODE_DEFECT",
+    # NCCL (ncclGetErrorString) and PyTorch's ProcessGroupNCCL watchdog
+    "remote process exited or there was a network error": "CONNECTION_FAILED",
+    "Watchdog caught collective operation timeout": "DEADLINE_EXCEEDED",
     # a connector or format whose jar or plugin is not installed (Kafka Connect, Flink SQL)
     "Failed to find any class that implements Connector": "MISSING_MODULE",
     "Could not find any factory for identifier": "MISSING_MODULE",

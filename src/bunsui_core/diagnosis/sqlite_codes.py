@@ -142,6 +142,7 @@ MESSAGES: dict[str, str] = {
     "string or blob too big": "INVALID_DATA",
     "datatype mismatch": "INVALID_DATA",
     "bad parameter or other API misuse": "CODE_DEFECT",
+    "too many SQL variables": "CODE_DEFECT",  # more bound parameters than the build allows
     "UNIQUE constraint failed": "INVALID_DATA",
     "NOT NULL constraint failed": "INVALID_DATA",
     "CHECK constraint failed": "INVALID_DATA",

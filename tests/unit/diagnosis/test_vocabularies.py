@@ -128,6 +128,7 @@ VOCABULARIES = [
     # SQLITE_MISUSE / SQLITE_RANGE: the caller used the API wrongly
     ("Error: SQLITE_RANGE: column index out of range", C.APPLICATION, A.FIX_CODE_OR_DATA, False),
     ("sqlite3.DataError: string or blob too big", C.DATA, A.FIX_CODE_OR_DATA, False),
+    ("sqlite3.OperationalError: too many SQL variables", C.APPLICATION, A.FIX_CODE_OR_DATA, False),
     # ---- numpy: https://numpy.org/doc/stable/reference/routines.exceptions.html ----
     ("numpy.linalg.LinAlgError: Singular matrix", C.DATA, A.FIX_CODE_OR_DATA, False),
     (
@@ -313,6 +314,22 @@ VOCABULARIES = [
         "RuntimeError: CUDA error: no kernel image is available for execution on the device",
         C.CONFIGURATION,
         A.FIX_CONFIGURATION,
+        False,
+    ),
+    # NCCL's ncclGetErrorString and PyTorch's ProcessGroupNCCL watchdog:
+    # https://docs.nvidia.com/deeplearning/nccl/user-guide/docs/api/types.html
+    (
+        "torch.distributed.DistBackendError: NCCL error in: ProcessGroupNCCL.cpp:1970, remote "
+        "process exited or there was a network error, NCCL version 2.21.5",
+        C.NETWORK,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    (
+        "[Rank 3] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=12, "
+        "OpType=ALLREDUCE, Timeout(ms)=600000) ran for 600412 milliseconds before timing out.",
+        C.TIMEOUT,
+        A.INCREASE_TIMEOUT,
         False,
     ),
     # ---- Spark error conditions: https://spark.apache.org/docs/latest/sql-error-conditions.html
@@ -820,6 +837,14 @@ def test_qualified_classes_do_not_leak_to_their_bare_names(message, code):
 def test_words_that_only_look_like_library_codes_decode_nothing(prose):
     """Library types and qualified classes match with their own spelling and context."""
     assert taxonomy.decode(prose) is None
+
+
+def test_an_sqlite_operational_error_alone_is_not_a_network_failure():
+    """PEP 249's OperationalError reads as a lost connection for network drivers; SQLite is a
+    file, so its class names no family and only its message decides (here: none known)."""
+    result = classify("sqlite3.OperationalError: interrupted", use_model=False)
+    assert result.category is not C.NETWORK
+    assert not result.transient
 
 
 def test_every_sqlite_code_has_a_defined_family():
