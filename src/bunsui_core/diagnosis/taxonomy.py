@@ -525,10 +525,15 @@ _SQLSTATE_EXACT: dict[str, str] = {
     "57P01": "SERVICE_UNAVAILABLE",
     "57P02": "SERVICE_UNAVAILABLE",
     "57P03": "SERVICE_UNAVAILABLE",
+    "25006": "INVALID_REQUEST",  # read_only_sql_transaction: a write sent to a read replica
+    "25P02": "CODE_DEFECT",  # in_failed_sql_transaction: statements after an error, no rollback
+    "58030": "STORAGE_IO_ERROR",  # io_error: the server could not read or write a file
+    "58P01": "MISSING_MODULE",  # undefined_file: mostly an extension's library ($libdir/...)
 }
 _SQLSTATE_CLASSES: dict[str, str] = {
     "02": "MISSING_RESOURCE",  # no data: what the statement asked for is not there
     "08": "CONNECTION_FAILED",
+    "21": "INVALID_DATA",  # cardinality violation: more rows than the statement allows
     "22": "INVALID_DATA",
     "23": "INVALID_DATA",
     "28": "AUTHENTICATION_FAILED",
@@ -640,6 +645,37 @@ _PG_CONDITIONS: dict[str, str] = {
     "CannotConnectNow": "57P03",
     "ConnectionFailure": "08006",
     "ConnectionException": "08000",
+    "SqlclientUnableToEstablishSqlconnection": "08001",
+    "ConnectionDoesNotExist": "08003",
+    "ProtocolViolation": "08P01",
+    "CardinalityViolation": "21000",
+    "ExclusionViolation": "23P01",
+    "RestrictViolation": "23001",
+    "NullValueNotAllowed": "22004",
+    "InvalidParameterValue": "22023",
+    "CharacterNotInRepertoire": "22021",
+    "UntranslatableCharacter": "22P05",
+    "InvalidBinaryRepresentation": "22P03",
+    "InvalidJsonText": "22032",
+    "ReadOnlySqlTransaction": "25006",
+    "InFailedSqlTransaction": "25P02",
+    "TransactionRollback": "40000",
+    "DuplicateTable": "42P07",
+    "DuplicateObject": "42710",
+    "DuplicateColumn": "42701",
+    "DuplicateSchema": "42P06",
+    "DuplicateDatabase": "42P04",
+    "AmbiguousColumn": "42702",
+    "AmbiguousFunction": "42725",
+    "GroupingError": "42803",
+    "DatatypeMismatch": "42804",
+    "WrongObjectType": "42809",
+    "UndefinedParameter": "42P02",
+    "FeatureNotSupported": "0A000",
+    "InsufficientResources": "53000",
+    "CrashShutdown": "57P02",
+    "IoError": "58030",
+    "UndefinedFile": "58P01",
 }
 
 # PostgreSQL server and libpq message texts, by the SQLSTATE they are raised with.
@@ -666,6 +702,9 @@ _PG_MESSAGES: dict[str, str] = {
     "too many clients already": "53300",
     "remaining connection slots are reserved": "53300",
     "could not extend file": "53100",
+    "current transaction is aborted, commands ignored until end of transaction block": "25P02",
+    "in a read-only transaction": "25006",  # cannot execute INSERT in a read-only transaction
+    "more than one row returned by a subquery used as an expression": "21000",
 }
 
 

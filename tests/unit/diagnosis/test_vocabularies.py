@@ -129,6 +129,48 @@ VOCABULARIES = [
     ("Error: SQLITE_RANGE: column index out of range", C.APPLICATION, A.FIX_CODE_OR_DATA, False),
     ("sqlite3.DataError: string or blob too big", C.DATA, A.FIX_CODE_OR_DATA, False),
     ("sqlite3.OperationalError: too many SQL variables", C.APPLICATION, A.FIX_CODE_OR_DATA, False),
+    # ---- PostgreSQL condition names and messages (psycopg / psycopg2 error classes):
+    # https://www.postgresql.org/docs/current/errcodes-appendix.html ----
+    (
+        "psycopg2.InternalError: current transaction is aborted, commands ignored until end of "
+        "transaction block",
+        C.APPLICATION,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "psycopg2.errors.ReadOnlySqlTransaction: cannot execute INSERT in a read-only transaction",
+        C.CONFIGURATION,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "psycopg2.errors.CardinalityViolation: more than one row returned by a subquery used as "
+        "an expression",
+        C.DATA,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        'psycopg.errors.UndefinedFile: could not access file "$libdir/postgis-3": No such file '
+        "or directory",
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        'psycopg2.errors.IoError: could not write to file "base/pgsql_tmp/pgsql_tmp1.0"',
+        C.RESOURCE,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "psycopg2.errors.ExclusionViolation: conflicting key value violates exclusion "
+        'constraint "no_overlap"',
+        C.DATA,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
     # ---- numpy: https://numpy.org/doc/stable/reference/routines.exceptions.html ----
     ("numpy.linalg.LinAlgError: Singular matrix", C.DATA, A.FIX_CODE_OR_DATA, False),
     (
