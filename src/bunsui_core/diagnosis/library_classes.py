@@ -99,6 +99,10 @@ QUALIFIED: dict[str, str | None] = {
     # google-auth: a token refresh the server refused, and the transport under it
     "google.auth.exceptions.RefreshError": "AUTHENTICATION_FAILED",
     "google.auth.exceptions.TransportError": "CONNECTION_FAILED",
+    # Spark's SQL parser: a syntax error in the query, not malformed input data
+    "org.apache.spark.sql.catalyst.parser.ParseException": "CODE_DEFECT",
+    "pyspark.sql.utils.ParseException": "CODE_DEFECT",
+    "pyspark.errors.exceptions.captured.ParseException": "CODE_DEFECT",
     # sqlite3's OperationalError is SQLite's, never a network's: its message decides
     "sqlite3.OperationalError": None,
     # Kafka's client timeout waits on brokers (a remote call), not on the job's own deadline
@@ -126,6 +130,11 @@ MESSAGES: dict[str, str] = {
     # a connector or format whose jar or plugin is not installed (Kafka Connect, Flink SQL)
     "Failed to find any class that implements Connector": "MISSING_MODULE",
     "Could not find any factory for identifier": "MISSING_MODULE",
+    # Spark's messages from before its error classes (Spark 2.x-3.3 AnalysisException etc.)
+    "Table or view not found": "MISSING_RESOURCE",
+    "given input columns": "MISSING_RESOURCE",  # cannot resolve 'x' given input columns
+    "Path does not exist": "MISSING_FILE",
+    "Parquet column cannot be converted": "INVALID_DATA",  # the files' types disagree
     # Flink's CheckpointFailureReason.CHECKPOINT_EXPIRED: the checkpoint timeout ran out
     "Checkpoint expired before completing": "DEADLINE_EXCEEDED",
 }

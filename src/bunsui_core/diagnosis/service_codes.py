@@ -746,6 +746,9 @@ CLASSES: dict[str, str] = {
     "AutoReconnect": "CONNECTION_FAILED",  # the connection was lost; the driver reconnects
     "DocumentTooLarge": "INVALID_DATA",
     "InvalidURI": "INVALID_REQUEST",
+    # Apache Spark
+    "FetchFailedException": "CONNECTION_FAILED",  # a shuffle block's executor went away
+    "SparkUpgradeException": "INVALID_REQUEST",  # behaviour changed: the legacy setting decides
     # Apache Flink (org.apache.flink.runtime)
     "NoResourceAvailableException": "RESOURCE_EXHAUSTED",  # no free task slots
 }

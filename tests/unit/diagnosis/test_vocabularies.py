@@ -416,6 +416,36 @@ VOCABULARIES = [
         A.FIX_CONFIGURATION,
         False,
     ),
+    # Spark's messages and classes from before error classes (Spark 2.x-3.3):
+    # https://spark.apache.org/docs/3.3.0/sql-ref-ansi-compliance.html and its source
+    (
+        "org.apache.spark.sql.AnalysisException: Table or view not found: sales.orders; "
+        "line 1 pos 14",
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "org.apache.spark.sql.AnalysisException: cannot resolve 'amount' given input columns: "
+        "[id, total]",
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
+        "org.apache.spark.sql.catalyst.parser.ParseException: \nmismatched input 'FORM' "
+        "expecting <EOF>(line 1, pos 9)",
+        C.APPLICATION,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "org.apache.spark.shuffle.FetchFailedException: Failed to connect to "
+        "ip-10-0-0-5.ec2.internal/10.0.0.5:7337",
+        C.NETWORK,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
     # ---- Trino StandardErrorCode and ErrorType: https://trino.io/docs/current/admin/
     # properties-query-management.html and io.trino.spi.StandardErrorCode ----
     (
