@@ -130,6 +130,9 @@ MESSAGES: dict[str, str] = {
     # a connector or format whose jar or plugin is not installed (Kafka Connect, Flink SQL)
     "Failed to find any class that implements Connector": "MISSING_MODULE",
     "Could not find any factory for identifier": "MISSING_MODULE",
+    # Arrow's Parquet reader and DuckDB's file scans
+    "Parquet magic bytes not found": "INVALID_DATA",  # a corrupt or non-Parquet file
+    "No files found that match the pattern": "MISSING_FILE",
     # Spark's messages from before its error classes (Spark 2.x-3.3 AnalysisException etc.)
     "Table or view not found": "MISSING_RESOURCE",
     "given input columns": "MISSING_RESOURCE",  # cannot resolve 'x' given input columns

@@ -1,11 +1,13 @@
 """The standard taxonomies, decoded from the text: the vocabularies the world already uses.
 
 Exception classes (Python's own hierarchy, read from `builtins`; the documented hierarchies
-of common data libraries; JVM classes), errno names, numbers and strerror texts, SQLSTATE
-classes and PostgreSQL condition names, MySQL's numbered errors, HTTP statuses, gRPC status
-codes, AWS error-code families (also as the AWS C++ SDK names them), libcurl's codes,
-Kubernetes/Docker/OCI reasons. They generalise because every service prints them:
-an error nobody here has seen still carries `[Errno 28]` or `SQLSTATE 57014`.
+of common data libraries, library_classes.py; JVM classes), errno names, numbers and strerror
+texts, SQLSTATE classes and PostgreSQL condition names, MySQL's numbered errors, HTTP
+statuses, gRPC status codes, AWS error-code families (also as the AWS C++ SDK names them),
+libcurl's codes, Kubernetes/Docker/OCI reasons; language runtimes' codes and texts
+(runtime_codes.py) and data services' codes (service_codes.py). They generalise because
+every service prints them: an error nobody here has seen still carries `[Errno 28]` or
+`SQLSTATE 57014`.
 
 Every candidate found gets a strength; the strongest wins and, between equals, the one
 written last (Python prints the raised exception last, the JVM its root cause last).

@@ -374,6 +374,21 @@ VOCABULARIES = [
         A.INCREASE_TIMEOUT,
         False,
     ),
+    # Arrow's Parquet reader and DuckDB's file scan (github.com/apache/arrow, duckdb/duckdb)
+    (
+        "pyarrow.lib.ArrowInvalid: Could not open Parquet input source '<Buffer>': Parquet "
+        "magic bytes not found in footer. Either the file is corrupted or this is not a "
+        "parquet file.",
+        C.DATA,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        'duckdb.duckdb.IOException: IO Error: No files found that match the pattern "in/*.csv"',
+        C.DEPENDENCY,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
     # ---- Spark error conditions: https://spark.apache.org/docs/latest/sql-error-conditions.html
     (
         "pyspark.errors.exceptions.captured.AnalysisException: [AMBIGUOUS_REFERENCE] Reference "
@@ -904,6 +919,9 @@ def test_qualified_classes_do_not_leak_to_their_bare_names(message, code):
         "MY_ERR_REQUIRE_ESM_FLAG and err_require_esm",  # Node codes only whole, upper case
         "npm ERR! code ELIFECYCLE",  # a script's own failure: its output decides
         "the dial tcp handler logs i/o timeouts",
+        "the ROOM command not allowed here",  # Redis OOM only as its own word
+        "READONLYMODE and LOADING_DOCK are our flags",
+        "counted busy_hours where locked_at > now()",
     ],
 )
 def test_words_that_only_look_like_library_codes_decode_nothing(prose):
