@@ -1,5 +1,9 @@
 """Exception classes of the data libraries jobs run with, as each library's source defines them.
 
+Also the module-qualified names that override a bare name (QUALIFIED, for any client:
+SQLAlchemy, Kafka, Flink, Spark, google-auth, sqlite3) and the messages libraries and engines
+print under a generic class (MESSAGES).
+
 A class that subclasses a Python builtin is read through that builtin (BASES), so it lands
 where Python's own hierarchy puts its base; a class of its own (or one whose base misleads)
 names its family directly (FAMILIES). Sources: pandas/errors/__init__.py, pyarrow/error.pxi,

@@ -253,7 +253,7 @@ def _python_builtin(name: str) -> str | None:
 
 
 def _class_family(name: str) -> tuple[str, int] | None:
-    """A class's family from the Python, library and JVM tables, else None."""
+    """A class's family from the Python, library, JVM, runtime and service tables, else None."""
     if name in _GENERIC_CLASSES:
         return None
     builtin = _python_builtin(name) or _python_builtin(library_classes.BASES.get(name, ""))
