@@ -268,6 +268,22 @@ MONGODB: dict[str, str] = {
     "IndexOptionsConflict": "INVALID_REQUEST",
     "IndexKeySpecsConflict": "INVALID_REQUEST",
     "TransactionExceededLifetimeLimitSeconds": "DEADLINE_EXCEEDED",
+    "InvalidBSON": "INVALID_DATA",  # 22
+    "ConversionFailure": "INVALID_DATA",  # 241
+    "ConflictingUpdateOperators": "CODE_DEFECT",  # 40
+    "ImmutableField": "CODE_DEFECT",  # 66: an update to _id or a shard key
+    "NamespaceExists": "INVALID_REQUEST",  # 48
+    "CommandNotFound": "INVALID_REQUEST",  # 59
+    "CannotCreateIndex": "INVALID_REQUEST",  # 67
+    "IndexAlreadyExists": "INVALID_REQUEST",  # 68
+    "InvalidOptions": "INVALID_REQUEST",  # 72
+    "InvalidNamespace": "INVALID_REQUEST",  # 73
+    "UnsatisfiableWriteConcern": "INVALID_REQUEST",  # 100
+    "SSLHandshakeFailed": "INVALID_REQUEST",  # 141: the TLS settings or certificates
+    "WriteConcernTimeout": "SERVICE_UNAVAILABLE",  # 64: replicas did not acknowledge in time
+    "ReadConcernMajorityNotAvailableYet": "SERVICE_UNAVAILABLE",  # 134, retriable
+    "DNSHostNotFound": "NAME_RESOLUTION_FAILED",  # 230
+    "SnapshotTooOld": "RESOURCE_EXHAUSTED",  # 239: the snapshot's history is gone, as ORA-01555
 }
 
 # ---- Redis: error prefixes (redis.io/docs/latest/develop/reference/errors). Unique words

@@ -593,6 +593,21 @@ VOCABULARIES = [
     ),
     ("pymongo.errors.AutoReconnect: connection closed", C.NETWORK, A.RETRY_WITH_BACKOFF, True),
     (
+        "pymongo.errors.WriteError: Performing an update on the path '_id' would modify the "
+        "immutable field '_id', full error: {'index': 0, 'code': 66, 'codeName': "
+        "'ImmutableField'}",
+        C.APPLICATION,
+        A.FIX_CODE_OR_DATA,
+        False,
+    ),
+    (
+        "pymongo.errors.WTimeoutError: waiting for replication timed out, full error: {'code': "
+        "64, 'codeName': 'WriteConcernTimeout'}",
+        C.NETWORK,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    (
         "pymongo.errors.DocumentTooLarge: BSON document too large (17000000 bytes)",
         C.DATA,
         A.FIX_CODE_OR_DATA,
