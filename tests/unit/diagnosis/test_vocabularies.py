@@ -546,6 +546,20 @@ VOCABULARIES = [
         True,
     ),
     (
+        "org.apache.kafka.common.errors.ConcurrentTransactionsException: The producer attempted "
+        "to update a transaction while another concurrent operation on the same transaction "
+        "was ongoing.",
+        C.APPLICATION,
+        A.RETRY_WITH_BACKOFF,
+        True,
+    ),
+    (
+        "KafkaJSProtocolError: The group id does not exist (GROUP_ID_NOT_FOUND)",
+        C.DEPENDENCY,
+        A.FIX_CONFIGURATION,
+        False,
+    ),
+    (
         "org.apache.kafka.connect.errors.DataException: Converting byte[] to Kafka Connect data "
         "failed due to serialization error",
         C.DATA,
