@@ -201,11 +201,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=CORPUS_DIR)
     parser.add_argument("--rules-only", action="store_true", help="skip the learned model")
     parser.add_argument("--json", type=Path, help="also write the summary and outcomes here")
+    parser.add_argument(
+        "--also",
+        metavar="FAMILY,...",
+        help="then the same report for these families alone (e.g. the latest collected)",
+    )
     args = parser.parse_args(argv)
     examples = load_corpus(args.corpus)
+    chosen = set(args.also.split(",")) if args.also else set()
+    if unknown := chosen - {example.family for example in examples}:
+        parser.error(f"no such family in the corpus: {', '.join(sorted(unknown))}")
     outcomes = leave_one_family_out(examples, use_model=not args.rules_only)
     summary = summarize(outcomes)
     print(render(summary))
+    if chosen:
+        print(f"\nThe families {args.also} alone:")
+        print(render(summarize([o for o in outcomes if o.family in chosen])))
     if args.json:
         args.json.write_text(
             json.dumps({"summary": summary, "outcomes": [asdict(o) for o in outcomes]}, indent=1)
