@@ -1,7 +1,7 @@
 """The native job shim (jobshim.c): a job's parent is one small exec instead of a clone of a
 Python interpreter (most of the engine's CPU per short job).
 
-It is compiled lazily with the system `cc`, once per source, compiler and machine, into
+It is compiled lazily with the system `cc`, once per source, flags, compiler and machine, into
 `$XDG_CACHE_HOME/bunsui` (`~/.cache/bunsui`): a directory this user owns and nobody else may
 write, reached through a descriptor (no path swapped under us), each file written whole and
 renamed into place so concurrent runs never see half a binary. A cached binary is used only
@@ -110,7 +110,9 @@ def _load(directory: str, compiler: str) -> NativeShim | None:
         facts = os.stat(real)
     except OSError:
         return None
-    identity = f"{real}\0{facts.st_size}\0{facts.st_mtime_ns}\0{os.uname().machine}"
+    # How it is built is part of what it is: flags changed with the same source rebuild it.
+    built = repr((CFLAGS, LINKING))
+    identity = f"{real}\0{facts.st_size}\0{facts.st_mtime_ns}\0{os.uname().machine}\0{built}"
     key = hashlib.sha256(source + b"\0" + identity.encode()).hexdigest()[:32]
     name = NATIVE_PREFIX + key
     try:

@@ -210,6 +210,19 @@ LOAD = (
 
 
 @needs_cc
+def test_a_shim_built_with_other_flags_is_another_shim(cache, monkeypatch):
+    """Flags are part of a cached shim's identity: a version that builds the same source
+    otherwise (hardening, a buffer size) gets its own binary, not the last one's."""
+    before = Path(load().name)
+    native_shim._load.cache_clear()
+    monkeypatch.setattr(native_shim, "CFLAGS", (*native_shim.CFLAGS, "-DPROC_TEXT_BYTES=4096"))
+    after = Path(load().name)
+    assert after != before
+    assert before.exists()
+    assert after.exists()
+
+
+@needs_cc
 def test_runs_starting_together_on_an_empty_cache_all_get_the_shim(cache):
     """Four processes compile into the same empty cache at once: each gets a working shim,
     and the cache ends with one whole binary whose digest matches, no temporary left."""
