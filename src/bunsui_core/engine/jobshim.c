@@ -211,12 +211,6 @@ static void kill_descendants_now(void) {
     sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
-/* Whether any child is left; with none there is no descendant either (orphans come back). */
-static int has_children(void) {
-    siginfo_t info;
-    return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0;
-}
-
 /* The shim's resident memory now, from /proc/self/statm (its second field, in pages). Not
  * getrusage's ru_maxrss: exec keeps the peak of the image it replaced, and the runner
  * starts the shim with posix_spawn (vfork), so that is the runner's own peak. Read into a
@@ -372,13 +366,19 @@ int main(int argc, char **argv) {
     for (;;) {
         int status;
         struct rusage usage;
-        pid_t pid = wait4(-1, &status, 0, &usage);
+        /* Once the command is reaped, every process that has ended is reaped before the tree
+         * is walked and swept again: one sweep kills all, then the reaping needs no walk
+         * (a walk per reaped process made hundreds of them cost seconds). */
+        pid_t pid = wait4(-1, &status, root_done ? WNOHANG : 0, &usage);
+        if (pid == 0) { /* children left, none ended since the last sweep */
+            kill_descendants_now();
+            pid = wait4(-1, &status, 0, &usage);
+        }
         if (pid < 0) {
             if (errno == EINTR) continue;
-            break; /* ECHILD: the command and every descendant are reaped */
+            break; /* ECHILD: the command and every descendant are reaped (orphans come back) */
         }
         if (pid == root) root_status = status, root_maxrss = usage.ru_maxrss, root_done = 1;
-        if (root_done && has_children()) kill_descendants_now();
     }
     /* On a line of its own: whatever a job wrote on this pipe cannot tear it. */
     char line[160];

@@ -93,29 +93,24 @@ def _report_spawn_error(status_fd: int, message: str) -> None:
     os.write(status_fd, (json.dumps({"spawn_error": message}) + "\n").encode())
 
 
-def _has_children() -> bool:
-    """Whether any child is left; with none there is no descendant either, as orphans come
-    back to this subreaper (the fast path: most commands leave nothing, no /proc scan)."""
-    try:
-        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return False
-    return True
-
-
 def _reap_all(root: int) -> tuple[int, int]:
     """Wait for the command, then kill and reap every remaining descendant; returns the
-    command's wait status and peak RSS in KiB (its own and its reaped children's)."""
+    command's wait status and peak RSS in KiB (its own and its reaped children's).
+
+    Once the command is reaped, every process that has ended is reaped before the tree is
+    walked and swept again (a walk per reaped process made hundreds cost seconds); no child
+    left means no descendant either, as orphans come back to this subreaper."""
     root_status, root_maxrss, root_done = 0, 0, False
     while True:
         try:
-            pid, status, usage = os.wait4(-1, 0)
+            pid, status, usage = os.wait4(-1, os.WNOHANG if root_done else 0)
+            if pid == 0:  # children left, none ended since the last sweep
+                kill_descendants(os.getpid())
+                pid, status, usage = os.wait4(-1, 0)
         except ChildProcessError:
             return root_status, root_maxrss
         if pid == root:
             root_status, root_maxrss, root_done = status, usage.ru_maxrss, True
-        if root_done and _has_children():
-            kill_descendants(os.getpid())
 
 
 def parse(argv: list[str]) -> tuple[int, str | None, list[str]]:

@@ -565,3 +565,31 @@ def test_a_status_fd_that_is_not_one_is_a_usage_error_not_a_job(cache, tmp_path,
     assert done.returncode == 2
     assert b"usage:" in done.stderr
     assert not marker.exists()
+
+
+LEAVE_BEHIND = 500
+
+
+def test_a_job_leaving_hundreds_of_processes_ends_in_one_sweep_not_one_per_process(
+    tmp_path, job_shim
+):
+    """The command starts 500 background processes and exits: the shim kills them all and
+    reaps them with a couple of walks of the tree, not one walk per reaped process (which
+    made this cost seconds of CPU, growing with the square of the count)."""
+    out = os.open(tmp_path / "o", os.O_WRONLY | os.O_CREAT, 0o600)
+    status = _StatusPipe()
+    loop = f"i=0; while [ $i -lt {LEAVE_BEHIND} ]; do sleep 300 & i=$((i+1)); done; echo $!"
+    spec = _spec(tmp_path, ["sh", "-c", loop])
+    if job_shim is None:
+        pid = _popen_shim(spec, None, (out, out), status.write_fd)
+    else:
+        pid = job_shim.spawn(
+            spec.argv, env=spec.env, cwd=tmp_path, cgroup=None, fds=(out, out, status.write_fd)
+        )
+    status.close_write()
+    os.close(out)
+    _, shim_status, usage = os.wait4(pid, 0)
+    assert os.waitstatus_to_exitcode(shim_status) == 0
+    assert os.waitstatus_to_exitcode(int(status.reports()["wait_status"])) == 0
+    assert not _alive(int((tmp_path / "o").read_text()))  # the last one it started
+    assert usage.ru_utime + usage.ru_stime < 1.0
