@@ -97,7 +97,9 @@ def load() -> NativeShim | None:
     compiler = shutil.which("cc")
     if compiler is None:
         return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec: a relative path is invalid, not the cwd's
+        base = os.path.join(os.path.expanduser("~"), ".cache")
     return _load(os.path.join(base, "bunsui"), compiler)
 
 

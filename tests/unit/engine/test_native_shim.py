@@ -210,6 +210,25 @@ LOAD = (
 
 
 @needs_cc
+def test_a_relative_xdg_cache_home_is_ignored_not_taken_from_the_cwd(tmp_path, monkeypatch):
+    """As the XDG spec says, a relative $XDG_CACHE_HOME is invalid: the shim is cached in
+    ~/.cache, never in whatever directory bunsui happens to run from."""
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", "cache")
+    monkeypatch.delenv(SWITCH, raising=False)
+    native_shim._load.cache_clear()
+    try:
+        shim = load()
+    finally:
+        native_shim._load.cache_clear()
+    assert shim is not None
+    assert Path(shim.name).parent == tmp_path / "home" / ".cache" / "bunsui"
+    assert list((tmp_path / "cwd").iterdir()) == []
+
+
+@needs_cc
 def test_a_shim_built_with_other_flags_is_another_shim(cache, monkeypatch):
     """Flags are part of a cached shim's identity: a version that builds the same source
     otherwise (hardening, a buffer size) gets its own binary, not the last one's."""
