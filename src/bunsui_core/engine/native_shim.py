@@ -153,9 +153,11 @@ def _private_directory(directory: str) -> int:
 
 
 def _read_own(dir_fd: int, name: str) -> bytes | None:
-    """A regular file of this user that no one else may write, or None."""
+    """A regular file of this user that no one else may write, or None. Opened without
+    blocking: a FIFO left in its place is refused like any other non-file, not waited on."""
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        fd = os.open(name, flags, dir_fd=dir_fd)
     except OSError:
         return None
     with open(fd, "rb") as handle:

@@ -210,6 +210,29 @@ LOAD = (
 
 
 @needs_cc
+@pytest.mark.parametrize("where", ["binary", "digest"])
+def test_a_fifo_in_the_cache_is_compiled_over_not_waited_on(cache, tmp_path, where):
+    """A job (same user) leaves a FIFO in place of the cached shim or its digest: the next
+    process compiles the shim again, as for any file that is not a good one, instead of
+    hanging in open() until someone writes to the FIFO (every later run would hang)."""
+    binary = Path(load().name)
+    fifo = binary if where == "binary" else binary.with_name(binary.name + ".sha256")
+    fifo.unlink()
+    os.mkfifo(fifo, 0o600)
+    later = subprocess.run(
+        [sys.executable, "-c", "from bunsui_core.engine import native_shim as n; print(n.load())"],
+        env={**os.environ, "XDG_CACHE_HOME": str(cache.parent)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert later.returncode == 0, later.stderr
+    assert f"name='{binary}'" in later.stdout
+    assert stat.S_ISREG(fifo.stat().st_mode)
+
+
+@needs_cc
 def test_a_relative_xdg_cache_home_is_ignored_not_taken_from_the_cwd(tmp_path, monkeypatch):
     """As the XDG spec says, a relative $XDG_CACHE_HOME is invalid: the shim is cached in
     ~/.cache, never in whatever directory bunsui happens to run from."""
