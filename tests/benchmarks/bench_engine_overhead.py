@@ -11,7 +11,12 @@ and it counts the CPU both spend per job (this process and its reaped children: 
 job shims and shim server, the pool's commands), which other load on a shared machine
 disturbs far less than wall time.
 
-Run: .venv/bin/python tests/benchmarks/bench_engine_overhead.py   (exit 1 when a target is missed)
+The engine runs each job under the native (C) shim where `cc` exists, else under the Python
+shim server (BUNSUI_NATIVE_SHIM=0 forces the latter); `--shim both` (the default) measures
+the two side by side, alternated with the bare pool, each with its own ratios.
+
+Run: .venv/bin/python tests/benchmarks/bench_engine_overhead.py [--shim native|python|both]
+(exit 1 when a target is missed by every shim measured)
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from _installed import BenchError, bunsui_executable
 
 from bunsui_core.config import Settings
 from bunsui_core.engine.local import LocalEngine
+from bunsui_core.engine.native_shim import SWITCH
+from bunsui_core.engine.native_shim import load as load_native_shim
 from bunsui_core.model.pipeline_loader import parse_pipeline_text
 from bunsui_core.model.session import Session, SessionStatus, new_id
 from bunsui_core.store.sqlite import SqliteStore
@@ -43,6 +50,8 @@ JOBS = 200
 CONCURRENCY = 8
 REPETITIONS = 3
 TARGETS = {"sleep 0.02": 1.3, "true": 1.5}
+SHIMS = {"native": "1", "python": "0"}
+"""BUNSUI_NATIVE_SHIM for each shim measured."""
 
 # The floor: the same commands, the same concurrency, nothing else; started like the engine
 # starts them (in a new session: with autogroup scheduling each session gets its own CPU
@@ -181,8 +190,22 @@ def fmt(values: list[float]) -> str:
     return "[" + ", ".join(f"{v:.3f}" for v in values) + "]"
 
 
-def measure(label: str, argv: list[str], root: Path) -> bool:
-    """Warm up, alternate the four runs, print the figures; True when on target."""
+def under_shim(shim: str, run: Callable[[], float]) -> Callable[[], float]:
+    """`run` with the engine (in this process and in the CLI it starts) using `shim`."""
+
+    def wrapped() -> float:
+        os.environ[SWITCH] = SHIMS[shim]
+        try:
+            return run()
+        finally:
+            del os.environ[SWITCH]
+
+    return wrapped
+
+
+def measure(label: str, argv: list[str], root: Path, shims: list[str]) -> bool:
+    """Warm up, alternate the runs (the bare pool and each shim), print the figures; True
+    when some shim is on target."""
     root.mkdir(parents=True)
     pipeline_file = root / "pipeline.yaml"
     pipeline_file.write_text(pipeline_yaml(argv))
@@ -203,43 +226,51 @@ def measure(label: str, argv: list[str], root: Path) -> bool:
             [sys.executable, "-c", BARE_POOL, json.dumps(argv), str(JOBS), str(CONCURRENCY)]
         )
 
-    bare_cpu: list[float] = []
-    engine_cpu: list[float] = []
-    runs = {
+    cpu: dict[str, list[float]] = {name: [] for name in ["bare", *shims]}
+    runs: dict[str, Callable[[], float]] = {
         "bare process": bare_run,
-        "bunsui process": cli_run,
-        "bare in-process": lambda: in_process_pool(argv, bare_cpu),
-        "engine in-process": lambda: in_process_engine(
-            pipeline_file, root / f"home-{next(homes)}", engine_cpu
-        ),
+        "bare in-process": lambda: in_process_pool(argv, cpu["bare"]),
     }
-    for run in runs.values():  # warm-up, not counted: page cache, .pyc files
+    for shim in shims:
+        runs[f"bunsui process, {shim}"] = under_shim(shim, cli_run)
+        runs[f"engine in-process, {shim}"] = under_shim(
+            shim,
+            lambda shim=shim: in_process_engine(
+                pipeline_file, root / f"home-{next(homes)}", cpu[shim]
+            ),
+        )
+    for run in runs.values():  # warm-up, not counted: page cache, .pyc files, the compile
         run()
-    del bare_cpu[:], engine_cpu[:]
+    for values in cpu.values():
+        del values[:]
     times = alternate(runs, REPETITIONS)
     medians = {name: statistics.median(values) for name, values in times.items()}
     print(f"\n== {label}  ({' '.join(argv)})")
     for name, values in times.items():
-        print(f"  {name:18} {fmt(values)}  median {medians[name]:.3f} s")
-    ratio = medians["bunsui process"] / medians["bare process"]
-    per_job_us = (medians["engine in-process"] - medians["bare in-process"]) / JOBS * 1e6
-    whole_us = (medians["bunsui process"] - medians["bare process"]) / JOBS * 1e6
+        print(f"  {name:26} {fmt(values)}  median {medians[name]:.3f} s")
     target = TARGETS[label]
-    ok = ratio <= target
-    print(f"  engine per-job overhead (in-process, wall): {per_job_us:+.0f} us")
-    print(f"  whole-process overhead per job (incl. CLI start): {whole_us:+.0f} us")
-    engine_cpu_us = statistics.median(engine_cpu) / JOBS * 1e6
-    bare_cpu_us = statistics.median(bare_cpu) / JOBS * 1e6
-    print(
-        f"  CPU per job (in-process, with children): engine {engine_cpu_us:.0f} us, "
-        f"bare {bare_cpu_us:.0f} us, ratio {engine_cpu_us / bare_cpu_us:.2f}"
-    )
-    print(
-        f"  in-process ratio engine/bare = "
-        f"{medians['engine in-process'] / medians['bare in-process']:.2f}"
-    )
-    print(f"  ratio bunsui/bare = {ratio:.2f}  (target <= {target})  {'PASS' if ok else 'FAIL'}")
-    return ok
+    bare_cpu_us = statistics.median(cpu["bare"]) / JOBS * 1e6
+    met = False
+    for shim in shims:
+        ratio = medians[f"bunsui process, {shim}"] / medians["bare process"]
+        engine = medians[f"engine in-process, {shim}"]
+        per_job_us = (engine - medians["bare in-process"]) / JOBS * 1e6
+        whole_us = (medians[f"bunsui process, {shim}"] - medians["bare process"]) / JOBS * 1e6
+        engine_cpu_us = statistics.median(cpu[shim]) / JOBS * 1e6
+        met = met or ratio <= target
+        print(f"  -- {shim} shim")
+        print(f"  engine per-job overhead (in-process, wall): {per_job_us:+.0f} us")
+        print(f"  whole-process overhead per job (incl. CLI start): {whole_us:+.0f} us")
+        print(
+            f"  CPU per job (in-process, with children): engine {engine_cpu_us:.0f} us, "
+            f"bare {bare_cpu_us:.0f} us, ratio {engine_cpu_us / bare_cpu_us:.2f}"
+        )
+        print(f"  in-process ratio engine/bare = {engine / medians['bare in-process']:.2f}")
+        print(
+            f"  ratio bunsui/bare = {ratio:.2f}  (target <= {target})  "
+            f"{'PASS' if ratio <= target else 'FAIL'}"
+        )
+    return met
 
 
 def main() -> int:
@@ -252,11 +283,19 @@ def main() -> int:
         f"python {sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.2f} (noise: other load skews every side)"
     )
+    wanted = sys.argv[sys.argv.index("--shim") + 1] if "--shim" in sys.argv else "both"
+    shims = list(SHIMS) if wanted == "both" else [wanted]
+    if "native" in shims and load_native_shim() is None:
+        print("the native shim is not available here (no cc, or BUNSUI_NATIVE_SHIM=0)")
+        shims.remove("native")
+    if not shims:
+        return 1
+    print(f"shims measured: {', '.join(shims)}")
     results: list[bool] = []
     with tempfile.TemporaryDirectory(prefix="bunsui-bench-engine-") as tmp:
         for label, argv in workloads().items():
             try:
-                results.append(measure(label, argv, Path(tmp) / label.split()[0]))
+                results.append(measure(label, argv, Path(tmp) / label.split()[0], shims))
             except BenchError as exc:
                 print(f"\n== {label}: ERROR {exc}")
                 results.append(False)

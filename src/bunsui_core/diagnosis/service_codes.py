@@ -3,10 +3,11 @@
 Oracle (ORA-/TNS-, python-oracledb DPY-/DPI-), SQL Server error numbers, the Kafka protocol
 error names (and librdkafka's), MongoDB's error code names, Redis error prefixes,
 Elasticsearch exception types, Spark SQL error classes, Trino's standard error names,
-ClickHouse's error codes, Snowflake's login failures and Azure's error codes, plus
-the exception classes their clients raise. Each table maps a documented code to the family
-(taxonomy.yaml) that the reference's own description of the code places it in; a code whose
-meaning depends on context (a generic "internal error") is left out, so its message decides.
+ClickHouse's error codes, DuckDB's error types, SQLite's result codes and messages
+(sqlite_codes.py), Snowflake's login failures and Azure's error codes, plus the exception
+classes their clients raise. Each table maps a documented code to the family (taxonomy.yaml)
+that the reference's own description of the code places it in; a code whose meaning depends
+on context (a generic "internal error") is left out, so its message decides.
 Every pattern is case-sensitive where the vendor's spelling is, and bounded on both sides.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from bunsui_core.diagnosis import runtime_codes, sqlite_codes
 from bunsui_core.diagnosis.patterns import TextPattern, raw_pattern
 
 # ---- Oracle: Database Error Messages (docs.oracle.com/en/database/oracle/oracle-database/19/
@@ -196,6 +198,23 @@ KAFKA: dict[str, str] = {
     "GROUP_MAX_SIZE_REACHED": "RESOURCE_EXHAUSTED",
     "INVALID_RECORD": "INVALID_DATA",
     "THROTTLING_QUOTA_EXCEEDED": "RATE_LIMITED",
+    "NOT_CONTROLLER": "SERVICE_UNAVAILABLE",
+    "FENCED_LEADER_EPOCH": "SERVICE_UNAVAILABLE",  # metadata is stale; refreshed on retry
+    "OFFSET_NOT_AVAILABLE": "SERVICE_UNAVAILABLE",
+    "CONCURRENT_TRANSACTIONS": "TRANSACTION_CONFLICT",
+    "UNSTABLE_OFFSET_COMMIT": "TRANSACTION_CONFLICT",
+    "GROUP_ID_NOT_FOUND": "MISSING_RESOURCE",
+    "UNKNOWN_TOPIC_ID": "MISSING_RESOURCE",
+    "RESOURCE_NOT_FOUND": "MISSING_RESOURCE",
+    "OFFSET_METADATA_TOO_LARGE": "INVALID_DATA",
+    "INVALID_TXN_STATE": "CODE_DEFECT",  # a transactional call out of order
+    "INVALID_REQUIRED_ACKS": "INVALID_REQUEST",
+    "INVALID_TRANSACTION_TIMEOUT": "INVALID_REQUEST",
+    "INVALID_GROUP_ID": "INVALID_REQUEST",
+    "FENCED_INSTANCE_ID": "INVALID_REQUEST",
+    "UNSUPPORTED_COMPRESSION_TYPE": "INVALID_REQUEST",
+    "TOPIC_DELETION_DISABLED": "INVALID_REQUEST",
+    "UNACCEPTABLE_CREDENTIAL": "AUTHENTICATION_FAILED",
 }
 # librdkafka's rd_kafka_resp_err_t names (rdkafka.h): local errors start with `_`, broker
 # errors are the protocol's, some abbreviated; its descriptions print as `Local: ...`/`Broker: ...`.
@@ -263,6 +282,25 @@ MONGODB: dict[str, str] = {
     "InterruptedAtShutdown": "SERVICE_UNAVAILABLE",
     "InterruptedDueToReplStateChange": "SERVICE_UNAVAILABLE",
     "NotPrimaryNoSecondaryOk": "SERVICE_UNAVAILABLE",
+    "IndexOptionsConflict": "INVALID_REQUEST",
+    "IndexKeySpecsConflict": "INVALID_REQUEST",
+    "TransactionExceededLifetimeLimitSeconds": "DEADLINE_EXCEEDED",
+    "InvalidBSON": "INVALID_DATA",  # 22
+    "ConversionFailure": "INVALID_DATA",  # 241
+    "ConflictingUpdateOperators": "CODE_DEFECT",  # 40
+    "ImmutableField": "CODE_DEFECT",  # 66: an update to _id or a shard key
+    "NamespaceExists": "INVALID_REQUEST",  # 48
+    "CommandNotFound": "INVALID_REQUEST",  # 59
+    "CannotCreateIndex": "INVALID_REQUEST",  # 67
+    "IndexAlreadyExists": "INVALID_REQUEST",  # 68
+    "InvalidOptions": "INVALID_REQUEST",  # 72
+    "InvalidNamespace": "INVALID_REQUEST",  # 73
+    "UnsatisfiableWriteConcern": "INVALID_REQUEST",  # 100
+    "SSLHandshakeFailed": "INVALID_REQUEST",  # 141: the TLS settings or certificates
+    "WriteConcernTimeout": "SERVICE_UNAVAILABLE",  # 64: replicas did not acknowledge in time
+    "ReadConcernMajorityNotAvailableYet": "SERVICE_UNAVAILABLE",  # 134, retriable
+    "DNSHostNotFound": "NAME_RESOLUTION_FAILED",  # 230
+    "SnapshotTooOld": "RESOURCE_EXHAUSTED",  # 239: the snapshot's history is gone, as ORA-01555
 }
 
 # ---- Redis: error prefixes (redis.io/docs/latest/develop/reference/errors). Unique words
@@ -281,6 +319,13 @@ REDIS: dict[str, str] = {
     "READONLY You can't write": "SERVICE_UNAVAILABLE",
     "LOADING Redis is loading": "SERVICE_UNAVAILABLE",
     "BUSY Redis is busy": "SERVICE_UNAVAILABLE",
+    "MISCONF": "STORAGE_IO_ERROR",  # the server cannot persist its snapshot to disk
+    "NOREPLICAS": "SERVICE_UNAVAILABLE",  # fewer good replicas than min-replicas-to-write
+    "EXECABORT": "CODE_DEFECT",  # MULTI discarded: a queued command was wrong
+    "NOSCRIPT": "CODE_DEFECT",  # EVALSHA of a script the server does not hold
+    "NOGROUP": "MISSING_RESOURCE",  # no such stream consumer group
+    "BUSYGROUP": "INVALID_REQUEST",  # the consumer group already exists
+    "ERR max number of clients reached": "CONNECTIONS_EXHAUSTED",
 }
 _REDIS_REDIRECT = r"\b(MOVED|ASK) \d{1,5} [\w.-]+:\d{1,5}\b"  # a cluster redirection
 _REDIS_REDIRECT_FAMILY = "INVALID_REQUEST"  # the client is not cluster-aware
@@ -314,6 +359,16 @@ ELASTICSEARCH: dict[str, str] = {
     "connect_transport_exception": "CONNECTION_FAILED",
     "receive_timeout_transport_exception": "NETWORK_TIMEOUT",
     "process_cluster_event_timeout_exception": "SERVICE_UNAVAILABLE",  # the master's, a 503
+    "document_missing_exception": "MISSING_RESOURCE",
+    "index_closed_exception": "INVALID_REQUEST",  # the index must be opened first
+    "invalid_alias_name_exception": "INVALID_REQUEST",
+    "invalid_type_name_exception": "INVALID_REQUEST",
+    "routing_missing_exception": "CODE_DEFECT",
+    "json_parse_exception": "CODE_DEFECT",  # the request body the client sent
+    "number_format_exception": "INVALID_DATA",
+    "search_context_missing_exception": "DEADLINE_EXCEEDED",  # the scroll's keep-alive ran out
+    "index_shard_closed_exception": "SERVICE_UNAVAILABLE",  # a shard relocating or closing
+    "node_disconnected_exception": "CONNECTION_FAILED",
 }
 
 # ---- Spark SQL error conditions (spark.apache.org/docs/latest/sql-error-conditions.html),
@@ -337,6 +392,35 @@ SPARK: dict[str, str] = {
     "NOT_NULL_CONSTRAINT_VIOLATION": "INVALID_DATA",  # 42000, a null in a non-null field
     "CANNOT_PARSE_TIMESTAMP": "INVALID_DATA",  # 22007
     "INCOMPATIBLE_DATA_FOR_TABLE": "INVALID_DATA",  # KD000
+    "UNRESOLVED_FIELD": "MISSING_RESOURCE",  # 42703
+    "UNRESOLVED_MAP_KEY": "MISSING_RESOURCE",  # 42703
+    "UNRESOLVED_USING_COLUMN_FOR_JOIN": "MISSING_RESOURCE",  # 42703
+    "FIELD_NOT_FOUND": "MISSING_RESOURCE",  # 42704
+    "ROUTINE_NOT_FOUND": "MISSING_RESOURCE",  # 42883
+    "DATA_SOURCE_NOT_FOUND": "MISSING_MODULE",  # 42K02: the format's package is not installed
+    "AMBIGUOUS_REFERENCE": "CODE_DEFECT",  # 42704
+    "AMBIGUOUS_COLUMN_OR_FIELD": "CODE_DEFECT",  # 42702
+    "MISSING_AGGREGATION": "CODE_DEFECT",  # 42803
+    "MISSING_GROUP_BY": "CODE_DEFECT",  # 42803
+    "INSERT_COLUMN_ARITY_MISMATCH": "CODE_DEFECT",  # 21S01
+    "INCOMPATIBLE_COLUMN_TYPE": "CODE_DEFECT",  # 42825
+    "NUM_COLUMNS_MISMATCH": "CODE_DEFECT",  # 42826
+    "WRONG_NUM_ARGS": "CODE_DEFECT",  # 42605
+    "COLUMN_ALREADY_EXISTS": "CODE_DEFECT",  # 42711
+    "UNSUPPORTED_FEATURE": "INVALID_REQUEST",  # 0A000
+    "UNSUPPORTED_DATATYPE": "INVALID_REQUEST",  # 0A000
+    "SCHEMA_ALREADY_EXISTS": "INVALID_REQUEST",  # 42P06
+    "CAST_OVERFLOW_IN_TABLE_INSERT": "INVALID_DATA",  # 22003
+    "NUMERIC_VALUE_OUT_OF_RANGE": "INVALID_DATA",  # 22003
+    "INVALID_ARRAY_INDEX": "INVALID_DATA",  # 22003
+    "INVALID_ARRAY_INDEX_IN_ELEMENT_AT": "INVALID_DATA",  # 22003
+    "INTERVAL_DIVIDED_BY_ZERO": "INVALID_DATA",  # 22012
+    "DUPLICATED_MAP_KEY": "INVALID_DATA",  # 23505
+    "NULL_MAP_KEY": "INVALID_DATA",  # 2200E
+    "SCALAR_SUBQUERY_TOO_MANY_ROWS": "INVALID_DATA",  # 21000
+    "CANNOT_MERGE_INCOMPATIBLE_DATA_TYPE": "INVALID_DATA",  # 42825: files' schemas disagree
+    "CONVERSION_INVALID_INPUT": "INVALID_DATA",  # 22018
+    "CANNOT_READ_FILE_FOOTER": "INVALID_DATA",  # KD001: a corrupt or non-Parquet file
     # Databricks' and Delta Lake's conditions in the same reference format
     "INSUFFICIENT_PERMISSIONS": "PERMISSION_DENIED",  # 42501
     "DELTA_TABLE_NOT_FOUND": "MISSING_RESOURCE",  # 42P01
@@ -371,37 +455,175 @@ TRINO: dict[str, str] = {
     "SERVER_STARTING_UP": "SERVICE_UNAVAILABLE",
     "QUERY_QUEUE_FULL": "RATE_LIMITED",
     "TABLE_ALREADY_EXISTS": "INVALID_REQUEST",
+    # the rest of StandardErrorCode (core/trino-spi/.../StandardErrorCode.java)
+    "NOT_FOUND": "MISSING_RESOURCE",
+    "PROCEDURE_NOT_FOUND": "MISSING_RESOURCE",
+    "TYPE_NOT_FOUND": "MISSING_RESOURCE",
+    "ROLE_NOT_FOUND": "MISSING_RESOURCE",
+    "MISSING_TABLE": "MISSING_RESOURCE",
+    "OPERATOR_NOT_FOUND": "CODE_DEFECT",  # no operator for these argument types
+    "INVALID_VIEW": "CODE_DEFECT",
+    "AMBIGUOUS_NAME": "CODE_DEFECT",
+    "AMBIGUOUS_FUNCTION_CALL": "CODE_DEFECT",
+    "DUPLICATE_COLUMN_NAME": "CODE_DEFECT",
+    "MISSING_COLUMN_NAME": "CODE_DEFECT",
+    "MISMATCHED_COLUMN_ALIASES": "CODE_DEFECT",
+    "INVALID_COLUMN_REFERENCE": "CODE_DEFECT",
+    "MISSING_GROUP_BY": "CODE_DEFECT",
+    "EXPRESSION_NOT_AGGREGATE": "CODE_DEFECT",
+    "NESTED_AGGREGATION": "CODE_DEFECT",
+    "INVALID_LITERAL": "CODE_DEFECT",
+    "INVALID_ARGUMENTS": "CODE_DEFECT",
+    "TOO_MANY_ARGUMENTS": "CODE_DEFECT",
+    "INVALID_WINDOW_FRAME": "CODE_DEFECT",
+    "ALREADY_EXISTS": "INVALID_REQUEST",
+    "SCHEMA_ALREADY_EXISTS": "INVALID_REQUEST",
+    "COLUMN_ALREADY_EXISTS": "INVALID_REQUEST",
+    "NOT_SUPPORTED": "INVALID_REQUEST",
+    "READ_ONLY_VIOLATION": "INVALID_REQUEST",  # a write to a read-only catalog
+    "INVALID_SESSION_PROPERTY": "INVALID_REQUEST",
+    "INVALID_TABLE_PROPERTY": "INVALID_REQUEST",
+    "INVALID_SCHEMA_PROPERTY": "INVALID_REQUEST",
+    "INVALID_COLUMN_PROPERTY": "INVALID_REQUEST",
+    "CONSTRAINT_VIOLATION": "INVALID_DATA",
+    "SUBQUERY_MULTIPLE_ROWS": "INVALID_DATA",
+    "TRANSACTION_CONFLICT": "TRANSACTION_CONFLICT",
+    "QUERY_REJECTED": "RATE_LIMITED",  # refused by the resource group's limits
+    "EXCEEDED_FUNCTION_MEMORY_LIMIT": "SERVER_MEMORY_LIMIT",
+    "EXCEEDED_CPU_LIMIT": "RESOURCE_EXHAUSTED",
+    "EXCEEDED_SCAN_LIMIT": "RESOURCE_EXHAUSTED",
+    "EXCEEDED_SPILL_LIMIT": "RESOURCE_EXHAUSTED",
+    "GENERIC_INSUFFICIENT_RESOURCES": "RESOURCE_EXHAUSTED",
+    "OUT_OF_SPILL_SPACE": "DISK_FULL",
+    "OPTIMIZER_TIMEOUT": "DEADLINE_EXCEEDED",
+    "ADMINISTRATIVELY_PREEMPTED": "CONTAINER_EVICTED",
+    "SERVER_SHUTTING_DOWN": "SERVICE_UNAVAILABLE",
+    "TOO_MANY_REQUESTS_FAILED": "SERVICE_UNAVAILABLE",  # a worker stopped answering
+    "REMOTE_TASK_ERROR": "SERVICE_UNAVAILABLE",
+    "REMOTE_HOST_GONE": "CONNECTION_FAILED",
+    "PAGE_TRANSPORT_ERROR": "CONNECTION_FAILED",
+    "PAGE_TRANSPORT_TIMEOUT": "NETWORK_TIMEOUT",
+    # connectors' codes (HiveErrorCode, IcebergErrorCode)
+    "HIVE_METASTORE_ERROR": "SERVICE_UNAVAILABLE",
+    "HIVE_FILE_NOT_FOUND": "MISSING_FILE",
+    "ICEBERG_COMMIT_ERROR": "TRANSACTION_CONFLICT",  # another writer committed first
+    # the memory limits' own messages, printed without the code name
+    "Query exceeded per-node memory limit": "SERVER_MEMORY_LIMIT",
+    "Query exceeded per-node user memory limit": "SERVER_MEMORY_LIMIT",
+    "Query exceeded distributed user memory limit": "SERVER_MEMORY_LIMIT",
+}
+# io.trino.spi.ErrorType, printed `type=USER_ERROR` or `"errorType":"USER_ERROR"`: a weak
+# answer the code name beside it overrides (INTERNAL_ERROR and EXTERNAL name no family).
+TRINO_TYPES: dict[str, str] = {
+    "USER_ERROR": "CODE_DEFECT",
+    "INSUFFICIENT_RESOURCES": "RESOURCE_EXHAUSTED",
 }
 
 # ---- ClickHouse: src/Common/ErrorCodes.cpp, printed as
-# `Code: 60. DB::Exception: ... (UNKNOWN_TABLE)`.
+# `Code: 60. DB::Exception: ... (UNKNOWN_TABLE)` (also `DB::NetException`, `DB::ParsingException`,
+# `Coordination::Exception`). Codes whose meaning depends on where they arose (ABORTED,
+# SYSTEM_ERROR, S3_ERROR, ATTEMPT_TO_READ_AFTER_EOF, POCO_EXCEPTION) are left to the message.
 CLICKHOUSE: dict[int, tuple[str, str]] = {
     6: ("CANNOT_PARSE_TEXT", "INVALID_DATA"),
+    8: ("THERE_IS_NO_COLUMN", "MISSING_RESOURCE"),
+    10: ("NOT_FOUND_COLUMN_IN_BLOCK", "MISSING_RESOURCE"),
+    15: ("DUPLICATE_COLUMN", "CODE_DEFECT"),
     16: ("NO_SUCH_COLUMN_IN_TABLE", "MISSING_RESOURCE"),
+    26: ("CANNOT_PARSE_QUOTED_STRING", "INVALID_DATA"),
     27: ("CANNOT_PARSE_INPUT_ASSERTION_FAILED", "INVALID_DATA"),
+    33: ("CANNOT_READ_ALL_DATA", "INVALID_DATA"),  # the input ends before the row does
+    36: ("BAD_ARGUMENTS", "CODE_DEFECT"),
     38: ("CANNOT_PARSE_DATE", "INVALID_DATA"),
+    40: ("CHECKSUM_DOESNT_MATCH", "INVALID_DATA"),  # corrupt compressed data
     41: ("CANNOT_PARSE_DATETIME", "INVALID_DATA"),
+    42: ("NUMBER_OF_ARGUMENTS_DOESNT_MATCH", "CODE_DEFECT"),
     43: ("ILLEGAL_TYPE_OF_ARGUMENT", "CODE_DEFECT"),
+    44: ("ILLEGAL_COLUMN", "CODE_DEFECT"),
     46: ("UNKNOWN_FUNCTION", "MISSING_RESOURCE"),
     47: ("UNKNOWN_IDENTIFIER", "MISSING_RESOURCE"),
+    48: ("NOT_IMPLEMENTED", "CODE_DEFECT"),
+    50: ("UNKNOWN_TYPE", "CODE_DEFECT"),
+    53: ("TYPE_MISMATCH", "CODE_DEFECT"),
     57: ("TABLE_ALREADY_EXISTS", "INVALID_REQUEST"),
     60: ("UNKNOWN_TABLE", "MISSING_RESOURCE"),
     62: ("SYNTAX_ERROR", "CODE_DEFECT"),
+    70: ("CANNOT_CONVERT_TYPE", "INVALID_DATA"),
     72: ("CANNOT_PARSE_NUMBER", "INVALID_DATA"),
+    73: ("UNKNOWN_FORMAT", "INVALID_REQUEST"),
+    76: ("CANNOT_OPEN_FILE", "MISSING_FILE"),
     81: ("UNKNOWN_DATABASE", "MISSING_RESOURCE"),
+    82: ("DATABASE_ALREADY_EXISTS", "INVALID_REQUEST"),
+    107: ("FILE_DOESNT_EXIST", "MISSING_FILE"),
+    115: ("UNKNOWN_SETTING", "INVALID_REQUEST"),
     117: ("INCORRECT_DATA", "INVALID_DATA"),
+    153: ("ILLEGAL_DIVISION", "INVALID_DATA"),
+    158: ("TOO_MANY_ROWS", "RESOURCE_EXHAUSTED"),  # max_rows_to_read and the like
     159: ("TIMEOUT_EXCEEDED", "DEADLINE_EXCEEDED"),
+    160: ("TOO_SLOW", "DEADLINE_EXCEEDED"),  # estimated to exceed max_execution_time
+    164: ("READONLY", "PERMISSION_DENIED"),  # the user may not change settings or data
+    173: ("CANNOT_ALLOCATE_MEMORY", "SERVER_MEMORY_LIMIT"),
     192: ("UNKNOWN_USER", "AUTHENTICATION_FAILED"),
     193: ("WRONG_PASSWORD", "AUTHENTICATION_FAILED"),
     194: ("REQUIRED_PASSWORD", "AUTHENTICATION_FAILED"),
+    195: ("IP_ADDRESS_NOT_ALLOWED", "PERMISSION_DENIED"),
+    198: ("DNS_ERROR", "NAME_RESOLUTION_FAILED"),
+    201: ("QUOTA_EXPIRED", "RATE_LIMITED"),  # the user's quota for the interval is used up
     202: ("TOO_MANY_SIMULTANEOUS_QUERIES", "RATE_LIMITED"),
+    203: ("NO_FREE_CONNECTION", "CONNECTIONS_EXHAUSTED"),
+    207: ("AMBIGUOUS_IDENTIFIER", "CODE_DEFECT"),
     209: ("SOCKET_TIMEOUT", "NETWORK_TIMEOUT"),
     210: ("NETWORK_ERROR", "CONNECTION_FAILED"),
+    215: ("NOT_AN_AGGREGATE", "CODE_DEFECT"),
     241: ("MEMORY_LIMIT_EXCEEDED", "SERVER_MEMORY_LIMIT"),
+    242: ("TABLE_IS_READ_ONLY", "SERVICE_UNAVAILABLE"),  # the replica lost its Keeper session
     243: ("NOT_ENOUGH_SPACE", "DISK_FULL"),
+    252: ("TOO_MANY_PARTS", "RATE_LIMITED"),  # inserts outpace merges: insert less often
+    258: ("UNION_ALL_RESULT_STRUCTURES_MISMATCH", "CODE_DEFECT"),
     279: ("ALL_CONNECTION_TRIES_FAILED", "CONNECTION_FAILED"),
+    285: ("TOO_FEW_LIVE_REPLICAS", "SERVICE_UNAVAILABLE"),
+    286: ("UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE", "SERVICE_UNAVAILABLE"),
+    290: ("LIMIT_EXCEEDED", "RESOURCE_EXHAUSTED"),
+    291: ("DATABASE_ACCESS_DENIED", "PERMISSION_DENIED"),
+    306: ("TOO_DEEP_RECURSION", "CODE_DEFECT"),
+    321: ("VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE", "INVALID_DATA"),
+    349: ("CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN", "INVALID_DATA"),
+    352: ("AMBIGUOUS_COLUMN_NAME", "CODE_DEFECT"),
+    364: ("RECEIVED_ERROR_TOO_MANY_REQUESTS", "RATE_LIMITED"),
+    376: ("CANNOT_PARSE_UUID", "INVALID_DATA"),
+    386: ("NO_COMMON_TYPE", "CODE_DEFECT"),
+    407: ("DECIMAL_OVERFLOW", "INVALID_DATA"),
+    410: ("EXTERNAL_SERVER_IS_NOT_RESPONDING", "SERVICE_UNAVAILABLE"),
+    467: ("CANNOT_PARSE_BOOL", "INVALID_DATA"),
+    469: ("VIOLATED_CONSTRAINT", "INVALID_DATA"),
+    473: ("DEADLOCK_AVOIDED", "TRANSACTION_CONFLICT"),
+    481: ("PATH_ACCESS_DENIED", "PERMISSION_DENIED"),
+    482: ("DICTIONARY_ACCESS_DENIED", "PERMISSION_DENIED"),
+    488: ("UNKNOWN_DICTIONARY", "MISSING_RESOURCE"),
     497: ("ACCESS_DENIED", "PERMISSION_DENIED"),
+    511: ("UNKNOWN_ROLE", "MISSING_RESOURCE"),
     516: ("AUTHENTICATION_FAILED", "AUTHENTICATION_FAILED"),
+    999: ("KEEPER_EXCEPTION", "SERVICE_UNAVAILABLE"),  # ClickHouse Keeper / ZooKeeper lost
+}
+
+# ---- DuckDB: the error type every client prints before the message (`Catalog Error: Table with
+# name t does not exist!`; Exception::ExceptionTypeToString in src/common/exception.cpp), by the
+# family its Python exception class has. Types other tools also print with another meaning
+# (Connection, IO, HTTP, Dependency, Serialization) are left to the message.
+DUCKDB: dict[str, str] = {
+    "Catalog": "MISSING_RESOURCE",
+    "Binder": "CODE_DEFECT",
+    "Parser": "CODE_DEFECT",
+    "Conversion": "INVALID_DATA",
+    "Constraint": "INVALID_DATA",
+    "Invalid Input": "INVALID_DATA",
+    "Out of Range": "INVALID_DATA",
+    "Mismatch Type": "INVALID_DATA",
+    "Out of Memory": "OUT_OF_MEMORY",  # DuckDB runs in the job's process (its memory_limit)
+    "Permission": "PERMISSION_DENIED",
+    "TransactionContext": "TRANSACTION_CONFLICT",  # a write-write conflict with another writer
+    "Not implemented": "CODE_DEFECT",
+    "Missing Extension": "MISSING_MODULE",
+    "Extension Autoloading": "MISSING_MODULE",
 }
 
 # ---- Snowflake login failures (docs.snowflake.com/user-guide/key-pair-auth-troubleshooting and
@@ -440,6 +662,36 @@ AZURE: dict[str, str] = {
     "SkuNotAvailable": "RESOURCE_EXHAUSTED",
     "InvalidTemplate": "INVALID_REQUEST",  # 400
     "InvalidTemplateDeployment": "INVALID_REQUEST",  # 400
+    "InvalidResourceReference": "MISSING_RESOURCE",  # 404: a referenced resource
+    "RequestDisallowedByPolicy": "PERMISSION_DENIED",  # an Azure Policy assignment forbids it
+    "MissingSubscriptionRegistration": "INVALID_REQUEST",  # the resource provider
+    "ResourceQuotaExceeded": "RESOURCE_EXHAUSTED",
+    "AllocationFailed": "RESOURCE_EXHAUSTED",  # no capacity for the size in the region
+    "Conflict": "TRANSACTION_CONFLICT",  # 409: another operation on the resource is running
+    # Storage (Blob, Data Lake) codes
+    "ContainerAlreadyExists": "INVALID_REQUEST",  # 409
+    "BlobAlreadyExists": "INVALID_REQUEST",  # 409
+    "ContainerBeingDeleted": "SERVICE_UNAVAILABLE",  # 409: try again later
+    "InvalidResourceName": "INVALID_REQUEST",  # 400
+    "OutOfRangeInput": "INVALID_REQUEST",  # 400
+    "InvalidQueryParameterValue": "INVALID_REQUEST",  # 400
+    "MissingRequiredHeader": "INVALID_REQUEST",  # 400
+    "InvalidAuthenticationInfo": "AUTHENTICATION_FAILED",  # 400
+    "InsufficientAccountPermissions": "PERMISSION_DENIED",  # 403
+    "AccountIsDisabled": "PERMISSION_DENIED",  # 403
+    "AuthorizationResourceTypeMismatch": "PERMISSION_DENIED",  # 403
+    "AuthorizationSourceIPMismatch": "PERMISSION_DENIED",  # 403: the firewall's allowed IPs
+    "AuthorizationProtocolMismatch": "PERMISSION_DENIED",  # 403
+    "AuthorizationServiceMismatch": "PERMISSION_DENIED",  # 403
+    "RequestBodyTooLarge": "INVALID_DATA",  # 413
+    "ConditionNotMet": "TRANSACTION_CONFLICT",  # 412: another writer changed the blob
+    "LeaseIdMissing": "TRANSACTION_CONFLICT",  # 412: another writer holds the lease
+    "LeaseAlreadyPresent": "TRANSACTION_CONFLICT",  # 409
+    "InternalError": "SERVICE_UNAVAILABLE",  # 500
+    "PathNotFound": "MISSING_FILE",  # Data Lake Gen2: no such path
+    "FilesystemNotFound": "MISSING_RESOURCE",
+    "ShareNotFound": "MISSING_RESOURCE",
+    "QueueNotFound": "MISSING_RESOURCE",
 }
 
 # ---- Exception classes of these services' clients, by the family their docs give them:
@@ -518,6 +770,20 @@ CLASSES: dict[str, str] = {
     "ResourceModifiedError": "TRANSACTION_CONFLICT",
     "ServiceRequestError": "CONNECTION_FAILED",
     "ServiceResponseError": "CONNECTION_FAILED",
+    # the rest of org.apache.kafka.common.errors / org.apache.kafka.connect.errors
+    "InvalidGroupIdException": "INVALID_REQUEST",
+    "FencedInstanceIdException": "INVALID_REQUEST",  # two consumers share a group.instance.id
+    "RetriableException": "SERVICE_UNAVAILABLE",  # the base of the errors Kafka retries
+    "DataException": "INVALID_DATA",  # Connect's conversion of a record failed
+    # pymongo.errors
+    "AutoReconnect": "CONNECTION_FAILED",  # the connection was lost; the driver reconnects
+    "DocumentTooLarge": "INVALID_DATA",
+    "InvalidURI": "INVALID_REQUEST",
+    # Apache Spark
+    "FetchFailedException": "CONNECTION_FAILED",  # a shuffle block's executor went away
+    "SparkUpgradeException": "INVALID_REQUEST",  # behaviour changed: the legacy setting decides
+    # Apache Flink (org.apache.flink.runtime)
+    "NoResourceAvailableException": "RESOURCE_EXHAUSTED",  # no free task slots
 }
 
 # ---- google.api_core.exceptions (googleapis.dev/python/google-api-core/latest/
@@ -532,6 +798,11 @@ GOOGLE_API_CORE: dict[str, str] = {
     "Aborted": "TRANSACTION_CONFLICT",
     "PermissionDenied": "PERMISSION_DENIED",
     "GatewayTimeout": "SERVICE_UNAVAILABLE",  # 504: a remote 5xx
+    "BadGateway": "SERVICE_UNAVAILABLE",  # 502
+    "PreconditionFailed": "TRANSACTION_CONFLICT",  # 412: the object's generation moved on
+    "MethodNotAllowed": "INVALID_REQUEST",  # 405
+    "LengthRequired": "INVALID_REQUEST",  # 411
+    "RequestRangeNotSatisfiable": "INVALID_REQUEST",  # 416
     # gRPC DEADLINE_EXCEEDED: the client's own deadline on one remote call, NETWORK by the
     # labelling conventions (a deadline the job or its query exceeded is TIMEOUT)
     "DeadlineExceeded": "NETWORK_TIMEOUT",
@@ -584,15 +855,27 @@ def _patterns() -> dict[str, TextPattern]:
         "elasticsearch": raw_pattern(r"\b([a-z]+(?:_[a-z]+)*_exception)\b"),
         "spark": raw_pattern(r"\[([A-Z][A-Z0-9_]{3,60})(?:\.[A-Z0-9_]+)?\]"),
         "trino": raw_pattern(rf"\b({_alternation(list(TRINO))})\b"),
+        "trino_type": raw_pattern(
+            r"\b(?:type=|\"errorType\"\s*:\s*\")(USER_ERROR|INSUFFICIENT_RESOURCES)\b"
+        ),
         "google": raw_pattern(r"\bgoogle\.(?:api_core|cloud)\.exceptions\.([A-Za-z]+)\b"),
         "clickhouse": raw_pattern(
-            r"\bCode: (\d{1,3})[.,]\s+(?:e\.displayText\(\) = )?DB::Exception\b|"
+            r"\bCode: (\d{1,4})[.,]\s+(?:e\.displayText\(\) = )?"
+            r"(?:DB|Coordination)::[A-Za-z]*Exception\b|"
             rf"\(({_alternation([name for name, _ in CLICKHOUSE.values()])})\)"
         ),
         "azure": raw_pattern(
             r"\b(?:ErrorCode|Code|code)[\"']?\s?[:=]\s?[\"']?([A-Z][A-Za-z]+)\b|"
             r"\(([A-Z][A-Za-z]+)\) |\b(AADSTS)\d{5,7}\b"
         ),
+        "node": raw_pattern(rf"\b({_alternation(list(runtime_codes.NODE))})\b"),
+        "node_spawn": raw_pattern(runtime_codes.NODE_SPAWN),
+        "npm": raw_pattern(runtime_codes.NPM_CODE),
+        "go_net": raw_pattern(runtime_codes.GO_NET_TIMEOUT),
+        "duckdb": raw_pattern(rf"\b({_alternation(list(DUCKDB))}) Error: "),
+        "sqlite": raw_pattern(r"\b(SQLITE_[A-Z]+(?:_[A-Z]+)*)\b"),
+        "sqlite_text": raw_pattern(rf"\b({_alternation(list(sqlite_codes.MESSAGES))})\b"),
+        "sqlite_error": raw_pattern(sqlite_codes.ERROR_MESSAGE),
         "snowflake": raw_pattern(
             rf"\b(39\d{{4}}) \([0-9A-Z]{{5}}\)|\bvendorCode: ?(39\d,\d{{3}})\b|"
             rf"\b({_alternation([k for k in SNOWFLAKE if not k.isdigit()])})\b"
@@ -608,11 +891,12 @@ _KAFKA_BY_CAMEL = {_camel(name): name for name in KAFKA}
 
 
 def _matches(name: str, text: str) -> list[tuple[str, int]]:
+    """Each match's first non-empty group, at the group's own position (the code's place)."""
     found = []
     for match in _patterns()[name].finditer(text):  # type: ignore[attr-defined]
-        value = next((g for g in match.groups() if g), None)
-        if value:
-            found.append((value, match.start()))
+        index = next((i for i, g in enumerate(match.groups(), 1) if g), None)
+        if index is not None:
+            found.append((match.group(index), match.start(index)))
     return found
 
 
@@ -640,14 +924,25 @@ _TABLES: dict[str, dict[str, str]] = {
     "elasticsearch": ELASTICSEARCH,
     "spark": SPARK,
     "trino": TRINO,
+    "trino_type": TRINO_TYPES,
     "google": GOOGLE_API_CORE,
     "clickhouse": {
         **{str(number): family for number, (_, family) in CLICKHOUSE.items()},
         **dict(CLICKHOUSE.values()),
     },
+    "node": runtime_codes.NODE,
+    "node_spawn": {"ENOENT": runtime_codes.NODE_SPAWN_FAMILY},
+    "npm": runtime_codes.NPM,
+    "go_net": runtime_codes.GO_NET_TIMEOUTS,
+    "duckdb": DUCKDB,
+    "sqlite": sqlite_codes.CODES,
+    "sqlite_text": sqlite_codes.MESSAGES,
+    "sqlite_error": sqlite_codes.ERRORS,
     "snowflake": SNOWFLAKE,
     "azure": {**AZURE, "AADSTS": "AUTHENTICATION_FAILED"},
 }
+_WEAK = frozenset({"freetds", "trino_type"})
+"""Standards whose codes are generic wrappers: any specific code beside them wins."""
 _LABELS = {
     "oracle": "Oracle",
     "sqlserver": "SQL Server error",
@@ -660,20 +955,29 @@ _LABELS = {
     "elasticsearch": "Elasticsearch error type",
     "spark": "Spark error class",
     "trino": "Trino error",
+    "trino_type": "Trino error type",
     "google": "google.api_core exception",
     "clickhouse": "ClickHouse error",
+    "node": "Node.js error code",
+    "node_spawn": "Node.js spawn of a missing command",
+    "npm": "npm error code",
+    "go_net": "Go net timeout in",
+    "duckdb": "DuckDB error type",
+    "sqlite": "SQLite result code",
+    "sqlite_text": "SQLite message",
+    "sqlite_error": "SQLite error",
     "snowflake": "Snowflake error",
     "azure": "Azure error",
 }
 
 
 def find(text: str) -> list[Found]:
-    """Every documented service code in the text (FreeTDS's generic wrappers marked weak)."""
+    """Every documented service code in the text (generic wrappers marked weak)."""
     found = []
     for name in _patterns():
         for value, position in _matches(name, text):
             if decoded := _lookup(name, value):
-                found.append(Found(decoded[0], decoded[1], position, weak=name == "freetds"))
+                found.append(Found(decoded[0], decoded[1], position, weak=name in _WEAK))
     return found
 
 

@@ -1,11 +1,13 @@
 """The standard taxonomies, decoded from the text: the vocabularies the world already uses.
 
 Exception classes (Python's own hierarchy, read from `builtins`; the documented hierarchies
-of common data libraries; JVM classes), errno names, numbers and strerror texts, SQLSTATE
-classes and PostgreSQL condition names, MySQL's numbered errors, HTTP statuses, gRPC status
-codes, AWS error-code families (also as the AWS C++ SDK names them), libcurl's codes,
-Kubernetes/Docker/OCI reasons. They generalise because every service prints them:
-an error nobody here has seen still carries `[Errno 28]` or `SQLSTATE 57014`.
+of common data libraries, library_classes.py; JVM classes), errno names, numbers and strerror
+texts, SQLSTATE classes and PostgreSQL condition names, MySQL's numbered errors, HTTP
+statuses, gRPC status codes, AWS error-code families (also as the AWS C++ SDK names them),
+libcurl's codes, Kubernetes/Docker/OCI reasons; language runtimes' codes and texts
+(runtime_codes.py) and data services' codes (service_codes.py). They generalise because
+every service prints them: an error nobody here has seen still carries `[Errno 28]` or
+`SQLSTATE 57014`.
 
 Every candidate found gets a strength; the strongest wins and, between equals, the one
 written last (Python prints the raised exception last, the JVM its root cause last).
@@ -19,7 +21,7 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
-from bunsui_core.diagnosis import service_codes
+from bunsui_core.diagnosis import library_classes, runtime_codes, service_codes
 from bunsui_core.diagnosis.patterns import TextPattern, raw_pattern
 
 SPECIFIC = 3
@@ -251,19 +253,21 @@ def _python_builtin(name: str) -> str | None:
 
 
 def _class_family(name: str) -> tuple[str, int] | None:
-    """A class's family from the Python, library and JVM tables, else None."""
+    """A class's family from the Python, library, JVM, runtime and service tables, else None."""
     if name in _GENERIC_CLASSES:
         return None
-    builtin = _python_builtin(name)
+    builtin = _python_builtin(name) or _python_builtin(library_classes.BASES.get(name, ""))
     if builtin:
         return builtin, SPECIFIC
     if name in _LIBRARY_CLASSES:
         return _LIBRARY_CLASSES[name]
-    if name in _JVM_CLASSES:
-        return _JVM_CLASSES[name], SPECIFIC
-    if name in service_codes.CLASSES:
-        return service_codes.CLASSES[name], SPECIFIC
-    return None
+    code = (
+        library_classes.FAMILIES.get(name)
+        or _JVM_CLASSES.get(name)
+        or runtime_codes.CLASSES.get(name)
+        or service_codes.CLASSES.get(name)
+    )
+    return (code, SPECIFIC) if code else None
 
 
 # ---- CamelCase naming conventions -----------------------------------------------------------
@@ -458,6 +462,10 @@ _ERRNO_FAMILIES: dict[str, str] = {
     "ENOTCONN": "CONNECTION_FAILED",
     "EADDRNOTAVAIL": "CONNECTION_FAILED",
     "ENOEXEC": "EXEC_FORMAT_ERROR",
+    "EISDIR": "MISSING_FILE",  # a directory where the job expects a file: a wrong path
+    "EIO": "STORAGE_IO_ERROR",
+    "ESTALE": "STORAGE_IO_ERROR",  # a stale NFS file handle
+    "EADDRINUSE": "INVALID_REQUEST",  # another process holds the port the job binds
 }
 # getaddrinfo's codes (RFC 3493), negative in Python's `[Errno -2]`, and Node's name for them.
 _RESOLVER_CODES: dict[str, str] = {
@@ -519,10 +527,15 @@ _SQLSTATE_EXACT: dict[str, str] = {
     "57P01": "SERVICE_UNAVAILABLE",
     "57P02": "SERVICE_UNAVAILABLE",
     "57P03": "SERVICE_UNAVAILABLE",
+    "25006": "INVALID_REQUEST",  # read_only_sql_transaction: a write sent to a read replica
+    "25P02": "CODE_DEFECT",  # in_failed_sql_transaction: statements after an error, no rollback
+    "58030": "STORAGE_IO_ERROR",  # io_error: the server could not read or write a file
+    "58P01": "MISSING_MODULE",  # undefined_file: mostly an extension's library ($libdir/...)
 }
 _SQLSTATE_CLASSES: dict[str, str] = {
     "02": "MISSING_RESOURCE",  # no data: what the statement asked for is not there
     "08": "CONNECTION_FAILED",
+    "21": "INVALID_DATA",  # cardinality violation: more rows than the statement allows
     "22": "INVALID_DATA",
     "23": "INVALID_DATA",
     "28": "AUTHENTICATION_FAILED",
@@ -634,6 +647,37 @@ _PG_CONDITIONS: dict[str, str] = {
     "CannotConnectNow": "57P03",
     "ConnectionFailure": "08006",
     "ConnectionException": "08000",
+    "SqlclientUnableToEstablishSqlconnection": "08001",
+    "ConnectionDoesNotExist": "08003",
+    "ProtocolViolation": "08P01",
+    "CardinalityViolation": "21000",
+    "ExclusionViolation": "23P01",
+    "RestrictViolation": "23001",
+    "NullValueNotAllowed": "22004",
+    "InvalidParameterValue": "22023",
+    "CharacterNotInRepertoire": "22021",
+    "UntranslatableCharacter": "22P05",
+    "InvalidBinaryRepresentation": "22P03",
+    "InvalidJsonText": "22032",
+    "ReadOnlySqlTransaction": "25006",
+    "InFailedSqlTransaction": "25P02",
+    "TransactionRollback": "40000",
+    "DuplicateTable": "42P07",
+    "DuplicateObject": "42710",
+    "DuplicateColumn": "42701",
+    "DuplicateSchema": "42P06",
+    "DuplicateDatabase": "42P04",
+    "AmbiguousColumn": "42702",
+    "AmbiguousFunction": "42725",
+    "GroupingError": "42803",
+    "DatatypeMismatch": "42804",
+    "WrongObjectType": "42809",
+    "UndefinedParameter": "42P02",
+    "FeatureNotSupported": "0A000",
+    "InsufficientResources": "53000",
+    "CrashShutdown": "57P02",
+    "IoError": "58030",
+    "UndefinedFile": "58P01",
 }
 
 # PostgreSQL server and libpq message texts, by the SQLSTATE they are raised with.
@@ -660,6 +704,9 @@ _PG_MESSAGES: dict[str, str] = {
     "too many clients already": "53300",
     "remaining connection slots are reserved": "53300",
     "could not extend file": "53100",
+    "current transaction is aborted, commands ignored until end of transaction block": "25P02",
+    "in a read-only transaction": "25006",  # cannot execute INSERT in a read-only transaction
+    "more than one row returned by a subquery used as an expression": "21000",
 }
 
 
@@ -762,7 +809,8 @@ _CLASS_NAME = (
     r"[A-Za-z0-9_]*(?:Error|Exception|Exit|Timeout|TimedOut|Failure|Fault|Expired|"
     r"NotFound|Denied|Forbidden|Unauthorized|Unauthenticated|Unavailable|Disconnected|Timedout|"
     r"Invalid|Read|Interrupt|Iteration|Exceeded|Exhausted|BadRequest|Conflict|Requests|"
-    r"Datetime)|socket\.(?:timeout|gaierror))\b"
+    r"Datetime|Timedelta|ResultFound|ResultsFound|TooLarge|Reconnect|URI)|"
+    r"socket\.(?:timeout|gaierror))\b"
 )
 _PG_ERROR_CLASS = r"\bpsycopg2?\.errors\.([A-Za-z]+)\b"
 _ERRNO_NUMBER = r"(?i)\[?\berrno\]?[ :=]*(-?\d{1,4})\b"
@@ -818,13 +866,20 @@ def _words_alternation(words: list[str]) -> str:
 
 
 @cache
+def _standard_phrases() -> dict[str, str]:
+    """Standard messages (orchestrators', shells', libraries', runtimes'), lower-cased."""
+    phrases = {**_ORCHESTRATOR_PHRASES, **library_classes.MESSAGES, **runtime_codes.MESSAGES}
+    return {phrase.lower(): code for phrase, code in phrases.items()}
+
+
+@cache
 def _reason_pattern() -> TextPattern:
     return raw_pattern(rf"\b({_words_alternation(list(_ORCHESTRATOR_REASONS))})\b")
 
 
 @cache
 def _phrase_pattern() -> TextPattern:
-    phrases = [*_strerror_table(), *_PG_MESSAGES, *(p.lower() for p in _ORCHESTRATOR_PHRASES)]
+    phrases = [*_strerror_table(), *_PG_MESSAGES, *_standard_phrases()]
     return raw_pattern(rf"(?i)\b({_words_alternation(phrases)})\b")
 
 
@@ -860,18 +915,28 @@ def _is_code(text: str, start: int, end: int) -> bool:
     return "." not in name and text[start - 1 : start] == "(" and text.startswith(")", end)
 
 
+def _class_decoded(qualified: str, position: int) -> Decoded | None:
+    """A class's family: its qualified name's when the tables give one (a generic class there
+    names none), else its bare name's, else what its CamelCase words announce."""
+    if qualified in library_classes.QUALIFIED:
+        code = library_classes.QUALIFIED[qualified]
+        return Decoded(code, f"exception class {qualified}", SPECIFIC, position) if code else None
+    name = qualified.rsplit(".", 1)[-1]
+    if family := _class_family(name):
+        return Decoded(family[0], f"exception class {qualified}", family[1], position)
+    if name not in _GENERIC_CLASSES and (naming := _naming_family(name)):
+        return Decoded(naming, f"class name {qualified}", NAMING, position)
+    return None
+
+
 def _class_candidates(text: str) -> list[Decoded]:
     found = []
     for qualified, position in _finds(_CLASS_NAME, text):
         end = position + len(qualified)
         if _is_prose(qualified, text, end) or _is_code(text, position, end):
             continue
-        name = qualified.rsplit(".", 1)[-1]
-        family = _class_family(name)
-        if family:
-            found.append(Decoded(family[0], f"exception class {qualified}", family[1], position))
-        elif name not in _GENERIC_CLASSES and (naming := _naming_family(name)):
-            found.append(Decoded(naming, f"class name {qualified}", NAMING, position))
+        if decoded := _class_decoded(qualified, position):
+            found.append(decoded)
     for name, position in _finds(_PG_ERROR_CLASS, text):
         state = _PG_CONDITIONS.get(name)
         sql_family = sqlstate_family(state) if state else None
@@ -958,7 +1023,7 @@ def _vendor_code_candidates(text: str) -> list[Decoded]:
 def _phrase_candidates(text: str) -> list[Decoded]:
     found = []
     strerrors = _strerror_table()
-    orchestrator = {p.lower(): c for p, c in _ORCHESTRATOR_PHRASES.items()}
+    orchestrator = _standard_phrases()
     for phrase, position in _finds(_phrase_pattern(), text):
         key = phrase.lower()
         if key in _PG_MESSAGES:
@@ -978,12 +1043,16 @@ def _phrase_candidates(text: str) -> list[Decoded]:
 
 
 def decode(text: str) -> Decoded | None:
-    """The strongest standard family named in the text (the last one among equals)."""
+    """The strongest standard family named in the text (the last one among equals).
+
+    Two readings of one token (`spawn python3 ENOENT` read by Node's spawn rule and as an
+    errno) tie on strength and place; the vendor's, which matched more of the text, is listed
+    first so that `max` keeps it."""
     candidates = [
+        *_vendor_code_candidates(text),
         *_class_candidates(text),
         *_errno_candidates(text),
         *_code_candidates(text),
-        *_vendor_code_candidates(text),
         *_phrase_candidates(text),
     ]
     if not candidates:
@@ -1010,5 +1079,10 @@ def emitted_codes() -> set[str]:
         *_GRPC_STATUSES.values(),
         *_ORCHESTRATOR_REASONS.values(),
         *_ORCHESTRATOR_PHRASES.values(),
+        *library_classes.FAMILIES.values(),
+        *(code for code in library_classes.QUALIFIED.values() if code),
+        *library_classes.MESSAGES.values(),
+        *runtime_codes.CLASSES.values(),
+        *runtime_codes.MESSAGES.values(),
         *service_codes.emitted_codes(),
     }

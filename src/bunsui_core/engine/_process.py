@@ -23,6 +23,7 @@ from bunsui_core.engine import jobshim
 from bunsui_core.engine.cgroups import CgroupHost, JobCgroup
 from bunsui_core.engine.job_monitor import JobMonitor, WatchedTree
 from bunsui_core.engine.log_sink import DEFAULT_LOG_MAX_BYTES, LogSink
+from bunsui_core.engine.native_shim import NativeShim
 from bunsui_core.engine.process_tree import cmdline, kill_descendants, kill_pids, read_stat
 from bunsui_core.engine.shim_server import ShimServer
 from bunsui_core.model.session import MemoryEnforcement
@@ -46,7 +47,8 @@ class ProcessSpec:
 
 @dataclass(frozen=True)
 class ProcessResult:
-    """How an attempt ended; exactly one of exit_code / signal / spawn_error is set."""
+    """How an attempt ended; exactly one of exit_code / signal / spawn_error / lost_report
+    is set."""
 
     pid: int | None
     exit_code: int | None
@@ -60,6 +62,9 @@ class ProcessResult:
     stdout_tail: str = ""
     stderr_tail: str = ""
     """The logs' last bytes, as their files end."""
+    lost_report: bool = False
+    """The shim exited 0 but left no readable report of how the command ended: a job that
+    garbled or filled its shim's status pipe (through /proc). The attempt failed."""
 
     @property
     def succeeded(self) -> bool:
@@ -205,12 +210,13 @@ def _merged(raw: bytes) -> dict[str, object]:
 def _start_shim(
     spec: ProcessSpec,
     cgroup: JobCgroup | None,
-    shims: ShimServer | None,
+    shims: ShimServer | NativeShim | None,
     *,
     logs: tuple[int, int],
 ) -> tuple[int, _StatusPipe]:
-    """The attempt's shim, a child of this process: cloned by the shim server when there is
-    one that still answers, else a new interpreter. Returns its pid and its status pipe.
+    """The attempt's shim, a child of this process: the native shim when the run has one,
+    else cloned by the shim server when there is one that still answers, else a new
+    interpreter. Returns its pid and its status pipe.
 
     A server that dies after cloning the shim but before replying leaves a running job: the
     clone's first word on the status pipe is its pid, and that shim is adopted rather than
@@ -218,6 +224,12 @@ def _start_shim(
     cgroup_dir = str(cgroup.path) if cgroup is not None else None
     status = _StatusPipe()
     try:
+        if isinstance(shims, NativeShim):
+            # Its own exec failing (no memory, no process left) is this attempt's spawn
+            # error; the command's own start is the shim's to report.
+            fds = (*logs, status.write_fd)
+            pid = shims.spawn(spec.argv, env=spec.env, cwd=spec.cwd, cgroup=cgroup_dir, fds=fds)
+            return pid, status
         if shims is not None and not shims.broken:
             try:
                 pid = shims.spawn(
@@ -270,7 +282,7 @@ def run_process(
     on_start: Callable[[int], None] | None = None,
     *,
     cgroups: CgroupHost | None = None,
-    shims: ShimServer | None = None,
+    shims: ShimServer | NativeShim | None = None,
 ) -> ProcessResult:
     """Start the command under its shim, wait for it, and report what happened.
 
@@ -374,7 +386,10 @@ def _result(
     spawn_error = report.get("spawn_error")
     wait_status = report.get("wait_status")
     # No wait status: the shim itself was killed (a job killing its own parent); its end.
-    code = os.waitstatus_to_exitcode(wait_status) if isinstance(wait_status, int) else shim_code
+    code = _exit_code(wait_status)
+    lost_report = code is None and shim_code == 0 and not spawn_error
+    if code is None:
+        code = shim_code
     killed_by = -code if code < 0 else None
     maxrss = report.get("maxrss_kb")
     shim_rss = report.get("shim_rss_kb")
@@ -388,7 +403,7 @@ def _result(
         peak = max(peak or 0.0, float(limit_mb))
     return ProcessResult(
         pid=pid,
-        exit_code=None if killed_by else code,
+        exit_code=None if killed_by or lost_report else code,
         signal=killed_by,
         peak_rss_mb=peak,
         elapsed_seconds=elapsed,
@@ -396,4 +411,15 @@ def _result(
         spawn_error=str(spawn_error) if spawn_error else None,
         oom_killed=oom_killed and not timed_out,
         memory_enforcement=enforcement,
+        lost_report=lost_report,
     )
+
+
+def _exit_code(wait_status: object) -> int | None:
+    """A wait status as an exit code (negative: the signal); None when it is not one."""
+    if not isinstance(wait_status, int) or isinstance(wait_status, bool):
+        return None
+    try:
+        return os.waitstatus_to_exitcode(wait_status)
+    except (ValueError, OverflowError):
+        return None

@@ -6,6 +6,9 @@ after setsid or a double fork; when the command ends (or the shim gets SIGTERM) 
 reaps every descendant before exiting. Its own command line is what `job_identity`
 recognises in a process's ancestry: a bunsui process below a shim is inside a job.
 
+Where a C compiler exists the engine runs jobshim.c instead, which does the same for one job
+without a Python interpreter (see native_shim); this module is the fallback and the model.
+
 The engine starts it once per run as a server (`--serve FD`) and clones it for each job
 attempt (see `serve`); started per attempt (where no server can be used) it still starts
 cheaply: run as a file (no `-m`, no site), it imports `gc`, `os`, `signal`, `sys` and
@@ -38,6 +41,8 @@ if TYPE_CHECKING:  # typing and collections.abc would cost every job's start
 PATH_SUFFIX = "bunsui_core/engine/jobshim.py"
 """How a shim's command line names it, whichever install (or `python -m`) started it."""
 MODULE = "bunsui_core.engine.jobshim"
+NATIVE_PREFIX = "bunsui-jobshim-"
+"""The file name of the native shim (jobshim.c, see native_shim), its argv[0]."""
 SPAWN_FAILED_EXIT = 127
 
 
@@ -47,13 +52,19 @@ def argv_prefix() -> list[str]:
 
 
 def is_shim_command(argv: list[str]) -> bool:
-    """Whether a process's argv is a job shim's (the interpreter's options come first)."""
+    """Whether a process's argv is a job shim's: the native one by its file name, the Python
+    one by its module or file (the interpreter's options come first). A job's process that
+    names itself so is already below a shim: it only marks itself as inside a job."""
+    if argv and os.path.basename(argv[0]).startswith(NATIVE_PREFIX):
+        return True
     return any(part == MODULE or part.endswith(PATH_SUFFIX) for part in argv[1:4])
 
 
-def _report(fd: int, fields: dict[str, int]) -> None:
+def _report(fd: int, fields: dict[str, int], lead: str = "") -> None:
     """One JSON line of integers to the runner on the status pipe."""
-    os.write(fd, ("{" + ", ".join(f'"{k}": {v}' for k, v in fields.items()) + "}\n").encode())
+    os.write(
+        fd, (lead + "{" + ", ".join(f'"{k}": {v}' for k, v in fields.items()) + "}\n").encode()
+    )
 
 
 def _start(argv: list[str], cgroup: str | None, status_fd: int, env: Mapping[str, str]) -> int:
@@ -130,10 +141,14 @@ def run_job(command: list[str], cgroup: str | None, status_fd: int, env: Mapping
         _report_spawn_error(status_fd, f"{command[0]}: {exc.strerror or exc}")
         return SPAWN_FAILED_EXIT
     status, maxrss_kb = _reap_all(root)
-    _report(
-        status_fd,
-        {"pid": root, "wait_status": status, "maxrss_kb": maxrss_kb, "shim_rss_kb": own_rss_kb},
-    )
+    # A pipe the job filled (through /proc) loses the report rather than block the shim
+    # forever; on a line of its own, whatever the job wrote there cannot tear it.
+    os.set_blocking(status_fd, False)
+    try:
+        fields = {"pid": root, "wait_status": status, "maxrss_kb": maxrss_kb}
+        _report(status_fd, {**fields, "shim_rss_kb": own_rss_kb}, lead="\n")
+    except OSError:
+        pass
     return 0
 
 

@@ -24,6 +24,8 @@ from bunsui_core.engine._process import (
 from bunsui_core.engine.cgroups import CgroupHost, discover
 from bunsui_core.engine.job_env import BASE_NAMES, job_environment, passed_through
 from bunsui_core.engine.local_operations import LOCAL_ARGV
+from bunsui_core.engine.native_shim import NativeShim
+from bunsui_core.engine.native_shim import load as load_native_shim
 from bunsui_core.engine.patient_store import PatientStore
 from bunsui_core.engine.process_tree import set_child_subreaper
 from bunsui_core.engine.project_jobs import (
@@ -177,7 +179,7 @@ class LocalEngine:
         self._stop_reason: SessionStatus | None = None
         self._cancel_requested = threading.Event()
         self._cgroups: CgroupHost | None = None
-        self._shims: ShimServer | None = None
+        self._shims: ShimServer | NativeShim | None = None
         self._passable: dict[tuple[str, ...], dict[str, str]] = {}
         self.session_id: str | None = None
         self._next_heartbeat = self._next_store_check = 0.0
@@ -215,7 +217,8 @@ class LocalEngine:
         cwd = Path(version.source).parent if version.source else None
         with _ACTIVE_LOCK:
             _ACTIVE.add(self)
-        self._shims = ShimServer.start()
+        # A job's parent: the native shim (one small exec) or a clone of the Python one.
+        self._shims = load_native_shim() or ShimServer.start()
         try:
             outcome = self._schedule(session, pipeline, cwd)
         except KeyboardInterrupt:
@@ -230,7 +233,7 @@ class LocalEngine:
         finally:
             with _ACTIVE_LOCK:
                 _ACTIVE.discard(self)
-            if self._shims is not None:
+            if isinstance(self._shims, ShimServer):
                 self._shims.close()
         return self._finish(session_id, outcome, pipeline)
 
@@ -847,6 +850,11 @@ def describe_failure(record: OperationAttempt, result: ProcessResult) -> tuple[F
         limits = f" (memory limit {record.memory_limit_mb} MiB, peak RSS {record.peak_rss_mb} MiB)"
     if result.spawn_error:
         return FailureKind.SPAWN_FAILED, f"Command could not be started: {result.spawn_error}"
+    if result.lost_report:
+        return FailureKind.EXIT_NONZERO, (
+            "Command ended without a readable report from its shim (the job garbled or filled "
+            "the shim's status pipe); the attempt counts as failed"
+        )
     if result.timed_out:
         return FailureKind.TIMEOUT, (
             f"Command timed out after {record.timeout_seconds} seconds and was killed{limits}"

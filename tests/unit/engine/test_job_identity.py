@@ -43,6 +43,7 @@ def _marks(tmp_path: Path, enforcement: str) -> dict[str, str | None]:
     return json.loads((Path(job_run.workdir) / "marks.json").read_text())
 
 
+@pytest.mark.usefixtures("job_shim")
 def test_a_job_without_its_variables_is_still_found_by_its_process_tree(tmp_path):
     """With the BUNSUI_* variables deleted and no cgroup, the shim in the ancestry tells."""
     marks = _marks(tmp_path, "watchdog")
@@ -53,6 +54,7 @@ def test_a_job_without_its_variables_is_still_found_by_its_process_tree(tmp_path
     }
 
 
+@pytest.mark.usefixtures("job_shim")
 def test_a_job_in_a_cgroup_is_found_by_it(tmp_path):
     """Where jobs get a cgroup, membership alone is enough (it survives a killed shim)."""
     if discover() is None:

@@ -128,6 +128,7 @@ pids.write_text(str(setsid.pid))
 """
 
 
+@pytest.mark.usefixtures("job_shim")
 class TestNothingOutlivesItsJob:
     @pytest.mark.slow
     @pytest.mark.parametrize("enforcement", ["auto", "watchdog"])
@@ -150,7 +151,7 @@ class TestNothingOutlivesItsJob:
         assert not _alive(setsid_pid)
         assert not _alive(daemon_pid)
 
-    def test_a_job_whose_start_cannot_be_recorded_does_not_run_on(self, tmp_path):
+    def test_a_job_whose_start_cannot_be_recorded_does_not_run_on(self, tmp_path, job_shim):
         """Recording the start fails (the store, say) while the job runs a 600 s tree: the
         tree is killed and reaped before the failure reaches the caller; nothing runs
         untracked."""
@@ -171,7 +172,7 @@ class TestNothingOutlivesItsJob:
 
         started = time.monotonic()
         with pytest.raises(RuntimeError, match="store unavailable"):
-            run_process(spec, LiveProcessGroups(), on_start=refuse)
+            run_process(spec, LiveProcessGroups(), on_start=refuse, shims=job_shim)
         assert time.monotonic() - started < 30
         assert not _alive(int(pid_file.read_text()))
         assert not _alive(int(pid_file.with_suffix(".daemon").read_text()))
@@ -293,6 +294,7 @@ def _wait_running(store: SqliteStore, session_id: str, pid_file: Path) -> None:
 CANCEL_JOB = LEAVE_BEHIND + "time.sleep(600)\n"
 
 
+@pytest.mark.usefixtures("job_shim")
 class TestCancel:
     @pytest.mark.slow
     def test_session_cancel_kills_a_600_s_job_tree_within_2_s(self, store, settings, tmp_path):
@@ -348,6 +350,7 @@ class TestCancel:
         assert cancel_active_runs() == []
 
 
+@pytest.mark.usefixtures("job_shim")
 def test_runner_killed_by_sigterm_cancels_its_session(tmp_path):
     """A detached runner told to stop (SIGTERM) cancels its session and kills its jobs."""
     import subprocess  # noqa: PLC0415

@@ -47,13 +47,15 @@ def _spec(
     )
 
 
-def test_concurrent_attempts_share_one_monitor_thread(tmp_path):
+def test_concurrent_attempts_share_one_monitor_thread(tmp_path, job_shim):
     """Six attempts at once run on six caller threads plus one monitor, each still gets its
     own complete log and a sampled peak."""
     live = LiveProcessGroups()
     before = threading.active_count()
     with ThreadPoolExecutor(max_workers=JOBS) as pool:
-        futures = [pool.submit(run_process, _spec(tmp_path, i), live) for i in range(JOBS)]
+        futures = [
+            pool.submit(run_process, _spec(tmp_path, i), live, shims=job_shim) for i in range(JOBS)
+        ]
         time.sleep(0.4)
         during = threading.active_count()
         results = [f.result() for f in futures]
@@ -66,12 +68,12 @@ def test_concurrent_attempts_share_one_monitor_thread(tmp_path):
         assert result.peak_rss_mb > 0
 
 
-def test_timeouts_of_concurrent_attempts_fire_each_at_its_own_time(tmp_path):
+def test_timeouts_of_concurrent_attempts_fire_each_at_its_own_time(tmp_path, job_shim):
     """The monitor's clock kills only the attempt whose timeout passed."""
     live = LiveProcessGroups()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        short = pool.submit(run_process, _spec(tmp_path, 0, timeout=0.2), live)
-        long = pool.submit(run_process, _spec(tmp_path, 1, timeout=30), live)
+        short = pool.submit(run_process, _spec(tmp_path, 0, timeout=0.2), live, shims=job_shim)
+        long = pool.submit(run_process, _spec(tmp_path, 1, timeout=30), live, shims=job_shim)
         timed_out, finished = short.result(), long.result()
     assert timed_out.timed_out
     assert not timed_out.succeeded
@@ -112,7 +114,7 @@ def test_a_failing_look_at_one_tree_does_not_stop_the_monitor(tmp_path, monkeypa
     assert (tmp_path / "1.out").read_text() == "job 1\n"
 
 
-def test_jobs_flooding_their_logs_do_not_delay_another_jobs_timeout(tmp_path):
+def test_jobs_flooding_their_logs_do_not_delay_another_jobs_timeout(tmp_path, job_shim):
     """One thread serves every job: two jobs writing as fast as they can (past their log cap)
     still leave the monitor time to kill a third at its own timeout, and keep their logs
     under the cap."""
@@ -123,10 +125,11 @@ def test_jobs_flooding_their_logs_do_not_delay_another_jobs_timeout(tmp_path):
     live = LiveProcessGroups()
     with ThreadPoolExecutor(max_workers=3) as pool:
         floods = [
-            pool.submit(run_process, spec(0, ["yes", "x" * 200], 4), live),
-            pool.submit(run_process, spec(1, ["sh", "-c", "yes y >&2"], 4), live),
+            pool.submit(run_process, spec(0, ["yes", "x" * 200], 4), live, shims=job_shim),
+            pool.submit(run_process, spec(1, ["sh", "-c", "yes y >&2"], 4), live, shims=job_shim),
         ]
-        sleeper = pool.submit(run_process, spec(2, ["sleep", "30"], 0.5), live).result()
+        sleeper = pool.submit(run_process, spec(2, ["sleep", "30"], 0.5), live, shims=job_shim)
+        sleeper = sleeper.result()
         flooded = [f.result() for f in floods]
     assert sleeper.timed_out
     assert sleeper.elapsed_seconds < 2.5

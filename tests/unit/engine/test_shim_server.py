@@ -125,10 +125,11 @@ PARENT_PROBE = (
 )
 
 
-def test_the_engine_runs_each_job_under_a_clone_of_its_shim_server(shims, tmp_path):
-    """LocalEngine uses the server (not a new interpreter per job), and the clone's parent
-    is the runner itself, which is what lets it wait for, reap and kill it."""
+def test_the_engine_runs_each_job_under_a_clone_of_its_shim_server(shims, tmp_path, monkeypatch):
+    """Without the native shim, LocalEngine uses the server (not a new interpreter per job),
+    and the clone's parent is the runner itself, which lets it wait for, reap and kill it."""
     shims.close()  # the fixture's server only shows the platform supports one
+    monkeypatch.setenv("BUNSUI_NATIVE_SHIM", "0")
     settings = Settings(home=tmp_path / "home")
     store = SqliteStore(settings.database_path)
     job = command_job("probe", "pass")
