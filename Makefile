@@ -47,7 +47,7 @@ chaos: install-dev
 
 # Diagnosis accuracy on held-out families (leave-one-family-out over tests/data/errors):
 # per layer and total, confusion matrix, UNKNOWN rate, calibration. Minutes, not seconds.
-# EVAL_ARGS="--also fam1,fam2" repeats the report for those families alone.
+# EVAL_ARGS="--also fam1,fam2 [--also ...]" repeats the report for those families alone.
 eval: install-dev
 	OMP_NUM_THREADS=1 $(BIN)/python -m tests.eval.diagnosis $(EVAL_ARGS)
 

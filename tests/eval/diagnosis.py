@@ -203,19 +203,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the summary and outcomes here")
     parser.add_argument(
         "--also",
+        action="append",
+        default=[],
         metavar="FAMILY,...",
-        help="then the same report for these families alone (e.g. the latest collected)",
+        help="then the same report for these families alone (repeatable)",
     )
     args = parser.parse_args(argv)
     examples = load_corpus(args.corpus)
-    chosen = set(args.also.split(",")) if args.also else set()
-    if unknown := chosen - {example.family for example in examples}:
+    subsets = [set(also.split(",")) for also in args.also]
+    if unknown := set().union(*subsets) - {example.family for example in examples}:
         parser.error(f"no such family in the corpus: {', '.join(sorted(unknown))}")
     outcomes = leave_one_family_out(examples, use_model=not args.rules_only)
     summary = summarize(outcomes)
     print(render(summary))
-    if chosen:
-        print(f"\nThe families {args.also} alone:")
+    for also, chosen in zip(args.also, subsets, strict=True):
+        print(f"\nThe families {also} alone:")
         print(render(summarize([o for o in outcomes if o.family in chosen])))
     if args.json:
         args.json.write_text(

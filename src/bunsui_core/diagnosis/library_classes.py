@@ -109,8 +109,6 @@ QUALIFIED: dict[str, str | None] = {
     "pyspark.errors.exceptions.captured.ParseException": "CODE_DEFECT",
     # sqlite3's OperationalError is SQLite's, never a network's: its message decides
     "sqlite3.OperationalError": None,
-    # Kafka's client timeout waits on brokers (a remote call), not on the job's own deadline
-    "org.apache.kafka.common.errors.TimeoutException": "NETWORK_TIMEOUT",
     # Kafka Connect's base class, not java.net's refused connection: its message decides
     "org.apache.kafka.connect.errors.ConnectException": None,
     # Flink's lost TaskManager connection (Elasticsearch's class of that name is a wrapper)

@@ -539,13 +539,6 @@ VOCABULARIES = [
     # ---- Kafka Java client / Connect: https://kafka.apache.org/documentation/ (javadoc of
     # org.apache.kafka.common.errors) ----
     (
-        "org.apache.kafka.common.errors.TimeoutException: Topic events not present in metadata "
-        "after 60000 ms.",
-        C.NETWORK,
-        A.RETRY,
-        True,
-    ),
-    (
         "org.apache.kafka.common.errors.ConcurrentTransactionsException: The producer attempted "
         "to update a transaction while another concurrent operation on the same transaction "
         "was ongoing.",
@@ -964,6 +957,18 @@ def test_an_sqlite_operational_error_alone_is_not_a_network_failure():
     result = classify("sqlite3.OperationalError: interrupted", use_model=False)
     assert result.category is not C.NETWORK
     assert not result.transient
+
+
+def test_a_kafka_timeout_naming_a_missing_topic_is_never_transient():
+    """Kafka's producer waits for metadata of a topic that may not exist, then raises its
+    (retriable) TimeoutException: a missing thing must never be read as worth a retry."""
+    result = classify(
+        "org.apache.kafka.common.errors.TimeoutException: Topic events not present in metadata "
+        "after 60000 ms.",
+        use_model=False,
+    )
+    assert not result.transient
+    assert result.category is not C.NETWORK
 
 
 def test_every_sqlite_code_has_a_defined_family():
