@@ -124,7 +124,10 @@ def run_job(command: list[str], cgroup: str | None, status_fd: int, env: Mapping
     """Be the job's shim: subreaper of its tree, kill and reap it all, report on `status_fd`.
     Returns the shim's exit code: 0, or 127 when the command could not be started."""
 
+    stopped = []
+
     def stop(_signum: int, _frame: object) -> None:
+        stopped.append(_signum)
         kill_descendants(os.getpid())
 
     signal.signal(signal.SIGTERM, stop)
@@ -135,6 +138,8 @@ def run_job(command: list[str], cgroup: str | None, status_fd: int, env: Mapping
     except OSError as exc:
         _report_spawn_error(status_fd, f"{command[0]}: {exc.strerror or exc}")
         return SPAWN_FAILED_EXIT
+    if stopped:  # cancelled while the command was starting: it must not run on
+        kill_descendants(os.getpid())
     status, maxrss_kb = _reap_all(root)
     # A pipe the job filled (through /proc) loses the report rather than block the shim
     # forever; on a line of its own, whatever the job wrote there cannot tear it.

@@ -671,3 +671,49 @@ def test_without_the_children_files_the_native_shim_still_ends_the_whole_tree(tm
         check=True,
     )
     assert _end_of_a_job_leaving_hundreds(tmp_path, NativeShim(str(binary), str(binary))) < 2.5
+
+
+def test_a_cancel_while_the_command_starts_does_not_let_it_run_on(tmp_path, job_shim):
+    """SIGTERM reaches the shim while it is still joining the job's cgroup (held there by a
+    FIFO in place of cgroup.procs): the command never runs on, under either shim; the shim
+    ends by itself with a spawn error or the command's SIGKILL, never waits on it."""
+    cgroup = tmp_path / "cgroup"
+    cgroup.mkdir()
+    os.mkfifo(cgroup / "cgroup.procs", 0o600)
+    out = os.open(tmp_path / "o", os.O_WRONLY | os.O_CREAT, 0o600)
+    status = _StatusPipe()
+    spec = _spec(tmp_path, ["sh", "-c", "echo $$; exec sleep 600"])
+    if job_shim is None:
+        pid = _popen_shim(spec, str(cgroup), (out, out), status.write_fd)
+    else:
+        pid = job_shim.spawn(
+            spec.argv,
+            env=spec.env,
+            cwd=tmp_path,
+            cgroup=str(cgroup),
+            fds=(out, out, status.write_fd),
+        )
+    status.close_write()
+    os.close(out)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}/wchan").read_text() != "wait_for_partner":  # held in open()
+        assert time.monotonic() < deadline, "the shim never reached its cgroup"
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGTERM)
+    # A reader lets it go on, if it still waits (never blocking this test if it does not).
+    held = os.open(cgroup / "cgroup.procs", os.O_RDONLY | os.O_NONBLOCK)
+    deadline = time.monotonic() + 10
+    while (ended := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.close(held)
+    started = (tmp_path / "o").read_text().split()
+    if ended[0] == 0:
+        for leftover in started:
+            os.kill(int(leftover), signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert ended[0] == pid, "the shim let the cancelled command run on"
+    report = status.reports()
+    wait_status = report.get("wait_status")
+    assert "spawn_error" in report or os.waitstatus_to_exitcode(int(wait_status)) == -9
+    assert not [p for p in started if _alive(int(p))]
