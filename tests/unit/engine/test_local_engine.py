@@ -149,7 +149,7 @@ class TestProcessContract:
         assert store.get_session(session_id).status is SessionStatus.FAILED
 
     def test_a_job_the_engine_cannot_prepare_fails_on_record(self, store, settings):
-        """Its logs directory cannot be made (a file holds its name): before any process
+        """Its work directory cannot be made (a file holds its name): before any process
         started, the job is stored failed and finished with the reason, the session ends
         failed, and the other job still runs."""
         session = queue_session(
@@ -157,7 +157,7 @@ class TestProcessContract:
         )
         job_dir = settings.session_dir(session.session_id) / "jobs" / "blocked"
         job_dir.mkdir(parents=True)
-        (job_dir / "logs").write_text("not a directory")
+        (job_dir / "work").write_text("not a directory")
         LocalEngine(store, settings, poll_seconds=0.05).run(session.session_id)
 
         final = store.get_session(session.session_id)
