@@ -39,7 +39,7 @@ class TestFileModes:
         cli.json("pipeline", "run", etl_pipeline(tmp_path), "--wait", expect=10)
         found = modes(cli.home)
         assert found["."] == 0o700
-        assert any(name.endswith(".log") or "log" in name for name in found)
+        assert any(name.endswith((".stdout", ".stderr")) for name in found)  # the job logs
         exposed = {name: oct(mode) for name, mode in found.items() if mode & 0o077}
         assert exposed == {}
 
