@@ -88,6 +88,25 @@ def _spec(tmp_path: Path, argv: list[str], timeout: float | None = None) -> Proc
     )
 
 
+def _start_shim(
+    shim: NativeShim | None, tmp_path: Path, argv: list[str], cgroup: str | None = None
+) -> tuple[int, _StatusPipe]:
+    """Start `argv` under `shim` (None: a Python shim) with stdout and stderr in tmp_path/o;
+    returns the shim's pid and its status pipe, whose write end this process has closed."""
+    out = os.open(tmp_path / "o", os.O_WRONLY | os.O_CREAT, 0o600)
+    status = _StatusPipe()
+    spec = _spec(tmp_path, argv)
+    if shim is None:
+        pid = _popen_shim(spec, cgroup, (out, out), status.write_fd)
+    else:
+        pid = shim.spawn(
+            spec.argv, env=spec.env, cwd=tmp_path, cgroup=cgroup, fds=(out, out, status.write_fd)
+        )
+    status.close_write()
+    os.close(out)
+    return pid, status
+
+
 @needs_cc
 def test_where_cc_exists_the_engine_runs_each_job_under_the_native_shim(cache, tmp_path):
     """Fails loudly if a machine with a compiler silently falls back to the Python shim: the
@@ -452,17 +471,9 @@ def test_sigterm_to_the_shim_alone_kills_the_whole_tree_and_it_still_reports(tmp
     """The runner's cancel signals the shim: it kills every descendant (setsid'd and
     double-forked ones too), reaps them and reports the command's death, under either shim."""
     pid_file = tmp_path / "left.pid"
-    out = os.open(tmp_path / "o", os.O_WRONLY | os.O_CREAT, 0o600)
-    status = _StatusPipe()
-    spec = _spec(tmp_path, [sys.executable, "-c", CANCEL_JOB.format(pid_file=str(pid_file))])
-    if job_shim is None:
-        pid = _popen_shim(spec, None, (out, out), status.write_fd)
-    else:
-        pid = job_shim.spawn(
-            spec.argv, env=spec.env, cwd=tmp_path, cgroup=None, fds=(out, out, status.write_fd)
-        )
-    status.close_write()
-    os.close(out)
+    pid, status = _start_shim(
+        job_shim, tmp_path, [sys.executable, "-c", CANCEL_JOB.format(pid_file=str(pid_file))]
+    )
     deadline = time.monotonic() + 30
     while not pid_file.with_suffix(".daemon").exists() or not pid_file.exists():
         assert time.monotonic() < deadline, "the job never started its tree"
@@ -623,17 +634,7 @@ def _end_of_a_job_leaving_hundreds(tmp_path: Path, shim: NativeShim | None) -> f
     """Run LEAVE_HUNDREDS under `shim` (None: a Python shim) and check that it reports the
     command's exit and that none of the 500 is left; returns the CPU seconds of the shim and
     all it reaped (the job's own forking of the 500 is about 1 s of it here)."""
-    out = os.open(tmp_path / "o", os.O_WRONLY | os.O_CREAT, 0o600)
-    status = _StatusPipe()
-    spec = _spec(tmp_path, LEAVE_HUNDREDS)
-    if shim is None:
-        pid = _popen_shim(spec, None, (out, out), status.write_fd)
-    else:
-        pid = shim.spawn(
-            spec.argv, env=spec.env, cwd=tmp_path, cgroup=None, fds=(out, out, status.write_fd)
-        )
-    status.close_write()
-    os.close(out)
+    pid, status = _start_shim(shim, tmp_path, LEAVE_HUNDREDS)
     _, shim_status, usage = os.wait4(pid, 0)
     assert os.waitstatus_to_exitcode(shim_status) == 0
     assert os.waitstatus_to_exitcode(int(status.reports()["wait_status"])) == 0
@@ -680,21 +681,9 @@ def test_a_cancel_while_the_command_starts_does_not_let_it_run_on(tmp_path, job_
     cgroup = tmp_path / "cgroup"
     cgroup.mkdir()
     os.mkfifo(cgroup / "cgroup.procs", 0o600)
-    out = os.open(tmp_path / "o", os.O_WRONLY | os.O_CREAT, 0o600)
-    status = _StatusPipe()
-    spec = _spec(tmp_path, ["sh", "-c", "echo $$; exec sleep 600"])
-    if job_shim is None:
-        pid = _popen_shim(spec, str(cgroup), (out, out), status.write_fd)
-    else:
-        pid = job_shim.spawn(
-            spec.argv,
-            env=spec.env,
-            cwd=tmp_path,
-            cgroup=str(cgroup),
-            fds=(out, out, status.write_fd),
-        )
-    status.close_write()
-    os.close(out)
+    pid, status = _start_shim(
+        job_shim, tmp_path, ["sh", "-c", "echo $$; exec sleep 600"], str(cgroup)
+    )
     deadline = time.monotonic() + 30
     while Path(f"/proc/{pid}/wchan").read_text() != "wait_for_partner":  # held in open()
         assert time.monotonic() < deadline, "the shim never reached its cgroup"
