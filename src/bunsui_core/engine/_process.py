@@ -298,8 +298,6 @@ def run_process(
         (cgroup.mechanism if cgroup is not None else MemoryEnforcement.WATCHDOG) if limit else None
     )
     monitor = JobMonitor.shared()
-    for parent in {spec.stdout_path.parent, spec.stderr_path.parent}:
-        parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     out, err = (
         LogSink(spec.stdout_path, spec.log_max_bytes),
         LogSink(spec.stderr_path, spec.log_max_bytes),

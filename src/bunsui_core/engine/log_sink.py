@@ -16,6 +16,7 @@ DEFAULT_LOG_MAX_BYTES = 64 * 2**20
 JOIN_SECONDS = 2.0
 TAIL_BYTES = 4096
 """How much of the end of a log an attempt's record keeps."""
+LOG_FLAGS = os.O_RDWR | os.O_CREAT | os.O_TRUNC
 
 
 def _dropped_line(dropped: int, cap: int) -> bytes:
@@ -29,9 +30,14 @@ class LogSink:
         self.path = path
         self.max_bytes = max_bytes
         self.dropped = 0
-        self.read_fd, self.write_fd = os.pipe()
-        self._file_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            self._file_fd = os.open(path, LOG_FLAGS, 0o600)
+        except FileNotFoundError:
+            # Made here, on the first log of a new directory, not checked before every log.
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._file_fd = os.open(path, LOG_FLAGS, 0o600)
         os.fchmod(self._file_fd, 0o600)
+        self.read_fd, self.write_fd = os.pipe()
         self._size = 0
         self._tail = b""
         """The job's last TAIL_BYTES, kept as copied: the record's tail without a read."""

@@ -177,3 +177,23 @@ def test_a_log_the_disk_refuses_still_leaves_the_jobs_last_words_on_record(tmp_p
     assert (tmp_path / "out").stat().st_size <= 8192
     assert stdout_tail.endswith(f"{'x' * 40} 3999\n")
     assert stderr_tail == "OSError: [Errno 28] No space left on device\n"
+
+
+def test_logs_in_a_directory_not_made_yet_go_into_a_private_one(tmp_path):
+    """An attempt whose log directory does not exist yet (the engine makes a job's, other
+    callers may not) still logs: the directory is made private (0700), its logs 0600."""
+    spec = ProcessSpec(
+        [sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr)"],
+        dict(os.environ),
+        tmp_path,
+        tmp_path / "new" / "deeper" / "1.out",
+        tmp_path / "new" / "deeper" / "1.err",
+        label="monitor-test",
+    )
+    result = run_process(spec, LiveProcessGroups())
+    assert result.succeeded
+    assert (result.stdout_tail, result.stderr_tail) == ("out\n", "err\n")
+    assert spec.stdout_path.read_text() == "out\n"
+    assert spec.stderr_path.read_text() == "err\n"
+    assert (tmp_path / "new" / "deeper").stat().st_mode & 0o777 == 0o700
+    assert spec.stdout_path.stat().st_mode & 0o777 == 0o600
