@@ -759,7 +759,8 @@ _MYSQL_SYMBOL = r"\b((?:ER|CR)_[A-Z0-9_]{3,40})\b"
 _HTTP_STATUS = (
     r"(?:\bHTTP(?:/[\d.]+)?|(?i:\bstatus(?:[ _]?code)?|\bresponse code|\bstatuscode))"
     r"[\"':= ]{1,4}([1-5]\d\d)\b|\b([45]\d\d) (?:Client|Server) Error\b|"
-    r"\bHTTP Error ([45]\d\d):"  # urllib's HTTPError: 'HTTP Error %s: %s'
+    r"\bHTTP Error ([45]\d\d):|"  # urllib's HTTPError: 'HTTP Error %s: %s'
+    r"<Response \[([45]\d\d)\]>"  # the repr of a requests Response
 )
 # The SDKs' spellings of a service error code; `api error Code:` is the AWS SDK for Go v2's
 # (Terraform's AWS provider, eksctl, and other Go tools print it).
