@@ -1,4 +1,4 @@
-"""Exception classes of the data libraries jobs run with, as each library's source defines them.
+"""Exception classes of the libraries jobs run with, as each library's source or docs define them.
 
 Also the module-qualified names that override a bare name (QUALIFIED, for any client:
 SQLAlchemy, Kafka, Flink, Spark, google-auth, sqlite3) and the messages libraries and engines
@@ -41,6 +41,83 @@ BASES: dict[str, str] = {
 """Library classes by the builtin they subclass in the library's own source."""
 
 FAMILIES: dict[str, str] = {
+    # data parsing and validation (json, pandas, pyarrow, numpy, yaml, pydantic, csv)
+    "JSONDecodeError": "INVALID_DATA",
+    "ParserError": "INVALID_DATA",
+    "ParseError": "INVALID_DATA",
+    "EmptyDataError": "INVALID_DATA",
+    "MergeError": "INVALID_DATA",
+    "OutOfBoundsDatetime": "INVALID_DATA",
+    "ArrowInvalid": "INVALID_DATA",
+    "ArrowTypeError": "INVALID_DATA",
+    "ArrowKeyError": "INVALID_DATA",
+    "ArrowMemoryError": "OUT_OF_MEMORY",
+    "ArrowNotImplementedError": "CODE_DEFECT",
+    "AxisError": "CODE_DEFECT",
+    "UFuncTypeError": "CODE_DEFECT",
+    "_ArrayMemoryError": "OUT_OF_MEMORY",
+    "YAMLError": "INVALID_DATA",
+    "ScannerError": "INVALID_DATA",
+    "ComposerError": "INVALID_DATA",
+    "ValidationError": "INVALID_DATA",
+    "SchemaError": "INVALID_DATA",
+    # PEP 249 (DB-API 2.0) classes, which every Python database driver raises
+    "IntegrityError": "INVALID_DATA",
+    "DataError": "INVALID_DATA",
+    # DuckDB's Python exceptions, by the DB-API class and error type its docs give them
+    "CatalogException": "MISSING_RESOURCE",
+    "BinderException": "CODE_DEFECT",
+    "ParserException": "CODE_DEFECT",
+    "SyntaxException": "CODE_DEFECT",
+    "ConversionException": "INVALID_DATA",
+    "ConstraintException": "INVALID_DATA",
+    "InvalidInputException": "INVALID_DATA",
+    "OutOfRangeException": "INVALID_DATA",
+    "OutOfMemoryException": "OUT_OF_MEMORY",
+    "PermissionException": "PERMISSION_DENIED",
+    "TransactionException": "TRANSACTION_CONFLICT",
+    "NotImplementedException": "CODE_DEFECT",
+    # HTTP clients (requests, urllib3, httpx, aiohttp, http.client)
+    "ConnectTimeout": "CONNECT_TIMEOUT",
+    "ReadTimeout": "NETWORK_TIMEOUT",
+    "ConnectTimeoutError": "CONNECT_TIMEOUT",
+    "ReadTimeoutError": "NETWORK_TIMEOUT",
+    "PoolTimeout": "NETWORK_TIMEOUT",
+    "NewConnectionError": "CONNECTION_FAILED",
+    "ProtocolError": "CONNECTION_FAILED",
+    "RemoteDisconnected": "CONNECTION_FAILED",
+    "RemoteProtocolError": "CONNECTION_FAILED",
+    "ConnectError": "CONNECTION_FAILED",
+    "ServerDisconnectedError": "CONNECTION_FAILED",
+    "ClientConnectorError": "CONNECTION_FAILED",
+    "ChunkedEncodingError": "CONNECTION_FAILED",
+    "IncompleteRead": "CONNECTION_FAILED",
+    "EndpointConnectionError": "CONNECTION_FAILED",
+    "NameResolutionError": "NAME_RESOLUTION_FAILED",
+    # botocore
+    "NoCredentialsError": "MISSING_CREDENTIALS",
+    "PartialCredentialsError": "MISSING_CREDENTIALS",
+    "ParamValidationError": "INVALID_REQUEST",
+    "NoRegionError": "INVALID_REQUEST",
+    "ProfileNotFound": "INVALID_REQUEST",
+    "SSLCertVerificationError": "INVALID_REQUEST",
+    # google.api_core.exceptions (BigQuery, GCS), named after HTTP/gRPC statuses
+    "NotFound": "MISSING_RESOURCE",
+    "Forbidden": "PERMISSION_DENIED",
+    "Unauthorized": "AUTHENTICATION_FAILED",
+    "Unauthenticated": "AUTHENTICATION_FAILED",
+    "BadRequest": "INVALID_REQUEST",
+    "TooManyRequests": "RATE_LIMITED",
+    "ResourceExhausted": "RATE_LIMITED",
+    "ServiceUnavailable": "SERVICE_UNAVAILABLE",
+    "InternalServerError": "SERVICE_UNAVAILABLE",
+    # process and orchestration libraries
+    "TimeoutExpired": "DEADLINE_EXCEEDED",
+    "AirflowTaskTimeout": "DEADLINE_EXCEEDED",
+    "AirflowSensorTimeout": "DEADLINE_EXCEEDED",
+    "AirflowNotFoundException": "MISSING_RESOURCE",
+    "NoSuchTableError": "MISSING_RESOURCE",
+    "NoSuchModuleError": "MISSING_MODULE",
     # pandas.errors classes of their own, and ValueError subclasses that are the caller's bug
     "SpecificationError": "CODE_DEFECT",  # agg() functions ill-specified
     "IndexingError": "CODE_DEFECT",  # an indexer that does not fit the frame

@@ -97,6 +97,8 @@ MESSAGES: dict[str, str] = {
 """Texts runtimes print under a generic class or none, each naming one family."""
 
 CLASSES: dict[str, str] = {
+    # JavaScript's standard error types (Node)
+    "RangeError": "CODE_DEFECT",
     # System.* (learn.microsoft.com/dotnet/api/system.systemexception)
     "FormatException": "INVALID_DATA",  # input text not in the expected format
     "JsonException": "INVALID_DATA",

@@ -35,7 +35,7 @@ LABEL_PRIOR_WEIGHT = 2.0
 disagreement among people move it from there."""
 
 # Most specific first: a URL is masked whole before its path or host would be.
-_MASKS: tuple[str, ...] = (
+VARIABLE_PARTS: tuple[str, ...] = (
     r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+",
     r"\barn:aws[a-z-]*:[^\s'\"<>,;]+",
     r"\b\d{4}-\d{2}-\d{2}[T ][\d:.,]+(?:Z|[+-]\d{2}:?\d{2})?",
@@ -74,7 +74,7 @@ def _masked(text: str) -> str:
     lines = [line for line in lines if line]
     kept = lines[:1] + lines[-(TEMPLATE_LINES - 1) :] if len(lines) > TEMPLATE_LINES else lines
     masked = "\n".join(kept)[-MAX_TEMPLATE_CHARS:]
-    for mask in _MASKS:
+    for mask in VARIABLE_PARTS:
         masked = raw_pattern(mask).sub(WILDCARD, masked)  # type: ignore[attr-defined]
     return masked
 

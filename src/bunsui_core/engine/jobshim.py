@@ -124,10 +124,10 @@ def run_job(command: list[str], cgroup: str | None, status_fd: int, env: Mapping
     """Be the job's shim: subreaper of its tree, kill and reap it all, report on `status_fd`.
     Returns the shim's exit code: 0, or 127 when the command could not be started."""
 
-    stopped = []
+    stopped = []  # a signal handler can append, not rebind
 
-    def stop(_signum: int, _frame: object) -> None:
-        stopped.append(_signum)
+    def stop(signum: int, _frame: object) -> None:
+        stopped.append(signum)
         kill_descendants(os.getpid())
 
     signal.signal(signal.SIGTERM, stop)
@@ -145,8 +145,13 @@ def run_job(command: list[str], cgroup: str | None, status_fd: int, env: Mapping
     # forever; on a line of its own, whatever the job wrote there cannot tear it.
     os.set_blocking(status_fd, False)
     try:
-        fields = {"pid": root, "wait_status": status, "maxrss_kb": maxrss_kb}
-        _report(status_fd, {**fields, "shim_rss_kb": own_rss_kb}, lead="\n")
+        fields = {
+            "pid": root,
+            "wait_status": status,
+            "maxrss_kb": maxrss_kb,
+            "shim_rss_kb": own_rss_kb,
+        }
+        _report(status_fd, fields, lead="\n")
     except OSError:
         pass
     return 0

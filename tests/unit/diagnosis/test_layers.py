@@ -65,6 +65,8 @@ STANDARD_EXAMPLES = [
     ("HTTP/1.1 503 Service Unavailable", C.NETWORK, "SERVICE_UNAVAILABLE"),
     ("status code: 401", C.PERMISSION, "AUTHENTICATION_FAILED"),
     ("urllib.error.HTTPError: HTTP Error 502: Bad Gateway", C.NETWORK, None),
+    ("Giving up after 5 tries. Last response: <Response [503]>", C.NETWORK, None),
+    ("retry budget spent; got <Response [403]>", C.PERMISSION, None),
     # AWS error-code families
     ("An error occurred (SlowDown) when calling the PutObject operation", C.THROTTLING, None),
     ("An error occurred (ExpiredTokenException) when calling", C.PERMISSION, None),
@@ -275,6 +277,37 @@ class TestRunFacts:
         result = classify("Task failed: exit code 137", use_model=False)
         assert (result.error_code, result.layer) == ("KILLED_SIGKILL", Layer.RUN_FACTS)
         assert result.category is Category.RESOURCE
+
+    @pytest.mark.parametrize(
+        "message",
+        [
+            "worker process exit with code 137",
+            "The container exited with exit code 137",
+            "Command '['python', 'etl.py']' returned non-zero exit status 137.",
+            "State: Terminated, Exit Code: 137",
+            'task stopped {"exitCode": 137, "reason": ""}',
+            "child failed: exit_code=137",
+            "step finished, exit status is 137",
+        ],
+    )
+    def test_every_usual_spelling_of_exit_status_137_is_a_sigkill(self, message):
+        """Tools spell a process's exit status many ways (written for this test, one per
+        common form); each reports the same SIGKILL."""
+        result = classify(message, use_model=False)
+        assert (result.error_code, result.layer) == ("KILLED_SIGKILL", Layer.RUN_FACTS)
+
+    @pytest.mark.parametrize(
+        "message",
+        [
+            "worker process exit with code 1370",
+            "exit codes: 137 means killed, 139 means segfault (see docs)",
+            "read 137 rows, exit code 0",
+        ],
+    )
+    def test_other_numbers_near_exit_are_not_a_sigkill(self, message):
+        """A longer number, a list of codes or another status is not an exit of 137."""
+        result = classify(message, use_model=False)
+        assert result.error_code != "KILLED_SIGKILL"
 
     @pytest.mark.parametrize(
         ("status", "code", "category"),

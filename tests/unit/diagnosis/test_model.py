@@ -74,3 +74,32 @@ def test_a_single_word_adds_no_subword_features():
         "w:ora-01555",
         "w:timeout",
     ]
+
+
+def test_the_values_of_one_thread_do_not_change_what_the_model_reads():
+    """Two failures that differ only in their ids, paths, numbers and quoted names give the
+    model the same features: it learns the error's words, not one thread's values."""
+    from bunsui_core.diagnosis.text_features import features  # noqa: PLC0415
+
+    first = "2024-05-01T10:00:00Z task 7f3a9c2e41d0 failed: keyspace 'orders' does not exist"
+    second = "2019-12-31T23:59:59Z task 0b8e77d1c3aa failed: keyspace 'users' does not exist"
+    assert features(first) == features(second)
+    assert "w:exist" in features(first)
+    assert not {f for f in features("cannot read /srv/in/part-0001.csv") if "part" in f}
+
+
+def test_stack_frames_are_not_read_unless_they_are_all_there_is():
+    """JVM, Python and Go frame lines name the thread's own code; the error line is read.
+    A text made only of frames is still read rather than left empty."""
+    from bunsui_core.diagnosis.text_features import features  # noqa: PLC0415
+
+    frames = (
+        "\tat com.acme.loader.Batch.flush(Batch.java:42)\n"
+        '  File "/app/etl/steps.py", line 88, in load\n'
+        "\t... 12 more\n"
+        "main.go:131 +0x1d\n"
+    )
+    found = set(features(f"{frames}java.lang.IllegalStateException: pool exhausted"))
+    assert {"w:pool", "w:exhausted"} <= found
+    assert not {f for f in found if "acme" in f or "steps" in f or "batch" in f}
+    assert "w:flush" in set(features(frames))
