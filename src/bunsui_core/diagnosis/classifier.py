@@ -241,6 +241,8 @@ def _model_verdict(
     text = run_facts.job_output(text)
     if model is None or not text:
         return None, None
+    from bunsui_core.diagnosis.model import says_transient  # noqa: PLC0415 - loaded with it
+
     prediction = model.predict(text)
     category = Category(prediction.category)
     action = RecoveryAction(prediction.first_action)
@@ -249,10 +251,10 @@ def _model_verdict(
     )
     if prediction.category_probability < model.threshold:
         return None, hypothesis
-    transient = not category.never_transient and action in {
-        RecoveryAction.RETRY,
-        RecoveryAction.RETRY_WITH_BACKOFF,
-    }
+    transient = (
+        says_transient(category, action)
+        and prediction.category_probability >= model.transient_threshold
+    )
     priors = [
         ActionPrior(action=RecoveryAction(name), prior=probability)
         for name, probability in prediction.ranked_actions[:3]

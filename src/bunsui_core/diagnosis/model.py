@@ -16,12 +16,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bunsui_core.diagnosis.text_features import features
+from bunsui_core.diagnosis.vocabulary import Category, RecoveryAction
 
 if TYPE_CHECKING:
     import numpy as np
 
 MODEL_PATH = Path(__file__).with_name("error_model.npz")
 HEADS = ("category", "first_action")
+_RETRIES = frozenset({RecoveryAction.RETRY, RecoveryAction.RETRY_WITH_BACKOFF})
+
+
+def says_transient(category: str, action: str) -> bool:
+    """An answer is transient when its first action is a retry and its category can be (the
+    heads are fitted apart: a predicted missing dependency that says retry is not)."""
+    return not Category(category).never_transient and RecoveryAction(action) in _RETRIES
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,9 @@ class TextModel:
     heads: dict[str, Head]
     threshold: float
     layer_precision: dict[str, float]
+    transient_threshold: float = 1.0
+    """A decided answer is called transient only at this category probability or above:
+    above every out-of-family answer that called a missing thing or a refusal transient."""
 
     def raw_scores(self, text: str) -> dict[str, np.ndarray]:
         """Each head's linear scores for the message, from one sparse tf-idf row (sublinear
@@ -111,6 +122,7 @@ def save_model(model: TextModel, path: Path) -> None:
         "vocabulary": np.array(sorted(model.vocabulary, key=model.vocabulary.__getitem__)),
         "idf": model.idf.astype(np.float32),
         "threshold": np.array(model.threshold),
+        "transient_threshold": np.array(model.transient_threshold),
         "layer_names": np.array(sorted(model.layer_precision)),
         "layer_precision": np.array(
             [model.layer_precision[k] for k in sorted(model.layer_precision)]
@@ -143,6 +155,7 @@ def read_model(path: Path) -> TextModel:
             idf=data["idf"].astype(np.float64),
             heads=heads,
             threshold=float(data["threshold"]),
+            transient_threshold=float(data["transient_threshold"]),
             layer_precision={
                 str(k): float(v)
                 for k, v in zip(data["layer_names"], data["layer_precision"], strict=True)

@@ -24,10 +24,11 @@ from bunsui_core.diagnosis.model import (
     Head,
     TextModel,
     save_model,
+    says_transient,
     softmax,
 )
 from bunsui_core.diagnosis.text_features import features
-from bunsui_core.diagnosis.vocabulary import Layer
+from bunsui_core.diagnosis.vocabulary import Category, Layer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,6 +40,7 @@ TARGET_PRECISION = 0.8
 """The model decides only where its out-of-family precision was at least this."""
 TEMPERATURES = [0.25 * i for i in range(1, 25)]
 RULE_LAYERS = (Layer.RUN_FACTS, Layer.TAXONOMY, Layer.CATALOG)
+NEVER_TRANSIENT = frozenset(c.value for c in Category if c.never_transient)
 
 
 @dataclass(frozen=True)
@@ -177,18 +179,27 @@ Scored = list[tuple[list[str], Any, str]]
 """(classes, raw scores, true label) of each example, from models that never saw its family."""
 
 
+def _held_groups(examples: list[Example], folds: int) -> list[list[str]]:
+    """The families held out together in each fold (a fold that would leave nothing to train
+    on is left out)."""
+    families = sorted({e.family for e in examples})
+    groups = [families[i::folds] for i in range(folds)]
+    return [held for held in groups if any(e.family not in held for e in examples)]
+
+
+def scoring_order(examples: list[Example], folds: int) -> list[Example]:
+    """The examples in the order `_out_of_family_scores` scores them (fold by fold)."""
+    return [e for held in _held_groups(examples, folds) for e in examples if e.family in held]
+
+
 def _out_of_family_scores(
     examples: list[Example], folds: int, space: FeatureSpace
 ) -> dict[Fit, dict[str, Scored]]:
     """Per candidate fit and head, every example scored by a model of the other folds'
-    families."""
-    families = sorted({e.family for e in examples})
-    groups = [families[i::folds] for i in range(folds)]
+    families (in `scoring_order`)."""
     scores: dict[Fit, dict[str, Scored]] = {fit: defaultdict(list) for fit in FITS}
-    for held in groups:
+    for held in _held_groups(examples, folds):
         train = [e for e in examples if e.family not in held]
-        if not train:
-            continue
         selected = space.select(train)
         for fit in FITS:
             model = _fit_raw(train, space, dict.fromkeys(HEADS, fit), selected)
@@ -226,13 +237,18 @@ def _choose(scores: dict[Fit, dict[str, Scored]], head: str) -> tuple[Fit, float
     return fit, calibrated[fit]
 
 
+def _best(classes: list[str], raw: Any, temperature: float) -> tuple[str, float]:
+    probabilities = softmax(raw, temperature)
+    best = int(probabilities.argmax())
+    return classes[best], float(probabilities[best])
+
+
 def _threshold(scored: Scored, temperature: float) -> float:
     """The lowest probability above which out-of-family precision is at least the target."""
     ranked = []
     for classes, raw, truth in scored:
-        probabilities = softmax(raw, temperature)
-        best = int(probabilities.argmax())
-        ranked.append((float(probabilities[best]), classes[best] == truth))
+        label, probability = _best(classes, raw, temperature)
+        ranked.append((probability, label == truth))
     ranked.sort(reverse=True)
     threshold, hits = 1.0, 0
     for count, (probability, correct) in enumerate(ranked, start=1):
@@ -240,6 +256,23 @@ def _threshold(scored: Scored, temperature: float) -> float:
         if hits / count >= TARGET_PRECISION:
             threshold = probability
     return round(threshold, 3)
+
+
+def _transient_threshold(
+    categories: Scored, actions: Scored, order: list[Example], heads: dict[str, Head]
+) -> float:
+    """Just above the highest category probability at which an out-of-family answer called
+    a missing dependency or a refused permission transient: a retry is never the advice for
+    those, so where the model once gave it wrongly it does not give it at all."""
+    slips = [0.0]
+    for (c_classes, c_raw, _), (a_classes, a_raw, _), example in zip(
+        categories, actions, order, strict=True
+    ):
+        category, probability = _best(c_classes, c_raw, heads["category"].temperature)
+        action, _ = _best(a_classes, a_raw, heads["first_action"].temperature)
+        if says_transient(category, action) and example.category in NEVER_TRANSIENT:
+            slips.append(probability)
+    return min(1.0, math.floor(max(slips) * 1000 + 1) / 1000)
 
 
 @cache
@@ -284,14 +317,21 @@ def train(
             intercept=spec.intercept,
             temperature=chosen[head][1],
         )
-    category_fit = chosen["category"][0]
+    category_fit, action_fit = chosen["category"][0], chosen["first_action"][0]
     threshold = _threshold(scores[category_fit]["category"], heads["category"].temperature)
+    transient_threshold = _transient_threshold(
+        scores[category_fit]["category"],
+        scores[action_fit]["first_action"],
+        scoring_order(examples, min(folds, len(families))),
+        heads,
+    )
     return TextModel(
         vocabulary=model.vocabulary,
         idf=model.idf,
         heads=heads,
         threshold=threshold,
         layer_precision=rule_layer_precision(examples),
+        transient_threshold=transient_threshold,
     )
 
 
@@ -309,6 +349,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"trained on {len(examples)} messages from {len({e.family for e in examples})} "
         f"families: {len(model.vocabulary)} features, threshold {model.threshold}, "
+        f"transient threshold {model.transient_threshold}, "
         f"temperatures { {n: h.temperature for n, h in model.heads.items()} }, "
         f"rule layers {model.layer_precision} -> {args.output}"
     )

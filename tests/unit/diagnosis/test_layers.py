@@ -395,6 +395,32 @@ class TestModelVerdict:
         assert (result.layer, result.category.value) == (Layer.MODEL, category)
         assert not result.transient
 
+    @pytest.mark.parametrize(("gate", "transient"), [(0.99, False), (0.5, True)])
+    def test_a_retry_is_advised_only_above_the_models_transient_threshold(self, gate, transient):
+        """Below the probability at which the model once called a missing thing or a refusal
+        transient out of family, its NETWORK answer stands but a retry is not advised."""
+        import numpy as np  # noqa: PLC0415
+
+        from bunsui_core.diagnosis.model import Head, TextModel  # noqa: PLC0415
+
+        model = TextModel(
+            vocabulary={},
+            idf=np.zeros(0),
+            heads={
+                "category": Head(
+                    ["NETWORK", "PERMISSION"], np.zeros((2, 0)), np.array([2.0, 0.0]), 1.0
+                ),
+                "first_action": Head(["retry"], np.zeros((1, 0)), np.zeros(1), 1.0),
+            },
+            threshold=0.0,
+            layer_precision={},
+            transient_threshold=gate,
+        )
+        result = classify("the widget sync stalled again", model=model)
+        assert (result.layer, result.category.value) == (Layer.MODEL, "NETWORK")
+        assert 0.5 < result.confidence < 0.99
+        assert result.transient is transient
+
 
 class TestDomainRecognizers:
     def test_a_registered_recognizer_answers_before_the_taxonomy(self):

@@ -103,3 +103,27 @@ def test_stack_frames_are_not_read_unless_they_are_all_there_is():
     assert {"w:pool", "w:exhausted"} <= found
     assert not {f for f in found if "acme" in f or "steps" in f or "batch" in f}
     assert "w:flush" in set(features(frames))
+
+
+def test_the_transient_threshold_sits_above_every_out_of_family_slip():
+    """Where an out-of-family answer said retry for a refused permission, the trained model
+    advises no retry at that probability or below; right retries elsewhere do not lower it."""
+    import math  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+
+    from bunsui_core.diagnosis.model import Head  # noqa: PLC0415
+    from bunsui_core.diagnosis.training import Example, _transient_threshold  # noqa: PLC0415
+
+    def network_at(p):
+        return (["NETWORK", "PERMISSION"], np.array([math.log(p / (1 - p)), 0.0]), "x")
+
+    def example(category, transient):
+        return Example("i", "f", "m", category, "retry", transient)
+
+    categories = [network_at(0.95), network_at(0.7), network_at(0.6)]
+    actions = [(["retry"], np.zeros(1), "retry")] * 3
+    order = [example("NETWORK", True), example("PERMISSION", False), example("NETWORK", True)]
+    heads = {name: Head([], None, None, 1.0) for name in ("category", "first_action")}
+    assert _transient_threshold(categories, actions, order, heads) == 0.701
+    assert _transient_threshold(categories[::2], actions[:2], order[::2], heads) == 0.001
