@@ -218,7 +218,7 @@ def _learned(
         return None
     category = Category(found.category)
     action = RecoveryAction(found.action)
-    transient = action in {RecoveryAction.RETRY, RecoveryAction.RETRY_WITH_BACKOFF}
+    transient = action.retries
     return Classification(
         error_code=f"LEARNED_{category.value}",
         category=category,

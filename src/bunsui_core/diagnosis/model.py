@@ -23,13 +23,12 @@ if TYPE_CHECKING:
 
 MODEL_PATH = Path(__file__).with_name("error_model.npz")
 HEADS = ("category", "first_action")
-_RETRIES = frozenset({RecoveryAction.RETRY, RecoveryAction.RETRY_WITH_BACKOFF})
 
 
 def says_transient(category: str, action: str) -> bool:
     """An answer is transient when its first action is a retry and its category can be (the
     heads are fitted apart: a predicted missing dependency that says retry is not)."""
-    return not Category(category).never_transient and RecoveryAction(action) in _RETRIES
+    return not Category(category).never_transient and RecoveryAction(action).retries
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,12 @@ class RecoveryAction(StrEnum):
     ESCALATE = "escalate"
 
     @property
+    def retries(self) -> bool:
+        """Run the same thing again (at once or after a backoff): the advice for a transient
+        failure."""
+        return self in {RecoveryAction.RETRY, RecoveryAction.RETRY_WITH_BACKOFF}
+
+    @property
     def needs_human(self) -> bool:
         """Fixes only a person can make (code, data, IAM, config outside bunsui)."""
         return self in {

@@ -104,7 +104,7 @@ def remedy_for(
             batch_size if batch_size is not None else _batch_size(pipeline, failed.job_id)
         )
         return builders[action](failed, pipeline, current_batch)
-    if action in {RecoveryAction.RETRY, RecoveryAction.RETRY_WITH_BACKOFF}:
+    if action.retries:
         wait = (
             " once the upstream has recovered"
             if action is RecoveryAction.RETRY_WITH_BACKOFF
