@@ -32,6 +32,10 @@ NAMING = 1
 """A naming convention (CamelCase words) or a broad class (DB-API OperationalError)."""
 
 
+_AUTHENTICATION_FAILED = "AUTHENTICATION_FAILED"
+_CONNECTION_FAILED = "CONNECTION_FAILED"
+
+
 @dataclass(frozen=True)
 class Decoded:
     """A failure family read from the text, and the evidence it was read from."""
@@ -69,6 +73,31 @@ _PYTHON_BASES: dict[str, str] = {
     "ReferenceError": "CODE_DEFECT",
 }
 """Python's hierarchy, by the base each builtin exception descends from (OSError by errno)."""
+
+# CPython's own wording of TypeError and AttributeError (Objects/object.c, Objects/abstract.c),
+# which survives where a wrapper prints the message without the class: `Failed to execute
+# request: 'SSLSocket' object has no attribute 'connection'`.
+_PYTHON_MESSAGES: dict[str, str] = {
+    "object has no attribute": "CODE_DEFECT",
+    "object is not subscriptable": "CODE_DEFECT",
+    "object is not callable": "CODE_DEFECT",
+    "object is not iterable": "CODE_DEFECT",
+    "unsupported operand type(s) for": "CODE_DEFECT",
+    "unhashable type": "CODE_DEFECT",
+}
+
+# A refused login in the words servers and drivers use for it (PostgreSQL's `password
+# authentication failed`, MySQL's `Access denied for user`, SQL Server's `Login failed for
+# user`, Oracle's `logon denied`, Db2's `USERNAME AND/OR PASSWORD INVALID`, `Invalid
+# credentials`). Drivers raise it with their connection class or SQLSTATE 08001/08004, whose
+# standard meaning ("unable to establish", "server rejected") covers a refusal as well as an
+# unreachable server, so this wording decides between them (`decode`).
+_LOGIN_REFUSED = (
+    r"(?i)\b((?:incorrect|invalid|wrong|bad) (?:user ?name|user ?id|login|password|credentials)"
+    r"|(?:user ?name|user ?id)(?: and/or| or| and) password (?:is |are |was )?"
+    r"(?:invalid|incorrect|wrong)"
+    r"|log[oi]n (?:failed|denied)|access denied for user)\b"
+)
 
 # Broad classes (PEP 249's, which every Python database driver raises, and urllib3's retry
 # wrapper): a weak reading that a more specific class or code in the text outweighs.
@@ -796,7 +825,12 @@ def _words_alternation(words: list[str]) -> str:
 @cache
 def _standard_phrases() -> dict[str, str]:
     """Standard messages (orchestrators', shells', libraries', runtimes'), lower-cased."""
-    phrases = {**_ORCHESTRATOR_PHRASES, **library_classes.MESSAGES, **runtime_codes.MESSAGES}
+    phrases = {
+        **_ORCHESTRATOR_PHRASES,
+        **_PYTHON_MESSAGES,
+        **library_classes.MESSAGES,
+        **runtime_codes.MESSAGES,
+    }
     return {phrase.lower(): code for phrase, code in phrases.items()}
 
 
@@ -967,12 +1001,19 @@ def _phrase_candidates(text: str) -> list[Decoded]:
     for reason, position in _finds(_reason_phrase_pattern(), text):
         status = _HTTP_REASONS[reason]
         found.append(Decoded(_HTTP_STATUSES[status], f"HTTP {status} {reason}", PHRASE, position))
+    for refusal, position in _finds(_LOGIN_REFUSED, text):
+        found.append(
+            Decoded(_AUTHENTICATION_FAILED, f"login refused '{refusal}'", PHRASE, position)
+        )
     return found
 
 
 def decode(text: str) -> Decoded | None:
     """The strongest standard family named in the text (the last one among equals).
 
+    A refused login (its wording, HTTP 401, SQLSTATE class 28...) outranks a failed connection
+    however strongly that is named: drivers raise the refusal with their connection class or
+    SQLSTATE (see `_LOGIN_REFUSED`).
     Two readings of one token (`spawn python3 ENOENT` read by Node's spawn rule and as an
     errno) tie on strength and place; the vendor's, which matched more of the text, is listed
     first so that `max` keeps it."""
@@ -983,6 +1024,8 @@ def decode(text: str) -> Decoded | None:
         *_code_candidates(text),
         *_phrase_candidates(text),
     ]
+    if any(c.code == _AUTHENTICATION_FAILED for c in candidates):
+        candidates = [c for c in candidates if c.code != _CONNECTION_FAILED]
     if not candidates:
         return None
     return max(candidates, key=lambda c: (c.strength, c.position))
@@ -992,6 +1035,7 @@ def emitted_codes() -> set[str]:
     """Every code this layer can answer with (each must be defined)."""
     return {
         *_PYTHON_BASES.values(),
+        *_PYTHON_MESSAGES.values(),
         *_BROAD_CLASSES.values(),
         *_SOCKET_CLASSES.values(),
         *_JVM_CLASSES.values(),

@@ -168,6 +168,58 @@ class TestMissingThingsAreNeverTransient:
         result = classify("Error: getaddrinfo ENOTFOUND db.internal")
         assert result.category is Category.NETWORK
 
+    @pytest.mark.parametrize(
+        "message",
+        [
+            "250001 (08001): Failed to connect to DB: acct.example.com:443. Incorrect username "
+            "or password specified.",
+            "[CLI Driver] SQL30082N Security processing failed with reason 24 (USERNAME AND/OR "
+            "PASSWORD INVALID). SQLSTATE=08001",
+            "ConnectionError: Login failed for user 'etl'.",
+            "sqlalchemy.exc.OperationalError: (pymysql.err.OperationalError) Access denied for "
+            "user 'etl'@'10.0.0.7'",
+            "java.sql.SQLNonTransientConnectionException: invalid credentials",
+            "SQLSTATE 08004: server rejected the connection: HTTP 401",
+        ],
+    )
+    def test_a_refused_login_under_a_connection_code_is_a_permission_failure(self, message):
+        """Drivers raise a refused login with their connection class or SQLSTATE 08001/08004;
+        retrying it with the same credentials only locks the account, so it is not transient."""
+        result = classify(message, use_model=False)
+        assert result.category is Category.PERMISSION, (result.error_code, result.evidence)
+        assert not result.transient
+
+    @pytest.mark.parametrize(
+        "message",
+        [
+            "SQLSTATE 08001: could not connect to server: Connection refused",
+            "sqlalchemy.exc.OperationalError: server closed the connection unexpectedly",
+        ],
+    )
+    def test_a_connection_failure_without_a_refused_login_stays_a_network_failure(self, message):
+        """Only a login refusal overrides the connection code."""
+        result = classify(message, use_model=False)
+        assert result.category is Category.NETWORK, (result.error_code, result.evidence)
+
+    def test_a_tls_handshake_the_peer_cut_is_no_refused_login(self):
+        """.NET's `Authentication failed because the remote party has closed the transport
+        stream` is a TLS handshake cut short, not wrong credentials."""
+        message = (
+            "System.IO.IOException: Authentication failed because the remote party has closed "
+            "the transport stream."
+        )
+        assert classify(message, use_model=False).category is not Category.PERMISSION
+
+    def test_pythons_own_wording_of_a_type_error_outweighs_a_drivers_broad_class(self):
+        """A connector that wraps an AttributeError in its OperationalError is not a network
+        failure: CPython's `object has no attribute` says the code is wrong."""
+        message = (
+            "OperationalError 250003: Failed to execute request: 'S' object has no attribute 'x'"
+        )
+        result = classify(message, use_model=False)
+        assert result.category is Category.APPLICATION, (result.error_code, result.evidence)
+        assert not result.transient
+
 
 def _identifier_literals() -> list[str]:
     literals = set()
