@@ -94,6 +94,7 @@ _PYTHON_MESSAGES: dict[str, str] = {
 # unreachable server, so this wording decides between them (`decode`).
 _LOGIN_REFUSED = (
     r"(?i)\b((?:incorrect|invalid|wrong|bad) (?:user ?name|user ?id|login|password|credentials)"
+    r"(?: (?:and/or|or|and) password)?"
     r"|(?:user ?name|user ?id)(?: and/or| or| and) password (?:is |are |was )?"
     r"(?:invalid|incorrect|wrong)"
     r"|log[oi]n (?:failed|denied)|access denied for user)\b"

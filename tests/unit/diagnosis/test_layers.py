@@ -201,6 +201,11 @@ class TestMissingThingsAreNeverTransient:
         result = classify(message, use_model=False)
         assert result.category is Category.NETWORK, (result.error_code, result.evidence)
 
+    def test_the_evidence_quotes_the_whole_refusal(self):
+        """What an on-call reads in `evidence` is the refusal as printed, not half of it."""
+        result = classify("08001: Incorrect username or password specified.", use_model=False)
+        assert result.evidence == "login refused 'Incorrect username or password'"
+
     def test_a_tls_handshake_the_peer_cut_is_no_refused_login(self):
         """.NET's `Authentication failed because the remote party has closed the transport
         stream` is a TLS handshake cut short, not wrong credentials."""
