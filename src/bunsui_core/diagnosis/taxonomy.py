@@ -86,12 +86,12 @@ _PYTHON_MESSAGES: dict[str, str] = {
     "unhashable type": "CODE_DEFECT",
 }
 
-# A refused login in the words servers and drivers use for it (PostgreSQL's `password
-# authentication failed`, MySQL's `Access denied for user`, SQL Server's `Login failed for
-# user`, Oracle's `logon denied`, Db2's `USERNAME AND/OR PASSWORD INVALID`, `Invalid
-# credentials`). Drivers raise it with their connection class or SQLSTATE 08001/08004, whose
-# standard meaning ("unable to establish", "server rejected") covers a refusal as well as an
-# unreachable server, so this wording decides between them (`decode`).
+# A refused login in the words servers and drivers use for it (MySQL's `Access denied for
+# user`, SQL Server's `Login failed for user`, Oracle's `logon denied`, Db2's `USERNAME AND/OR
+# PASSWORD INVALID`, `Invalid credentials`; PostgreSQL's `password authentication failed` is
+# read with its SQLSTATE, 28P01). Drivers raise it with their connection class or SQLSTATE
+# 08001/08004, whose standard meaning ("unable to establish", "server rejected") covers a
+# refusal as well as an unreachable server, so this wording decides between them (`decode`).
 _LOGIN_REFUSED = (
     r"(?i)\b((?:incorrect|invalid|wrong|bad) (?:user ?name|user ?id|login|password|credentials)"
     r"(?: (?:and/or|or|and) password)?"
