@@ -3,9 +3,9 @@
 Exception classes (Python's own hierarchy, read from `builtins`; the documented hierarchies
 of common data libraries, library_classes.py; JVM classes), errno names, numbers and strerror
 texts, SQLSTATE classes and PostgreSQL condition names, MySQL's numbered errors, HTTP
-statuses, gRPC status codes, AWS error-code families (also as the AWS C++ SDK names them),
-libcurl's codes, Kubernetes/Docker/OCI reasons; language runtimes' codes and texts
-(runtime_codes.py) and data services' codes (service_codes.py). They generalise because
+statuses, gRPC status codes, OAuth 2.0 error codes, AWS error-code families (also as the AWS
+C++ SDK names them), libcurl's codes, Kubernetes/Docker/OCI reasons; language runtimes' codes
+and texts (runtime_codes.py) and data services' codes (service_codes.py). They generalise because
 every service prints them: an error nobody here has seen still carries `[Errno 28]` or
 `SQLSTATE 57014`.
 
@@ -722,6 +722,20 @@ _GRPC_STATUSES: dict[str, str] = {
     "INTERNAL": "SERVICE_UNAVAILABLE",
     "ABORTED": "TRANSACTION_CONFLICT",
 }
+# OAuth 2.0's error codes (RFC 6749 section 5.2, RFC 6750 section 3.1, RFC 8628 section 3.5), as
+# token endpoints return them (`{"error": "invalid_grant"}`) and clients print them
+# (`RefreshError: ('invalid_grant: Token has been expired or revoked.'`). Only the codes no
+# other vocabulary spells the same way; `server_error` or `access_denied` name no standard here.
+_OAUTH_ERRORS: dict[str, str] = {
+    "invalid_grant": "AUTHENTICATION_FAILED",  # the refresh token or code is expired or revoked
+    "invalid_client": "AUTHENTICATION_FAILED",  # the client's own credentials were refused
+    "invalid_token": "AUTHENTICATION_FAILED",  # the access token is expired, revoked or malformed
+    "expired_token": "AUTHENTICATION_FAILED",  # the device code expired before it was approved
+    "unauthorized_client": "PERMISSION_DENIED",  # the client may not use this grant type
+    "insufficient_scope": "PERMISSION_DENIED",  # the token lacks the scope the call needs
+    "invalid_scope": "INVALID_REQUEST",  # the scope asked for is unknown or malformed
+    "unsupported_grant_type": "INVALID_REQUEST",
+}
 _GRPC_BY_GO_NAME = {
     "".join(part.capitalize() for part in name.split("_")): name for name in _GRPC_STATUSES
 }
@@ -810,6 +824,7 @@ _GRPC = (
 # Kubernetes' reason for a Job or pod past its activeDeadlineSeconds; the same CamelCase word
 # is also gRPC's status in Go (`code = DeadlineExceeded`), so only a `reason` names it here.
 _K8S_DEADLINE = r"(?i:\breason\b)[\"':= ]{1,4}(DeadlineExceeded)\b"
+_OAUTH_ERROR = rf"\b({'|'.join(_OAUTH_ERRORS)})\b"
 # pyodbc prints the SQLSTATE first: `('28000', "[28000] [Microsoft]...`.
 _ODBC_SQLSTATE = r"\('([0-9A-Z]{5})', [\"']\[[0-9A-Z]{5}\]"
 
@@ -941,11 +956,19 @@ def _code_candidates(text: str) -> list[Decoded]:
     for state, position in _finds(_ODBC_SQLSTATE, text):
         if family := sqlstate_family(state):
             found.append(Decoded(family, f"ODBC SQLSTATE {state}", SPECIFIC, position))
+    return found
+
+
+def _status_candidates(text: str) -> list[Decoded]:
+    """gRPC and OAuth statuses, Kubernetes and container reasons."""
+    found = []
     for spelled, position in _finds(_GRPC, text):
         status = _GRPC_BY_GO_NAME.get(spelled, spelled)
         family = _GRPC_STATUSES.get(status)
         if family:
             found.append(Decoded(family, f"gRPC status {status}", SPECIFIC, position))
+    for code, position in _finds(_OAUTH_ERROR, text):
+        found.append(Decoded(_OAUTH_ERRORS[code], f"OAuth error {code}", SPECIFIC, position))
     for _, position in _finds(_K8S_DEADLINE, text):
         found.append(
             Decoded("DEADLINE_EXCEEDED", "Kubernetes reason DeadlineExceeded", SPECIFIC, position)
@@ -1023,6 +1046,7 @@ def decode(text: str) -> Decoded | None:
         *_class_candidates(text),
         *_errno_candidates(text),
         *_code_candidates(text),
+        *_status_candidates(text),
         *_phrase_candidates(text),
     ]
     if any(c.code == _AUTHENTICATION_FAILED for c in candidates):
@@ -1051,6 +1075,7 @@ def emitted_codes() -> set[str]:
         *_CURL_SYMBOLS.values(),
         *_HTTP_STATUSES.values(),
         *_GRPC_STATUSES.values(),
+        *_OAUTH_ERRORS.values(),
         *_ORCHESTRATOR_REASONS.values(),
         *_ORCHESTRATOR_PHRASES.values(),
         *library_classes.FAMILIES.values(),

@@ -66,6 +66,16 @@ STANDARD_EXAMPLES = [
     ("status code: 401", C.PERMISSION, "AUTHENTICATION_FAILED"),
     ("urllib.error.HTTPError: HTTP Error 502: Bad Gateway", C.NETWORK, None),
     ("Giving up after 5 tries. Last response: <Response [503]>", C.NETWORK, None),
+    # OAuth 2.0 error codes (RFC 6749, 6750), under an HTTP 400 or a client's own class
+    (
+        "400 Client Error: Bad Request for url: https://oauth2.example/token "
+        '{"error": "invalid_grant", "error_description": "Token has been expired or revoked."}',
+        C.PERMISSION,
+        "AUTHENTICATION_FAILED",
+    ),
+    ("oauthlib.oauth2.rfc6749.errors.InvalidClientError: (invalid_client)", C.PERMISSION, None),
+    ('WWW-Authenticate: Bearer error="insufficient_scope"', C.PERMISSION, "PERMISSION_DENIED"),
+    ('{"error":"invalid_scope","error_description":"unknown scope"}', C.CONFIGURATION, None),
     ("retry budget spent; got <Response [403]>", C.PERMISSION, None),
     # AWS error-code families
     ("An error occurred (SlowDown) when calling the PutObject operation", C.THROTTLING, None),
@@ -134,6 +144,11 @@ class TestStandardTaxonomies:
         same failure as a network read timing out); `Timeout: x` or `x.Timeout` would."""
         assert taxonomy.decode(prose) is None
         assert taxonomy.decode("Timeout: no answer in 30s") is not None
+
+    def test_oauth_codes_are_whole_tokens(self):
+        """`invalid_grant_type` or `my_invalid_token_count` is no OAuth error code."""
+        assert taxonomy.decode("config key invalid_grant_type is unset") is None
+        assert taxonomy.decode("metric my_invalid_token_count rose") is None
 
     def test_a_number_mysql_does_not_define_decodes_nothing(self):
         """Only the reference's numbers count: `(1999, 'x')` or `Error 4040` is no MySQL error."""
