@@ -764,6 +764,17 @@ _ORCHESTRATOR_PHRASES: dict[str, str] = {
     "No module named": "MISSING_MODULE",
     "maximum recursion depth exceeded": "CODE_DEFECT",  # CPython's RecursionError text
     "command not found": "MISSING_EXECUTABLE",  # POSIX shells (exit status 127)
+    # a job's command line its program refused: glibc getopt, CPython's argparse, Click
+    "invalid option": "INVALID_REQUEST",
+    "unrecognized option": "INVALID_REQUEST",
+    "option requires an argument": "INVALID_REQUEST",
+    "the following arguments are required": "INVALID_REQUEST",
+    "unrecognized arguments": "INVALID_REQUEST",
+    "invalid choice": "INVALID_REQUEST",
+    "No such option": "INVALID_REQUEST",
+    "Missing option": "INVALID_REQUEST",
+    "Missing argument": "INVALID_REQUEST",
+    "Got unexpected extra argument": "INVALID_REQUEST",
     "executable file not found": "MISSING_EXECUTABLE",  # Go's os/exec (runc, Docker)
     # a Kubernetes Job's or pod's activeDeadlineSeconds (reason DeadlineExceeded)
     "was active longer than specified deadline": "DEADLINE_EXCEEDED",

@@ -723,14 +723,6 @@ EXAMPLES: list[Example] = [
     ("LOCAL_NONZERO_EXIT", "Command exited with code 3", K.EXIT_NONZERO, {}),
     (
         "LOCAL_NONZERO_EXIT",
-        "Command exited with code 2 (memory limit 256 MiB, peak RSS 40.0 MiB)\n"
-        "usage: load.py [-h] --date DATE\n"
-        "load.py: error: the following arguments are required: --date",
-        K.EXIT_NONZERO,
-        {},
-    ),
-    (
-        "LOCAL_NONZERO_EXIT",
         "Command exited with code 1\n" + PY_TRACEBACK + "RuntimeError: upstream returned 0 rows",
         K.EXIT_NONZERO,
         {},

@@ -43,6 +43,11 @@ STANDARD_EXAMPLES = [
     ("socket.gaierror: [Errno -2] Name or service not known", C.NETWORK, None),
     ("write EPIPE", C.NETWORK, "CONNECTION_FAILED"),
     ("/bin/sh: 1: dbt: command not found", C.DEPENDENCY, "MISSING_EXECUTABLE"),
+    # a command line the job's program refused (getopt, argparse, Click)
+    ("load.py: error: the following arguments are required: --date", C.CONFIGURATION, None),
+    ("load.py: error: unrecognized arguments: --dyr 2024", C.CONFIGURATION, None),
+    ("tar: invalid option -- 'q'", C.CONFIGURATION, "INVALID_REQUEST"),
+    ("Error: No such option: --dry-rn", C.CONFIGURATION, "INVALID_REQUEST"),
     ('exec: "python3": executable file not found in $PATH', C.DEPENDENCY, "MISSING_EXECUTABLE"),
     ("OSError: [Errno 30] Read-only file system: '/x'", C.CONFIGURATION, None),
     # SQLSTATE classes as drivers print them
@@ -144,6 +149,25 @@ class TestStandardTaxonomies:
         same failure as a network read timing out); `Timeout: x` or `x.Timeout` would."""
         assert taxonomy.decode(prose) is None
         assert taxonomy.decode("Timeout: no answer in 30s") is not None
+
+    def test_a_refused_command_line_is_fixed_not_escalated(self):
+        """A job whose program refused its arguments exits non-zero; what it printed says the
+        command line is wrong, so the first step is to fix the configuration (it was an
+        escalation to a human as a bare non-zero exit)."""
+        message = (
+            "Command exited with code 2 (memory limit 256 MiB, peak RSS 40.0 MiB)\n"
+            "usage: load.py [-h] --date DATE\n"
+            "load.py: error: the following arguments are required: --date"
+        )
+        result = classify(message, kind=FailureKind.EXIT_NONZERO, use_model=False)
+        assert result.category is C.CONFIGURATION
+        assert result.priors[0].action is RecoveryAction.FIX_CONFIGURATION
+
+    def test_a_missing_optional_dependency_is_no_missing_option(self):
+        """Click's `Missing option '--x'` is a command line; pandas' `Missing optional
+        dependency 'pyarrow'` is a missing module."""
+        result = classify("ImportError: Missing optional dependency 'pyarrow'.", use_model=False)
+        assert result.category is C.DEPENDENCY
 
     def test_oauth_codes_are_whole_tokens(self):
         """`invalid_grant_type` or `my_invalid_token_count` is no OAuth error code."""
