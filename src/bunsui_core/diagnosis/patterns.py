@@ -67,6 +67,16 @@ def bounded(pattern: str) -> str:
     return f"{flags}{start}(?:{pattern}){end}"
 
 
+_METACHARACTERS = frozenset("\\.^$|?*+()[]{}")
+
+
+def literal_alternation(words: list[str]) -> str:
+    """Words as one alternation of literals, longest first so that none is cut short by a
+    shorter one it begins with; every regex metacharacter (`type(s)`, `x.y`) is escaped."""
+    escaped = ("".join(f"\\{c}" if c in _METACHARACTERS else c for c in w) for w in words)
+    return "|".join(sorted(escaped, key=len, reverse=True))
+
+
 @cache
 def catalog_pattern(pattern: str) -> TextPattern:
     """A catalog condition, compiled under the boundary and case rules (cached)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from bunsui_core.diagnosis import runtime_codes, sqlite_codes
-from bunsui_core.diagnosis.patterns import TextPattern, raw_pattern
+from bunsui_core.diagnosis.patterns import TextPattern, literal_alternation, raw_pattern
 
 # ---- Oracle: Database Error Messages (docs.oracle.com/en/database/oracle/oracle-database/19/
 # errmg), and python-oracledb's own DPY-/DPI- errors (python-oracledb.readthedocs.io, "Error
@@ -820,11 +820,6 @@ class Found:
     weak: bool = False
 
 
-def _alternation(words: list[str]) -> str:
-    escaped = (w.replace(".", r"\.") for w in words)
-    return "|".join(sorted(escaped, key=len, reverse=True))
-
-
 @cache
 def _patterns() -> dict[str, TextPattern]:
     """Each standard's pattern, compiled once (RE2, case-sensitive, bounded)."""
@@ -837,24 +832,24 @@ def _patterns() -> dict[str, TextPattern]:
             r"\bError Number: ?(-?\d{1,5})\b|"
             r"\((\d{2,5}), b[\"']"
         ),
-        "sqlserver_text": raw_pattern(rf"\b({_alternation(list(SQL_SERVER_MESSAGES))})\b"),
+        "sqlserver_text": raw_pattern(rf"\b({literal_alternation(list(SQL_SERVER_MESSAGES))})\b"),
         "freetds": raw_pattern(r"\bDB-Lib error message (\d{5})\b"),
         "kafka": raw_pattern(
-            rf"\b({_alternation(list(KAFKA))})\b|"
-            rf"\b({_alternation(kafka_camel)})(?:Error|Exception)?\b"
+            rf"\b({literal_alternation(list(KAFKA))})\b|"
+            rf"\b({literal_alternation(kafka_camel)})(?:Error|Exception)?\b"
         ),
-        "librdkafka": raw_pattern(rf"\b({_alternation(list(LIBRDKAFKA))})\b"),
+        "librdkafka": raw_pattern(rf"\b({literal_alternation(list(LIBRDKAFKA))})\b"),
         "mongodb": raw_pattern(
             r"\bcodeName[\"']?\s*[:=]\s*[\"']?([A-Za-z]+)|"
             r"\berror -?\d{1,5} \(([A-Za-z]+)\)|"
             r"\(([A-Z][A-Za-z]+)\) |"
             r"\b(E11000) duplicate key"
         ),
-        "redis": raw_pattern(rf"\b({_alternation(list(REDIS))})\b"),
+        "redis": raw_pattern(rf"\b({literal_alternation(list(REDIS))})\b"),
         "redis_redirect": raw_pattern(_REDIS_REDIRECT),
         "elasticsearch": raw_pattern(r"\b([a-z]+(?:_[a-z]+)*_exception)\b"),
         "spark": raw_pattern(r"\[([A-Z][A-Z0-9_]{3,60})(?:\.[A-Z0-9_]+)?\]"),
-        "trino": raw_pattern(rf"\b({_alternation(list(TRINO))})\b"),
+        "trino": raw_pattern(rf"\b({literal_alternation(list(TRINO))})\b"),
         "trino_type": raw_pattern(
             r"\b(?:type=|\"errorType\"\s*:\s*\")(USER_ERROR|INSUFFICIENT_RESOURCES)\b"
         ),
@@ -862,23 +857,23 @@ def _patterns() -> dict[str, TextPattern]:
         "clickhouse": raw_pattern(
             r"\bCode: (\d{1,4})[.,]\s+(?:e\.displayText\(\) = )?"
             r"(?:DB|Coordination)::[A-Za-z]*Exception\b|"
-            rf"\(({_alternation([name for name, _ in CLICKHOUSE.values()])})\)"
+            rf"\(({literal_alternation([name for name, _ in CLICKHOUSE.values()])})\)"
         ),
         "azure": raw_pattern(
             r"\b(?:ErrorCode|Code|code)[\"']?\s?[:=]\s?[\"']?([A-Z][A-Za-z]+)\b|"
             r"\(([A-Z][A-Za-z]+)\) |\b(AADSTS)\d{5,7}\b"
         ),
-        "node": raw_pattern(rf"\b({_alternation(list(runtime_codes.NODE))})\b"),
+        "node": raw_pattern(rf"\b({literal_alternation(list(runtime_codes.NODE))})\b"),
         "node_spawn": raw_pattern(runtime_codes.NODE_SPAWN),
         "npm": raw_pattern(runtime_codes.NPM_CODE),
         "go_net": raw_pattern(runtime_codes.GO_NET_TIMEOUT),
-        "duckdb": raw_pattern(rf"\b({_alternation(list(DUCKDB))}) Error: "),
+        "duckdb": raw_pattern(rf"\b({literal_alternation(list(DUCKDB))}) Error: "),
         "sqlite": raw_pattern(r"\b(SQLITE_[A-Z]+(?:_[A-Z]+)*)\b"),
-        "sqlite_text": raw_pattern(rf"\b({_alternation(list(sqlite_codes.MESSAGES))})\b"),
+        "sqlite_text": raw_pattern(rf"\b({literal_alternation(list(sqlite_codes.MESSAGES))})\b"),
         "sqlite_error": raw_pattern(sqlite_codes.ERROR_MESSAGE),
         "snowflake": raw_pattern(
             rf"\b(39\d{{4}}) \([0-9A-Z]{{5}}\)|\bvendorCode: ?(39\d,\d{{3}})\b|"
-            rf"\b({_alternation([k for k in SNOWFLAKE if not k.isdigit()])})\b"
+            rf"\b({literal_alternation([k for k in SNOWFLAKE if not k.isdigit()])})\b"
         ),
     }
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from bunsui_core.diagnosis import library_classes, runtime_codes, service_codes
-from bunsui_core.diagnosis.patterns import TextPattern, raw_pattern
+from bunsui_core.diagnosis.patterns import TextPattern, literal_alternation, raw_pattern
 
 SPECIFIC = 3
 """An exception class or a standard code that names one failure."""
@@ -44,6 +44,9 @@ class Decoded:
     evidence: str
     strength: int
     position: int
+    socket: bool = False
+    """Read from the socket's own error (an errno or its strerror text), not from a class or
+    a code that names the failure: what the operating system saw, which no wording outranks."""
 
 
 # ---- Python -------------------------------------------------------------------------------
@@ -835,7 +838,7 @@ _GRPC = (
 # Kubernetes' reason for a Job or pod past its activeDeadlineSeconds; the same CamelCase word
 # is also gRPC's status in Go (`code = DeadlineExceeded`), so only a `reason` names it here.
 _K8S_DEADLINE = r"(?i:\breason\b)[\"':= ]{1,4}(DeadlineExceeded)\b"
-_OAUTH_ERROR = rf"\b({'|'.join(_OAUTH_ERRORS)})\b"
+_OAUTH_ERROR = rf"\b({literal_alternation(list(_OAUTH_ERRORS))})\b"
 # pyodbc prints the SQLSTATE first: `('28000', "[28000] [Microsoft]...`.
 _ODBC_SQLSTATE = r"\('([0-9A-Z]{5})', [\"']\[[0-9A-Z]{5}\]"
 
@@ -843,10 +846,6 @@ _ODBC_SQLSTATE = r"\('([0-9A-Z]{5})', [\"']\[[0-9A-Z]{5}\]"
 # The AWS SDK for C++ names its error types in UPPER_SNAKE case (`AWS Error ACCESS_DENIED`, as
 # Arrow, DuckDB and other native S3 clients print them): the same codes as the services'.
 _AWS_SDK_ERROR = r"\bAWS Error ([A-Z][A-Z_]{3,40})\b"
-
-
-def _words_alternation(words: list[str]) -> str:
-    return "|".join(sorted((w.replace(".", r"\.") for w in words), key=len, reverse=True))
 
 
 @cache
@@ -863,18 +862,18 @@ def _standard_phrases() -> dict[str, str]:
 
 @cache
 def _reason_pattern() -> TextPattern:
-    return raw_pattern(rf"\b({_words_alternation(list(_ORCHESTRATOR_REASONS))})\b")
+    return raw_pattern(rf"\b({literal_alternation(list(_ORCHESTRATOR_REASONS))})\b")
 
 
 @cache
 def _phrase_pattern() -> TextPattern:
     phrases = [*_strerror_table(), *_PG_MESSAGES, *_standard_phrases()]
-    return raw_pattern(rf"(?i)\b({_words_alternation(phrases)})\b")
+    return raw_pattern(rf"(?i)\b({literal_alternation(phrases)})\b")
 
 
 @cache
 def _reason_phrase_pattern() -> TextPattern:
-    return raw_pattern(rf"\b({_words_alternation(list(_HTTP_REASONS))})\b")
+    return raw_pattern(rf"\b({literal_alternation(list(_HTTP_REASONS))})\b")
 
 
 def _finds(pattern: str | TextPattern, text: str) -> list[tuple[str, int]]:
@@ -942,11 +941,11 @@ def _errno_candidates(text: str) -> list[Decoded]:
         name = _errno_name(int(raw))
         family = _ERRNO_FAMILIES.get(name or "") or _RESOLVER_CODES.get(name or "")
         if family:
-            found.append(Decoded(family, f"errno {raw} ({name})", SPECIFIC, position))
+            found.append(Decoded(family, f"errno {raw} ({name})", SPECIFIC, position, socket=True))
     for name, position in _finds(_ERRNO_NAME, text):
         family = _ERRNO_FAMILIES.get(name) or _RESOLVER_CODES.get(name)
         if family:
-            found.append(Decoded(family, f"errno {name}", SPECIFIC, position))
+            found.append(Decoded(family, f"errno {name}", SPECIFIC, position, socket=True))
     return found
 
 
@@ -1023,6 +1022,7 @@ def _phrase_candidates(text: str) -> list[Decoded]:
     orchestrator = _standard_phrases()
     for phrase, position in _finds(_phrase_pattern(), text):
         key = phrase.lower()
+        socket = False
         if key in _PG_MESSAGES:
             state = _PG_MESSAGES[key]
             family = sqlstate_family(state)
@@ -1030,9 +1030,9 @@ def _phrase_candidates(text: str) -> list[Decoded]:
         elif key in orchestrator:
             family, evidence = orchestrator[key], f"standard message '{phrase}'"
         else:
-            family, evidence = strerrors.get(key), f"strerror '{phrase}'"
+            family, evidence, socket = strerrors.get(key), f"strerror '{phrase}'", True
         if family:
-            found.append(Decoded(family, evidence, PHRASE, position))
+            found.append(Decoded(family, evidence, PHRASE, position, socket=socket))
     for reason, position in _finds(_reason_phrase_pattern(), text):
         status = _HTTP_REASONS[reason]
         found.append(Decoded(_HTTP_STATUSES[status], f"HTTP {status} {reason}", PHRASE, position))
@@ -1047,8 +1047,10 @@ def decode(text: str) -> Decoded | None:
     """The strongest standard family named in the text (the last one among equals).
 
     A refused login (its wording, HTTP 401, SQLSTATE class 28...) outranks a failed connection
-    however strongly that is named: drivers raise the refusal with their connection class or
-    SQLSTATE (see `_LOGIN_REFUSED`).
+    named by a class or a code however strongly: drivers raise the refusal with their
+    connection class or SQLSTATE (see `_LOGIN_REFUSED`). A connection the socket itself saw
+    fail keeps its ordinary rank (`login failed: [Errno 111] Connection refused`: the login
+    failed because the network did).
     Two readings of one token (`spawn python3 ENOENT` read by Node's spawn rule and as an
     errno) tie on strength and place; the vendor's, which matched more of the text, is listed
     first so that `max` keeps it."""
@@ -1061,7 +1063,7 @@ def decode(text: str) -> Decoded | None:
         *_phrase_candidates(text),
     ]
     if any(c.code == _AUTHENTICATION_FAILED for c in candidates):
-        candidates = [c for c in candidates if c.code != _CONNECTION_FAILED]
+        candidates = [c for c in candidates if c.code != _CONNECTION_FAILED or c.socket]
     if not candidates:
         return None
     return max(candidates, key=lambda c: (c.strength, c.position))

@@ -165,9 +165,9 @@ class TestStandardTaxonomies:
 
     def test_a_missing_optional_dependency_is_no_missing_option(self):
         """Click's `Missing option '--x'` is a command line; pandas' `Missing optional
-        dependency 'pyarrow'` is a missing module."""
-        result = classify("ImportError: Missing optional dependency 'pyarrow'.", use_model=False)
-        assert result.category is C.DEPENDENCY
+        dependency 'pyarrow'` (read here without its class) is not."""
+        assert taxonomy.decode("Missing optional dependency 'pyarrow'. Use pip.") is None
+        assert taxonomy.decode("Error: Missing option '--date'.") is not None
 
     def test_oauth_codes_are_whole_tokens(self):
         """`invalid_grant_type` or `my_invalid_token_count` is no OAuth error code."""
@@ -233,10 +233,14 @@ class TestMissingThingsAreNeverTransient:
         [
             "SQLSTATE 08001: could not connect to server: Connection refused",
             "sqlalchemy.exc.OperationalError: server closed the connection unexpectedly",
+            "ftplib: login failed: [Errno 111] Connection refused",
+            "SFTP login failed: Connection reset by peer",
         ],
     )
     def test_a_connection_failure_without_a_refused_login_stays_a_network_failure(self, message):
-        """Only a login refusal overrides the connection code."""
+        """Only a login refusal overrides the connection class or code, and not a connection
+        the socket itself saw fail (an errno, its strerror): that login failed because the
+        network did."""
         result = classify(message, use_model=False)
         assert result.category is Category.NETWORK, (result.error_code, result.evidence)
 
@@ -263,6 +267,14 @@ class TestMissingThingsAreNeverTransient:
         result = classify(message, use_model=False)
         assert result.category is Category.APPLICATION, (result.error_code, result.evidence)
         assert not result.transient
+
+    def test_a_standard_text_with_regex_metacharacters_is_matched_literally(self):
+        """CPython's `unsupported operand type(s) for +` is found as printed: the phrase
+        tables' parentheses are literals, not a regex group that would match `types for`."""
+        decoded = taxonomy.decode("step failed: unsupported operand type(s) for +: 'int' and 'str'")
+        assert decoded is not None
+        assert decoded.evidence == "standard message 'unsupported operand type(s) for'"
+        assert taxonomy.decode("step failed: unsupported operand types for +") is None
 
 
 def _identifier_literals() -> list[str]:
