@@ -835,6 +835,11 @@ _GRPC = (
     r"UNAUTHENTICATED|FAILED_PRECONDITION|ALREADY_EXISTS)\b|"
     r"\brpc error: code = ([A-Z][A-Za-z]+)\b"
 )
+# The tensor runtimes share gRPC's status codes (XLA and TensorFlow report through absl::Status):
+# their RESOURCE_EXHAUSTED is an accelerator's memory, not a service's quota, when its own line
+# says so (`XlaRuntimeError: RESOURCE_EXHAUSTED: Out of memory while trying to allocate`,
+# `CUDA_ERROR_OUT_OF_MEMORY`). A retry repeats that allocation; a smaller batch shrinks it.
+_TENSOR_MEMORY = r"(?i)(?:\b|_)(out[ _]of[ _]memory)\b|\b(OOM) when allocating\b"
 # Kubernetes' reason for a Job or pod past its activeDeadlineSeconds; the same CamelCase word
 # is also gRPC's status in Go (`code = DeadlineExceeded`), so only a `reason` names it here.
 _K8S_DEADLINE = r"(?i:\breason\b)[\"':= ]{1,4}(DeadlineExceeded)\b"
@@ -969,14 +974,22 @@ def _code_candidates(text: str) -> list[Decoded]:
     return found
 
 
+def _line_at(text: str, position: int) -> str:
+    end = text.find("\n", position)
+    return text[text.rfind("\n", 0, position) + 1 : end if end >= 0 else len(text)]
+
+
 def _status_candidates(text: str) -> list[Decoded]:
     """gRPC and OAuth statuses, Kubernetes and container reasons."""
     found = []
     for spelled, position in _finds(_GRPC, text):
         status = _GRPC_BY_GO_NAME.get(spelled, spelled)
         family = _GRPC_STATUSES.get(status)
+        evidence = f"gRPC status {status}"
+        if status == "RESOURCE_EXHAUSTED" and _finds(_TENSOR_MEMORY, _line_at(text, position)):
+            family, evidence = "GPU_OUT_OF_MEMORY", f"{evidence} (out of memory)"
         if family:
-            found.append(Decoded(family, f"gRPC status {status}", SPECIFIC, position))
+            found.append(Decoded(family, evidence, SPECIFIC, position))
     for code, position in _finds(_OAUTH_ERROR, text):
         found.append(Decoded(_OAUTH_ERRORS[code], f"OAuth error {code}", SPECIFIC, position))
     for _, position in _finds(_K8S_DEADLINE, text):

@@ -276,6 +276,33 @@ class TestMissingThingsAreNeverTransient:
         assert decoded.evidence == "standard message 'unsupported operand type(s) for'"
         assert taxonomy.decode("step failed: unsupported operand types for +") is None
 
+    @pytest.mark.parametrize(
+        "message",
+        [
+            "jaxlib.xla_extension.XlaRuntimeError: RESOURCE_EXHAUSTED: Out of memory while "
+            "trying to allocate 4770354232 bytes.",
+            "cuMemAllocAsync failed to allocate 1225195446464 bytes: RESOURCE_EXHAUSTED: : "
+            "CUDA_ERROR_OUT_OF_MEMORY: out of memory",
+            "RESOURCE_EXHAUSTED: OOM when allocating tensor with shape[16,112,112,147]",
+        ],
+    )
+    def test_a_tensor_runtime_out_of_memory_is_no_rate_limit(self, message):
+        """XLA and TensorFlow print an allocation that did not fit under gRPC's shared status
+        RESOURCE_EXHAUSTED: a retry would repeat it, a smaller batch shrinks it."""
+        result = classify(message, use_model=False)
+        assert result.category is Category.RESOURCE, (result.error_code, result.evidence)
+        assert not result.transient
+        assert result.priors[0].action is RecoveryAction.RETRY_WITH_SMALLER_BATCH
+
+    def test_a_quota_under_resource_exhausted_stays_a_rate_limit(self):
+        """Only the status's own line decides: memory named on another line changes nothing."""
+        for message in [
+            "8 RESOURCE_EXHAUSTED: Persistence Max QPS Reached for List Operations.",
+            'status = StatusCode.RESOURCE_EXHAUSTED\n details = "Quota exceeded"\nout of memory',
+        ]:
+            result = classify(message, use_model=False)
+            assert result.category is Category.THROTTLING, (result.error_code, result.evidence)
+
 
 def _identifier_literals() -> list[str]:
     literals = set()
