@@ -321,13 +321,10 @@ def _after_catalog(
 ) -> Classification:
     decoded = taxonomy.decode(text)
     if decoded and (entry := definition(decoded.code, catalog)):
-        return _result(
-            entry,
-            context,
-            Layer.TAXONOMY,
-            _layer_confidence(Layer.TAXONOMY, model),
-            decoded.evidence,
-        )
+        confidence = _layer_confidence(Layer.TAXONOMY, model)
+        if decoded.by_class and model:
+            confidence = model.layer_precision.get(taxonomy.CLASS_READING, confidence)
+        return _result(entry, context, Layer.TAXONOMY, confidence, decoded.evidence)
     status_code = run_facts.exit_status_code(kind, context, text)
     fallback = match_catalog(catalog, text, kind, context, after="taxonomy")
     if status_code and (entry := definition(status_code, catalog)):

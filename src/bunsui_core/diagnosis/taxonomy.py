@@ -47,6 +47,15 @@ class Decoded:
     socket: bool = False
     """Read from the socket's own error (an errno or its strerror text), not from a class or
     a code that names the failure: what the operating system saw, which no wording outranks."""
+    by_class: bool = False
+    """Read from an exception class (its table entry or its CamelCase words), not from a
+    standard code or message. Code raises classes beyond their meaning (a `ValueError` for a
+    role that could not be assumed), so their precision is measured apart (`CLASS_READING`)."""
+
+
+CLASS_READING = "taxonomy_class"
+"""The key under which a trained model keeps the precision of the taxonomy's class readings;
+its codes and messages keep the layer's own key."""
 
 
 # ---- Python -------------------------------------------------------------------------------
@@ -913,12 +922,16 @@ def _class_decoded(qualified: str, position: int) -> Decoded | None:
     names none), else its bare name's, else what its CamelCase words announce."""
     if qualified in library_classes.QUALIFIED:
         code = library_classes.QUALIFIED[qualified]
-        return Decoded(code, f"exception class {qualified}", SPECIFIC, position) if code else None
+        if not code:
+            return None
+        return Decoded(code, f"exception class {qualified}", SPECIFIC, position, by_class=True)
     name = qualified.rsplit(".", 1)[-1]
     if family := _class_family(name):
-        return Decoded(family[0], f"exception class {qualified}", family[1], position)
+        return Decoded(
+            family[0], f"exception class {qualified}", family[1], position, by_class=True
+        )
     if name not in _GENERIC_CLASSES and (naming := _naming_family(name)):
-        return Decoded(naming, f"class name {qualified}", NAMING, position)
+        return Decoded(naming, f"class name {qualified}", NAMING, position, by_class=True)
     return None
 
 

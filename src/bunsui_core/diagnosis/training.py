@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bunsui_core.diagnosis import taxonomy
 from bunsui_core.diagnosis.model import (
     HEADS,
     MODEL_PATH,
@@ -277,16 +278,22 @@ def _transient_threshold(
 
 @cache
 def _rule_answer(message: str) -> tuple[str, str]:
-    """(layer, category) of the rule layers alone; they do not learn, so once per message."""
-    from bunsui_core.diagnosis.classifier import classify  # noqa: PLC0415
+    """(layer, category) of the rule layers alone; they do not learn, so once per message.
+    The taxonomy's class readings count under their own key (`taxonomy.CLASS_READING`)."""
+    from bunsui_core.diagnosis.classifier import MAX_CLASSIFIED_CHARS, classify  # noqa: PLC0415
 
     result = classify(message, use_model=False)
+    if result.layer is Layer.TAXONOMY:
+        decoded = taxonomy.decode(message[-MAX_CLASSIFIED_CHARS:])
+        if decoded and decoded.by_class:
+            return taxonomy.CLASS_READING, result.category.value
     return result.layer.value, result.category.value
 
 
 def rule_layer_precision(examples: list[Example]) -> dict[str, float]:
     """How often each rule layer's category was right on these (training) messages."""
     tally: dict[str, list[int]] = {layer.value: [0, 0] for layer in RULE_LAYERS}
+    tally[taxonomy.CLASS_READING] = [0, 0]
     for example in examples:
         layer, category = _rule_answer(example.message)
         if layer in tally:

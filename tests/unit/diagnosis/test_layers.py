@@ -557,6 +557,50 @@ class TestModelVerdict:
         assert result.transient is transient
 
 
+class TestRuleConfidence:
+    def test_a_class_reading_answers_with_the_precision_of_class_readings(self):
+        """An exception class is weaker evidence than a standard code (code raises classes
+        beyond their meaning), so each answers with its own measured precision."""
+        import numpy as np  # noqa: PLC0415
+
+        from bunsui_core.diagnosis.model import Head, TextModel  # noqa: PLC0415
+
+        model = TextModel(
+            vocabulary={},
+            idf=np.zeros(0),
+            heads={
+                "category": Head(["DATA"], np.zeros((1, 0)), np.zeros(1), 1.0),
+                "first_action": Head(["escalate"], np.zeros((1, 0)), np.zeros(1), 1.0),
+            },
+            threshold=0.99,
+            layer_precision={"taxonomy": 0.9, taxonomy.CLASS_READING: 0.6},
+        )
+        by_class = classify("ValueError: the widget count must be positive", model=model)
+        by_code = classify("ERROR: deadlock detected SQLSTATE 40P01", model=model)
+        assert (by_class.layer, by_class.confidence) == (Layer.TAXONOMY, 0.6)
+        assert (by_code.layer, by_code.confidence) == (Layer.TAXONOMY, 0.9)
+
+    def test_class_readings_are_measured_apart_from_codes(self):
+        """Training tallies the taxonomy's class readings under their own key (Laplace
+        smoothed): here two right and one wrong, against two right code readings."""
+        from bunsui_core.diagnosis.training import Example, rule_layer_precision  # noqa: PLC0415
+
+        def example(message, category):
+            return Example("x-001", "x", message, category, "fix_code_or_data", False)
+
+        precision = rule_layer_precision(
+            [
+                example("ValueError: the widget count must be positive", "DATA"),
+                example("TypeError: the widget is late", "APPLICATION"),
+                example("NameError: widget is not defined", "NETWORK"),
+                example("ERROR: deadlock detected SQLSTATE 40P01", "APPLICATION"),
+                example("psql: FATAL: SQLSTATE 28P01 password authentication failed", "PERMISSION"),
+            ]
+        )
+        assert precision[taxonomy.CLASS_READING] == 0.6
+        assert precision["taxonomy"] == 0.75
+
+
 class TestDomainRecognizers:
     def test_a_registered_recognizer_answers_before_the_taxonomy(self):
         """A domain module (dbt, ...) plugs in after the catalog and before the standard
