@@ -47,7 +47,8 @@ chaos: install-dev
 
 # Diagnosis accuracy on held-out families (leave-one-family-out over tests/data/errors):
 # per layer and total, confusion matrix, UNKNOWN rate, calibration. Minutes, not seconds.
-# EVAL_ARGS="--also fam1,fam2 [--also ...]" repeats the report for those families alone.
+# EVAL_ARGS="--also fam1,fam2 [--also ...]" repeats the report for those families alone;
+# EVAL_ARGS="--holdout tests/data/errors-holdout" measures the held-out set instead (one model).
 eval: install-dev
 	OMP_NUM_THREADS=1 $(BIN)/python -m tests.eval.diagnosis $(EVAL_ARGS)
 
