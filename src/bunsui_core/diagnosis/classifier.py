@@ -203,11 +203,13 @@ def match_catalog(
     return None
 
 
-def _layer_confidence(layer: Layer, model: TextModel | None) -> float:
-    """The layer's precision as measured when the model was trained (its calibration)."""
+def _layer_confidence(layer: Layer, model: TextModel | None, key: str | None = None) -> float:
+    """The layer's precision as measured when the model was trained (its calibration); `key`
+    names one kind of the layer's readings measured apart, when the model measured it."""
     if model is None:
         return RULE_CONFIDENCE
-    return model.layer_precision.get(layer.value, RULE_CONFIDENCE)
+    overall = model.layer_precision.get(layer.value, RULE_CONFIDENCE)
+    return model.layer_precision.get(key, overall) if key else overall
 
 
 def _learned(
@@ -321,9 +323,7 @@ def _after_catalog(
 ) -> Classification:
     decoded = taxonomy.decode(text)
     if decoded and (entry := definition(decoded.code, catalog)):
-        confidence = _layer_confidence(Layer.TAXONOMY, model)
-        if decoded.by_class and model:
-            confidence = model.layer_precision.get(taxonomy.CLASS_READING, confidence)
+        confidence = _layer_confidence(Layer.TAXONOMY, model, decoded.precision_key)
         return _result(entry, context, Layer.TAXONOMY, confidence, decoded.evidence)
     status_code = run_facts.exit_status_code(kind, context, text)
     fallback = match_catalog(catalog, text, kind, context, after="taxonomy")

@@ -52,6 +52,11 @@ class Decoded:
     standard code or message. Code raises classes beyond their meaning (a `ValueError` for a
     role that could not be assumed), so their precision is measured apart (`CLASS_READING`)."""
 
+    @property
+    def precision_key(self) -> str:
+        """Under which key a trained model keeps this kind of reading's precision."""
+        return CLASS_READING if self.by_class else "taxonomy"
+
 
 CLASS_READING = "taxonomy_class"
 """The key under which a trained model keeps the precision of the taxonomy's class readings;

@@ -285,8 +285,8 @@ def _rule_answer(message: str) -> tuple[str, str]:
     result = classify(message, use_model=False)
     if result.layer is Layer.TAXONOMY:
         decoded = taxonomy.decode(message[-MAX_CLASSIFIED_CHARS:])
-        if decoded and decoded.by_class:
-            return taxonomy.CLASS_READING, result.category.value
+        if decoded:
+            return decoded.precision_key, result.category.value
     return result.layer.value, result.category.value
 
 
