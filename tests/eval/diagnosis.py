@@ -240,6 +240,8 @@ def _holdout(
     parser: argparse.ArgumentParser,
     args: argparse.Namespace,
 ) -> int:
+    if not held:
+        parser.error(f"no labelled messages (<family>.jsonl) in {args.holdout}")
     if shared := {e.family for e in held} & {e.family for e in examples}:
         parser.error(f"held-out families also in the corpus: {', '.join(sorted(shared))}")
     model = None if args.rules_only else train(examples)

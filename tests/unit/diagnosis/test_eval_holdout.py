@@ -52,3 +52,10 @@ def test_a_holdout_family_already_in_the_corpus_is_refused(tmp_path):
     _write(tmp_path / "held", family, [("some error", "DATA", "fix_code_or_data")])
     with pytest.raises(SystemExit):
         main(["--rules-only", "--holdout", str(tmp_path / "held")])
+
+
+def test_a_holdout_with_no_messages_is_refused(tmp_path, capsys):
+    """A mistyped directory is an error, not a report on zero messages."""
+    with pytest.raises(SystemExit):
+        main(["--rules-only", "--holdout", str(tmp_path / "no-such-dir")])
+    assert "no labelled messages" in capsys.readouterr().err
