@@ -15,6 +15,11 @@ The engine runs each job under the native (C) shim where `cc` exists, else under
 shim server (BUNSUI_NATIVE_SHIM=0 forces the latter); `--shim both` (the default) measures
 the two side by side, alternated with the bare pool, each with its own ratios.
 
+`bunsui process` is a served call (the CLI server runs it in a fork of a warm interpreter, as
+every call but a user's first); `bunsui process, CLI in-process` is that first call
+(BUNSUI_CLI_SERVER=0), measured with the first shim. The bench runs its own server in a
+private runtime directory and stops it at the end.
+
 Run: .venv/bin/python tests/benchmarks/bench_engine_overhead.py [--shim native|python|both]
 (exit 1 when a target is missed by every shim measured)
 """
@@ -36,6 +41,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import _cli_server
 from _installed import BenchError, bunsui_executable
 
 from bunsui_core.config import Settings
@@ -190,17 +196,22 @@ def fmt(values: list[float]) -> str:
     return "[" + ", ".join(f"{v:.3f}" for v in values) + "]"
 
 
-def under_shim(shim: str, run: Callable[[], float]) -> Callable[[], float]:
-    """`run` with the engine (in this process and in the CLI it starts) using `shim`."""
+def with_variable(name: str, value: str, run: Callable[[], float]) -> Callable[[], float]:
+    """`run` with one more environment variable (in this process and those it starts)."""
 
     def wrapped() -> float:
-        os.environ[SWITCH] = SHIMS[shim]
+        os.environ[name] = value
         try:
             return run()
         finally:
-            del os.environ[SWITCH]
+            del os.environ[name]
 
     return wrapped
+
+
+def under_shim(shim: str, run: Callable[[], float]) -> Callable[[], float]:
+    """`run` with the engine (in this process and in the CLI it starts) using `shim`."""
+    return with_variable(SWITCH, SHIMS[shim], run)
 
 
 def measure(label: str, argv: list[str], root: Path, shims: list[str]) -> bool:
@@ -231,6 +242,9 @@ def measure(label: str, argv: list[str], root: Path, shims: list[str]) -> bool:
         "bare process": bare_run,
         "bare in-process": lambda: in_process_pool(argv, cpu["bare"]),
     }
+    runs["bunsui process, CLI in-process"] = under_shim(
+        shims[0], with_variable("BUNSUI_CLI_SERVER", "0", cli_run)
+    )
     for shim in shims:
         runs[f"bunsui process, {shim}"] = under_shim(shim, cli_run)
         runs[f"engine in-process, {shim}"] = under_shim(
@@ -270,6 +284,8 @@ def measure(label: str, argv: list[str], root: Path, shims: list[str]) -> bool:
             f"  ratio bunsui/bare = {ratio:.2f}  (target <= {target})  "
             f"{'PASS' if ratio <= target else 'FAIL'}"
         )
+    first_call = medians["bunsui process, CLI in-process"] / medians["bare process"]
+    print(f"  a user's first call (CLI in-process, {shims[0]} shim): ratio {first_call:.2f}")
     return met
 
 
@@ -293,12 +309,18 @@ def main() -> int:
     print(f"shims measured: {', '.join(shims)}")
     results: list[bool] = []
     with tempfile.TemporaryDirectory(prefix="bunsui-bench-engine-") as tmp:
-        for label, argv in workloads().items():
-            try:
-                results.append(measure(label, argv, Path(tmp) / label.split()[0], shims))
-            except BenchError as exc:
-                print(f"\n== {label}: ERROR {exc}")
-                results.append(False)
+        runtime = Path(tmp) / "run"
+        os.environ.update(_cli_server.private(dict(os.environ), runtime))
+        try:
+            _cli_server.start(bunsui_executable(), dict(os.environ))
+            for label, argv in workloads().items():
+                try:
+                    results.append(measure(label, argv, Path(tmp) / label.split()[0], shims))
+                except BenchError as exc:
+                    print(f"\n== {label}: ERROR {exc}")
+                    results.append(False)
+        finally:
+            _cli_server.stop(str(runtime))
     print(f"\nverdict: {'all targets met' if all(results) else 'TARGET MISSED'}")
     return 0 if all(results) else 1
 

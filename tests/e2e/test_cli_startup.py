@@ -90,11 +90,16 @@ def imported(home: Path, *args: str) -> list[str]:
     return probe(home, *args)[0]
 
 
-def probe(home: Path, *args: str) -> tuple[list[str], list[str]]:
-    """The modules the real `bunsui` script loads for this command, and the bunsui models
-    whose validators it builds."""
+def probe(home: Path, *args: str, env: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """The modules the real `bunsui` script loads for this command in-process, and the
+    bunsui models whose validators it builds. In-process is what a user's first call pays
+    for (and every call with the CLI server off); served calls load nothing of bunsui's in
+    the calling process (tests/e2e/test_cli_server.py)."""
     report = home.parent / "modules.txt"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BUNSUI_")}
+    env = env or {
+        **{k: v for k, v in os.environ.items() if not k.startswith("BUNSUI_")},
+        "BUNSUI_CLI_SERVER": "0",
+    }
     argv = [BUNSUI, str(report), "--home", str(home), "--format", "json", *args]
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *argv],

@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bunsui_core.engine.job_marks import JOB_PREFIX, cgroups_of
 from bunsui_core.model.session import MemoryEnforcement
 
-JOB_PREFIX = "bunsui-job-"
 """Name prefix of every job cgroup; a process inside one is a job's (see job_identity)."""
 GROUP_DIR = "bunsui"
 REMOVE_SECONDS = 2.0
@@ -47,21 +47,6 @@ def _mounts() -> list[_Mount]:
                 _Mount(rest[0], fields[3], Path(fields[4]), frozenset(rest[2].split(",")))
             )
     return mounts
-
-
-def own_cgroups() -> dict[str, str]:
-    """This process's cgroup paths: controller (or "" for v2) -> path in that hierarchy."""
-    paths: dict[str, str] = {}
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return paths
-    for line in lines:
-        parts = line.split(":", 2)
-        if len(parts) == 3:
-            for controller in parts[1].split(",") if parts[1] else [""]:
-                paths[controller] = parts[2]
-    return paths
 
 
 def _in_mount(mount: _Mount, path: str) -> Path:
@@ -233,7 +218,7 @@ def _prepare_v2(base: Path) -> Path | None:
 def discover(mechanism: MemoryEnforcement | None = None) -> CgroupHost | None:
     """The best cgroup host this process may use (v2, then v1), or one mechanism forced;
     None when only the watchdog is left."""
-    own = own_cgroups()
+    own = cgroups_of()
     mounts = _mounts()
     if mechanism in (None, MemoryEnforcement.CGROUP_V2):
         for mount in (m for m in mounts if m.fstype == "cgroup2"):

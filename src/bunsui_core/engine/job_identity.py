@@ -5,6 +5,9 @@ Three independent marks, any one of which is enough:
 - a `jobshim` among its ancestors: each job runs under its own shim, a child subreaper, so
   setsid or a double fork re-parents a process to the shim, never out of its tree;
 - membership in a job cgroup (`bunsui-job-*`), which outlives even a killed shim.
+
+The CLI server's forked commands act for the client that connected: each also judges that
+client's process, which the kernel named by pidfd when it connected (`act_for`).
 """
 
 from __future__ import annotations
@@ -13,9 +16,7 @@ import functools
 import os
 from dataclasses import dataclass
 
-from bunsui_core.engine.cgroups import JOB_PREFIX, own_cgroups
-from bunsui_core.engine.jobshim import is_shim_command
-from bunsui_core.engine.process_tree import ancestors, cmdline
+from bunsui_core.engine import job_marks
 
 RUN_VARIABLES = ("BUNSUI_SESSION_ID", "BUNSUI_JOB_ID")
 
@@ -25,7 +26,7 @@ class EnclosingJob:
     """Evidence that this process belongs to a job."""
 
     evidence: str
-    """environment | process tree | cgroup"""
+    """environment | process tree | cgroup | gone (a client that ended unidentified)"""
     detail: str
 
 
@@ -38,19 +39,8 @@ def _by_environment() -> EnclosingJob | None:
     return None
 
 
-def _by_process_tree() -> EnclosingJob | None:
-    for pid in ancestors(os.getpid()):
-        if is_shim_command(cmdline(pid)):
-            return EnclosingJob("process tree", f"descendant of job shim {pid}")
-    return None
-
-
-def _by_cgroup() -> EnclosingJob | None:
-    for path in own_cgroups().values():
-        for part in path.split("/"):
-            if part.startswith(JOB_PREFIX):
-                return EnclosingJob("cgroup", f"member of cgroup {path}")
-    return None
+def _evidence(mark: job_marks.Mark | None) -> EnclosingJob | None:
+    return None if mark is None else EnclosingJob(*mark)
 
 
 @functools.cache
@@ -62,4 +52,20 @@ def enclosing_job() -> EnclosingJob | None:
     Once outside, always outside: orphans are re-parented to an ancestor, so a shim never
     joins a process's ancestry later; only the process itself can set its run variables; and
     a process another one moves into a job cgroup was still started by someone else."""
-    return _by_environment() or _by_cgroup() or _by_process_tree()
+    return (
+        _by_environment()
+        or _evidence(job_marks.by_cgroup(None))
+        or _evidence(job_marks.by_process_tree(os.getpid(), itself=False))
+        or (_evidence(job_marks.of_pidfd(_client, "the calling process")) if _client else None)
+    )
+
+
+_client: int | None = None
+"""pidfd of the client this process acts for (the CLI server's commands), else None."""
+
+
+def act_for(pidfd: int) -> None:
+    """Judge the process behind `pidfd` as well as this one from now on."""
+    global _client  # noqa: PLW0603 - set once, in a freshly forked command
+    _client = pidfd
+    enclosing_job.cache_clear()
