@@ -221,6 +221,25 @@ def _wait(connection: socket.socket, pid: int) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
+def server_may_run() -> bool:
+    """Cheap checks before starting a server: the kernel names peers by pidfd (without it
+    a server never serves) and this is not a job's call (a server refuses to run inside a
+    job; its own check also sees jobs that unset these variables)."""
+    from bunsui_core.engine.job_marks import RUN_VARIABLES  # noqa: PLC0415 - stdlib only
+
+    if all(os.environ.get(name) for name in RUN_VARIABLES):
+        return False
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.close(left.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD))
+    except OSError:
+        return False
+    finally:
+        left.close()
+        right.close()
+    return True
+
+
 _missing: str | None = None
 """The socket no server listened on during this call, if any."""
 
@@ -229,7 +248,7 @@ def start_missing_server() -> None:
     """Once the in-process call is done, start the server it did not find, detached (own
     session, stdio on /dev/null): the call's own work never shares its process with a child
     it did not ask for. Errors only mean no server; a server refuses to run inside a job."""
-    if _missing is None:
+    if _missing is None or not server_may_run():
         return
     null = os.open(os.devnull, os.O_RDWR)
     try:

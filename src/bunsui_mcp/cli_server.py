@@ -19,6 +19,7 @@ as a human (`job_identity.act_for`). It exits after IDLE_SECONDS without calls.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gc
 import importlib
 import io
@@ -357,60 +358,51 @@ def _preload() -> None:
 
 
 def _listen(path: str) -> socket.socket | None:
-    """Bind `path`; None when another server already listens there."""
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    """Bind and listen on `path`; None when another server already listens there. Servers
+    started at once take turns (a lock beside the socket), so none removes the socket of
+    one that bound but did not listen yet."""
+    lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        listener.bind(path)
-    except OSError:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             probe.connect(path)
-        except OSError:  # a dead server's socket file: take its place
+        except OSError:  # none, or a dead server's socket file: take its place
             with contextlib.suppress(OSError):
                 os.unlink(path)
-            try:
-                listener.bind(path)
-            except OSError:
-                listener.close()
-                return None
         else:
-            listener.close()
             return None
         finally:
             probe.close()
-    listener.listen(64)
-    return listener
-
-
-def _kernel_names_peers() -> bool:
-    """Whether SO_PEERPIDFD works here."""
-    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        _close(left.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD))
-    except OSError:
-        return False
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(path)
+            listener.listen(64)
+        except OSError:
+            listener.close()
+            return None
+        return listener
     finally:
-        left.close()
-        right.close()
-    return True
+        os.close(lock)
 
 
 def main() -> int:
     """`python -m bunsui_mcp.cli_server SOCKET`: serve until idle; 0 when another server
     already serves, 1 when this one may not run here."""
-    from bunsui_core.engine.job_identity import enclosing_job  # noqa: PLC0415
-    from bunsui_mcp.cli_client import private_directory  # noqa: PLC0415
+    from bunsui_mcp.cli_client import private_directory, server_may_run  # noqa: PLC0415
 
-    if len(sys.argv) != 2 or enclosing_job() is not None or not _kernel_names_peers():
+    if len(sys.argv) != 2 or not server_may_run():
         return 1
+    from bunsui_core.engine.job_identity import enclosing_job  # noqa: PLC0415
+
     path = sys.argv[1]
-    if not private_directory(os.path.dirname(path)):
+    if enclosing_job() is not None or not private_directory(os.path.dirname(path)):
         return 1
     os.umask(0o077)
-    listener = _listen(path)  # first: clients that come meanwhile wait in its backlog
+    stamp = _code_stamp()
+    listener = _listen(path)  # before the imports: clients that come meanwhile wait in line
     if listener is None:
         return 0
-    stamp = _code_stamp()
     _preload()
     server = Server(path, listener, os.stat(path).st_ino, stamp)
     try:

@@ -294,15 +294,18 @@ def test_a_job_calling_through_the_server_is_still_not_the_human(served: Served,
     assert shown["status"] == "pending"
 
 
-def test_no_server_starts_inside_a_job(served: Served, tmp_path: Path):
-    """A job's first `bunsui` call runs in-process and the server it tries to start refuses
-    to run there (a server inside a job would die with it and be the job's). `--help`: a
-    job may not even list sessions as the human."""
+@pytest.mark.parametrize("scrubbed", [False, True])
+def test_no_server_starts_inside_a_job(served: Served, tmp_path: Path, scrubbed: bool):
+    """A job's first `bunsui` call runs in-process and starts no server: the client does not
+    try while the job's variables are set, and the server its call starts once they are
+    scrubbed refuses to run (a server inside a job would die with it and be the job's).
+    `--help`: a job may not even list sessions as the human."""
     runtime = Path(tempfile.mkdtemp(prefix="bs-job-", dir="/tmp"))
     try:
         runtime.chmod(0o700)
         job = command_job("lister", "pass", parameters={"env": {"XDG_RUNTIME_DIR": str(runtime)}})
-        job["operations"][0]["config"]["parameters"]["command"] = [BUNSUI, "--help"]
+        scrub = ["env", "-u", "BUNSUI_SESSION_ID", "-u", "BUNSUI_JOB_ID"] if scrubbed else []
+        job["operations"][0]["config"]["parameters"]["command"] = [*scrub, BUNSUI, "--help"]
         pipeline = tmp_path / "lister.yaml"
         pipeline.write_text(yaml.safe_dump(pipeline_data(job, name="lister")))
         ran = served.run("pipeline", "run", str(pipeline), "--wait")

@@ -17,8 +17,7 @@ import os
 from dataclasses import dataclass
 
 from bunsui_core.engine import job_marks
-
-RUN_VARIABLES = ("BUNSUI_SESSION_ID", "BUNSUI_JOB_ID")
+from bunsui_core.engine.job_marks import RUN_VARIABLES
 
 
 @dataclass(frozen=True)

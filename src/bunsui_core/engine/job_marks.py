@@ -16,6 +16,8 @@ from bunsui_core.engine.process_tree import ancestors, cmdline
 
 JOB_PREFIX = "bunsui-job-"
 """Every job cgroup's name starts so."""
+RUN_VARIABLES = ("BUNSUI_SESSION_ID", "BUNSUI_JOB_ID")
+"""Variables every job gets (a job can unset them: never the only mark checked)."""
 
 Mark = tuple[str, str]
 
