@@ -46,9 +46,12 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 """Signals this client passes on to the command it waits for."""
 
 HEADER = struct.Struct("!I")
-"""Length of the request that follows the descriptors; the server answers with the
-command's pid, then its wait status (pid 0: not served, run in-process)."""
-STATUS = struct.Struct("!i")
+"""Length of the request that follows the descriptors."""
+ANSWER = struct.Struct("!Bi")
+"""What the server sends back: (SERVED, the command's pid), or (SERVED, 0) when it will not
+serve the call; then (ENDED, the command's wait status). A first answer that is not a pid
+means the call never ran: it runs in-process."""
+SERVED, ENDED = 1, 2
 SO_PEERPIDFD = getattr(socket, "SO_PEERPIDFD", 77)
 """Linux 6.5+: a pidfd of the peer, taken by the kernel when it connected (or listened)."""
 MAX_SOCKET_PATH = 100
@@ -129,28 +132,33 @@ def _send_request(connection: socket.socket, argv: list[str]) -> int | None:
     umask = os.umask(0o077)
     os.umask(umask)
     present = [fd for fd in (0, 1, 2) if _is_open(fd)]
-    cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:  # a directory it may not read (or gone): in-process copes as it can
+        return None
+    ignored = [int(n) for n in FORWARDED if signal.getsignal(n) is signal.SIG_IGN]
     request = json.dumps(
         {
             "argv": argv,
             "env": dict(os.environ),
             "std": present,
             "umask": umask,
+            "ignored": ignored,
         },
         ensure_ascii=False,
     ).encode(errors="surrogateescape")
     try:
         socket.send_fds(connection, [HEADER.pack(len(request))], [*present, cwd])
         connection.sendall(request)
-        answer = _receive(connection, STATUS.size)
+        answer = _receive(connection, ANSWER.size)
     except OSError:
         return None
     finally:
         os.close(cwd)
     if answer is None:
         return None
-    pid: int = STATUS.unpack(answer)[0]
-    return pid or None
+    kind, pid = ANSWER.unpack(answer)
+    return pid if kind == SERVED and pid > 0 else None
 
 
 def _trusted_server(connection: socket.socket) -> bool:
@@ -202,17 +210,16 @@ def _wait(connection: socket.socket, pid: int) -> int:
         except ProcessLookupError:
             pass
 
-    for number in FORWARDED:
-        if signal.getsignal(number) is not signal.SIG_IGN:  # nohup'd stays nohup'd
-            signal.signal(number, forward)
+    for number in FORWARDED:  # ignored ones too: the command ignores them as told
+        signal.signal(number, forward)
     try:
-        answer = _receive(connection, STATUS.size)
+        answer = _receive(connection, ANSWER.size)
     except OSError:
         answer = None
-    if answer is None:
+    if answer is None or ANSWER.unpack(answer)[0] != ENDED:
         print("bunsui: the CLI server went away during the call", file=sys.stderr)
         return 1
-    status = STATUS.unpack(answer)[0]
+    status = ANSWER.unpack(answer)[1]
     if os.WIFSIGNALED(status):
         ended_by = os.WTERMSIG(status)
         signal.signal(ended_by, signal.SIG_DFL)

@@ -2,18 +2,19 @@
 
 Started in the background by the first `bunsui` call that finds none (`cli_client`), it
 imports the CLI, every action module and the local engine once, then waits on a Unix
-socket in a 0700 directory of the user's. Per call it checks who connected, forks, and the
-fork becomes the command: the client's stdin, stdout, stderr and working directory (passed
-as descriptors), its environment, umask and arguments, its own session. The server waits
-for each fork and sends the client its wait status; a client that goes away (killed) takes
-its command with it, as a killed in-process CLI would.
+socket in a 0700 directory of the user's. Each connection gets a fork at once; the fork
+reads the request (the server itself never waits on a client), checks who connected, and
+becomes the command: the client's stdin, stdout, stderr and working directory (passed as
+descriptors), its environment, umask, ignored signals and arguments, its own session. The
+server waits for each fork and sends the client its wait status; a client that goes away
+(killed) takes its command with it, as a killed in-process CLI would.
 
 Refused, so the call runs in-process instead (the client falls back): a peer of another
-user; a kernel that cannot name the peer by pidfd (SO_PEERPIDFD, Linux 6.5); a server whose
-code or installed packages changed since it started (it then exits; the next call starts a
-fresh one); a server with a thread (fork copies only the calling one). The server never
-runs inside a job, and a forked command judges its client as well as itself before acting
-as a human (`job_identity.act_for`). It exits after IDLE_SECONDS without calls.
+user; a caller inside a job (its calls then run inside the job, as without a server); a
+server whose code or installed packages changed since it started (it then exits; the next
+call starts a fresh one); a server with a thread (fork copies only the calling one). The
+server never runs inside a job, only where the kernel names peers by pidfd (SO_PEERPIDFD,
+Linux 6.5), and is not dumpable. It exits after IDLE_SECONDS without calls.
 """
 
 from __future__ import annotations
@@ -30,18 +31,24 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bunsui_mcp.cli_client import HEADER, SO_PEERPIDFD, STATUS
+from bunsui_core.engine import process_tree as _process_tree
+from bunsui_mcp.cli_client import ANSWER, ENDED, FORWARDED, HEADER, SERVED, SO_PEERPIDFD
 
 IDLE_SECONDS = float(os.environ.get("BUNSUI_CLI_SERVER_IDLE", "900"))
 """How long the server waits for a call before it exits."""
 MAX_REQUEST = 16 * 1024 * 1024
 REQUEST_TIMEOUT = 5.0
-"""Seconds a connected client has to send its request (one stuck client never holds the
-others up for longer)."""
+"""Seconds a connected client has, in all, to send its request to its fork."""
+MAX_CALLS = 64
+"""Forks in flight; beyond, a call runs in-process."""
+PR_SET_DUMPABLE = 4
+REFUSED = 3
+"""A fork's exit code when it did not serve the call (the client was told so)."""
 STD_FDS = (0, 1, 2)
 
 
@@ -54,24 +61,16 @@ class Request:
     std: list[int]
     """Which of stdin, stdout, stderr the client has open (and passed, in this order)."""
     umask: int
+    ignored: list[int]
+    """The forwarded signals the client ignores (a background job of a script ignores
+    SIGINT, `nohup` SIGHUP): the command ignores them too, as it would in-process."""
     fds: list[int]
     """The passed descriptors: `std`'s, then the working directory."""
 
 
 @dataclass
-class Call:
-    """A forked command the server waits for, and the client waiting for its status."""
-
-    pid: int
-    exit_fd: int
-    """pidfd of the command: readable once it exits."""
-    connection: socket.socket
-    peer_fd: int
-
-
-@dataclass
 class Server:
-    """The listening socket and the calls in flight."""
+    """The listening socket and the forks in flight, by their exit pidfds."""
 
     path: str
     listener: socket.socket
@@ -79,12 +78,14 @@ class Server:
     """The socket file's, as bound: removed at exit only while it is still this one."""
     code_stamp: dict[str, int]
     selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
-    calls: dict[int, Call] = field(default_factory=dict)
-    """By the command's exit pidfd and by its client connection's fd."""
+    calls: dict[int, tuple[int, socket.socket]] = field(default_factory=dict)
+    """exit pidfd -> (pid, the client's connection)."""
     stale: bool = False
 
     def serve(self) -> None:
-        """Accept and reap until idle for IDLE_SECONDS (or found stale)."""
+        """Accept and reap until idle for IDLE_SECONDS (or found stale). The server itself
+        never reads from a client: each connection gets its fork at once, which reads the
+        request, so a slow or silent client holds up nobody else."""
         self.selector.register(self.listener, selectors.EVENT_READ)
         while not self.stale or self.calls:
             events = self.selector.select(None if self.calls else IDLE_SECONDS)
@@ -93,57 +94,33 @@ class Server:
             for key, _mask in events:
                 if key.fileobj is self.listener:
                     self.accept()
-                elif isinstance(key.fileobj, int):
-                    self.finished(key.fileobj)
                 else:
-                    self.client_gone(key.fd)
+                    self.finished(key.fd)
 
     def accept(self) -> None:
         try:
             connection, _address = self.listener.accept()
         except OSError:
             return
-        peer_fd = -1
-        try:
-            peer_fd = connection.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD)
-            request = self.read_request(connection)
-        except (OSError, ValueError, TypeError):
-            connection.close()
-            _close(peer_fd)
+        if self.refuses() or len(self.calls) >= MAX_CALLS:
+            connection.close()  # the client runs the call in-process
             return
-        if self.refuses():
-            with contextlib.suppress(OSError):
-                connection.sendall(STATUS.pack(0))
-            connection.close()
-            _close(peer_fd, *request.fds)
-            return
-        self.fork(connection, peer_fd, request)
-
-    def read_request(self, connection: socket.socket) -> Request:
-        """The client's descriptors and request; ValueError when malformed (not ours)."""
-        uid = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-        if int.from_bytes(uid[4:8], sys.byteorder) != os.getuid():
-            raise ValueError("another user")
-        connection.settimeout(REQUEST_TIMEOUT)
-        header, fds, _flags, _address = socket.recv_fds(connection, HEADER.size, 4)
         try:
-            if len(header) != HEADER.size:
-                raise ValueError("short header")
-            (length,) = HEADER.unpack(header)
-            if length > MAX_REQUEST:
-                raise ValueError("request too large")
-            payload = bytearray()
-            while len(payload) < length:
-                chunk = connection.recv(length - len(payload))
-                if not chunk:
-                    raise ValueError("short request")
-                payload += chunk
-            request = _parse(json.loads(payload.decode(errors="surrogateescape")), fds)
-        except BaseException:
-            _close(*fds)
-            raise
-        connection.settimeout(None)
-        return request
+            pid = os.fork()
+        except OSError:
+            connection.close()
+            return
+        if pid == 0:
+            self.become_command(connection)  # never returns
+        try:
+            exit_fd = os.pidfd_open(pid)
+        except OSError:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            connection.close()
+            return
+        self.calls[exit_fd] = (pid, connection)
+        self.selector.register(exit_fd, selectors.EVENT_READ)
 
     def refuses(self) -> bool:
         """Stale code (then the server stops taking calls) or a thread started somewhere."""
@@ -153,55 +130,16 @@ class Server:
             self.close_listener()
         return self.stale or _threads() != 1
 
-    def fork(self, connection: socket.socket, peer_fd: int, request: Request) -> None:
-        try:
-            pid = os.fork()
-        except OSError:
-            connection.close()
-            _close(peer_fd, *request.fds)
-            return
-        if pid == 0:
-            self.become_command(connection, peer_fd, request)  # never returns
-        _close(*request.fds)
-        try:
-            exit_fd = os.pidfd_open(pid)
-            connection.sendall(STATUS.pack(pid))
-        except OSError:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            connection.close()
-            _close(peer_fd)
-            return
-        call = Call(pid, exit_fd, connection, peer_fd)
-        self.calls[exit_fd] = call
-        self.calls[connection.fileno()] = call
-        self.selector.register(exit_fd, selectors.EVENT_READ)
-        self.selector.register(connection, selectors.EVENT_READ)
-
     def finished(self, exit_fd: int) -> None:
-        """The command exited: its status to the client."""
-        call = self.calls[exit_fd]
-        _pid, status = os.waitpid(call.pid, 0)
+        """A fork exited: its wait status to the client (which ignores it when the fork
+        refused the call), then forget it."""
+        pid, connection = self.calls.pop(exit_fd)
+        self.selector.unregister(exit_fd)
+        _pid, status = os.waitpid(pid, 0)
         with contextlib.suppress(OSError):
-            call.connection.sendall(STATUS.pack(status))
-        self.forget(call)
-
-    def client_gone(self, connection_fd: int) -> None:
-        """The client closed its end (it never sends after its request): it was killed, so
-        its command is killed too; its exit is reaped by `finished`."""
-        call = self.calls[connection_fd]
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(call.pid, signal.SIGKILL)
-        self.selector.unregister(call.connection)
-        del self.calls[connection_fd]
-
-    def forget(self, call: Call) -> None:
-        self.selector.unregister(call.exit_fd)
-        self.calls.pop(call.exit_fd, None)
-        if self.calls.pop(call.connection.fileno(), None) is not None:
-            self.selector.unregister(call.connection)
-        call.connection.close()
-        _close(call.exit_fd, call.peer_fd)
+            connection.sendall(ANSWER.pack(ENDED, status))
+        connection.close()
+        _close(exit_fd)
 
     def close_listener(self) -> None:
         """Stop listening, and remove the socket file if it is still this server's."""
@@ -210,21 +148,24 @@ class Server:
                 os.unlink(self.path)
         self.listener.close()
 
-    def become_command(self, connection: socket.socket, peer_fd: int, request: Request) -> None:
-        """In the fork: drop the server's descriptors, take the client's, run the command,
-        exit with its code. Never returns."""
-        code = 1
+    def become_command(self, connection: socket.socket) -> None:
+        """In the fork: drop the server's descriptors, read and judge the request, take the
+        client's descriptors, run the command, exit with its code. Never returns."""
+        code = REFUSED
         try:
-            for call in {id(c): c for c in self.calls.values()}.values():
-                call.connection.close()
-                _close(call.exit_fd, call.peer_fd)
+            for exit_fd, (_pid, other) in self.calls.items():
+                other.close()
+                _close(exit_fd)
             self.selector.close()
             self.listener.close()
-            connection.close()
-            code = _run_command(peer_fd, request)
+            _process_tree.libc().prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+            request = _accepted(connection)
+            if request is not None:
+                code = _run_command(connection, request)
         except BaseException:
             with contextlib.suppress(BaseException):
                 traceback.print_exc()
+            code = 1
         finally:
             with contextlib.suppress(BaseException):
                 sys.stdout.flush()
@@ -232,9 +173,80 @@ class Server:
             os._exit(code)
 
 
-def _run_command(peer_fd: int, request: Request) -> int:
-    """Become the client's command: its descriptors, directory, environment; then run it
-    and exit as the console script would (atexit handlers, flushes)."""
+def _accepted(connection: socket.socket) -> Request | None:
+    """The request, when this server serves it: the pid answered to the client. None (and 0
+    answered: the client runs the call in-process) for a peer of another user, a request
+    not our client's, or a caller inside a job: a job's calls run inside the job, where
+    everything they start stays in its tree, as if there were no server."""
+    peer_fd = -1
+    request = None
+    try:
+        credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        if int.from_bytes(credentials[4:8], sys.byteorder) != os.getuid():
+            return None
+        peer_fd = connection.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD)
+        request = _read_request(connection)
+        if not _caller_is_a_job(peer_fd, request):
+            connection.sendall(ANSWER.pack(SERVED, os.getpid()))
+            return request
+        connection.sendall(ANSWER.pack(SERVED, 0))
+    except (OSError, ValueError, TypeError):
+        pass
+    finally:
+        _close(peer_fd)
+    if request is not None:
+        _close(*request.fds)
+    return None
+
+
+def _caller_is_a_job(peer_fd: int, request: Request) -> bool:
+    """Any of a job's marks on the caller: its run variables, cgroups or ancestors."""
+    from bunsui_core.engine import job_marks  # noqa: PLC0415 - preloaded
+
+    if all(request.env.get(name) for name in job_marks.RUN_VARIABLES):
+        return True
+    return job_marks.of_pidfd(peer_fd, "the calling process") is not None
+
+
+def _read_request(connection: socket.socket) -> Request:
+    """The client's descriptors and request within REQUEST_TIMEOUT in all; ValueError when
+    malformed (not our client's)."""
+    deadline = time.monotonic() + REQUEST_TIMEOUT
+
+    def remaining() -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ValueError("request too slow")
+        return left
+
+    connection.settimeout(remaining())
+    header, fds, _flags, _address = socket.recv_fds(connection, HEADER.size, 4)
+    try:
+        if len(header) != HEADER.size:
+            raise ValueError("short header")
+        (length,) = HEADER.unpack(header)
+        if length > MAX_REQUEST:
+            raise ValueError("request too large")
+        payload = bytearray()
+        while len(payload) < length:
+            connection.settimeout(remaining())
+            chunk = connection.recv(length - len(payload))
+            if not chunk:
+                raise ValueError("short request")
+            payload += chunk
+        request = _parse(json.loads(payload.decode(errors="surrogateescape")), fds)
+    except BaseException:
+        _close(*fds)
+        raise
+    connection.settimeout(None)
+    return request
+
+
+def _run_command(connection: socket.socket, request: Request) -> int:
+    """Become the client's command: its descriptors, directory, environment, signal
+    dispositions; then run it and exit as the console script would (non-daemon threads
+    joined, atexit handlers, flushes). A client that goes away (killed) takes the command
+    with it, as a killed in-process CLI would."""
     import atexit  # noqa: PLC0415 - the fork's exit only
 
     from bunsui_core.engine import job_identity  # noqa: PLC0415 - preloaded
@@ -256,7 +268,11 @@ def _run_command(peer_fd: int, request: Request) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD):
         signal.signal(number, signal.SIG_DFL)
-    job_identity.act_for(peer_fd)
+    for ignored in request.ignored:
+        signal.signal(ignored, signal.SIG_IGN)
+    peer_fd = connection.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD)
+    job_identity.act_for(peer_fd)  # judged before the fork served it; judged again per call
+    threading.Thread(target=_die_with_client, args=(connection,), daemon=True).start()
     try:
         code = run_in_process(sys.argv[1:])
     except SystemExit as exc:
@@ -266,6 +282,14 @@ def _run_command(peer_fd: int, request: Request) -> int:
         threading_shutdown()  # non-daemon threads end first, as at a normal exit
     atexit._run_exitfuncs()
     return code
+
+
+def _die_with_client(connection: socket.socket) -> None:
+    """The client sends nothing after its request: an end of file means it is gone."""
+    with contextlib.suppress(OSError):
+        while connection.recv(1):
+            pass
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _reopen_stdio(std: list[int]) -> None:
@@ -294,7 +318,9 @@ def _parse(request: object, fds: list[int]) -> Request:
     """The request, checked: ValueError when it is not one our client sends."""
     if not isinstance(request, dict):
         raise ValueError("not an object")
-    argv, env, std, umask = (request.get(k) for k in ("argv", "env", "std", "umask"))
+    argv, env, std, umask, ignored = (
+        request.get(k) for k in ("argv", "env", "std", "umask", "ignored")
+    )
     if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
         raise ValueError("argv")
     if not (isinstance(env, dict) and all(isinstance(v, str) for v in env.values())):
@@ -303,9 +329,11 @@ def _parse(request: object, fds: list[int]) -> Request:
         raise ValueError("std")
     if not isinstance(umask, int) or not 0 <= umask <= 0o777:
         raise ValueError("umask")
+    if not (isinstance(ignored, list) and set(ignored) <= {int(n) for n in FORWARDED}):
+        raise ValueError("ignored")
     if len(fds) != len(std) + 1:
         raise ValueError("descriptors")
-    return Request(argv, env, std, umask, fds)
+    return Request(argv, env, std, umask, ignored, fds)
 
 
 def _threads() -> int:
@@ -404,6 +432,9 @@ def main() -> int:
     if listener is None:
         return 0
     _preload()
+    # Not dumpable: another process of this user (a job's code) may not ptrace the server
+    # or copy its listening socket (pidfd_getfd); each fork turns it back on for itself.
+    _process_tree.libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     server = Server(path, listener, os.stat(path).st_ino, stamp)
     try:
         server.serve()

@@ -239,23 +239,35 @@ def test_a_killed_client_takes_its_command_with_it(served: Served, tmp_path: Pat
 
 
 JOB_APPROVES = """
-import os, subprocess, sys
-env = {"PATH": os.environ["PATH"], "BUNSUI_HOME": sys.argv[1], "XDG_RUNTIME_DIR": sys.argv[2]}
+import glob, json, os, socket, subprocess, sys
+from bunsui_mcp import cli_client
+home, runtime, bunsui, ticket, out = sys.argv[1:6]
+approve = [bunsui, "--format", "json", "approval", "approve", ticket, "--reason", "job"]
 if os.fork() == 0:  # leave the job's variables and session behind
     os.setsid()
-    done = subprocess.run([sys.argv[3], "--format", "json", "approval", "approve", sys.argv[4],
-                           "--reason", "job"], capture_output=True, text=True, env=env)
-    with open(sys.argv[5], "w") as out:
-        out.write(str(done.returncode) + "\\n" + done.stdout)
+    os.environ.clear()
+    os.environ.update({"PATH": os.environ.get("PATH", ""), "BUNSUI_HOME": home,
+                       "XDG_RUNTIME_DIR": runtime})
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        [path] = glob.glob(os.path.join(runtime, "bunsui", "cli-*.sock"))  # the human's
+        server.connect(path)
+        answer = cli_client._send_request(server, approve)
+    done = subprocess.run(approve, capture_output=True, text=True)
+    with open(out, "w") as report:
+        json.dump({"answer": answer, "code": done.returncode, "stdout": done.stdout}, report)
     os._exit(0)
 os.wait()
 """
 
 
-def test_a_job_calling_through_the_server_is_still_not_the_human(served: Served, tmp_path: Path):
+def test_a_job_calling_through_the_server_is_never_served(served: Served, tmp_path: Path):
     """A job's code reaches the human's server (same user, same socket) with a scrubbed
-    environment from a setsid'd fork: the served command judges the process that connected
-    (its pidfd, taken by the kernel at connect) and refuses: PERMISSION_DENIED."""
+    environment from a setsid'd fork. The server's fork judges the process that connected
+    (named by the kernel with a pidfd at connect: its cgroups, itself, its ancestors) and
+    answers 0: not served. Had it been served, what the command starts (a detached runner,
+    with an environment the job chose) would live outside the job's tree. The call then
+    runs in-process inside the job, where approving is PERMISSION_DENIED; the ticket stays
+    pending."""
     served.start()
     session = json.loads(served.run("pipeline", "run", etl_pipeline(tmp_path), "--wait").stdout)
     ticket = json.loads(
@@ -270,7 +282,7 @@ def test_a_job_calling_through_the_server_is_still_not_the_human(served: Served,
             "--skip-successful",
         ).stdout
     )["ticket_id"]
-    out = tmp_path / "approval.out"
+    out = tmp_path / "approval.json"
     job = command_job("sneaky", "pass")
     job["operations"][0]["config"]["parameters"]["command"] = [
         sys.executable,
@@ -285,13 +297,14 @@ def test_a_job_calling_through_the_server_is_still_not_the_human(served: Served,
     pipeline = tmp_path / "sneaky.yaml"
     pipeline.write_text(yaml.safe_dump(pipeline_data(job, name="sneaky")))
     assert served.run("pipeline", "run", str(pipeline), "--wait").returncode == 0
-    code, _, body = out.read_text().partition("\n")
-    refusal = json.loads(body)["error"]
-    assert code != "0"
+    report = json.loads(out.read_text())
+    assert report["answer"] is None
+    assert report["code"] != 0
+    refusal = json.loads(report["stdout"])["error"]
     assert refusal["code"] == "PERMISSION_DENIED"
-    assert "the calling process" in refusal["details"]["rule"]
-    shown = json.loads(served.run("approval", "show", ticket).stdout)
-    assert shown["status"] == "pending"
+    assert "inside a job" in refusal["details"]["rule"]
+    assert json.loads(served.run("approval", "show", ticket).stdout)["status"] == "pending"
+    assert served.serves()  # and the server goes on serving its user
 
 
 @pytest.mark.parametrize("scrubbed", [False, True])
@@ -365,8 +378,10 @@ def test_garbage_on_the_socket_does_not_stop_the_server(served: Served):
             peer.connect(str(path))
             peer.sendall(junk)
             peer.shutdown(socket.SHUT_WR)
-            with contextlib.suppress(ConnectionResetError):  # closed unread: reset or EOF
-                assert peer.recv(8) == b""  # never a pid
+            with contextlib.suppress(ConnectionResetError):  # closed unread: reset
+                answer = peer.recv(cli_client.ANSWER.size)
+                # never a pid: at most how the fork that read the junk ended
+                assert answer == b"" or answer[0] == cli_client.ENDED
     assert served.run("session", "list").returncode == 0
     assert served.server_pids() == [server]
 
@@ -461,3 +476,54 @@ def test_a_job_listening_in_the_servers_place_gets_nothing(served: Served, tmp_p
     finally:
         if run.poll() is None:
             run.kill()
+
+
+def test_a_silent_client_holds_up_nobody(served: Served):
+    """Each connection gets its own fork, which reads the request: a peer that connects
+    and sends nothing (or one byte every few seconds) never delays another call."""
+    served.start()
+    path = served.socket_path()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+        silent.connect(str(path))
+        silent.sendall(b"\x00")
+        started = time.monotonic()
+        assert served.run("session", "list").returncode == 0
+        assert time.monotonic() - started < 3
+        assert served.serves()
+
+
+def test_an_ignored_sigint_is_handled_as_in_process(served: Served, tmp_path: Path):
+    """A script's background `bunsui ... &` inherits SIGINT ignored; a foreground run still
+    cancels on `kill -INT` (it installs its own handler), served as in-process: exit 12."""
+    served.start()
+    started = tmp_path / "started"
+    job = command_job("sleeper", SLEEPER)
+    job["operations"][0]["config"]["parameters"]["command"].append(str(started))
+    pipeline = tmp_path / "long.yaml"
+    pipeline.write_text(yaml.safe_dump(pipeline_data(job, name="long")))
+    codes = []
+    for flag in (True, False):
+        started.unlink(missing_ok=True)
+        run = subprocess.Popen(  # `trap "" INT`: ignored, and so across exec
+            [
+                "sh",
+                "-c",
+                'trap "" INT; exec "$0" "$@"',
+                BUNSUI,
+                "pipeline",
+                "run",
+                str(pipeline),
+                "--wait",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=served.env if flag else {**served.env, "BUNSUI_CLI_SERVER": "0"},
+        )
+        try:
+            wait_for(lambda: started.exists() and started.read_text(), timeout=30)
+            run.send_signal(signal.SIGINT)
+            codes.append(run.wait(timeout=15))
+        finally:
+            if run.poll() is None:
+                run.kill()
+    assert codes == [12, 12]

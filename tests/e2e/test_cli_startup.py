@@ -35,6 +35,7 @@ JOB_IDENTITY = frozenset(
     {
         "bunsui_core.engine",
         "bunsui_core.engine.job_identity",
+        "bunsui_core.engine.job_marks",
         "bunsui_core.engine.cgroups",
         "bunsui_core.engine.jobshim",
         "bunsui_core.engine.process_tree",

@@ -21,10 +21,15 @@ PROBE = (
     "import json, os, pathlib\n"
     "for name in [n for n in os.environ if n.startswith('BUNSUI_') and n != 'BUNSUI_WORKDIR']:\n"
     "    del os.environ[name]\n"
-    "from bunsui_core.engine import job_identity as j\n"
-    "marks = {f: getattr(j, f)() for f in ('_by_environment', '_by_cgroup', '_by_process_tree')}\n"
+    "from bunsui_core.engine import job_identity as j, job_marks as m\n"
+    "found = j._by_environment()\n"
+    "marks = {\n"
+    "    '_by_environment': found and found.evidence,\n"
+    "    '_by_cgroup': (m.by_cgroup(None) or [None])[0],\n"
+    "    '_by_process_tree': (m.by_process_tree(os.getpid(), False) or [None])[0],\n"
+    "}\n"
     "out = pathlib.Path(os.environ['BUNSUI_WORKDIR'], 'marks.json')\n"
-    "out.write_text(json.dumps({k: v and v.evidence for k, v in marks.items()}))\n"
+    "out.write_text(json.dumps(marks))\n"
 )
 
 
