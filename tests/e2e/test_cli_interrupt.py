@@ -30,10 +30,11 @@ time.sleep(600)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_first_signal_cancels_the_run_and_kills_every_job_process(tmp_path: Path, signum):
-    """One Ctrl-C (or SIGTERM) during `--wait`: within ~2 s the session and its job are
-    `cancelled`, the command exits 12, and neither the job nor its grandchild is left."""
+    """One Ctrl-C (SIGTERM, or a hangup: the terminal closed) during `--wait`: within ~2 s
+    the session and its job are `cancelled`, the command exits 12, and neither the job nor
+    its grandchild is left."""
     pids_file = tmp_path / "pids"
     pipeline = tmp_path / "long.yaml"
     job = command_job("sleeper", LONG_JOB, parameters={"env": {"PIDS_FILE": str(pids_file)}})
