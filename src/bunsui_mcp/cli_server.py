@@ -262,6 +262,7 @@ def _run_command(connection: socket.socket, request: Request) -> int:
     _close(*request.fds)
     os.environ.clear()
     os.environ.update(request.env)
+    time.tzset()  # the client's TZ, read by the C library at start otherwise
     os.umask(request.umask)
     sys.argv = list(request.argv)
     _reopen_stdio(request.std)
