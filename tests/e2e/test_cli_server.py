@@ -28,8 +28,9 @@ import yaml
 import bunsui_mcp.cli_server
 from bunsui_mcp import cli_client
 from tests.conftest import command_job, etl_pipeline, pipeline_data
-from tests.e2e.test_cli import BUNSUI, process_alive, wait_for
+from tests.e2e.test_cli import BUNSUI, Cli, process_alive, wait_for
 from tests.e2e.test_cli_startup import probe, within
+from tests.e2e.test_job_cannot_approve import _pending_ticket
 
 pytestmark = pytest.mark.skipif(
     not cli_client.server_may_run(),
@@ -188,15 +189,21 @@ def test_a_served_call_loads_nothing_of_bunsui_in_the_calling_process(served: Se
     assert "bunsui_core.actions.sessions" in off
 
 
-def test_ctrl_c_reaches_a_served_foreground_run(served: Served, tmp_path: Path):
-    """SIGINT to the `bunsui` the user started cancels the run the server's fork is
-    running: exit 12, session cancelled, as in-process (tests/e2e/test_cli_interrupt.py)."""
-    served.start()
+def sleeper_pipeline(tmp_path: Path) -> tuple[Path, Path]:
+    """A pipeline whose one job writes its pid to the second path, then sleeps 600 s."""
     started = tmp_path / "started"
     job = command_job("sleeper", SLEEPER)
     job["operations"][0]["config"]["parameters"]["command"].append(str(started))
     pipeline = tmp_path / "long.yaml"
     pipeline.write_text(yaml.safe_dump(pipeline_data(job, name="long")))
+    return pipeline, started
+
+
+def test_ctrl_c_reaches_a_served_foreground_run(served: Served, tmp_path: Path):
+    """SIGINT to the `bunsui` the user started cancels the run the server's fork is
+    running: exit 12, session cancelled, as in-process (tests/e2e/test_cli_interrupt.py)."""
+    served.start()
+    pipeline, started = sleeper_pipeline(tmp_path)
     run = subprocess.Popen(
         [BUNSUI, "--format", "json", "pipeline", "run", str(pipeline), "--wait"],
         stdout=subprocess.PIPE,
@@ -219,11 +226,7 @@ def test_a_killed_client_takes_its_command_with_it(served: Served, tmp_path: Pat
     """kill -9 of the `bunsui` process ends the fork running its command (as killing an
     in-process CLI ends it); the server goes on serving."""
     server = served.start()
-    started = tmp_path / "started"
-    job = command_job("sleeper", SLEEPER)
-    job["operations"][0]["config"]["parameters"]["command"].append(str(started))
-    pipeline = tmp_path / "long.yaml"
-    pipeline.write_text(yaml.safe_dump(pipeline_data(job, name="long")))
+    pipeline, started = sleeper_pipeline(tmp_path)
     run = subprocess.Popen(
         [BUNSUI, "pipeline", "run", str(pipeline), "--wait"],
         stdout=subprocess.DEVNULL,
@@ -275,19 +278,7 @@ def test_a_job_calling_through_the_server_is_never_served(served: Served, tmp_pa
     runs in-process inside the job, where approving is PERMISSION_DENIED; the ticket stays
     pending."""
     served.start()
-    session = json.loads(served.run("pipeline", "run", etl_pipeline(tmp_path), "--wait").stdout)
-    ticket = json.loads(
-        served.run(
-            "--actor",
-            "ai-agent",
-            "job",
-            "rerun",
-            "transform",
-            "--session-id",
-            session["session_id"],
-            "--skip-successful",
-        ).stdout
-    )["ticket_id"]
+    ticket = _pending_ticket(Cli(served.home), tmp_path)
     out = tmp_path / "approval.json"
     job = command_job("sneaky", "pass")
     job["operations"][0]["config"]["parameters"]["command"] = [
@@ -502,11 +493,7 @@ def test_an_ignored_sigint_is_handled_as_in_process(served: Served, tmp_path: Pa
     """A script's background `bunsui ... &` inherits SIGINT ignored; a foreground run still
     cancels on `kill -INT` (it installs its own handler), served as in-process: exit 12."""
     served.start()
-    started = tmp_path / "started"
-    job = command_job("sleeper", SLEEPER)
-    job["operations"][0]["config"]["parameters"]["command"].append(str(started))
-    pipeline = tmp_path / "long.yaml"
-    pipeline.write_text(yaml.safe_dump(pipeline_data(job, name="long")))
+    pipeline, started = sleeper_pipeline(tmp_path)
     codes = []
     for flag in (True, False):
         started.unlink(missing_ok=True)
