@@ -110,6 +110,8 @@ def run_remote(argv: list[str]) -> int | None:
     directory = os.path.dirname(path)
     if len(path) > MAX_SOCKET_PATH or not private_directory(directory):
         return None
+    # Before any descriptor of ours exists: with stdin closed, the socket would be fd 0.
+    present = [fd for fd in (0, 1, 2) if _is_open(fd)]
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         connection.connect(path)
@@ -119,19 +121,19 @@ def run_remote(argv: list[str]) -> int | None:
         _missing = path
         return None
     with connection:
-        pid = _send_request(connection, argv)
+        pid = _send_request(connection, argv, present)
         if pid is None:
             return None
         return _wait(connection, pid)
 
 
-def _send_request(connection: socket.socket, argv: list[str]) -> int | None:
-    """Send descriptors, arguments and environment; the pid the server forked, or None."""
+def _send_request(connection: socket.socket, argv: list[str], present: list[int]) -> int | None:
+    """Send descriptors (`present`: which of stdin, stdout, stderr are open), arguments and
+    environment; the pid the server forked, or None."""
     if not _trusted_server(connection):
         return None
     umask = os.umask(0o077)
     os.umask(umask)
-    present = [fd for fd in (0, 1, 2) if _is_open(fd)]
     try:
         cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:  # a directory it may not read (or gone): in-process copes as it can
@@ -210,8 +212,19 @@ def _wait(connection: socket.socket, pid: int) -> int:
         except ProcessLookupError:
             pass
 
+    def suspend(_signum: int, _frame: FrameType | None) -> None:
+        """Ctrl-Z: stop the command (SIGSTOP: in its own session, it would ignore a
+        terminal stop), then this client as the shell expects; `fg` resumes both."""
+        forward(signal.SIGSTOP, None)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)  # stops here until SIGCONT
+        signal.signal(signal.SIGTSTP, suspend)
+        forward(signal.SIGCONT, None)
+
     for number in FORWARDED:  # ignored ones too: the command ignores them as told
         signal.signal(number, forward)
+    if signal.getsignal(signal.SIGTSTP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGTSTP, suspend)
     try:
         answer = _receive(connection, ANSWER.size)
     except OSError:

@@ -389,10 +389,13 @@ def _preload() -> None:
 def _listen(path: str) -> socket.socket | None:
     """Bind and listen on `path`; None when another server already listens there. Servers
     started at once take turns (a lock beside the socket), so none removes the socket of
-    one that bound but did not listen yet."""
+    one that bound but did not listen yet; a server that finds the lock held exits."""
     lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:  # never wait: another server is starting (or someone holds the lock to stall us)
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return None
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             probe.connect(path)
@@ -420,6 +423,9 @@ def main() -> int:
     already serves, 1 when this one may not run here."""
     from bunsui_mcp.cli_client import private_directory, server_may_run  # noqa: PLC0415
 
+    # Nothing of the first caller's but stdio (/dev/null) stays open here: a pipe it had
+    # open would otherwise stay open for as long as the server lives, and so in every fork.
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
     if len(sys.argv) != 2 or not server_may_run():
         return 1
     from bunsui_core.engine.job_identity import enclosing_job  # noqa: PLC0415

@@ -10,6 +10,7 @@ never serves.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -91,6 +92,21 @@ class Served:
     def socket_path(self) -> Path | None:
         found = sorted((self.runtime / "bunsui").glob("cli-*.sock"))
         return found[0] if found else None
+
+    def socket_for_its_environment(self) -> Path:
+        """Where a call with this environment looks for its server (there may be none)."""
+        where = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from bunsui_mcp import cli_client as c; print(c.socket_path())",
+            ],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return Path(where.stdout.strip())
 
     def server_pids(self) -> list[int]:
         """Processes running this runtime directory's server."""
@@ -199,29 +215,6 @@ def sleeper_pipeline(tmp_path: Path) -> tuple[Path, Path]:
     return pipeline, started
 
 
-def test_ctrl_c_reaches_a_served_foreground_run(served: Served, tmp_path: Path):
-    """SIGINT to the `bunsui` the user started cancels the run the server's fork is
-    running: exit 12, session cancelled, as in-process (tests/e2e/test_cli_interrupt.py)."""
-    served.start()
-    pipeline, started = sleeper_pipeline(tmp_path)
-    run = subprocess.Popen(
-        [BUNSUI, "--format", "json", "pipeline", "run", str(pipeline), "--wait"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=served.env,
-    )
-    try:
-        wait_for(lambda: started.exists() and started.read_text(), timeout=30)
-        run.send_signal(signal.SIGINT)
-        stdout, stderr = run.communicate(timeout=15)
-    finally:
-        if run.poll() is None:
-            run.kill()
-    assert run.returncode == 12, (stdout, stderr)
-    assert json.loads(stdout)["status"] == "cancelled"
-
-
 def test_a_killed_client_takes_its_command_with_it(served: Served, tmp_path: Path):
     """kill -9 of the `bunsui` process ends the fork running its command (as killing an
     in-process CLI ends it); the server goes on serving."""
@@ -260,7 +253,7 @@ if os.fork() == 0:  # leave the job's variables and session behind
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
         [path] = glob.glob(os.path.join(runtime, "bunsui", "cli-*.sock"))  # the human's
         server.connect(path)
-        answer = cli_client._send_request(server, approve)
+        answer = cli_client._send_request(server, approve, [0, 1, 2])
     done = subprocess.run(approve, capture_output=True, text=True)
     with open(out, "w") as report:
         json.dump({"answer": answer, "code": done.returncode, "stdout": done.stdout}, report)
@@ -344,7 +337,9 @@ def test_another_user_is_never_served(served: Served):
             os.setuid(65534)
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as peer:
                 peer.connect(str(path))
-                outcome = repr(cli_client._send_request(peer, ["bunsui", "session", "list"]))
+                outcome = repr(
+                    cli_client._send_request(peer, ["bunsui", "session", "list"], [0, 1, 2])
+                )
                 outcome = outcome.encode()
         finally:
             os.write(write, outcome)
@@ -432,17 +427,7 @@ def test_a_job_listening_in_the_servers_place_gets_nothing(served: Served, tmp_p
     """A job's code binds the socket a user's next call will use before any server does:
     the client sees the listener is inside a job (its pidfd's cgroups and ancestors), sends
     it nothing (no descriptors, no environment) and runs the call in-process."""
-    where = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from bunsui_mcp import cli_client; print(cli_client.socket_path())",
-        ],
-        env=served.env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    where = str(served.socket_for_its_environment())
     out = tmp_path / "impostor"
     out.mkdir()
     job = command_job("impostor", "pass")
@@ -520,3 +505,86 @@ def test_an_ignored_sigint_is_handled_as_in_process(served: Served, tmp_path: Pa
             if run.poll() is None:
                 run.kill()
     assert codes == [12, 12]
+
+
+def test_closed_stdio_is_handled_as_in_process(served: Served):
+    """With stdin or stdout closed, a served call ends as the in-process one does (never
+    waiting on a descriptor of the client's own)."""
+    served.start()
+    for redirect in ("<&-", ">&-"):
+        codes = []
+        for flag in (True, False):
+            env = served.env if flag else {**served.env, "BUNSUI_CLI_SERVER": "0"}
+            done = subprocess.run(
+                ["sh", "-c", f'exec "$0" "$@" {redirect}', BUNSUI, "error", "classify"],
+                capture_output=True,
+                env=env,
+                timeout=30,
+                check=False,
+            )
+            codes.append(done.returncode)
+        assert codes[0] == codes[1], (redirect, codes)
+
+
+def test_the_server_keeps_none_of_the_first_callers_descriptors(served: Served):
+    """A pipe the first caller had open (fd 3 here) is not held open by the server it
+    starts: a reader waiting for its end of file gets it when the call ends."""
+    done = subprocess.run(
+        ["sh", "-c", f'{{ "{BUNSUI}" session list 3>&1 >/dev/null 2>&1; }} | cat'],
+        env=served.env,
+        capture_output=True,
+        timeout=20,
+        check=False,
+    )
+    assert done.returncode == 0
+    wait_for(served.serves, timeout=30)
+
+
+def test_a_held_start_lock_piles_up_no_servers(served: Served):
+    """Whoever holds the lock beside the socket (a job's code can) only keeps the server
+    away: calls run in-process, and no server process waits on the lock."""
+    path = served.socket_for_its_environment()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(f"{path}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for _ in range(3):
+            assert served.run("session", "list").returncode == 0
+        time.sleep(3)
+        assert served.server_pids() == []
+
+
+def test_ctrl_z_then_ctrl_c_reach_a_served_foreground_run(served: Served, tmp_path: Path):
+    """SIGTSTP to the `bunsui` the user started stops the fork running its command too (as
+    Ctrl-Z stops an in-process CLI); SIGCONT resumes both; SIGINT then cancels the run:
+    exit 12, session cancelled, as in-process (tests/e2e/test_cli_interrupt.py)."""
+    server = served.start()
+    pipeline, started = sleeper_pipeline(tmp_path)
+    run = subprocess.Popen(
+        [BUNSUI, "--format", "json", "pipeline", "run", str(pipeline), "--wait"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=served.env,
+    )
+    try:
+        wait_for(lambda: started.exists() and started.read_text(), timeout=30)
+        [command] = children(server)
+        run.send_signal(signal.SIGTSTP)
+        wait_for(lambda: state(command) == "T" and state(run.pid) == "T", timeout=10)
+        run.send_signal(signal.SIGCONT)
+        wait_for(lambda: state(command) != "T" and state(run.pid) != "T", timeout=10)
+        run.send_signal(signal.SIGINT)
+        stdout, _ = run.communicate(timeout=15)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        if started.exists() and started.read_text():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(started.read_text()), signal.SIGKILL)
+    assert run.returncode == 12
+    assert json.loads(stdout)["status"] == "cancelled"
+
+
+def state(pid: int) -> str:
+    """A process's state letter (R, S, T, Z...)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
