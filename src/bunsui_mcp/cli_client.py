@@ -229,10 +229,10 @@ def _wait(connection: socket.socket, pid: int) -> int:
         answer = _receive(connection, ANSWER.size)
     except OSError:
         answer = None
-    if answer is None or ANSWER.unpack(answer)[0] != ENDED:
+    kind, status = ANSWER.unpack(answer) if answer else (None, 0)
+    if kind != ENDED:
         print("bunsui: the CLI server went away during the call", file=sys.stderr)
         return 1
-    status = ANSWER.unpack(answer)[1]
     if os.WIFSIGNALED(status):
         ended_by = os.WTERMSIG(status)
         signal.signal(ended_by, signal.SIG_DFL)

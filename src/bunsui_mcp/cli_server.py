@@ -49,6 +49,8 @@ MAX_CALLS = 64
 PR_SET_DUMPABLE = 4
 REFUSED = 3
 """A fork's exit code when it did not serve the call (the client was told so)."""
+STALE = 4
+"""A fork's exit code when the installed code changed since the server started."""
 STD_FDS = (0, 1, 2)
 
 
@@ -102,8 +104,8 @@ class Server:
             connection, _address = self.listener.accept()
         except OSError:
             return
-        if self.refuses() or len(self.calls) >= MAX_CALLS:
-            connection.close()  # the client runs the call in-process
+        if self.stale or _threads() != 1 or len(self.calls) >= MAX_CALLS:
+            connection.close()  # the client runs the call in-process (fork copies one thread)
             return
         try:
             pid = os.fork()
@@ -122,20 +124,17 @@ class Server:
         self.calls[exit_fd] = (pid, connection)
         self.selector.register(exit_fd, selectors.EVENT_READ)
 
-    def refuses(self) -> bool:
-        """Stale code (then the server stops taking calls) or a thread started somewhere."""
-        if _code_stamp() != self.code_stamp:
-            self.stale = True
-            self.selector.unregister(self.listener)
-            self.close_listener()
-        return self.stale or _threads() != 1
-
     def finished(self, exit_fd: int) -> None:
         """A fork exited: its wait status to the client (which ignores it when the fork
-        refused the call), then forget it."""
+        refused the call), then forget it. A fork that found the code changed ends the
+        server: it stops listening and exits once its calls are done."""
         pid, connection = self.calls.pop(exit_fd)
         self.selector.unregister(exit_fd)
         _pid, status = os.waitpid(pid, 0)
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == STALE and not self.stale:
+            self.stale = True
+            self.selector.unregister(self.listener)
+            self.close_listener()
         with contextlib.suppress(OSError):
             connection.sendall(ANSWER.pack(ENDED, status))
         connection.close()
@@ -159,6 +158,10 @@ class Server:
             self.selector.close()
             self.listener.close()
             _process_tree.libc().prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+            # Here, not in the server's loop: the walk (~2 ms) delays no other call.
+            if _code_stamp() != self.code_stamp:
+                code = STALE
+                return  # unanswered: the client runs the call in-process
             request = _accepted(connection)
             if request is not None:
                 code = _run_command(connection, request)
@@ -177,35 +180,31 @@ def _accepted(connection: socket.socket) -> Request | None:
     """The request, when this server serves it: the pid answered to the client. None (and 0
     answered: the client runs the call in-process) for a peer of another user, a request
     not our client's, or a caller inside a job: a job's calls run inside the job, where
-    everything they start stays in its tree, as if there were no server."""
-    peer_fd = -1
+    everything they start stays in its tree, as if there were no server.
+
+    Who is inside a job is `job_identity`'s to say, as for any process: this fork takes
+    the caller's environment and acts for the caller (the pidfd the kernel took at
+    connect), and the answer is cached for the gateway's own check of this call."""
+    from bunsui_core.engine import job_identity  # noqa: PLC0415 - preloaded
+
     request = None
     try:
         credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
         if int.from_bytes(credentials[4:8], sys.byteorder) != os.getuid():
             return None
-        peer_fd = connection.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD)
         request = _read_request(connection)
-        if not _caller_is_a_job(peer_fd, request):
+        os.environ.clear()
+        os.environ.update(request.env)
+        job_identity.act_for(connection.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD))
+        if job_identity.enclosing_job() is None:
             connection.sendall(ANSWER.pack(SERVED, os.getpid()))
             return request
         connection.sendall(ANSWER.pack(SERVED, 0))
     except (OSError, ValueError, TypeError):
         pass
-    finally:
-        _close(peer_fd)
     if request is not None:
         _close(*request.fds)
     return None
-
-
-def _caller_is_a_job(peer_fd: int, request: Request) -> bool:
-    """Any of a job's marks on the caller: its run variables, cgroups or ancestors."""
-    from bunsui_core.engine import job_marks  # noqa: PLC0415 - preloaded
-
-    if all(request.env.get(name) for name in job_marks.RUN_VARIABLES):
-        return True
-    return job_marks.of_pidfd(peer_fd, "the calling process") is not None
 
 
 def _read_request(connection: socket.socket) -> Request:
@@ -243,13 +242,12 @@ def _read_request(connection: socket.socket) -> Request:
 
 
 def _run_command(connection: socket.socket, request: Request) -> int:
-    """Become the client's command: its descriptors, directory, environment, signal
-    dispositions; then run it and exit as the console script would (non-daemon threads
-    joined, atexit handlers, flushes). A client that goes away (killed) takes the command
-    with it, as a killed in-process CLI would."""
+    """Become the client's command (its environment is already taken): its descriptors,
+    directory, clock zone, umask, signal dispositions; then run it and exit as the console
+    script would (non-daemon threads joined, atexit handlers, flushes). A client that goes
+    away (killed) takes the command with it, as a killed in-process CLI would."""
     import atexit  # noqa: PLC0415 - the fork's exit only
 
-    from bunsui_core.engine import job_identity  # noqa: PLC0415 - preloaded
     from bunsui_mcp.cli_main import run_in_process  # noqa: PLC0415 - preloaded
 
     os.setsid()
@@ -260,8 +258,6 @@ def _run_command(connection: socket.socket, request: Request) -> int:
         os.dup2(fd, target)
     os.fchdir(request.fds[-1])
     _close(*request.fds)
-    os.environ.clear()
-    os.environ.update(request.env)
     time.tzset()  # the client's TZ, read by the C library at start otherwise
     os.umask(request.umask)
     sys.argv = list(request.argv)
@@ -271,8 +267,6 @@ def _run_command(connection: socket.socket, request: Request) -> int:
         signal.signal(number, signal.SIG_DFL)
     for ignored in request.ignored:
         signal.signal(ignored, signal.SIG_IGN)
-    peer_fd = connection.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD)
-    job_identity.act_for(peer_fd)  # judged before the fork served it; judged again per call
     threading.Thread(target=_die_with_client, args=(connection,), daemon=True).start()
     try:
         code = run_in_process(sys.argv[1:])
@@ -339,10 +333,7 @@ def _parse(request: object, fds: list[int]) -> Request:
 
 def _threads() -> int:
     """This process's threads, native ones included (a library's pool counts too)."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return threading.active_count()
+    return len(os.listdir("/proc/self/task"))
 
 
 def _close(*fds: int) -> None:

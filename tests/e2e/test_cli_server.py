@@ -565,6 +565,9 @@ def test_ctrl_z_then_ctrl_c_reach_a_served_foreground_run(served: Served, tmp_pa
         stderr=subprocess.PIPE,
         text=True,
         env=served.env,
+        # its own process group below this one, as a shell's job is: the kernel discards
+        # a terminal stop sent to an orphaned group (under `make`, say), in-process too
+        process_group=0,
     )
     try:
         wait_for(lambda: started.exists() and started.read_text(), timeout=30)
@@ -578,6 +581,7 @@ def test_ctrl_z_then_ctrl_c_reach_a_served_foreground_run(served: Served, tmp_pa
     finally:
         if run.poll() is None:
             run.kill()
+            run.communicate()
         if started.exists() and started.read_text():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(started.read_text()), signal.SIGKILL)

@@ -19,7 +19,6 @@ from pathlib import Path
 from bunsui_core.engine.job_marks import JOB_PREFIX, cgroups_of
 from bunsui_core.model.session import MemoryEnforcement
 
-"""Name prefix of every job cgroup; a process inside one is a job's (see job_identity)."""
 GROUP_DIR = "bunsui"
 REMOVE_SECONDS = 2.0
 
