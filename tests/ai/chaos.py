@@ -6,7 +6,8 @@ to a closed local port, slow steps) are scenarios with random parameters drawn f
 `random.Random`. bunsui faults: the runner killed with SIGKILL mid-session, two agents
 (two MCP servers) recovering the same failed session at once, and bunsui's own store busy:
 another process holding `$BUNSUI_HOME/bunsui.db` locked (`BEGIN EXCLUSIVE`, 1-7 s, once or
-twice) while the agent recovers, so calls wait out the 5 s busy timeout and get STORE_LOCKED.
+twice; the first one taken as the agent asks for its plan's execution) while the agent
+recovers, so calls wait out the 5 s busy timeout and get STORE_LOCKED.
 
 Invariants (`check_invariants`): no session left queued/running, no succeeded job run twice
 (effects.log), no ticket executed twice (audit), `audit verify` passes, every failure ended
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import anyio
+import anyio.abc
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 from bunsui_core.store.sqlite import SqliteStore
 from tests.ai.scenarios import FAULTY_JOB, TRANSIENT, Scenario, general_judgement
@@ -49,7 +52,10 @@ class ChaosCase:
     scenario: Scenario
     bunsui_fault: BunsuiFault = None
     locks: tuple[tuple[float, float], ...] = ()
-    """store_locked: (seconds after the agent starts or the last lock ended, seconds held)."""
+    """store_locked: (delay, seconds held). The first lock is taken when the agent asks to
+    execute its plan (its first write), and the request goes `delay` seconds into the lock,
+    however fast the calls before it were; each later lock is taken `delay` seconds after
+    the one before ended."""
 
     def describe(self) -> str:
         text = f"{self.kind}: {self.scenario.fault} {self.scenario.params} {self.scenario.config}"
@@ -271,16 +277,30 @@ print(time.time(), flush=True)
 an audit entry of every call included - waits, then fails STORE_LOCKED)."""
 
 
-async def hold_store_locks(lab: Lab, locks: tuple[tuple[float, float], ...], held: list) -> None:
-    """Take and hold the lock of the lab's database per `locks`, one after another; every
-    window actually held (wall-clock start, end) is appended to `held`."""
-    for delay, seconds in locks:
-        await anyio.sleep(delay)
-        result = await anyio.run_process(
-            [sys.executable, "-c", LOCK_HOLDER, str(lab.home / "bunsui.db"), str(seconds)],
-            check=True,
-        )
-        start, end = (float(x) for x in result.stdout.decode().split())
+async def hold_store_locks(
+    lab: Lab,
+    locks: tuple[tuple[float, float], ...],
+    held: list,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Take and hold the lock of the lab's database per `locks` (see `ChaosCase.locks`), one
+    after another; started once the first lock is held and its delay has passed. Every window
+    actually held (wall-clock start, end) is appended to `held`."""
+    for index, (delay, seconds) in enumerate(locks):
+        if index:
+            await anyio.sleep(delay)
+        async with await anyio.open_process(
+            [sys.executable, "-c", LOCK_HOLDER, str(lab.home / "bunsui.db"), str(seconds)]
+        ) as holder:
+            assert holder.stdout is not None
+            lines = BufferedByteReceiveStream(holder.stdout)
+            start = float(await lines.receive_until(b"\n", 100))
+            if not index:
+                await anyio.sleep(delay)
+                task_status.started()
+            end = float(await lines.receive_until(b"\n", 100))
+            assert await holder.wait() == 0
         held.append((start, end))
 
 
@@ -293,8 +313,17 @@ async def busy_store_recovery(
     approvals_before = len(lab.approval_attempts)
     outcome: Outcome | None = None
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(hold_store_locks, lab, case.locks, held)
-        outcome = await agent.recover(run.pipeline_id, name=case.kind)
+
+        async def lock_at_the_first_write(tool: str, arguments: dict[str, Any]) -> None:
+            if tool == "recovery_execute" and not arguments.get("dry_run"):
+                agent.before_call = None
+                await tasks.start(hold_store_locks, lab, case.locks, held)
+
+        agent.before_call = lock_at_the_first_write
+        try:
+            outcome = await agent.recover(run.pipeline_id, name=case.kind)
+        finally:
+            agent.before_call = None
         tasks.cancel_scope.cancel()  # the agent is done: locks not taken yet are moot
     assert outcome is not None
     outcome.human_busy_retries = sum(

@@ -251,6 +251,8 @@ class AIAgentSimulator:
         self.poll = poll
         self.wait_timeout = wait_timeout
         self.notify_human = notify_human or lab.human_approves
+        self.before_call: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
+        """Awaited before every tool call (a chaos case times its fault to a call with it)."""
 
     @classmethod
     @asynccontextmanager
@@ -273,6 +275,8 @@ class AIAgentSimulator:
         """One tool call; a transient STORE_LOCKED is retried as the same call with backoff
         (bounded: BUSY_TRIES), never interpreted as an answer."""
         for attempt in range(BUSY_TRIES):
+            if self.before_call is not None:
+                await self.before_call(tool, arguments)
             result = await self.client.call_tool(tool, arguments)
             body = result.structured_content or {}
             if not body and result.content:

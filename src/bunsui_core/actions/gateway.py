@@ -53,6 +53,7 @@ from bunsui_core.model.location import location
 from bunsui_core.model.session import new_id, utc_now
 from bunsui_core.resources import shipped_file
 from bunsui_core.store import Store, open_store
+from bunsui_core.store.patient import TICKET_RETRY_SECONDS, PatientStore
 
 if TYPE_CHECKING:
     import logging
@@ -473,10 +474,14 @@ class Gateway:
 
     def _execute_ticket(self, call: _Call, ticket: Ticket, approver: ActorId) -> Ticket:
         """Run an approved ticket's action once, as the requester's call with the approver
-        recorded, re-checking read-only mode and policy now; the outcome goes on the ticket."""
+        recorded, re-checking read-only mode and policy now; the outcome goes on the ticket.
+
+        The action waits out a busy store (`PatientStore`): it cannot be asked for again, so
+        a lock held past the busy timeout must delay it, not fail the ticket."""
         running = approvals.start_execution(call.store, ticket)
         as_requester = dataclasses.replace(
             call,
+            store=PatientStore(call.store, budget_seconds=TICKET_RETRY_SECONDS),
             actor=ticket.requested_by,
             approval=Approval(required=True, approved_by=approver, approved_at=ticket.decided_at),
             ticket_id=ticket.ticket_id,

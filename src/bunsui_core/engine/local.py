@@ -26,7 +26,6 @@ from bunsui_core.engine.job_env import BASE_NAMES, job_environment, passed_throu
 from bunsui_core.engine.local_operations import LOCAL_ARGV
 from bunsui_core.engine.native_shim import NativeShim
 from bunsui_core.engine.native_shim import load as load_native_shim
-from bunsui_core.engine.patient_store import PatientStore
 from bunsui_core.engine.process_tree import set_child_subreaper
 from bunsui_core.engine.project_jobs import (
     AttemptFacts,
@@ -56,6 +55,7 @@ from bunsui_core.model.session import (
     utc_now,
 )
 from bunsui_core.store.base import Store, update_session
+from bunsui_core.store.patient import PatientStore
 
 ProgressCallback = Callable[[str], None]
 

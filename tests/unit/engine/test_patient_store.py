@@ -11,10 +11,10 @@ import time
 import pytest
 
 from bunsui_core.engine.local import LocalEngine
-from bunsui_core.engine.patient_store import retry_locked
 from bunsui_core.errors import BunsuiError, ErrorCode, StoreError
 from bunsui_core.model.session import RunStatus, SessionStatus
 from bunsui_core.store import sqlite as sqlite_store
+from bunsui_core.store.patient import retry_locked
 from bunsui_core.store.sqlite import SqliteStore
 from tests.conftest import command_job, pipeline_data, queue_session
 

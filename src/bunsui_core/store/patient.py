@@ -1,9 +1,11 @@
-"""The engine's view of the store: a busy database delays a runner, it never kills it.
+"""A store that waits out a busy database: for callers that cannot simply be asked again.
 
 Anyone may hold SQLite's write lock for a while (a burst of audited reads, a backup); the
-store gives up after its busy timeout with STORE_LOCKED. A runner that died on that would
-leave a session `failed/RUNNER_LOST` whose jobs really completed, so every store call the
-engine makes is retried with bounded backoff instead.
+store gives up after its busy timeout with STORE_LOCKED. Most callers get that code and
+try again. Two cannot: a runner that died on it would leave a session `failed/RUNNER_LOST`
+whose jobs really completed, and an approved ticket's action that failed on it would burn
+the ticket though nothing ran. Both call the store through `PatientStore`, which retries
+each store call with bounded backoff.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from bunsui_core.errors import BunsuiError, ErrorCode
 
 RETRY_SECONDS = 300.0
 """How long a runner keeps trying before it gives up on the store (and so dies)."""
+TICKET_RETRY_SECONDS = 60.0
+"""How long an approved ticket's action waits for the store; the approver is waiting too."""
 FIRST_DELAY = 0.05
 MAX_DELAY = 2.0
 
@@ -24,8 +28,9 @@ MAX_DELAY = 2.0
 def retry_locked(call: Callable[..., Any], *, budget_seconds: float = RETRY_SECONDS) -> Any:
     """`call()`, tried again while it fails with STORE_LOCKED, until the budget is spent.
 
-    Every store call the engine makes is idempotent (puts by key, compare-and-set updates),
-    so a retry after a lock timeout does what one call would have done.
+    Each store call is one transaction (or one idempotent put or compare-and-set update), and
+    one that failed STORE_LOCKED changed nothing, so a retry does what one call would have
+    done.
     """
     end = time.monotonic() + budget_seconds
     delay = FIRST_DELAY
