@@ -481,7 +481,7 @@ class Gateway:
         running = approvals.start_execution(call.store, ticket)
         as_requester = dataclasses.replace(
             call,
-            store=PatientStore(call.store, budget_seconds=TICKET_RETRY_SECONDS),
+            store=PatientStore(call.store, budget_seconds=TICKET_RETRY_SECONDS, shared=True),
             actor=ticket.requested_by,
             approval=Approval(required=True, approved_by=approver, approved_at=ticket.decided_at),
             ticket_id=ticket.ticket_id,

@@ -20,19 +20,25 @@ from bunsui_core.errors import BunsuiError, ErrorCode
 RETRY_SECONDS = 300.0
 """How long a runner keeps trying before it gives up on the store (and so dies)."""
 TICKET_RETRY_SECONDS = 60.0
-"""How long an approved ticket's action waits for the store; the approver is waiting too."""
+"""How long an approved ticket's action waits for the store in all; the approver waits too."""
 FIRST_DELAY = 0.05
 MAX_DELAY = 2.0
 
 
-def retry_locked(call: Callable[..., Any], *, budget_seconds: float = RETRY_SECONDS) -> Any:
-    """`call()`, tried again while it fails with STORE_LOCKED, until the budget is spent.
+def retry_locked(
+    call: Callable[..., Any],
+    *,
+    budget_seconds: float = RETRY_SECONDS,
+    deadline: float | None = None,
+) -> Any:
+    """`call()`, tried again while it fails with STORE_LOCKED, until the budget is spent (or,
+    given, until the `time.monotonic()` deadline).
 
     Each store call is one transaction (or one idempotent put or compare-and-set update), and
     one that failed STORE_LOCKED changed nothing, so a retry does what one call would have
     done.
     """
-    end = time.monotonic() + budget_seconds
+    end = time.monotonic() + budget_seconds if deadline is None else deadline
     delay = FIRST_DELAY
     while True:
         try:
@@ -45,11 +51,16 @@ def retry_locked(call: Callable[..., Any], *, budget_seconds: float = RETRY_SECO
 
 
 class PatientStore:
-    """Wraps a Store; every method retries STORE_LOCKED (see `retry_locked`)."""
+    """Wraps a Store; every method retries STORE_LOCKED (see `retry_locked`), each call for
+    `budget_seconds`, or with `shared` all calls until `budget_seconds` from now: a runner
+    may wait for every call, a ticket's approver only so long for the whole action."""
 
-    def __init__(self, store: Any, *, budget_seconds: float = RETRY_SECONDS) -> None:
+    def __init__(
+        self, store: Any, *, budget_seconds: float = RETRY_SECONDS, shared: bool = False
+    ) -> None:
         self._store = store
         self._budget = budget_seconds
+        self._deadline = time.monotonic() + budget_seconds if shared else None
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._store, name)
@@ -58,6 +69,10 @@ class PatientStore:
 
         @functools.wraps(attribute)
         def patient(*args: Any, **kwargs: Any) -> Any:
-            return retry_locked(lambda: attribute(*args, **kwargs), budget_seconds=self._budget)
+            return retry_locked(
+                lambda: attribute(*args, **kwargs),
+                budget_seconds=self._budget,
+                deadline=self._deadline,
+            )
 
         return patient

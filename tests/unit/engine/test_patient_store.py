@@ -14,7 +14,7 @@ from bunsui_core.engine.local import LocalEngine
 from bunsui_core.errors import BunsuiError, ErrorCode, StoreError
 from bunsui_core.model.session import RunStatus, SessionStatus
 from bunsui_core.store import sqlite as sqlite_store
-from bunsui_core.store.patient import retry_locked
+from bunsui_core.store.patient import PatientStore, retry_locked
 from bunsui_core.store.sqlite import SqliteStore
 from tests.conftest import command_job, pipeline_data, queue_session
 
@@ -53,6 +53,26 @@ class TestRetryLocked:
             retry_locked(locked, budget_seconds=0.3)
         assert locked_error.value.code == ErrorCode.STORE_LOCKED
         assert time.monotonic() - started < 1.0
+
+
+def test_a_shared_budget_bounds_all_calls_together():
+    """A ticket's approver waits so long for the whole action, not that long per store call:
+    once the shared budget is spent, a locked call fails at once."""
+
+    class Locked:
+        calls = 0
+
+        def write(self) -> None:
+            Locked.calls += 1
+            raise StoreError("locked", code=ErrorCode.STORE_LOCKED)
+
+    patient = PatientStore(Locked(), budget_seconds=0.3, shared=True)
+    started = time.monotonic()
+    for _ in range(3):
+        with pytest.raises(BunsuiError):
+            patient.write()
+    assert time.monotonic() - started < 0.9
+    assert Locked.calls >= 4  # retried while the budget lasted, then once per call
 
 
 @pytest.mark.slow
