@@ -5,7 +5,8 @@ Precedence, most specific evidence first:
 2. catalog (and its run-fact entries: timeout kill, OOM kill at the limit, lost runner);
 3. taxonomy: the standard vocabularies decoded from the text (taxonomy.py);
 4. run_facts: the exit status alone (SIGKILL/137, SIGSEGV/139, the engine's signal kill);
-5. model: the learned text model, when its calibrated probability reaches its threshold;
+5. model: the learned text model, when its calibrated probability reaches its threshold and
+   the text uses the words failures are reported with (`error_words`);
 6. the catalog's bare non-zero exit; else UNKNOWN, carrying the model's best hypothesis.
 Each layer is measured on its own by `make eval`.
 """
@@ -31,6 +32,7 @@ from bunsui_core.diagnosis.catalog import (
     definition,
     load_catalog,
 )
+from bunsui_core.diagnosis.error_words import reads_as_failure
 from bunsui_core.diagnosis.patterns import catalog_pattern
 from bunsui_core.diagnosis.templates import LabelVote, recognise
 from bunsui_core.diagnosis.vocabulary import Category, Layer, RecoveryAction
@@ -239,7 +241,8 @@ def _learned(
 def _model_verdict(
     text: str, context: dict[str, Any], model: TextModel | None
 ) -> tuple[Classification | None, Hypothesis | None]:
-    """The model's classification when it is confident, else its hypothesis only."""
+    """The model's classification when it is confident and the text reads as a failure
+    report (`error_words`), else its hypothesis only."""
     text = run_facts.job_output(text)
     if model is None or not text:
         return None, None
@@ -251,7 +254,7 @@ def _model_verdict(
     hypothesis = Hypothesis(
         category=category, action=action, probability=prediction.category_probability
     )
-    if prediction.category_probability < model.threshold:
+    if prediction.category_probability < model.threshold or not reads_as_failure(text):
         return None, hypothesis
     transient = (
         says_transient(category, action)

@@ -102,6 +102,12 @@ def _subwords(token: str) -> list[str]:
     return found if len(found) >= 2 else []
 
 
+def words(text: str) -> list[str]:
+    """The message's words, lower-cased: its tokens and the words of its identifiers."""
+    raw = _raw_tokens(_message_text(text))
+    return [t.lower() for t in raw] + [s for t in raw for s in (*_parts(t.lower()), *_subwords(t))]
+
+
 def features(text: str) -> list[str]:
     """Every feature of the text: words, dotted-name tails, identifier sub-words, word
     bigrams, char n-grams."""

@@ -37,8 +37,13 @@ if TYPE_CHECKING:
 CORPUS_DIR = Path("tests/data/errors")
 EPOCHS = 15
 MIN_DOCUMENT_FREQUENCY = 2
-TARGET_PRECISION = 0.8
-"""The model decides only where its out-of-family precision was at least this."""
+TARGET_PRECISION = 0.65
+"""The model decides only where its out-of-family precision was at least this: the highest
+target whose `UNKNOWN` share stayed within the issue's 5% on families the model had not
+trained on (trained on 105 families, tested on corpus-i and -j: 0.8 left 32.5% `UNKNOWN`,
+0.7 16.1%, 0.675 11.5%, 0.65 4.3%). Each answer still carries its calibrated probability,
+retries keep their own stricter threshold, and text that reads as no failure report is never
+answered (`error_words`)."""
 TEMPERATURES = [0.25 * i for i in range(1, 25)]
 RULE_LAYERS = (Layer.RUN_FACTS, Layer.TAXONOMY, Layer.CATALOG)
 NEVER_TRANSIENT = frozenset(c.value for c in Category if c.never_transient)

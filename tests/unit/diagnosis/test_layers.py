@@ -524,9 +524,7 @@ class TestModelVerdict:
             threshold=0.0,
             layer_precision={},
         )
-        result = classify(
-            "the flux capacitor is misaligned again after the widget sync", model=model
-        )
+        result = classify("the flux capacitor failed again after the widget sync", model=model)
         assert (result.layer, result.category.value) == (Layer.MODEL, category)
         assert not result.transient
 
@@ -551,7 +549,7 @@ class TestModelVerdict:
             layer_precision={},
             transient_threshold=gate,
         )
-        result = classify("the widget sync stalled again", model=model)
+        result = classify("the widget sync failed again", model=model)
         assert (result.layer, result.category.value) == (Layer.MODEL, "NETWORK")
         assert 0.5 < result.confidence < 0.99
         assert result.transient is transient
