@@ -1,6 +1,6 @@
 """The one exception family of bunsui: every failure a user or agent sees carries a stable code.
 
-    BunsuiError                      INTERNAL
+    BunsuiError                      INTERNAL | INTERRUPTED
     ├── InvalidArgumentError         INVALID_ARGUMENT
     │   ├── PipelineInvalidError     PIPELINE_INVALID
     │   └── PolicyInvalidError       POLICY_INVALID (governance/policy_file.py)
@@ -30,6 +30,7 @@ class ErrorCode(StrEnum):
     """Every stable error code bunsui reports (also listed in the README)."""
 
     INTERNAL = "INTERNAL"
+    INTERRUPTED = "INTERRUPTED"
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
     PIPELINE_INVALID = "PIPELINE_INVALID"
     NOT_FOUND = "NOT_FOUND"

@@ -75,6 +75,7 @@ EXIT_CODES: dict[ErrorCode, int] = {
     ErrorCode.NOT_EXECUTABLE: 9,
     ErrorCode.STEP_FAILED: 9,
     ErrorCode.AUDIT_CHAIN_BROKEN: 13,
+    ErrorCode.INTERRUPTED: 130,
 }
 """Exit code per error code (README: "Exit codes")."""
 

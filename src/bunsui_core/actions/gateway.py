@@ -53,7 +53,7 @@ from bunsui_core.model.location import location
 from bunsui_core.model.session import new_id, utc_now
 from bunsui_core.resources import shipped_file
 from bunsui_core.store import Store, open_store
-from bunsui_core.store.patient import TICKET_RETRY_SECONDS, PatientStore
+from bunsui_core.store.patient import PatientStore
 
 if TYPE_CHECKING:
     import logging
@@ -68,6 +68,9 @@ def _logger() -> logging.Logger:
 
 AUDIT_ATTEMPTS = 3
 """Tries to record a call that already ran while the store is busy (each waits ~5 s)."""
+TICKET_RETRY_SECONDS = 60.0
+"""How long an approved ticket's action waits for a busy store in all (the approver waits
+too): it cannot be asked for again, so a lock must delay it, not fail the ticket."""
 
 PIPELINE_OR_ID_FIELD = "pipeline"
 """The one file field that may hold a pipeline id instead (`pipeline run FILE_OR_ID`)."""
@@ -492,6 +495,14 @@ class Gateway:
             output = self._call(as_requester, ticket.action, ticket.arguments)
         except BunsuiError as exc:
             return approvals.finish_execution(call.store, running, error=exc.to_dict())
+        except BaseException:  # Ctrl-C, a signal: a ticket left `executing` never ends
+            interrupted = BunsuiError(
+                "the approver's call was interrupted while the action ran; what it did is in "
+                "the audit log",
+                code=ErrorCode.INTERRUPTED,
+            )
+            approvals.finish_execution(call.store, running, error=interrupted.to_dict())
+            raise
         return approvals.finish_execution(
             call.store, running, result=output.model_dump(mode="json")
         )

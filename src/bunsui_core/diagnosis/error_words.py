@@ -62,8 +62,6 @@ WORDS = frozenset(
         "down",
         "stuck",
         "hung",
-        "refuse",
-        "expired",
     }
 )
 STEMS = (

@@ -103,19 +103,21 @@ def _subwords(token: str) -> list[str]:
 
 
 def words(text: str) -> list[str]:
-    """The message's words, lower-cased: its tokens and the words of its identifiers."""
-    raw = _raw_tokens(_message_text(text))
-    return [t.lower() for t in raw] + [s for t in raw for s in (*_parts(t.lower()), *_subwords(t))]
+    """The message's words, lower-cased: its tokens, dotted-name tails and identifier words."""
+    return _words(_raw_tokens(_message_text(text)))
+
+
+def _words(raw: list[str]) -> list[str]:
+    tokens = [t.lower() for t in raw]
+    tails = [p for t in tokens for p in _parts(t)]
+    return tokens + tails + [s for t in raw for s in _subwords(t)]
 
 
 def features(text: str) -> list[str]:
-    """Every feature of the text: words, dotted-name tails, identifier sub-words, word
-    bigrams, char n-grams."""
+    """Every feature of the text: its words (`words`), word bigrams, char n-grams."""
     raw = _raw_tokens(_message_text(text))
     tokens = [t.lower() for t in raw]
-    found = [f"w:{t}" for t in tokens]
-    found += [f"w:{p}" for t in tokens for p in _parts(t)]
-    found += [f"w:{s}" for t in raw for s in _subwords(t)]
+    found = [f"w:{w}" for w in _words(raw)]
     found += [f"b:{a} {b}" for a, b in itertools.pairwise(tokens)]
     low, high = CHAR_NGRAMS
     for token in tokens:

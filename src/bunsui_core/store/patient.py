@@ -19,8 +19,6 @@ from bunsui_core.errors import BunsuiError, ErrorCode
 
 RETRY_SECONDS = 300.0
 """How long a runner keeps trying before it gives up on the store (and so dies)."""
-TICKET_RETRY_SECONDS = 60.0
-"""How long an approved ticket's action waits for the store in all; the approver waits too."""
 FIRST_DELAY = 0.05
 MAX_DELAY = 2.0
 
@@ -34,9 +32,11 @@ def retry_locked(
     """`call()`, tried again while it fails with STORE_LOCKED, until the budget is spent (or,
     given, until the `time.monotonic()` deadline).
 
-    Each store call is one transaction (or one idempotent put or compare-and-set update), and
-    one that failed STORE_LOCKED changed nothing, so a retry does what one call would have
-    done.
+    On SQLite a call that failed STORE_LOCKED could not take the write lock and changed
+    nothing, so a retry does what one call would have done. On DynamoDB STORE_LOCKED also
+    names a request whose answer was lost (a read timeout): it may have been applied, and
+    its retry then fails as a conflict (a create by key) or, for an audit entry, records it
+    twice. botocore's own retries already take that chance.
     """
     end = time.monotonic() + budget_seconds if deadline is None else deadline
     delay = FIRST_DELAY
