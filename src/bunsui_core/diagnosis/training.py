@@ -4,7 +4,8 @@ Needs the dev extra (scikit-learn); what it writes is read with numpy alone (mod
 Each head's regularization and class weighting, its calibration and the decision threshold
 are chosen on out-of-family predictions (grouped cross-validation over the training
 families), never on the messages a head was trained on, and each rule layer's confidence is
-its measured precision on the training families.
+its measured precision on the training families. No family weighs more in a fit than one of
+the median family's size (`family_weights`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -104,8 +105,20 @@ def _features_of(text: str) -> tuple[str, ...]:
     return tuple(features(text))
 
 
+def family_weights(examples: list[Example]) -> np.ndarray:
+    """Each message's weight in a fit: no family counts for more than a family of median size,
+    so the few families collected at length do not decide what unseen families look like."""
+    import numpy as np  # noqa: PLC0415
+
+    sizes = Counter(e.family for e in examples)
+    cap = float(np.median(list(sizes.values())))
+    weights = np.array([min(1.0, cap / sizes[e.family]) for e in examples])
+    mean_one: np.ndarray = weights * (len(weights) / weights.sum())
+    return mean_one
+
+
 def _fit_head(
-    vectors: Any, labels: list[str], fit: Fit
+    vectors: Any, labels: list[str], fit: Fit, weights: np.ndarray
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """A linear logistic model (SGD: a fit takes a second, so leave-one-family-out
     evaluation can retrain for every fold); a two-class fit is widened to softmax form."""
@@ -122,7 +135,7 @@ def _fit_head(
         max_iter=EPOCHS,
         tol=None,
         random_state=0,
-    ).fit(vectors, labels)
+    ).fit(vectors, labels, sample_weight=weights)
     coef, intercept = fitted.coef_, fitted.intercept_
     if len(classes) == 2:
         coef = np.vstack([np.zeros_like(coef[0]), coef[0]])
@@ -173,9 +186,10 @@ def _fit_raw(
     is `space.select(examples)` when the caller already has it."""
     vectors, idf, kept = selected or space.select(examples)
     heads = {}
+    weights = family_weights(examples)
     for head in HEADS:
         labels = [_label(e, head) for e in examples]
-        classes, coef, intercept = _fit_head(vectors, labels, fits[head])
+        classes, coef, intercept = _fit_head(vectors, labels, fits[head], weights)
         heads[head] = Head(classes=classes, coef=coef, intercept=intercept, temperature=1.0)
     vocabulary = {space.names[index]: i for i, index in enumerate(kept)}
     return TextModel(vocabulary=vocabulary, idf=idf, heads=heads, threshold=0.0, layer_precision={})
