@@ -81,8 +81,11 @@ def leave_one_family_out(examples: list[Example], *, use_model: bool = True) -> 
     if not use_model:
         return [o for family in families for o in _fold(examples, None, family)]
     space = FeatureSpace.of(examples)
+    # The CPUs this process may run on, not the host's: a CI container on a large host would
+    # otherwise start a worker (~230 MB each) per host core.
+    workers = len(os.sched_getaffinity(0))
     with ProcessPoolExecutor(
-        max_workers=os.cpu_count(), initializer=_start_worker, initargs=(examples, space)
+        max_workers=workers, initializer=_start_worker, initargs=(examples, space)
     ) as pool:
         return [o for outcomes in pool.map(_worker_fold, families) for o in outcomes]
 
