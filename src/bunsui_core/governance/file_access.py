@@ -22,6 +22,15 @@ def _under(path: Path, roots: Sequence[Path]) -> bool:
     return any(path == root or path.is_relative_to(root) for root in roots)
 
 
+def _exists(path: Path) -> bool:
+    """Whether `path` exists; a name no file system can hold (a component over 255 bytes)
+    does not, so it is judged like any other missing file instead of escaping as OSError."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def _denied(value: str, roots: Sequence[Path]) -> PermissionDeniedError:
     where = ", ".join(str(r) for r in roots) or "none configured"
     return PermissionDeniedError(
@@ -49,7 +58,7 @@ def confine(value: str, roots: Sequence[Path], *, may_be_id: bool = False) -> st
         real = [Path(os.path.realpath(c)) for c in candidates]
     except (ValueError, OSError):  # a loop of symlinks, a name too long
         raise _denied(value, roots) from None
-    existing = [p for p in real if p.exists()]
+    existing = [p for p in real if _exists(p)]
     if may_be_id and not existing and PIPELINE_ID.match(value) and not Path(value).exists():
         return value
     chosen = existing[0] if existing else real[0] if real else None

@@ -58,13 +58,24 @@ def is_project(path: Path) -> bool:
 
 
 def load_definition(path: Path) -> LoadedDefinition:
-    """A pipeline file or a project directory (or its bunsui.yaml), validated."""
-    if path.is_dir() and not (path / PROJECT_FILE).is_file():
+    """A pipeline file or a project directory (or its bunsui.yaml), validated.
+
+    A path that cannot even be looked at (a name too long for the file system, a directory
+    that may not be searched) is reported like an unreadable file, not as OSError."""
+    try:
+        project = is_project(path)
+        bare_directory = not project and path.is_dir()
+    except OSError as exc:
+        raise PipelineInvalidError(
+            f"cannot read pipeline file {path}: {exc.strerror or exc}",
+            details={"source": str(path), "problems": []},
+        ) from None
+    if bare_directory:
         raise PipelineInvalidError(
             f"{path} is a directory without {PROJECT_FILE}",
             details={"source": str(path), "problems": []},
         )
-    if is_project(path):
+    if project:
         root = path if path.is_dir() else path.parent
         return LoadedDefinition(load_project(root), root / PROJECT_FILE)
     return LoadedDefinition(load_pipeline_file(path), path)

@@ -14,10 +14,10 @@ synchronously) against a home with one real failed ETL session, and checks after
 - sessions, job runs and operation runs are unchanged unless the call legitimately changed
   them (tickets, overrides, resolutions and audit entries may be added).
 
-Four bugs the fuzz found are fixed and kept as regression tests at the end: lone surrogates
+Five bugs the fuzz found are fixed and kept as regression tests at the end: lone surrogates
 escaped the gateway uncoded and unaudited; integers beyond int64 were INTERNAL; a NUL byte in
-a pipeline path was INTERNAL; pipeline_validate read FIFOs and devices without bound. No
-call may now end uncoded or INTERNAL.
+a pipeline path was INTERNAL; pipeline_validate read FIFOs and devices without bound; a file
+name over 255 bytes was INTERNAL. No call may now end uncoded or INTERNAL.
 
 Nothing here starts a process: the OS user never gets the tools that run or rerun pipelines
 or that execute tickets, never sees the real recovery plan id, and its command lines only
@@ -673,3 +673,20 @@ def test_pipeline_files_are_read_no_further_than_the_size_limit(settings, tmp_pa
     assert not feeder.is_alive()
     assert result.structured_content["code"] == ErrorCode.PIPELINE_INVALID
     assert written < 2 * MAX_PIPELINE_BYTES, f"read {written} bytes of an endless file"
+
+
+@pytest.mark.parametrize(
+    ("actor", "file", "code"),
+    [
+        (AGENT, "😀" * 100, ErrorCode.PIPELINE_INVALID),  # under a root; one 400-byte name
+        (AGENT, "/var/" + "x" * 300 + ".yaml", ErrorCode.PERMISSION_DENIED),  # outside them
+        (OS_USER, "😀" * 100, ErrorCode.PIPELINE_INVALID),
+    ],
+    ids=["agent-under-a-root", "agent-outside-the-roots", "os-user"],
+)
+def test_a_name_too_long_for_the_file_system_is_a_coded_error(settings, mode, actor, file, code):
+    """Found by the fuzz: a name within the schema's length but over 255 bytes made
+    `Path.exists` raise ENAMETOOLONG in the path confinement, and the call ended INTERNAL."""
+    result = call_once(settings, actor, mode, "pipeline_validate", {"file": file})
+    assert result.is_error
+    assert result.structured_content["code"] == code, result.content
