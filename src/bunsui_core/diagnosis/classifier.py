@@ -4,6 +4,8 @@ Precedence, most specific evidence first:
 1. learned_template: a person labelled this exact message shape in this installation;
 2. catalog (and its run-fact entries: timeout kill, OOM kill at the limit, lost runner);
 3. taxonomy: the standard vocabularies decoded from the text (taxonomy.py);
+   a reading of the text by 2. or 3. yields to the model (5.) when the model disagrees and
+   is surer than that layer measured to be;
 4. run_facts: the exit status alone (SIGKILL/137, SIGSEGV/139, the engine's signal kill);
 5. model: the learned text model, when its calibrated probability reaches its threshold and
    the text uses the words failures are reported with (`error_words`);
@@ -308,13 +310,38 @@ def classify(
     for recognizer in _RECOGNIZERS:
         if found := recognizer(text, kind, context):
             return found
+    model = model if use_model else None
     matched = match_catalog(catalog, text, kind, context)
     if matched:
         entry, layer = matched
-        return _result(
+        found = _result(
             entry, context, layer, _layer_confidence(layer, model), f"catalog {entry.error_code}"
         )
-    return _after_catalog(catalog, text, kind, context, model if use_model else None)
+        return _unless_the_model_is_surer(found, text, model)
+    return _after_catalog(catalog, text, kind, context, model)
+
+
+def _unless_the_model_is_surer(
+    found: Classification, text: str, model: TextModel | None
+) -> Classification:
+    """A reading of the text by a rule (catalog or taxonomy), unless the model disagrees and
+    its calibrated probability is above the precision that rule's layer measured (the
+    reading's `confidence`): then the model's answer is the likelier one.
+
+    Rules match words, and a word means more than one thing: code raises `ValueError` for a
+    role it could not assume, and a catalog pattern meets its words in another cause's text.
+    Both estimates are measured out of family when the model is trained, so neither side
+    is trusted on its word. Run facts (an exit status, an OOM kill) are not readings of the
+    text and never yield."""
+    if model is None or found.layer not in {Layer.CATALOG, Layer.TAXONOMY}:
+        return found
+    verdict, _ = _model_verdict(text, found.context, model)
+    if verdict is None or verdict.category is found.category:
+        return found
+    if verdict.confidence <= found.confidence:
+        return found
+    evidence = f"{verdict.evidence}, over {found.evidence} (measured {found.confidence:.2f})"
+    return verdict.model_copy(update={"evidence": evidence})
 
 
 def _after_catalog(
@@ -327,7 +354,8 @@ def _after_catalog(
     decoded = taxonomy.decode(text)
     if decoded and (entry := definition(decoded.code, catalog)):
         confidence = _layer_confidence(Layer.TAXONOMY, model, decoded.precision_key)
-        return _result(entry, context, Layer.TAXONOMY, confidence, decoded.evidence)
+        found = _result(entry, context, Layer.TAXONOMY, confidence, decoded.evidence)
+        return _unless_the_model_is_surer(found, text, model)
     status_code = run_facts.exit_status_code(kind, context, text)
     fallback = match_catalog(catalog, text, kind, context, after="taxonomy")
     if status_code and (entry := definition(status_code, catalog)):

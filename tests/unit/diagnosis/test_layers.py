@@ -566,8 +566,8 @@ class TestRuleConfidence:
         model = TextModel(
             vocabulary={},
             idf=np.zeros(0),
-            heads={
-                "category": Head(["DATA"], np.zeros((1, 0)), np.zeros(1), 1.0),
+            heads={  # undecided (p=0.5 each, below its threshold): the rules answer
+                "category": Head(["DATA", "NETWORK"], np.zeros((2, 0)), np.zeros(2), 1.0),
                 "first_action": Head(["escalate"], np.zeros((1, 0)), np.zeros(1), 1.0),
             },
             threshold=0.99,
@@ -629,3 +629,65 @@ class TestDomainRecognizers:
             classifier._RECOGNIZERS.remove(recognize)
         assert found.error_code == "DBT_TEST_COMPILATION"
         assert passed.error_code == "INVALID_DATA"
+
+
+class TestRulesYieldToASurerModel:
+    """A rule's reading of the text yields to the model when the model disagrees and its
+    calibrated probability is above the precision that rule's layer measured."""
+
+    @staticmethod
+    def model(probability: float, category: str = "PERMISSION"):
+        """A model that answers `category` with `probability` whatever the text says."""
+        import numpy as np  # noqa: PLC0415
+
+        from bunsui_core.diagnosis.model import Head, TextModel  # noqa: PLC0415
+
+        logit = float(np.log(probability / (1 - probability)))
+        return TextModel(
+            vocabulary={},
+            idf=np.zeros(0),
+            heads={
+                "category": Head(
+                    [category, "UNKNOWN"], np.zeros((2, 0)), np.array([logit, 0.0]), 1.0
+                ),
+                "first_action": Head(["fix_permissions"], np.zeros((1, 0)), np.zeros(1), 1.0),
+            },
+            threshold=0.3,
+            layer_precision={
+                "catalog": 0.9,
+                "taxonomy": 0.85,
+                taxonomy.CLASS_READING: 0.65,
+                "run_facts": 0.95,
+            },
+            transient_threshold=1.0,
+        )
+
+    def test_a_class_reading_yields_to_a_model_surer_than_class_readings_are(self):
+        text = "ValueError: the role could not be assumed, access was refused"
+        result = classify(text, model=self.model(0.8))
+        assert (result.layer, result.category) == (Layer.MODEL, Category.PERMISSION)
+        assert result.confidence == pytest.approx(0.8, abs=0.01)
+        assert "over exception class ValueError" in result.evidence
+        assert result.priors[0].action is RecoveryAction.FIX_PERMISSIONS
+
+    def test_a_model_less_sure_than_the_layer_leaves_the_reading(self):
+        text = "ValueError: the role could not be assumed, access was refused"
+        result = classify(text, model=self.model(0.6))
+        assert (result.layer, result.category) == (Layer.TAXONOMY, Category.DATA)
+        assert result.confidence == 0.65
+
+    def test_a_code_reading_needs_a_model_surer_than_code_readings_are(self):
+        text = "ERROR: deadlock detected SQLSTATE 40P01"
+        assert classify(text, model=self.model(0.8)).layer is Layer.TAXONOMY
+        assert classify(text, model=self.model(0.9)).layer is Layer.MODEL
+
+    def test_a_model_that_agrees_leaves_the_rules_answer(self):
+        text = "psql: FATAL: SQLSTATE 28P01 password authentication failed"
+        result = classify(text, model=self.model(0.99))
+        assert (result.layer, result.category) == (Layer.TAXONOMY, Category.PERMISSION)
+
+    def test_run_facts_never_yield(self):
+        result = classify(
+            "ValueError: access refused", kind=FailureKind.TIMEOUT, model=self.model(0.99)
+        )
+        assert (result.layer, result.category) == (Layer.RUN_FACTS, Category.TIMEOUT)
