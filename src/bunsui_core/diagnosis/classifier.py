@@ -341,7 +341,11 @@ def _unless_the_model_is_surer(
     if verdict.confidence <= found.confidence:
         return found
     evidence = f"{verdict.evidence}, over {found.evidence} (measured {found.confidence:.2f})"
-    return verdict.model_copy(update={"evidence": evidence})
+    description = (
+        f"Recognised as {verdict.category.value} by the learned text model, surer than the "
+        f"{found.layer.value} reading {found.error_code} ({found.category.value})."
+    )
+    return verdict.model_copy(update={"evidence": evidence, "description": description})
 
 
 def _after_catalog(

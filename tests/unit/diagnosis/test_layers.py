@@ -668,6 +668,7 @@ class TestRulesYieldToASurerModel:
         assert (result.layer, result.category) == (Layer.MODEL, Category.PERMISSION)
         assert result.confidence == pytest.approx(0.8, abs=0.01)
         assert "over exception class ValueError" in result.evidence
+        assert "surer than the taxonomy reading" in result.description
         assert result.priors[0].action is RecoveryAction.FIX_PERMISSIONS
 
     def test_a_model_less_sure_than_the_layer_leaves_the_reading(self):
