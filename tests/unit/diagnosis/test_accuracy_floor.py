@@ -1,8 +1,9 @@
 """Diagnosis accuracy never falls below what the README states.
 
 The rule layers (run facts, taxonomy, catalog) do not learn from the corpus, so every corpus
-message is held out for them: checking their rows is fast and exact. The full
-leave-one-family-out evaluation, which retrains the text model for every family, is slow.
+message is held out for them: checking their rows alone (no model, so no reading yields to
+it) is fast and exact. The full leave-one-family-out evaluation, which retrains the text
+model for every family, is slow.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ _ROW = re.compile(
 
 
 def stated() -> dict[str, tuple[int, float, float]]:
-    """The README's evaluation table: layer -> (messages decided, category, first action)."""
+    """The README's evaluation tables: layer (or `<layer> alone`) -> (messages decided,
+    category, first action)."""
     text = README.read_text(encoding="utf-8")
     section = text[text.index("How well it recognises errors") :]
     return {
@@ -37,7 +39,8 @@ def stated() -> dict[str, tuple[int, float, float]]:
 
 def test_readme_states_a_row_for_every_rule_layer_and_the_total():
     """The table the floor is checked against is really there."""
-    assert {"run_facts", "taxonomy", "catalog", "total"} <= set(stated())
+    rules = {"run_facts", "taxonomy", "catalog"}
+    assert {*rules, *(f"{r} alone" for r in rules), "total"} <= set(stated())
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +51,9 @@ def rules_only() -> dict[str, Any]:
 
 @pytest.mark.parametrize("layer", ["run_facts", "taxonomy", "catalog"])
 def test_rule_layers_hold_their_stated_accuracy(layer, rules_only):
-    """Each rule layer decides as many corpus messages, as accurately, as the README says."""
-    decided, category, action = stated()[layer]
+    """Each rule layer alone decides as many corpus messages, as accurately, as the README
+    says."""
+    decided, category, action = stated()[f"{layer} alone"]
     measured = rules_only["layers"][layer]
     assert measured["decided"] >= decided
     assert measured["category_accuracy"] >= category - ROUNDING
