@@ -332,11 +332,14 @@ def _unless_the_model_is_surer(
     role it could not assume, and a catalog pattern meets its words in another cause's text.
     Both estimates are measured out of family when the model is trained, so neither side
     is trusted on its word. Run facts (an exit status, an OOM kill) are not readings of the
-    text and never yield."""
+    text and never yield, and neither does a missing thing or a refusal to a retry: a job's
+    output could otherwise talk a refused login into retries that lock the account."""
     if model is None or found.layer not in {Layer.CATALOG, Layer.TAXONOMY}:
         return found
     verdict, _ = _model_verdict(text, found.context, model)
     if verdict is None or verdict.category is found.category:
+        return found
+    if found.category.never_transient and verdict.transient:
         return found
     if verdict.confidence <= found.confidence:
         return found

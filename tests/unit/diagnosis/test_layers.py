@@ -7,6 +7,7 @@ SQLSTATE, HTTP, AWS error codes, JVM classes, Kubernetes reasons), not from the 
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import errno
 import subprocess
 import sys
@@ -686,6 +687,22 @@ class TestRulesYieldToASurerModel:
         text = "psql: FATAL: SQLSTATE 28P01 password authentication failed"
         result = classify(text, model=self.model(0.99))
         assert (result.layer, result.category) == (Layer.TAXONOMY, Category.PERMISSION)
+
+    def test_a_refused_login_never_yields_to_a_retry(self):
+        """However sure the model is that a refused login is a network failure worth
+        retrying, the refusal stands: retries would lock the account."""
+        text = "psql: FATAL: SQLSTATE 28P01 password authentication failed"
+        sure = self.model(0.99, "NETWORK")
+        retries = dataclasses.replace(sure.heads["first_action"], classes=["retry_with_backoff"])
+        retrying = dataclasses.replace(
+            sure, transient_threshold=0.5, heads={**sure.heads, "first_action": retries}
+        )
+        assert classify("widget sync failed", model=retrying).transient  # it would retry
+        result = classify(text, model=retrying)
+        assert (result.layer, result.category) == (Layer.TAXONOMY, Category.PERMISSION)
+        assert not result.transient
+        calm = classify(text, model=sure)  # the same answer, no retry: it may overrule
+        assert (calm.layer, calm.category, calm.transient) == (Layer.MODEL, Category.NETWORK, False)
 
     def test_run_facts_never_yield(self):
         result = classify(
