@@ -82,8 +82,9 @@ def leave_one_family_out(examples: list[Example], *, use_model: bool = True) -> 
         return [o for family in families for o in _fold(examples, None, family)]
     space = FeatureSpace.of(examples)
     # The CPUs this process may run on, not the host's: a CI container on a large host would
-    # otherwise start a worker (~230 MB each) per host core.
-    workers = len(os.sched_getaffinity(0))
+    # otherwise start a worker (~230 MB each) per host core. (Only Linux can say; elsewhere,
+    # every core.)
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     with ProcessPoolExecutor(
         max_workers=workers, initializer=_start_worker, initargs=(examples, space)
     ) as pool:

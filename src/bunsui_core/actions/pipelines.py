@@ -18,6 +18,7 @@ from bunsui_core.engine.dispatch import check_can_run, launch
 from bunsui_core.errors import ConflictError, NotFoundError
 from bunsui_core.governance.canonical import redact_secrets
 from bunsui_core.governance.previews import Preview
+from bunsui_core.model.path_kind import PathKind, kind_of
 from bunsui_core.model.pipeline import Pipeline, content_hash
 from bunsui_core.model.pipeline_loader import load_pipeline_source, pipeline_id_for
 from bunsui_core.model.project_loader import PROJECT_FILE, is_project, load_definition
@@ -134,7 +135,7 @@ def _source(ctx: ActionContext, file: str) -> PipelineSource:
     path = Path(file)
     key = f"pipeline-file:{path}"
     if key not in ctx.read_once:
-        if path.is_dir() or is_project(path):
+        if kind_of(path) is PathKind.DIRECTORY or is_project(path):
             loaded = load_definition(path)
             digest = str(loaded.pipeline.metadata["project"]["files_sha256"])
             ctx.read_once[key] = PipelineSource(
@@ -360,7 +361,7 @@ def _names_file(pipeline: str) -> bool:
     """A file to register first (True), or a registered pipeline's id (False); a path that
     names no file is NOT_FOUND."""
     path = Path(pipeline)
-    if path.is_file() or path.is_dir():
+    if kind_of(path) in {PathKind.FILE, PathKind.DIRECTORY}:
         return True
     if path.suffix in {".yaml", ".yml"} or "/" in pipeline:
         raise NotFoundError(f"pipeline file {pipeline} not found", details={"pipeline": pipeline})

@@ -73,6 +73,11 @@ class Match(_Strict):
         """Decided by what the message says, not only by run facts."""
         return bool(self.patterns)
 
+    @property
+    def run_backed(self) -> bool:
+        """Holds only with what the engine observed (a failure kind, a limit it set)."""
+        return bool(self.kinds or self.requires)
+
 
 class ActionPrior(_Strict):
     """A remediation and the confidence it starts with."""

@@ -158,13 +158,13 @@ def _holds(rule: Match, message: str, kind: FailureKind | None, context: dict[st
     return bool(rule.kinds or rule.patterns or rule.requires)
 
 
-def _entry_layer(
+def _held_rule(
     entry: CatalogEntry, message: str, kind: FailureKind | None, context: dict[str, Any]
-) -> Layer | None:
-    """The layer an entry's satisfied conditions belong to, or None when none hold."""
+) -> Match | None:
+    """The first of an entry's conditions that holds, or None when none does."""
     for rule in (entry.match, *entry.also):
         if _holds(rule, message, kind, context):
-            return Layer.CATALOG if rule.text_based else Layer.RUN_FACTS
+            return rule
     return None
 
 
@@ -196,14 +196,15 @@ def match_catalog(
     context: dict[str, Any],
     *,
     after: str | None = None,
-) -> tuple[CatalogEntry, Layer] | None:
-    """The first catalog entry (of one precedence group) whose conditions hold."""
+) -> tuple[CatalogEntry, Match] | None:
+    """The first catalog entry (of one precedence group) whose conditions hold, and the
+    condition that held."""
     for entry in catalog.entries:
         if entry.after != after:
             continue
-        layer = _entry_layer(entry, message, kind, context)
-        if layer is not None:
-            return entry, layer
+        rule = _held_rule(entry, message, kind, context)
+        if rule is not None:
+            return entry, rule
     return None
 
 
@@ -313,11 +314,12 @@ def classify(
     model = model if use_model else None
     matched = match_catalog(catalog, text, kind, context)
     if matched:
-        entry, layer = matched
+        entry, rule = matched
+        layer = Layer.CATALOG if rule.text_based else Layer.RUN_FACTS
         found = _result(
             entry, context, layer, _layer_confidence(layer, model), f"catalog {entry.error_code}"
         )
-        return _unless_the_model_is_surer(found, text, model)
+        return found if rule.run_backed else _unless_the_model_is_surer(found, text, model)
     return _after_catalog(catalog, text, kind, context, model)
 
 
@@ -331,19 +333,23 @@ def _unless_the_model_is_surer(
     Rules match words, and a word means more than one thing: code raises `ValueError` for a
     role it could not assume, and a catalog pattern meets its words in another cause's text.
     Both estimates are measured out of family when the model is trained, so neither side
-    is trusted on its word. Run facts (an exit status, an OOM kill) are not readings of the
-    text and never yield, and neither does a missing thing or a refusal to a retry: a job's
-    output could otherwise talk a refused login into retries that lock the account."""
+    is trusted on its word. Run facts (an exit status, an OOM kill, and catalog entries that
+    need them) are not readings of the text alone and never yield. A missing thing or a
+    refusal yields only to another: whatever else the model said would list reruns (a
+    retry, more time) that a job's output could otherwise talk a refused login into."""
     if model is None or found.layer not in {Layer.CATALOG, Layer.TAXONOMY}:
         return found
     verdict, _ = _model_verdict(text, found.context, model)
     if verdict is None or verdict.category is found.category:
         return found
-    if found.category.never_transient and verdict.transient:
+    if found.category.never_transient and not verdict.category.never_transient:
         return found
     if verdict.confidence <= found.confidence:
         return found
-    evidence = f"{verdict.evidence}, over {found.evidence} (measured {found.confidence:.2f})"
+    evidence = (
+        f"text model, p={verdict.confidence:.3f}, over {found.evidence} "
+        f"(measured {found.confidence:.3f})"
+    )
     description = (
         f"Recognised as {verdict.category.value} by the learned text model, surer than the "
         f"{found.layer.value} reading {found.error_code} ({found.category.value})."

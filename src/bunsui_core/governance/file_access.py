@@ -14,21 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bunsui_core.errors import InvalidArgumentError, PermissionDeniedError
+from bunsui_core.model.path_kind import PathKind, kind_of
 
 PIPELINE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 def _under(path: Path, roots: Sequence[Path]) -> bool:
     return any(path == root or path.is_relative_to(root) for root in roots)
-
-
-def _exists(path: Path) -> bool:
-    """Whether `path` exists; a name no file system can hold (a component over 255 bytes)
-    does not, so it is judged like any other missing file instead of escaping as OSError."""
-    try:
-        return path.exists()
-    except OSError:
-        return False
 
 
 def _denied(value: str, roots: Sequence[Path]) -> PermissionDeniedError:
@@ -58,7 +50,7 @@ def confine(value: str, roots: Sequence[Path], *, may_be_id: bool = False) -> st
         real = [Path(os.path.realpath(c)) for c in candidates]
     except (ValueError, OSError):  # a loop of symlinks, a name too long
         raise _denied(value, roots) from None
-    existing = [p for p in real if _exists(p)]
+    existing = [p for p in real if kind_of(p) is not PathKind.MISSING]
     if may_be_id and not existing and PIPELINE_ID.match(value) and not Path(value).exists():
         return value
     chosen = existing[0] if existing else real[0] if real else None

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from bunsui_core.errors import PipelineInvalidError
 from bunsui_core.model.dag import find_cycle
 from bunsui_core.model.location import location
+from bunsui_core.model.path_kind import PathKind, kind_of
 from bunsui_core.model.pipeline import Pipeline
 from bunsui_core.model.pipeline_loader import (
     load_pipeline_file,
@@ -52,25 +53,16 @@ class LoadedDefinition:
 
 def is_project(path: Path) -> bool:
     """A project directory, or the bunsui.yaml of one."""
-    return (path.is_dir() and (path / PROJECT_FILE).is_file()) or (
-        path.name == PROJECT_FILE and path.is_file()
-    )
+    if kind_of(path) is PathKind.DIRECTORY:
+        return kind_of(path / PROJECT_FILE) is PathKind.FILE
+    return path.name == PROJECT_FILE and kind_of(path) is PathKind.FILE
 
 
 def load_definition(path: Path) -> LoadedDefinition:
-    """A pipeline file or a project directory (or its bunsui.yaml), validated.
-
-    A path that cannot even be looked at (a name too long for the file system, a directory
-    that may not be searched) is reported like an unreadable file, not as OSError."""
-    try:
-        project = is_project(path)
-        bare_directory = not project and path.is_dir()
-    except OSError as exc:
-        raise PipelineInvalidError(
-            f"cannot read pipeline file {path}: {exc.strerror or exc}",
-            details={"source": str(path), "problems": []},
-        ) from None
-    if bare_directory:
+    """A pipeline file or a project directory (or its bunsui.yaml), validated; a path that
+    leads nowhere is read as a pipeline file, which reports it unreadable."""
+    project = is_project(path)
+    if not project and kind_of(path) is PathKind.DIRECTORY:
         raise PipelineInvalidError(
             f"{path} is a directory without {PROJECT_FILE}",
             details={"source": str(path), "problems": []},

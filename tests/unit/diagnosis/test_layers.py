@@ -701,8 +701,35 @@ class TestRulesYieldToASurerModel:
         result = classify(text, model=retrying)
         assert (result.layer, result.category) == (Layer.TAXONOMY, Category.PERMISSION)
         assert not result.transient
-        calm = classify(text, model=sure)  # the same answer, no retry: it may overrule
-        assert (calm.layer, calm.category, calm.transient) == (Layer.MODEL, Category.NETWORK, False)
+
+    @pytest.mark.parametrize("category", ["NETWORK", "TIMEOUT", "RESOURCE", "DATA"])
+    def test_a_refusal_yields_to_no_answer_that_lists_reruns(self, category):
+        """Below its retry threshold the model's answer is not transient, but its actions
+        (a longer timeout, more memory) would still rerun the job: a refusal stands."""
+        text = "PermissionError: access refused"
+        result = classify(text, model=self.model(0.99, category))
+        assert (result.layer, result.category) == (Layer.TAXONOMY, Category.PERMISSION)
+
+    def test_a_missing_thing_may_yield_to_a_refusal(self):
+        text = "ImportError: cannot import name 'token' from the credentials module"
+        assert classify(text, model=self.model(0.6)).category is Category.DEPENDENCY
+        result = classify(text, model=self.model(0.95))
+        assert (result.layer, result.category) == (Layer.MODEL, Category.PERMISSION)
+
+    def test_a_catalog_reading_needs_a_model_surer_than_the_catalog(self):
+        text = "botocore.exceptions.ClientError: ThrottlingException: Rate exceeded"
+        read = classify(text, model=self.model(0.85, "DATA"))
+        assert (read.layer, read.category) == (Layer.CATALOG, Category.THROTTLING)
+        result = classify(text, model=self.model(0.95, "DATA"))
+        assert (result.layer, result.category) == (Layer.MODEL, Category.DATA)
+        assert "over catalog" in result.evidence
+
+    def test_a_catalog_entry_that_needs_run_facts_never_yields(self):
+        """LOCAL_MEMORY_LIMIT reads `MemoryError` only under a limit bunsui set."""
+        result = classify(
+            "MemoryError", run_context={"memory_limit_mb": 128}, model=self.model(0.99, "DATA")
+        )
+        assert (result.error_code, result.layer) == ("LOCAL_MEMORY_LIMIT", Layer.CATALOG)
 
     def test_run_facts_never_yield(self):
         result = classify(

@@ -675,18 +675,36 @@ def test_pipeline_files_are_read_no_further_than_the_size_limit(settings, tmp_pa
     assert written < 2 * MAX_PIPELINE_BYTES, f"read {written} bytes of an endless file"
 
 
+LONG_NAME = "😀" * 100
+"""One 400-byte path component: within the schema's bound, beyond every file system's."""
+
+
 @pytest.mark.parametrize(
-    ("actor", "file", "code"),
+    "case",
     [
-        (AGENT, "😀" * 100, ErrorCode.PIPELINE_INVALID),  # under a root; one 400-byte name
-        (AGENT, "/var/" + "x" * 300 + ".yaml", ErrorCode.PERMISSION_DENIED),  # outside them
-        (OS_USER, "😀" * 100, ErrorCode.PIPELINE_INVALID),
+        (AGENT, "pipeline_validate", {"file": LONG_NAME}, ErrorCode.PIPELINE_INVALID),
+        (AGENT, "pipeline_validate", {"file": "/var/" + "x" * 300}, ErrorCode.PERMISSION_DENIED),
+        (AGENT, "pipeline_register", {"file": LONG_NAME}, ErrorCode.PIPELINE_INVALID),
+        (AGENT, "pipeline_run", {"pipeline": LONG_NAME + ".yaml"}, ErrorCode.NOT_FOUND),
+        (OS_USER, "pipeline_validate", {"file": LONG_NAME}, ErrorCode.PIPELINE_INVALID),
+        (OS_USER, "pipeline_register", {"file": LONG_NAME}, ErrorCode.PIPELINE_INVALID),
+        (OS_USER, "pipeline_run", {"pipeline": LONG_NAME + ".yaml"}, ErrorCode.NOT_FOUND),
     ],
-    ids=["agent-under-a-root", "agent-outside-the-roots", "os-user"],
+    ids=[
+        "agent-validate-under-a-root",
+        "agent-validate-outside-the-roots",
+        "agent-register",
+        "agent-run",
+        "os-user-validate",
+        "os-user-register",
+        "os-user-run",
+    ],
 )
-def test_a_name_too_long_for_the_file_system_is_a_coded_error(settings, mode, actor, file, code):
+def test_a_name_too_long_for_the_file_system_is_a_coded_error(settings, mode, case):
     """Found by the fuzz: a name within the schema's length but over 255 bytes made
-    `Path.exists` raise ENAMETOOLONG in the path confinement, and the call ended INTERNAL."""
-    result = call_once(settings, actor, mode, "pipeline_validate", {"file": file})
+    `Path.exists`/`is_dir` raise ENAMETOOLONG, and the call ended INTERNAL. Such a name now
+    leads nowhere, like a missing file (`model.path_kind`)."""
+    actor, tool, arguments, code = case
+    result = call_once(settings, actor, mode, tool, arguments)
     assert result.is_error
     assert result.structured_content["code"] == code, result.content
