@@ -222,10 +222,14 @@ class TestMissingThingsAreNeverTransient:
             "SQLSTATE 08004: server rejected the connection: HTTP 401",
         ],
     )
-    def test_a_refused_login_under_a_connection_code_is_a_permission_failure(self, message):
+    @pytest.mark.parametrize("use_model", [False, True], ids=["rules", "with-the-model"])
+    def test_a_refused_login_under_a_connection_code_is_a_permission_failure(
+        self, message, use_model
+    ):
         """Drivers raise a refused login with their connection class or SQLSTATE 08001/08004;
-        retrying it with the same credentials only locks the account, so it is not transient."""
-        result = classify(message, use_model=False)
+        retrying it with the same credentials only locks the account, so it is not transient,
+        by the rules alone or with the shipped model (to which a rule's reading may yield)."""
+        result = classify(message, use_model=use_model)
         assert result.category is Category.PERMISSION, (result.error_code, result.evidence)
         assert not result.transient
 
