@@ -21,7 +21,7 @@ from bunsui_core.governance.previews import Preview
 from bunsui_core.model.path_kind import PathKind, kind_of
 from bunsui_core.model.pipeline import Pipeline, content_hash
 from bunsui_core.model.pipeline_loader import load_pipeline_source, pipeline_id_for
-from bunsui_core.model.project_loader import PROJECT_FILE, is_project, load_definition
+from bunsui_core.model.project_loader import PROJECT_FILE, load_definition, project_root
 from bunsui_core.model.session import Session, SessionStatus, new_id
 from bunsui_core.recovery.overrides import operation_settings
 from bunsui_core.store.base import PipelineVersion
@@ -135,7 +135,7 @@ def _source(ctx: ActionContext, file: str) -> PipelineSource:
     path = Path(file)
     key = f"pipeline-file:{path}"
     if key not in ctx.read_once:
-        if kind_of(path) is PathKind.DIRECTORY or is_project(path):
+        if project_root(path) is not None or kind_of(path) is PathKind.DIRECTORY:
             loaded = load_definition(path)
             digest = str(loaded.pipeline.metadata["project"]["files_sha256"])
             ctx.read_once[key] = PipelineSource(

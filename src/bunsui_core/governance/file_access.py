@@ -51,7 +51,12 @@ def confine(value: str, roots: Sequence[Path], *, may_be_id: bool = False) -> st
     except (ValueError, OSError):  # a loop of symlinks, a name too long
         raise _denied(value, roots) from None
     existing = [p for p in real if kind_of(p) is not PathKind.MISSING]
-    if may_be_id and not existing and PIPELINE_ID.match(value) and not Path(value).exists():
+    if (
+        may_be_id
+        and not existing
+        and PIPELINE_ID.match(value)
+        and kind_of(Path(value)) is PathKind.MISSING
+    ):
         return value
     chosen = existing[0] if existing else real[0] if real else None
     if chosen is None or not _under(chosen, roots):

@@ -51,25 +51,25 @@ class LoadedDefinition:
     source: Path
 
 
-def is_project(path: Path) -> bool:
-    """A project directory, or the bunsui.yaml of one."""
-    if kind_of(path) is PathKind.DIRECTORY:
-        return kind_of(path / PROJECT_FILE) is PathKind.FILE
-    return path.name == PROJECT_FILE and kind_of(path) is PathKind.FILE
+def project_root(path: Path) -> Path | None:
+    """The project directory `path` names (the directory, or its bunsui.yaml), or None."""
+    kind = kind_of(path)
+    if kind is PathKind.DIRECTORY:
+        return path if kind_of(path / PROJECT_FILE) is PathKind.FILE else None
+    return path.parent if path.name == PROJECT_FILE and kind is PathKind.FILE else None
 
 
 def load_definition(path: Path) -> LoadedDefinition:
     """A pipeline file or a project directory (or its bunsui.yaml), validated; a path that
     leads nowhere is read as a pipeline file, which reports it unreadable."""
-    project = is_project(path)
-    if not project and kind_of(path) is PathKind.DIRECTORY:
+    root = project_root(path)
+    if root is not None:
+        return LoadedDefinition(load_project(root), root / PROJECT_FILE)
+    if kind_of(path) is PathKind.DIRECTORY:
         raise PipelineInvalidError(
             f"{path} is a directory without {PROJECT_FILE}",
             details={"source": str(path), "problems": []},
         )
-    if project:
-        root = path if path.is_dir() else path.parent
-        return LoadedDefinition(load_project(root), root / PROJECT_FILE)
     return LoadedDefinition(load_pipeline_file(path), path)
 
 
