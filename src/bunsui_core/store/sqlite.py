@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,6 +75,21 @@ def _statements(script: str) -> Iterator[str]:
             buffer = ""
 
 
+def _enter_wal(db: sqlite3.Connection) -> None:
+    """Put the file in WAL mode. SQLite's busy handler does not cover this switch: two
+    commands creating a new home at once (`events tail --follow` beside `pipeline run`) made
+    one fail STORE_LOCKED at once. It waits here, for the busy timeout, like any other lock."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _owner_only(path: Path, mode: int) -> None:
     """Take group and other access away from a file or directory bunsui owns (an existing
     home created 0755 by an older bunsui included)."""
@@ -107,7 +123,7 @@ class SqliteStore:
             self._db = sqlite3.connect(
                 path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _enter_wal(self._db)
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
             for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):

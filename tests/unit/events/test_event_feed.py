@@ -114,12 +114,14 @@ def test_cli_tail_prints_json_lines_and_follows(settings, tmp_path):
         env=env,
     )
     try:
-        subprocess.run(
+        ran = subprocess.run(
             [BUNSUI, "pipeline", "run", quick_pipeline(tmp_path), "--wait"],
             env=env,
             capture_output=True,
-            check=True,
+            text=True,
+            check=False,
         )
+        assert ran.returncode == 0, ran.stdout + ran.stderr
         lines = [json.loads(follower.stdout.readline()) for _ in range(3)]
     finally:
         follower.terminate()

@@ -226,6 +226,22 @@ RACE_SCRIPT = textwrap.dedent("""\
 """)
 
 
+FIRST_OPEN_SCRIPT = textwrap.dedent("""\
+    import sys, time
+    from pathlib import Path
+    from bunsui_core.errors import StoreError
+    from bunsui_core.store.sqlite import SqliteStore
+
+    root, start_at, rounds = Path(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+    for n in range(rounds):
+        time.sleep(max(0.0, start_at + n * 0.05 - time.time()))
+        try:
+            SqliteStore(root / str(n) / "bunsui.db").close()
+        except StoreError as exc:
+            print(f"round {n}: {exc.code}: {exc}")
+""")
+
+
 class TestConcurrentWriters:
     def test_threads_racing_on_one_version_have_one_winner(self, store):
         """Writers on separate connections racing on the same version: exactly one wins."""
@@ -281,6 +297,38 @@ class TestConcurrentWriters:
         final = store.get_session("ses-1")
         assert final.version == 1
         assert final.failed_jobs[0] in {"p0", "p1", "p2", "p3"}
+
+    def test_processes_opening_a_new_home_at_once_all_open_it(self, tmp_path):
+        """Two commands started together on a new home (`events tail --follow` and `pipeline
+        run`) both create it: switching a new file to WAL is not left to SQLite's busy handler,
+        which does not cover that switch, so neither fails STORE_LOCKED."""
+        start_at, rounds = time.time() + 2.0, 40
+        children = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    FIRST_OPEN_SCRIPT,
+                    str(tmp_path),
+                    str(start_at),
+                    str(rounds),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        for child in children:
+            out, err = child.communicate(timeout=120)
+            assert (child.returncode, out) == (0, ""), err
+        for n in range(rounds):
+            raw = sqlite3.connect(tmp_path / str(n) / "bunsui.db")
+            try:
+                assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+                assert raw.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+            finally:
+                raw.close()
 
     @pytest.mark.parametrize("shared", [True, False], ids=["one-store", "store-per-thread"])
     def test_helper_loses_no_update_under_contention(self, store, shared):
