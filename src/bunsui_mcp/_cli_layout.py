@@ -14,8 +14,9 @@ import io
 import re
 import shlex
 import shutil
-import textwrap
 from typing import Any
+
+from bunsui_mcp._text_width import cells, wrap
 
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "sessions": ("session_id", "pipeline_id", "status", "failed_jobs", "created_at"),
@@ -104,7 +105,7 @@ def _scalar_text(value: Any, *, wide: bool) -> str:
 def wrap_command(command: str, width: int, indent: int = 0) -> list[str]:
     """A command split between words into lines of at most `width`, ending in `\\`, so the
     lines pasted into a shell run the same command."""
-    if len(command) + indent <= width:
+    if cells(command) + indent <= width:
         return [command]
     try:
         words = [shlex.quote(word) for word in shlex.split(command)]
@@ -115,7 +116,7 @@ def wrap_command(command: str, width: int, indent: int = 0) -> list[str]:
     for word in words:
         candidate = f"{current} {word}" if current else word
         room = width - indent - (4 if lines else 0) - 2
-        if current and len(candidate) > room:
+        if current and cells(candidate) > room:
             lines.append(current + " \\")
             current = word
         else:
@@ -128,10 +129,7 @@ def _fold(text: str, width: int) -> list[str]:
     """Prose wrapped between words; a word longer than the line is split, not dropped."""
     lines: list[str] = []
     for paragraph in text.splitlines() or [""]:
-        lines.extend(
-            textwrap.wrap(paragraph, max(width, 1), break_on_hyphens=False, drop_whitespace=True)
-            or [""]
-        )
+        lines.extend(wrap(paragraph, max(width, 1)) or [""])
     return lines
 
 
@@ -139,12 +137,12 @@ def value_lines(key: str, text: str, indent: int, width: int) -> list[str]:
     """`key: value`, or the value on following lines when it does not fit beside its key."""
     pad = " " * indent
     label = f"{pad}{key}:"
-    if "\n" not in text and len(label) + 1 + len(text) <= width:
+    if "\n" not in text and len(label) + 1 + cells(text) <= width:
         return [f"{label} {text}".rstrip()]
     inner = indent + 2
     if key in COMMAND_FIELDS:
         body = wrap_command(text, width, inner)
-    elif "\n" not in text and len(text) <= width - inner:
+    elif "\n" not in text and cells(text) <= width - inner:
         body = [text]
     else:
         body = _fold(text, width - inner)
@@ -167,7 +165,9 @@ def _block(data: dict[str, Any], indent: int, width: int, wide: bool) -> list[st
             lines.extend(_records(key, value, indent + 2, width, wide))
         elif isinstance(value, list) and not value:
             lines.append(" " * indent + f"{key}: (none)")
-        elif isinstance(value, list) and len(cell_text(key, value)) > width - indent - len(key) - 2:
+        elif (
+            isinstance(value, list) and cells(cell_text(key, value)) > width - indent - len(key) - 2
+        ):
             lines.append(" " * indent + f"{key}:")
             for item in value:
                 text = cell_text(key, item, wide=wide)
@@ -222,13 +222,15 @@ def _table(key: str, rows: list[dict[str, Any]], width: int, wide: bool) -> list
                 return None
     # Prose columns go first, from the right, when the table is too wide for all of them.
     while columns:
-        cells = [[cell_text(c, row.get(c), wide=wide) for c in columns] for row in rows]
+        rows_text = [[cell_text(c, row.get(c), wide=wide) for c in columns] for row in rows]
         whole = [c not in PROSE_FIELDS for c in columns]
-        needed = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+        needed = [
+            max(len(c), *(cells(line[i]) for line in rows_text)) for i, c in enumerate(columns)
+        ]
         fixed = sum(n for n, w in zip(needed, whole, strict=True) if w)
         prose = sum(min(n, MIN_PROSE_WIDTH) for n, w in zip(needed, whole, strict=True) if not w)
         if fixed + prose + GAP * (len(columns) - 1) <= width:
-            return _rich_table(columns, cells, whole, needed, width)
+            return _rich_table(columns, rows_text, whole, needed, width)
         if all(whole):
             return None
         columns.pop(max(i for i, w in enumerate(whole) if not w))
@@ -236,7 +238,7 @@ def _table(key: str, rows: list[dict[str, Any]], width: int, wide: bool) -> list
 
 
 def _rich_table(
-    columns: list[str], cells: list[list[str]], whole: list[bool], needed: list[int], width: int
+    columns: list[str], rows_text: list[list[str]], whole: list[bool], needed: list[int], width: int
 ) -> list[str]:
     from rich.console import Console  # noqa: PLC0415 - only the table format pays for Rich
     from rich.table import Table  # noqa: PLC0415
@@ -248,7 +250,7 @@ def _rich_table(
             table.add_column(header, no_wrap=True, min_width=size, overflow="ignore")
         else:
             table.add_column(header, overflow="fold", min_width=min(size, MIN_PROSE_WIDTH))
-    for line in cells:
+    for line in rows_text:
         table.add_row(*line)
     buffer = io.StringIO()
     console = Console(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 from enum import StrEnum
 from typing import Any
 
 from bunsui_core.model.untrusted import terminal_safe
 from bunsui_mcp._cli_layout import layout, terminal_width
+from bunsui_mcp._text_width import wrap
 
 
 class OutputFormat(StrEnum):
@@ -41,7 +41,7 @@ def print_error(error: dict[str, Any], output_format: OutputFormat) -> None:
     if output_format is OutputFormat.TABLE:
         width = terminal_width()
         text = f"error {error['code']}: {error['message']}"
-        lines = textwrap.wrap(text, width, subsequent_indent="  ", break_on_hyphens=False)
+        lines = wrap(text, width, subsequent_indent="  ")
         if error.get("details"):
             details = layout(error["details"], width=width - 2)
             lines.extend("  " + line if line else line for line in details.splitlines())

@@ -4,16 +4,12 @@ of its evidence. Only the table format draws; JSON and YAML stay the plain resul
 from __future__ import annotations
 
 import shutil
-import textwrap
 from typing import Any
 
 from bunsui_mcp._cli_render import OutputFormat
+from bunsui_mcp._text_width import clip, wrap
 
 CHART_HEIGHT = 14
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
 def _list_view(data: dict[str, Any], width: int) -> str:
@@ -28,7 +24,7 @@ def _list_view(data: dict[str, Any], width: int) -> str:
             f"{item['insight_id'].ljust(id_width)}  {item['kind']:<11}  "
             f"{item['confidence']:.2f}  {item['status']}"
         )
-        lines.append("  " + _clip(item["title"], width - 2))
+        lines.append("  " + clip(item["title"], width - 2))
     return "\n".join(lines)
 
 
@@ -84,7 +80,7 @@ def _show_view(data: dict[str, Any], width: int) -> str:
         f"{p['limit']!s:<10}  {p['status']}"
         for p in points
     ]
-    wrapped = [textwrap.fill(line, width, subsequent_indent="  ") for line in lines]
+    wrapped = ["\n".join(wrap(line, width, subsequent_indent="  ")) for line in lines]
     parts = ["\n".join(wrapped), drawn or "", f"evidence ({data['evidence']['metric']}):"]
     return "\n\n".join(p for p in parts if p) + "\n" + "\n".join(rows)
 

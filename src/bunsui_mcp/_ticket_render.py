@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import textwrap
 from typing import Any
 
 from bunsui_core.governance.tickets import ticket_headline
 from bunsui_mcp._cli_layout import value_lines
+from bunsui_mcp._text_width import wrap
 
 INDENT = "  "
 HIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -35,14 +35,12 @@ def _scalar(value: Any) -> str:
 
 def _wrap(text: str, indent: str, width: int) -> list[str]:
     """Wrapped at spaces only: an id or a path longer than a line overflows, never breaks."""
-    return textwrap.wrap(
+    return wrap(
         text,
-        width=max(width, 20),
+        max(width, 20),
         initial_indent=indent,
         subsequent_indent=indent + INDENT * 2,
         break_long_words=False,
-        break_on_hyphens=False,
-        drop_whitespace=True,
     ) or [indent.rstrip()]
 
 

@@ -9,6 +9,7 @@ import re
 import shlex
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +147,78 @@ class TestTablesFit:
         wide = bunsui(home, "pipeline", "list", "--wide", fmt="table", columns=200)
         assert "CONTENT_HASH" not in narrow
         assert "CONTENT_HASH" in wide
+
+
+JAPANESE = "ファイルの読み込みに失敗しました。データ形式が正しくありません 😀 " * 4
+
+
+def _columns(text: str) -> int:
+    """Terminal columns by Unicode's East Asian Width: W and F take two, combining none."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
+def test_wide_characters_fit_80_columns(tmp_path):
+    """A job failing in Japanese and emoji: its session, error analysis, logs and a coded
+    error naming a Japanese path fit 80 columns counted as a terminal counts them."""
+    home = tmp_path / "home"
+    pipeline = tmp_path / "pipeline.yaml"
+    code = f"import sys; sys.exit('ValueError: ' + {JAPANESE!r})"
+    pipeline.write_text(
+        json.dumps(
+            {
+                "name": "wide-text",
+                "description": JAPANESE,
+                "jobs": [
+                    {
+                        "job_id": "load",
+                        "name": "load",
+                        "operations": [
+                            {
+                                "operation_id": "load-op",
+                                "name": "load",
+                                "config": {
+                                    "operation_type": "command",
+                                    "parameters": {"command": [sys.executable, "-c", code]},
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    bunsui(home, "pipeline", "run", str(pipeline), "--wait")
+    session_id = _session(home)
+    for args in (
+        ["session", "list"],
+        ["session", "describe", session_id],
+        ["pipeline", "describe", "wide-text"],
+        ["job", "logs", "load", "--session-id", session_id],
+        ["error", "analyze", "--session-id", session_id],
+    ):
+        output = bunsui(home, *args, fmt="table")
+        assert "データ形式" in output or args[0] == "session", args
+        too_wide = [line for line in output.splitlines() if _columns(line) > 80]
+        assert not too_wide, (args, too_wide)
+    missing = subprocess.run(
+        [
+            BUNSUI,
+            "pipeline",
+            "validate",
+            str(tmp_path / ("パイプライン" * 12)),
+            "--format",
+            "table",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BUNSUI_HOME": str(home), "COLUMNS": "80"},
+        timeout=60,
+        check=False,
+    )
+    assert missing.returncode == 2, missing.stderr
+    assert "error PIPELINE_INVALID" in missing.stderr
+    assert "パイプライン" in missing.stderr
+    assert all(_columns(line) <= 80 for line in missing.stderr.splitlines()), missing.stderr

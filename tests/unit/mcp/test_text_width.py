@@ -1,0 +1,94 @@
+"""Text measured in terminal columns: wide characters take two, and wrapping keeps every
+line within the width a person's terminal has, without losing a character."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bunsui_mcp._cli_layout import layout
+from bunsui_mcp._text_width import cells, clip, wrap
+
+
+def columns(text: str) -> int:
+    """The oracle, independent of the code under test: East Asian Wide and Fullwidth
+    characters take two columns, combining marks none, the rest one."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
+CHARACTERS = st.one_of(
+    st.characters(min_codepoint=0x61, max_codepoint=0x7A),  # a-z
+    st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF),  # CJK ideographs
+    st.characters(min_codepoint=0x3041, max_codepoint=0x3096),  # hiragana
+    st.characters(min_codepoint=0x1F600, max_codepoint=0x1F64F),  # emoticons
+    st.characters(min_codepoint=0xFF21, max_codepoint=0xFF3A),  # fullwidth A-Z
+    st.just("e\u0301"),  # e and a combining acute accent
+)
+WORDS = st.lists(CHARACTERS, min_size=1, max_size=50).map("".join)
+TEXT = st.lists(st.tuples(WORDS, st.sampled_from([" ", "  ", "\n"])), max_size=30).map(
+    lambda pairs: "".join(word + gap for word, gap in pairs)
+)
+FAST = settings(max_examples=150, deadline=None)
+
+
+def test_wide_and_combining_characters_are_measured_in_columns():
+    assert cells("abc") == 3
+    assert cells("データ") == 6
+    assert cells("😀x") == 3
+    assert cells("e\u0301") == 1
+
+
+@FAST
+@given(text=TEXT, width=st.integers(2, 100), indent=st.sampled_from(["", "  ", "    "]))
+def test_wrapped_lines_fit_and_lose_no_character(text, width, indent):
+    """Every line fits the width in columns; the words, read back, are the text's words."""
+    lines = wrap(text, width, subsequent_indent=indent if len(indent) < width - 1 else "")
+    assert all(columns(line) <= width for line in lines), lines
+    assert "".join("".join(line.split()) for line in lines) == "".join(text.split())
+
+
+@FAST
+@given(text=TEXT, width=st.integers(2, 100))
+def test_unbroken_words_overflow_only_their_own_line(text, width):
+    """With long words kept whole (ids, paths) a line is wider only when it is one word."""
+    lines = wrap(text, width, break_long_words=False)
+    assert [w for line in lines for w in line.split()] == text.split()
+    assert all(columns(line) <= width or len(line.split()) == 1 for line in lines)
+
+
+@FAST
+@given(text=WORDS, width=st.integers(1, 60))
+def test_a_clipped_title_fits_and_says_it_was_cut(text, width):
+    shown = clip(text, width)
+    assert columns(shown) <= width
+    assert shown == text or shown.endswith("…")
+
+
+@FAST
+@given(
+    summaries=st.lists(TEXT, min_size=1, max_size=4),
+    message=TEXT,
+)
+def test_tables_and_blocks_of_wide_text_fit_80_columns(summaries, message):
+    """A session list whose failures are in Japanese or emoji, and a record whose message is,
+    fit an 80-column terminal; the ids stay whole."""
+    rows = [
+        {
+            "session_id": f"ses-{n:012x}",
+            "pipeline_id": "etl",
+            "status": "failed",
+            "failed_jobs": ["load"],
+            "created_at": "2026-11-29T16:27:45Z",
+            "error_summary": summary,
+        }
+        for n, summary in enumerate(summaries)
+    ]
+    for data in ({"sessions": rows}, {"error_id": "err-0123456789ab", "message": message}):
+        text = layout(data, width=80, wide=True)
+        assert all(columns(line) <= 80 for line in text.splitlines()), text
+    assert all(row["session_id"] in layout({"sessions": rows}, width=80) for row in rows)
