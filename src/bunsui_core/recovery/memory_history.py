@@ -16,15 +16,17 @@ PIPELINE_SESSIONS = 20
 MEMORY_CODES_CATEGORY = "RESOURCE"
 
 
-def _failed_on_memory(errors: list[ErrorRecord], job_id: str) -> bool:
-    """Whether the job's last error in a session was a memory failure."""
-    from bunsui_core.diagnosis.classifier import classify  # noqa: PLC0415 - heavy, on demand
+def _failed_on_memory(store: Store, errors: list[ErrorRecord], job_id: str) -> bool:
+    """Whether the job's last error in a session was a memory failure, read as the analysis
+    reads it (people's labels and the text model included), so the plan escalates on exactly
+    the failures that were shown as memory failures."""
+    from bunsui_core.diagnosis.analyzer import classify_record, label_votes  # noqa: PLC0415 - heavy, on demand
 
     mine = [e for e in errors if e.job_id == job_id]
     if not mine:
         return False
     last = mine[-1]
-    result = classify(last.message, kind=last.kind, run_context=last.context, use_model=False)
+    result = classify_record(last, label_votes(store, [last.message]))
     return result.category.value == MEMORY_CODES_CATEGORY and any(
         p.action.value == "increase_memory" for p in result.priors[:1]
     )
@@ -36,7 +38,7 @@ def _failures_in_a_row(store: Store, session: Session, job_id: str) -> int:
     parent_id = session.parent_session_id
     while parent_id and count < MAX_CHAIN:
         parent = store.get_session(parent_id)
-        if parent is None or not _failed_on_memory(store.list_errors(parent_id), job_id):
+        if parent is None or not _failed_on_memory(store, store.list_errors(parent_id), job_id):
             break
         count += 1
         parent_id = parent.parent_session_id
