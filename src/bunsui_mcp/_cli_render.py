@@ -33,17 +33,30 @@ def _formatted(data: dict[str, Any], output_format: OutputFormat, *, wide: bool)
         import yaml  # noqa: PLC0415 - JSON and table output never need the YAML emitter
 
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip()
-    return layout(data, wide=wide)
+    return layout(_escaped(data), wide=wide)
+
+
+def _escaped(value: Any) -> Any:
+    """Every text in a result as `terminal_safe` shows it, before the table is laid out, so
+    lines are measured as the terminal shows them (an escaped control is six columns)."""
+    if isinstance(value, str):
+        return terminal_safe(value)
+    if isinstance(value, dict):
+        return {_escaped(k): _escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    return value
 
 
 def print_error(error: dict[str, Any], output_format: OutputFormat) -> None:
     """Errors: `{"error": ...}` on stdout for scripts, readable text on stderr for people."""
     if output_format is OutputFormat.TABLE:
         width = terminal_width()
-        text = f"error {error['code']}: {error['message']}"
+        # Escapes first, so the wrap measures what the terminal will show.
+        text = terminal_safe(f"error {error['code']}: {error['message']}")
         lines = wrap(text, width, subsequent_indent="  ")
         if error.get("details"):
-            details = layout(error["details"], width=width - 2)
+            details = layout(_escaped(error["details"]), width=width - 2)
             lines.extend("  " + line if line else line for line in details.splitlines())
         print(terminal_safe("\n".join(lines)), file=sys.stderr)
     else:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 
-_TOKENS = re.compile(r"\s+|\S+")
+_BREAKS = "\t\n\x0b\x0c\r "
+_TOKENS = re.compile(f"[{_BREAKS}]+|[^{_BREAKS}]+")
+"""Words and the runs between them; as in textwrap, only ASCII whitespace separates words (a
+no-break space is part of its word)."""
 
 
 def cells(text: str) -> int:
@@ -40,33 +43,58 @@ def wrap(
     subsequent_indent: str = "",
     break_long_words: bool = True,
 ) -> list[str]:
-    """`text` in lines of at most `width` columns, broken between words (each whitespace
-    character shown as one space, none at a line's ends). A word wider than a whole line is
-    split when `break_long_words` (its head filling the line it starts on), else it overflows
-    a line of its own. Only a line narrower than one character holds more than its width."""
+    """`text` in lines of at most `width` columns, broken between words, as textwrap does it
+    (tabs expanded, each other whitespace character shown as a space, none at a line's end,
+    the paragraph's own indentation kept) but counting columns. A word wider than a whole line
+    is split when `break_long_words` (its head filling the line it starts on), else it
+    overflows a line of its own. Only a line narrower than one character holds more."""
     lines: list[str] = []
     fresh = cells(subsequent_indent)
     line, used, words = initial_indent, cells(initial_indent), 0
-    for found in _TOKENS.findall(text):
-        if found.isspace():
-            if words:
-                line, used = line + " " * len(found), used + len(found)
+    for found in _TOKENS.findall(text.expandtabs()):
+        if found[0] in _BREAKS or found.isspace():
+            if words or not lines:  # between words, or the paragraph's indentation
+                gap = " " * len(found) if found[0] in _BREAKS else found
+                line, used = line + gap, used + cells(gap)
             continue
         token, size = found, cells(found)
-        fits_a_line = size <= width - fresh
-        if words and used + size > width and (fits_a_line or not break_long_words):
+        if not lines and not words and used + size > width >= cells(initial_indent) + size:
+            line, used = initial_indent, cells(initial_indent)  # indentation gives way
+        if words and used + size > width and (size <= width - fresh or not break_long_words):
             lines.append(line.rstrip())
             line, used, words = subsequent_indent, fresh, 0
-        while break_long_words and token and used + size > width:
-            cut = _head(token, width - used) or (0 if words else 1)
-            lines.append((line + token[:cut]).rstrip())
-            token = token[cut:]
-            line, used, words, size = subsequent_indent, fresh, 0, cells(token)
+        if break_long_words and used + size > width:
+            token, size = _split_long(
+                token, size, lines, line=line, used=used, width=width, indent=subsequent_indent
+            )
+            line, used, words = subsequent_indent, fresh, 0
         if token:
             line, used, words = line + token, used + size, words + 1
     if words:
         lines.append(line.rstrip())
     return lines
+
+
+def _split_long(
+    word: str, size: int, lines: list[str], *, line: str, used: int, width: int, indent: str
+) -> tuple[str, int]:
+    """Append to `lines` the full lines a long `word` fills, starting on `line` (`used`
+    columns taken); return its remainder and the remainder's width. One pass over the word."""
+    widths = [cells(char) for char in word]
+    start, fresh = 0, cells(indent)
+    while start < len(word) and used + size > width:
+        cut, taken = start, 0
+        while cut < len(word) and used + taken + widths[cut] <= width:
+            taken, cut = taken + widths[cut], cut + 1
+        if cut == start and not line.strip():
+            if used > fresh:  # only the paragraph's indentation: a fresh line has more room
+                line, used = indent, fresh
+                continue
+            taken, cut = widths[start], start + 1  # not one character fits a fresh line
+        lines.append((line + word[start:cut]).rstrip())
+        start, size = cut, size - taken
+        line, used = indent, fresh
+    return word[start:], size
 
 
 def clip(text: str, width: int) -> str:

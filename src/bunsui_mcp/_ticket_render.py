@@ -9,12 +9,15 @@ import shutil
 from typing import Any
 
 from bunsui_core.governance.tickets import ticket_headline
+from bunsui_core.model.untrusted import HIDDEN, code_point
 from bunsui_mcp._cli_layout import value_lines
 from bunsui_mcp._text_width import wrap
 
 INDENT = "  "
-HIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-"""Characters that would move or hide text on a terminal (ANSI escapes, bidi overrides)."""
+SHOWN_AS_ESCAPES = re.compile(f"{HIDDEN.pattern}|[\t\n]")
+"""Characters that would move, hide or disguise text on a terminal (ANSI escapes, bidi
+overrides, zero-width and look-alike spaces), and tabs and newlines, which a wrapped line
+would show as spaces: the approver sees every value exactly."""
 
 TICKET_HEAD = ("ticket_id", "status", "action", "requested_by", "rule")
 TICKET_TIMES = ("created_at", "expires_at", "decided_by", "decided_at", "execute_by", "reason")
@@ -22,7 +25,7 @@ TICKET_TIMES = ("created_at", "expires_at", "decided_by", "decided_at", "execute
 
 def _visible(text: str) -> str:
     """The text with every hiding character shown as its escape (`\\u202e`)."""
-    return HIDDEN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return SHOWN_AS_ESCAPES.sub(lambda m: code_point(m.group()), text)
 
 
 def _scalar(value: Any) -> str:

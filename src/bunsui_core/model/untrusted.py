@@ -22,6 +22,24 @@ _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 _CONTROL = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_BIDI}]")
 
 
+_LOOK_ALIKE = (
+    "\u00a0\u00ad\u034f\u115f\u1160\u1680\u180e\u2000-\u200d\u2028\u2029\u202f"
+    "\u205f-\u2064\u3000\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f"
+)
+"""Characters that show as nothing or as a plain space: zero-width, joiners, soft hyphen,
+other spaces, fillers, variation selectors, tags. Two values differing only in these look
+the same."""
+HIDDEN = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_BIDI}{_LOOK_ALIKE}]")
+"""What a page must show as an escape where a person reads values exactly (a ticket they
+approve): controls, bidi formatting and look-alikes; tabs and newlines are left to the page."""
+
+
+def code_point(char: str) -> str:
+    """`\\u00a0`, or `\\U000e0041` beyond the 16-bit range: an escape a person can read."""
+    number = ord(char)
+    return f"\\u{number:04x}" if number <= 0xFFFF else f"\\U{number:08x}"
+
+
 def strip_controls(raw: str) -> str:
     """Text without terminal escape sequences, control characters (newlines and tabs kept)
     or bidirectional overrides, which could repaint a terminal or disguise what it shows."""
@@ -31,7 +49,7 @@ def strip_controls(raw: str) -> str:
 def terminal_safe(text: str) -> str:
     """Text for a person's terminal: every control or bidi character that survived shown as
     a visible `\\uXXXX` (in JSON output that is the same string, still valid JSON)."""
-    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _CONTROL.sub(lambda m: code_point(m.group()), text)
 
 
 class UntrustedText(BaseModel):

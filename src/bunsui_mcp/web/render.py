@@ -9,19 +9,15 @@ nothing is ever truncated.
 from __future__ import annotations
 
 import html
-import re
 from datetime import UTC, datetime
 from typing import Any
 
-_HIDDEN = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
-)
-"""Control characters, zero-width and bidirectional formatting characters."""
+from bunsui_core.model.untrusted import HIDDEN
 
 
 def esc(value: object) -> str:
     """Text safe for HTML content and quoted attributes, hidden characters made visible."""
-    shown = _HIDDEN.sub(lambda m: f"\u27e8U+{ord(m.group()):04X}\u27e9", str(value))
+    shown = HIDDEN.sub(lambda m: f"\u27e8U+{ord(m.group()):04X}\u27e9", str(value))
     return html.escape(shown, quote=True)
 
 

@@ -76,6 +76,12 @@ class TestEscaping:
         shown = esc("rm\u202e-rf\x1b[2J\u200b")
         assert shown == "rm\u27e8U+202E\u27e9-rf\u27e8U+001B\u27e9[2J\u27e8U+200B\u27e9"
 
+    def test_look_alike_spaces_and_invisible_characters_are_shown(self):
+        """A no-break space, a zero-width joiner or a tag character cannot pass for a plain
+        space or for nothing on the approver's page (the terminal view escapes the same set)."""
+        shown = esc("/srv/a\u00a0b\u2060c\U000e0041d")
+        assert shown == "/srv/a\u27e8U+00A0\u27e9b\u27e8U+2060\u27e9c\u27e8U+E0041\u27e9d"
+
     @given(st.text())
     def test_any_text_escapes_to_inert_visible_characters(self, text):
         """No markup characters and no invisible or direction-changing ones survive."""

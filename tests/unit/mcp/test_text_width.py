@@ -3,12 +3,15 @@ line within the width a person's terminal has, without losing a character."""
 
 from __future__ import annotations
 
+import re
+import textwrap
 import unicodedata
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bunsui_mcp._cli_layout import layout
+from bunsui_mcp._cli_render import OutputFormat, print_error
 from bunsui_mcp._text_width import cells, clip, wrap
 
 
@@ -92,3 +95,32 @@ def test_tables_and_blocks_of_wide_text_fit_80_columns(summaries, message):
         text = layout(data, width=80, wide=True)
         assert all(columns(line) <= 80 for line in text.splitlines()), text
     assert all(row["session_id"] in layout({"sessions": rows}, width=80) for row in rows)
+
+
+ASCII_TEXT = st.lists(
+    st.sampled_from(["a", "job", "memory-limit", "x" * 12, " ", "  ", "\t", "\n", "a\u00a0b"]),
+    max_size=40,
+).map("".join)
+
+
+@FAST
+@given(text=ASCII_TEXT, width=st.integers(14, 60), indent=st.sampled_from(["", "  ", "    "]))
+def test_where_every_word_fits_a_line_it_wraps_as_textwrap_did(text, width, indent):
+    """The measure changed, not the wrapping: a traceback keeps its indentation, tabs expand,
+    a no-break space stays inside its word, as they did with textwrap."""
+    assume(all(len(word) <= width - len(indent) for word in re.split(r"[\t\n ]+", text)))
+    ours = wrap(text, width, subsequent_indent=indent)
+    theirs = textwrap.wrap(text, width, subsequent_indent=indent, break_on_hyphens=False)
+    assert ours == [line.rstrip() for line in theirs]
+
+
+def test_an_error_with_control_characters_is_measured_as_shown(monkeypatch, capsys):
+    """A coded error's message is escaped before it is wrapped: `\x1b` shows as six columns
+    (`\u001b`), so the escaped line still fits."""
+    monkeypatch.setenv("COLUMNS", "80")
+    message = "データ" * 5 + "\x1b[2J\x1c" * 6 + "データ" * 20
+    print_error({"code": "INVALID_ARGUMENT", "message": message}, OutputFormat.TABLE)
+    shown = capsys.readouterr().err
+    assert "\x1b" not in shown
+    assert "\\u001b[2J" in shown
+    assert all(columns(line) <= 80 for line in shown.splitlines()), shown
