@@ -123,9 +123,13 @@ class SqliteStore:
             self._db = sqlite3.connect(
                 path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
             )
-            _enter_wal(self._db)
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
+            try:
+                _enter_wal(self._db)
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
+            except BaseException:
+                self._db.close()  # a store that failed to open keeps no file handle
+                raise
             for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
                 _owner_only(name, 0o600)
 
@@ -182,7 +186,13 @@ class SqliteStore:
                 text = str(exc)
                 if "readonly" in text:
                     raise PermissionDeniedError(
-                        "read-only mode: bunsui writes nothing", code=ErrorCode.READ_ONLY
+                        "read-only mode: bunsui writes nothing"
+                        if self.read_only
+                        else f"database {self.path} cannot be written ({text}): check the "
+                        "permissions of the file and its directory, and that its file system "
+                        "is writable",
+                        code=ErrorCode.READ_ONLY,
+                        details={"path": str(self.path)},
                     ) from None
                 if "locked" in text or "busy" in text:
                     raise StoreError(

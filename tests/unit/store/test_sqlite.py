@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bunsui_core.errors import ConflictError, ErrorCode, StoreError
+from bunsui_core.errors import ConflictError, ErrorCode, PermissionDeniedError, StoreError
 from bunsui_core.model.claims import claimed, escalated
 from bunsui_core.model.pipeline_loader import validate_pipeline_data
 from bunsui_core.model.recovery import ErrorLabel
@@ -172,6 +172,20 @@ class TestCorruptRows:
         write(store)
         raw.execute(f'UPDATE {table} SET body = \'{{"status": "exploded"}}\'')  # noqa: S608
         assert store_error_code(lambda: read(store)) == ErrorCode.STORE_CORRUPT
+
+
+class TestUnwritableFile:
+    def test_a_database_that_cannot_be_written_says_so_not_read_only_mode(self, store):
+        """A file SQLite cannot write (its permissions, a read-only file system) refuses the
+        write with READ_ONLY and says what to check; it does not claim read-only mode, which
+        nobody turned on. (query_only makes SQLite answer as for such a file, even as root.)"""
+        store._db.execute("PRAGMA query_only=1")
+        with pytest.raises(PermissionDeniedError) as caught:
+            store.create_session(make_session("ses-1"))
+        assert caught.value.code == ErrorCode.READ_ONLY
+        assert "read-only mode" not in caught.value.message
+        assert f"database {store.path} cannot be written" in caught.value.message
+        assert caught.value.details == {"path": str(store.path)}
 
 
 class TestLocking:
