@@ -137,7 +137,7 @@ def value_lines(key: str, text: str, indent: int, width: int) -> list[str]:
     """`key: value`, or the value on following lines when it does not fit beside its key."""
     pad = " " * indent
     label = f"{pad}{key}:"
-    if "\n" not in text and len(label) + 1 + cells(text) <= width:
+    if "\n" not in text and cells(label) + 1 + cells(text) <= width:
         return [f"{label} {text}".rstrip()]
     inner = indent + 2
     if key in COMMAND_FIELDS:
@@ -166,7 +166,8 @@ def _block(data: dict[str, Any], indent: int, width: int, wide: bool) -> list[st
         elif isinstance(value, list) and not value:
             lines.append(" " * indent + f"{key}: (none)")
         elif (
-            isinstance(value, list) and cells(cell_text(key, value)) > width - indent - len(key) - 2
+            isinstance(value, list)
+            and cells(cell_text(key, value)) > width - indent - cells(key) - 2
         ):
             lines.append(" " * indent + f"{key}:")
             for item in value:

@@ -76,10 +76,11 @@ def test_a_clipped_title_fits_and_says_it_was_cut(text, width):
 @given(
     summaries=st.lists(TEXT, min_size=1, max_size=4),
     message=TEXT,
+    key=st.lists(CHARACTERS, min_size=1, max_size=30).map("".join),
 )
-def test_tables_and_blocks_of_wide_text_fit_80_columns(summaries, message):
-    """A session list whose failures are in Japanese or emoji, and a record whose message is,
-    fit an 80-column terminal; the ids stay whole."""
+def test_tables_and_blocks_of_wide_text_fit_80_columns(summaries, message, key):
+    """A session list whose failures are in Japanese or emoji, and records whose message or
+    keys are, fit an 80-column terminal; the ids stay whole."""
     rows = [
         {
             "session_id": f"ses-{n:012x}",
@@ -91,7 +92,11 @@ def test_tables_and_blocks_of_wide_text_fit_80_columns(summaries, message):
         }
         for n, summary in enumerate(summaries)
     ]
-    for data in ({"sessions": rows}, {"error_id": "err-0123456789ab", "message": message}):
+    for data in (
+        {"sessions": rows},
+        {"error_id": "err-0123456789ab", "message": message},
+        {"parameters": {key: message, "list": [key] * 3}},
+    ):
         text = layout(data, width=80, wide=True)
         assert all(columns(line) <= 80 for line in text.splitlines()), text
     assert all(row["session_id"] in layout({"sessions": rows}, width=80) for row in rows)
@@ -109,6 +114,8 @@ def test_where_every_word_fits_a_line_it_wraps_as_textwrap_did(text, width, inde
     """The measure changed, not the wrapping: a traceback keeps its indentation, tabs expand,
     a no-break space stays inside its word, as they did with textwrap."""
     assume(all(len(word) <= width - len(indent) for word in re.split(r"[\t\n ]+", text)))
+    expanded = text.expandtabs()
+    assume(len(expanded) - len(expanded.lstrip()) < width)  # the indentation fits too
     ours = wrap(text, width, subsequent_indent=indent)
     theirs = textwrap.wrap(text, width, subsequent_indent=indent, break_on_hyphens=False)
     assert ours == [line.rstrip() for line in theirs]
@@ -124,3 +131,11 @@ def test_an_error_with_control_characters_is_measured_as_shown(monkeypatch, caps
     assert "\x1b" not in shown
     assert "\\u001b[2J" in shown
     assert all(columns(line) <= 80 for line in shown.splitlines()), shown
+
+
+def test_a_wide_key_is_measured_too():
+    """A parameter named in Japanese (60 columns) leaves no room beside it for a 25-column
+    value: the value goes below its key instead of past the edge."""
+    for data in ({"parameters": {"メモリ" * 10: "x" * 25}}, {"メモリ" * 10: ["y" * 10] * 2}):
+        text = layout(data, width=80)
+        assert all(columns(line) <= 80 for line in text.splitlines()), text
