@@ -7,6 +7,7 @@ import sys
 from enum import StrEnum
 from typing import Any
 
+from bunsui_core.governance.canonical import map_strings
 from bunsui_core.model.untrusted import terminal_safe
 from bunsui_mcp._cli_layout import layout, terminal_width
 from bunsui_mcp._text_width import wrap
@@ -33,19 +34,9 @@ def _formatted(data: dict[str, Any], output_format: OutputFormat, *, wide: bool)
         import yaml  # noqa: PLC0415 - JSON and table output never need the YAML emitter
 
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip()
-    return layout(_escaped(data), wide=wide)
-
-
-def _escaped(value: Any) -> Any:
-    """Every text in a result as `terminal_safe` shows it, before the table is laid out, so
-    lines are measured as the terminal shows them (an escaped control is six columns)."""
-    if isinstance(value, str):
-        return terminal_safe(value)
-    if isinstance(value, dict):
-        return {_escaped(k): _escaped(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_escaped(v) for v in value]
-    return value
+    # Escaped before it is laid out, so lines are measured as the terminal shows them (an
+    # escaped control character is six columns).
+    return layout(map_strings(data, terminal_safe), wide=wide)
 
 
 def print_error(error: dict[str, Any], output_format: OutputFormat) -> None:
@@ -56,7 +47,7 @@ def print_error(error: dict[str, Any], output_format: OutputFormat) -> None:
         text = terminal_safe(f"error {error['code']}: {error['message']}")
         lines = wrap(text, width, subsequent_indent="  ")
         if error.get("details"):
-            details = layout(_escaped(error["details"]), width=width - 2)
+            details = layout(map_strings(error["details"], terminal_safe), width=width - 2)
             lines.extend("  " + line if line else line for line in details.splitlines())
         print(terminal_safe("\n".join(lines)), file=sys.stderr)
     else:

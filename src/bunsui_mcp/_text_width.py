@@ -25,14 +25,13 @@ def cells(text: str) -> int:
     return cell_len(text)
 
 
-def _head(word: str, room: int) -> int:
-    """How many leading characters of `word` fit in `room` columns."""
-    used = 0
-    for index, char in enumerate(word):
-        used += cells(char)
-        if used > room:
-            return index
-    return len(word)
+def _fitting(widths: list[int], start: int, room: int) -> tuple[int, int]:
+    """(end, columns) of the longest run of characters from `start` within `room` columns,
+    given each character's width."""
+    end, taken = start, 0
+    while end < len(widths) and taken + widths[end] <= room:
+        taken, end = taken + widths[end], end + 1
+    return end, taken
 
 
 def wrap(
@@ -83,9 +82,7 @@ def _split_long(
     widths = [cells(char) for char in word]
     start, fresh = 0, cells(indent)
     while start < len(word) and used + size > width:
-        cut, taken = start, 0
-        while cut < len(word) and used + taken + widths[cut] <= width:
-            taken, cut = taken + widths[cut], cut + 1
+        cut, taken = _fitting(widths, start, width - used)
         if cut == start and not line.strip():
             if used > fresh:  # only the paragraph's indentation: a fresh line has more room
                 line, used = indent, fresh
@@ -101,4 +98,5 @@ def clip(text: str, width: int) -> str:
     """`text` cut to `width` columns, ending in `…` where it was cut."""
     if cells(text) <= width:
         return text
-    return text[: _head(text, width - 1)] + "…" if width > 0 else ""
+    end, _ = _fitting([cells(char) for char in text], 0, width - 1)
+    return text[:end] + "…" if width > 0 else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 SECRET_KEY = re.compile(r"token|password|passwd|secret|key|credential", re.IGNORECASE)
@@ -57,16 +57,22 @@ def lone_surrogate_at(value: Any, location: str = "") -> str | None:
     return None
 
 
+def map_strings(value: Any, transform: Callable[[str], str]) -> Any:
+    """The same JSON-like value with `transform` applied to every string in it, mapping keys
+    included (tuples come back as lists)."""
+    if isinstance(value, str):
+        return transform(value)
+    if isinstance(value, Mapping):
+        return {map_strings(k, transform): map_strings(v, transform) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [map_strings(v, transform) for v in value]
+    return value
+
+
 def scrub_surrogates(value: Any) -> Any:
     """The same value with lone surrogates replaced by U+FFFD, for the audit entry of a call
     refused for containing them."""
-    if isinstance(value, str):
-        return SURROGATES.sub("\ufffd", value)
-    if isinstance(value, Mapping):
-        return {scrub_surrogates(k): scrub_surrogates(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [scrub_surrogates(v) for v in value]
-    return value
+    return map_strings(value, lambda text: SURROGATES.sub("\ufffd", text))
 
 
 def canonical_text(value: Any) -> str:

@@ -19,7 +19,9 @@ _ESCAPE_SEQUENCE = re.compile(
     r"|\x1b[ -/]*[0-~]"  # every other escape
 )
 _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-_CONTROL = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_BIDI}]")
+_CONTROLS = "\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f"
+"""C0 and C1 controls but tab and newline."""
+_CONTROL = re.compile(f"[{_CONTROLS}{_BIDI}]")
 
 
 _LOOK_ALIKE = (
@@ -29,7 +31,7 @@ _LOOK_ALIKE = (
 """Characters that show as nothing or as a plain space: zero-width, joiners, soft hyphen,
 other spaces, fillers, variation selectors, tags. Two values differing only in these look
 the same."""
-HIDDEN = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_BIDI}{_LOOK_ALIKE}]")
+HIDDEN = re.compile(f"[{_CONTROLS}{_BIDI}{_LOOK_ALIKE}]")
 """What a page must show as an escape where a person reads values exactly (a ticket they
 approve): controls, bidi formatting and look-alikes; tabs and newlines are left to the page."""
 

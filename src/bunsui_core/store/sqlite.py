@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +59,7 @@ from bunsui_core.store.base import (
     decode_cursor,
     encode_cursor,
 )
+from bunsui_core.store.patient import retry_locked
 
 BUSY_TIMEOUT_SECONDS = 5.0
 
@@ -73,21 +73,6 @@ def _statements(script: str) -> Iterator[str]:
             if buffer.strip(" \n;"):
                 yield buffer
             buffer = ""
-
-
-def _enter_wal(db: sqlite3.Connection) -> None:
-    """Put the file in WAL mode. SQLite's busy handler does not cover this switch: two
-    commands creating a new home at once (`events tail --follow` beside `pipeline run`) made
-    one fail STORE_LOCKED at once. It waits here, for the busy timeout, like any other lock."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
-    while True:
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
 
 
 def _owner_only(path: Path, mode: int) -> None:
@@ -124,7 +109,13 @@ class SqliteStore:
                 path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
             )
             try:
-                _enter_wal(self._db)
+                # SQLite's busy handler does not cover the switch to WAL: two commands
+                # creating a new home at once (`events tail --follow` beside `pipeline run`)
+                # made one fail STORE_LOCKED at once. It waits like any other lock.
+                retry_locked(
+                    lambda: self._rows("PRAGMA journal_mode=WAL"),
+                    budget_seconds=BUSY_TIMEOUT_SECONDS,
+                )
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._migrate()
             except BaseException:

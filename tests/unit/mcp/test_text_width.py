@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bunsui_mcp._cli_layout import layout
-from bunsui_mcp._cli_render import OutputFormat, print_error
+from bunsui_mcp._cli_render import OutputFormat, print_error, render
 from bunsui_mcp._text_width import cells, clip, wrap
 
 
@@ -139,3 +139,12 @@ def test_a_wide_key_is_measured_too():
     for data in ({"parameters": {"メモリ" * 10: "x" * 25}}, {"メモリ" * 10: ["y" * 10] * 2}):
         text = layout(data, width=80)
         assert all(columns(line) <= 80 for line in text.splitlines()), text
+
+
+def test_a_result_with_control_characters_is_measured_as_shown(monkeypatch):
+    """The same for a table: a description holding escape sequences fits once escaped."""
+    monkeypatch.setenv("COLUMNS", "80")
+    text = "データ" * 5 + "\x1b[31m\x07" * 6 + "データ" * 20
+    shown = render({"pipeline_id": "etl", "description": text}, OutputFormat.TABLE)
+    assert "\x1b" not in shown
+    assert all(columns(line) <= 80 for line in shown.splitlines()), shown

@@ -1,5 +1,6 @@
 """What only the SQLite store promises: WAL, schema versioning, coded failures, real races."""
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -7,6 +8,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -112,6 +114,23 @@ class TestFileFormat:
             assert check.execute("PRAGMA user_version").fetchone() == (newer,)
         finally:
             check.close()
+
+    @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to count files")
+    def test_a_store_that_fails_to_open_keeps_no_file_open(self, tmp_path):
+        """A database a newer bunsui wrote is refused, and the refused store's connection is
+        closed: a server that keeps being asked for it does not run out of file handles."""
+        path = tmp_path / "newer.db"
+        with sqlite3.connect(path) as connection:
+            connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+        connection.close()
+
+        def open_files() -> list[str]:
+            links = (os.readlink(fd) for fd in Path("/proc/self/fd").iterdir() if fd.exists())
+            return [link for link in links if link.startswith(str(path))]
+
+        for _ in range(3):
+            assert store_error_code(lambda: SqliteStore(path)) == ErrorCode.STORE_SCHEMA_TOO_NEW
+        assert open_files() == []
 
     def test_non_database_file_is_corrupt(self, tmp_path):
         """A file that is not SQLite is STORE_CORRUPT, not a raw sqlite3 error."""
