@@ -80,3 +80,21 @@ def test_ids_are_unique() -> None:
 def test_no_family_is_both_trained_on_and_held_out() -> None:
     corpus = {path.stem for path in CORPUS.glob("*.jsonl")}
     assert not corpus & {path.stem for path in HOLDOUT.glob("*.jsonl")}
+
+
+def test_second_labels_name_corpus_lines_in_the_vocabulary() -> None:
+    """The agreement sample (`python -m tests.eval.agreement`) relabels training lines, once
+    each, with the corpus's own categories and actions."""
+    ids = {record["id"] for name, _, record in _records() if (CORPUS / name).exists()}
+    path = CORPUS / "agreement" / "second-labels.jsonl"
+    seen = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        record = json.loads(line)
+        where = f"{path.name}:{number}"
+        assert record["id"] in ids, where
+        assert record["id"] not in seen, where
+        seen.add(record["id"])
+        assert record["category"] in CATEGORIES, where
+        assert record["first_action"] in ACTIONS, where
+        assert isinstance(record["transient"], bool), where
+        assert isinstance(record["looked_up"], bool), where
