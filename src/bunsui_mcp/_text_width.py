@@ -9,6 +9,7 @@ nearly every command prints, is measured by `len` without importing Rich.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _BREAKS = "\t\n\x0b\x0c\r "
 _TOKENS = re.compile(f"[{_BREAKS}]+|[^{_BREAKS}]+")
@@ -23,6 +24,41 @@ def cells(text: str) -> int:
     from rich.cells import cell_len  # noqa: PLC0415 - only text beyond ASCII pays for Rich
 
     return cell_len(text)
+
+
+_JOINER = "\u200d"
+_MARKS = frozenset({"Mn", "Me", "Mc"})
+_REGIONAL = range(0x1F1E6, 0x1F200)
+
+
+def _continues(char: str, previous: str) -> bool:
+    """Whether `char` (beyond ASCII) belongs to the character before it on screen: a combining
+    mark, a variation selector, an emoji modifier or tag, a zero-width joiner, or the second
+    of two regional indicators (one flag)."""
+    point = ord(char)
+    return (
+        char == _JOINER
+        or 0xFE00 <= point <= 0xFE0F
+        or 0x1F3FB <= point <= 0x1F3FF
+        or 0xE0000 <= point <= 0xE01EF
+        or unicodedata.category(char) in _MARKS
+        or (point in _REGIONAL and len(previous) == 1 and ord(previous) in _REGIONAL)
+    )
+
+
+def _clusters(text: str) -> list[str]:
+    """`text` as the characters a terminal draws (approximate grapheme clusters), so a cut
+    never parts an accent from its letter or a joined emoji from itself."""
+    if text.isascii():
+        return list(text)
+    found: list[str] = []
+    for char in text:
+        joined = found and found[-1].endswith(_JOINER)  # what a joiner joins is one too
+        if joined or (found and not char.isascii() and _continues(char, found[-1])):
+            found[-1] += char
+        else:
+            found.append(char)
+    return found
 
 
 def _fitting(widths: list[int], start: int, room: int) -> tuple[int, int]:
@@ -79,24 +115,26 @@ def _split_long(
 ) -> tuple[str, int]:
     """Append to `lines` the full lines a long `word` fills, starting on `line` (`used`
     columns taken); return its remainder and the remainder's width. One pass over the word."""
-    widths = [cells(char) for char in word]
+    parts = _clusters(word)
+    widths = [cells(part) for part in parts]
     start, fresh = 0, cells(indent)
-    while start < len(word) and used + size > width:
+    while start < len(parts) and used + size > width:
         cut, taken = _fitting(widths, start, width - used)
         if cut == start and not line.strip():
             if used > fresh:  # only the paragraph's indentation: a fresh line has more room
                 line, used = indent, fresh
                 continue
             taken, cut = widths[start], start + 1  # not one character fits a fresh line
-        lines.append((line + word[start:cut]).rstrip())
+        lines.append((line + "".join(parts[start:cut])).rstrip())
         start, size = cut, size - taken
         line, used = indent, fresh
-    return word[start:], size
+    return "".join(parts[start:]), size
 
 
 def clip(text: str, width: int) -> str:
     """`text` cut to `width` columns, ending in `…` where it was cut."""
     if cells(text) <= width:
         return text
-    end, _ = _fitting([cells(char) for char in text], 0, width - 1)
-    return text[:end] + "…" if width > 0 else ""
+    parts = _clusters(text)
+    end, _ = _fitting([cells(part) for part in parts], 0, width - 1)
+    return "".join(parts[:end]) + "…" if width > 0 else ""

@@ -148,3 +148,32 @@ def test_a_result_with_control_characters_is_measured_as_shown(monkeypatch):
     shown = render({"pipeline_id": "etl", "description": text}, OutputFormat.TABLE)
     assert "\x1b" not in shown
     assert all(columns(line) <= 80 for line in shown.splitlines()), shown
+
+
+DRAWN = st.sampled_from(
+    [
+        "a",
+        "デ",
+        "e\u0301",  # a letter and its combining accent
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # a family: three emoji joined
+        "\U0001f44d\U0001f3fd",  # a thumb and its skin tone
+        "\U0001f1ef\U0001f1f5",  # a flag: two regional indicators
+        "\u2764\ufe0f",  # a heart and its emoji presentation selector
+    ]
+)
+
+
+@FAST
+@given(drawn=st.lists(DRAWN, min_size=1, max_size=60), width=st.integers(3, 30))
+def test_a_long_word_is_cut_only_between_the_characters_a_terminal_draws(drawn, width):
+    """An id or message of emoji and accented letters wider than a line is split (and a title
+    clipped) between drawn characters, never inside one: no accent moves to the next line
+    and no joined emoji falls apart."""
+    word = "".join(drawn)
+    boundaries = {sum(len(d) for d in drawn[:i]) for i in range(len(drawn) + 1)}
+    lines = wrap(word, width)
+    assert "".join(lines) == word
+    offsets = [sum(len(line) for line in lines[:i]) for i in range(len(lines) + 1)]
+    assert set(offsets) <= boundaries, lines
+    shown = clip(word, width)
+    assert shown == word or len(shown) - 1 in boundaries
