@@ -82,12 +82,49 @@ def test_governance_works_the_same_on_dynamodb(aws_cli, tmp_path):
     assert not (aws_cli.home / "bunsui.db").exists()
 
 
-def test_lambda_pipeline_runs_on_step_functions_with_parallel_jobs(aws_cli, moto_url, tmp_path):
+def _calls_by_bunsui(recording: str) -> set[str]:
+    """`service:Operation` of every request moto's recorder saw signed with bunsui's (fake)
+    credentials; Step Functions' own calls to Lambda are signed with moto's."""
+    import base64  # noqa: PLC0415
+    import json  # noqa: PLC0415
+    import re  # noqa: PLC0415
+    from urllib.parse import parse_qs  # noqa: PLC0415
+
+    calls = set()
+    for line in recording.splitlines():
+        entry = json.loads(line)
+        headers = {k.lower(): v for k, v in entry["headers"].items()}
+        signed = re.search(
+            r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/", headers.get("authorization", "")
+        )
+        if not signed or signed[1] != FAKE_AWS["AWS_ACCESS_KEY_ID"]:
+            continue
+        if target := headers.get("x-amz-target"):
+            operation = target.rsplit(".", 1)[-1]
+        else:
+            body = entry["body"] or ""
+            body = base64.b64decode(body).decode() if entry["body_encoded"] else body
+            operation = parse_qs(body).get("Action", ["<a REST call>"])[0]
+        calls.add(f"{signed[2]}:{operation}")
+    return calls
+
+
+def test_lambda_pipeline_runs_on_step_functions_with_parallel_jobs(
+    aws_cli, moto_url, tmp_path, monkeypatch
+):
     """`pipeline run --wait` on the aws backend compiles the pipeline, runs it as a Step
     Functions execution (moto interprets the ASL; its Lambda stand-in succeeds), and folds
-    the history back into job runs that `job list` and `session describe` show."""
+    the history back into job runs that `job list` and `session describe` show. Every AWS
+    call bunsui made on the way is one `aws doctor` lists as needed, so a user granted
+    exactly that list is refused nothing."""
     import json  # noqa: PLC0415
     import urllib.request  # noqa: PLC0415
+
+    from moto.moto_api import recorder  # noqa: PLC0415
+
+    monkeypatch.setattr(recorder, "_location", str(tmp_path / "moto_recording"))
+    recorder.reset_recording()
+    recorder.start_recording()
 
     config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
     request = urllib.request.Request(  # noqa: S310 - the local moto server
@@ -140,3 +177,9 @@ def test_lambda_pipeline_runs_on_step_functions_with_parallel_jobs(aws_cli, moto
     synced = aws_cli.json("session", "sync", done["session_id"], env=FAKE_AWS)
     assert synced["status"] == "completed"
     assert synced["error_count"] == 0
+    needed = aws_cli.json("aws", "doctor", env=FAKE_AWS)["required_iam_actions"]
+    recorder.stop_recording()
+    calls = _calls_by_bunsui(recorder.download_recording())
+    assert {"states:StartExecution", "logs:DescribeLogStreams", "dynamodb:PutItem"} <= calls
+    granted = {action for actions in needed.values() for action in actions}
+    assert calls - {"sts:GetCallerIdentity"} <= granted, calls - granted

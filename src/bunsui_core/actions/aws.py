@@ -37,9 +37,14 @@ REQUIRED_IAM_ACTIONS: dict[str, list[str]] = {
         "states:DescribeExecution",
         "states:GetExecutionHistory",
         "states:StopExecution",
+        "states:TagResource",
         "iam:PassRole",
     ],
-    "job logs (CloudWatch Logs)": ["logs:FilterLogEvents", "logs:DescribeLogGroups"],
+    "job logs (CloudWatch Logs)": [
+        "logs:DescribeLogStreams",
+        "logs:GetLogEvents",
+        "logs:DescribeLogGroups",
+    ],
     "ECS and Lambda (for the state machine role)": [
         "ecs:RunTask",
         "ecs:StopTask",
