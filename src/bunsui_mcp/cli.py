@@ -444,7 +444,8 @@ def build_commands(resource: str | None, verb: str | None = None) -> None:
         for command, (function, title) in OWN_COMMANDS.items():
             own_resource, _, own_verb = command.partition(":")
             if own_resource == name and (command == named or not single):
-                group.command(own_verb, short_help=title)(function)
+                text = with_examples(inspect.cleandoc(function.__doc__ or ""), command)
+                group.command(own_verb, short_help=title, help=text)(function)
 
 
 def tail_events(
@@ -455,8 +456,9 @@ def tail_events(
     follow: Annotated[bool, typer.Option("--follow", help="Keep printing new events.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between reads when following.")] = 1.0,
 ) -> None:
-    """Session and ticket status changes, one JSON object per line, oldest first. With
-    --follow, keeps printing as they happen; pass the last seq as --after-seq to resume."""
+    """Session, ticket and claim status changes, one JSON object per line, oldest first.
+    With --follow, keeps printing as they happen; pass the last seq as --after-seq to
+    resume."""
     gateway = STATE.gateway
     cursor = after_seq
     while True:

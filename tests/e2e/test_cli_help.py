@@ -75,6 +75,19 @@ class TestHelp:
                 parsed, _ = parse_command_line(line, REGISTRY)
                 assert parsed.name == action.name, example
 
+    @pytest.mark.parametrize(
+        ("command", "example"),
+        [
+            (("events", "tail"), "bunsui events tail --follow"),
+            (("session", "watch"), "bunsui session watch ses-"),
+        ],
+    )
+    def test_hand_written_commands_show_their_examples_too(self, tmp_path, command, example):
+        """The commands written outside the action registry get the same help ending."""
+        text = bunsui(tmp_path, *command, "--help").stdout
+        assert f"Examples:\n    {example}" in text
+        assert all(len(line) <= 80 for line in text.splitlines())
+
 
 class TestUsage:
     def test_global_options_after_the_command(self, tmp_path):

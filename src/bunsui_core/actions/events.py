@@ -38,8 +38,9 @@ class EventPage(ActionOutput):
     idempotent=True,
 )
 def tail(ctx: ActionContext, args: TailInput) -> EventPage:
-    """Session and ticket status changes (queued, running, completed, failed, ...;
-    pending, approved, executed, ...), oldest first, each with a seq. Pass next_after_seq
+    """Session, ticket and claim status changes (queued, running, completed, failed, ...;
+    pending, approved, executed, ...; claimed, taken_over, ...), oldest first, each with a
+    seq. Pass next_after_seq
     back as after_seq to follow the feed without missing or repeating an event."""
     store = ctx.store
     after = args.after_seq
