@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -109,8 +110,23 @@ def _calls_by_bunsui(recording: str) -> set[str]:
     return calls
 
 
+@pytest.fixture
+def recorder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's request recorder (one per process, shared by every moto server), writing to
+    this test's directory and stopped however the test ends, so no later test records."""
+    from moto.moto_api import recorder  # noqa: PLC0415
+
+    monkeypatch.setattr(recorder, "_location", str(tmp_path / "moto_recording"))
+    recorder.reset_recording()
+    recorder.start_recording()
+    try:
+        yield recorder
+    finally:
+        recorder.stop_recording()
+
+
 def test_lambda_pipeline_runs_on_step_functions_with_parallel_jobs(
-    aws_cli, moto_url, tmp_path, monkeypatch
+    aws_cli, moto_url, tmp_path, recorder
 ):
     """`pipeline run --wait` on the aws backend compiles the pipeline, runs it as a Step
     Functions execution (moto interprets the ASL; its Lambda stand-in succeeds), and folds
@@ -119,12 +135,6 @@ def test_lambda_pipeline_runs_on_step_functions_with_parallel_jobs(
     exactly that list is refused nothing."""
     import json  # noqa: PLC0415
     import urllib.request  # noqa: PLC0415
-
-    from moto.moto_api import recorder  # noqa: PLC0415
-
-    monkeypatch.setattr(recorder, "_location", str(tmp_path / "moto_recording"))
-    recorder.reset_recording()
-    recorder.start_recording()
 
     config = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
     request = urllib.request.Request(  # noqa: S310 - the local moto server
@@ -178,7 +188,6 @@ def test_lambda_pipeline_runs_on_step_functions_with_parallel_jobs(
     assert synced["status"] == "completed"
     assert synced["error_count"] == 0
     needed = aws_cli.json("aws", "doctor", env=FAKE_AWS)["required_iam_actions"]
-    recorder.stop_recording()
     calls = _calls_by_bunsui(recorder.download_recording())
     assert {"states:StartExecution", "logs:DescribeLogStreams", "dynamodb:PutItem"} <= calls
     granted = {action for actions in needed.values() for action in actions}

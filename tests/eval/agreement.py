@@ -35,6 +35,7 @@ class SecondLabel:
 
 
 def load_second_labels(path: Path = SECOND_LABELS) -> list[SecondLabel]:
+    """The second labels, in file order."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     return [
         SecondLabel(r["id"], r["category"], r["first_action"], bool(r["transient"]), r["looked_up"])
@@ -54,10 +55,14 @@ def kappa(pairs: list[tuple[Example, SecondLabel]]) -> float:
     first = Counter(e.category for e, _ in pairs)
     second = Counter(s.category for _, s in pairs)
     chance = sum(first[c] * second[c] for c in first) / len(pairs) ** 2
+    if chance == 1:
+        raise ValueError("kappa is undefined: both labellers gave every message one category")
     return (observed - chance) / (1 - chance)
 
 
 def report(pairs: list[tuple[Example, SecondLabel]], outcomes: dict[str, dict[str, str]]) -> str:
+    """Agreement overall and by whether the thread was read; with outcomes, diagnosis on the
+    categories the labellers agree on and on the disputed ones."""
     lines = [f"{len(pairs)} messages labelled twice"]
     groups = {
         "all": pairs,

@@ -40,8 +40,8 @@ class EventPage(ActionOutput):
 def tail(ctx: ActionContext, args: TailInput) -> EventPage:
     """Session, ticket and claim status changes (queued, running, completed, failed, ...;
     pending, approved, executed, ...; claimed, taken_over, ...), oldest first, each with a
-    seq. Pass next_after_seq
-    back as after_seq to follow the feed without missing or repeating an event."""
+    seq. Pass next_after_seq back as after_seq to follow the feed without missing or
+    repeating an event."""
     store = ctx.store
     after = args.after_seq
     if after is None:

@@ -16,13 +16,14 @@ def _pair(first: str, second: str, *, looked_up: bool = False, n: int = 0):
 
 
 def test_kappa_discounts_the_agreement_chance_alone_gives():
-    """Two labellers who always answer the same category agree fully by chance: kappa 0;
-    agreeing on every message of two balanced categories is kappa 1."""
+    """Two labellers who always answer one category agree fully by chance alone: kappa is
+    undefined and says so; agreeing on every message of two balanced categories is kappa 1,
+    and two misses in six of them leave a third."""
     always = [_pair("DATA", "DATA", n=i) for i in range(3)]
     balanced = [_pair(c, c, n=i) for i, c in enumerate(["DATA", "NETWORK"] * 2)]
     half = [*balanced, _pair("DATA", "NETWORK", n=8), _pair("NETWORK", "DATA", n=9)]
     assert agreement(always, "category") == 1.0
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(ValueError, match="undefined"):
         kappa(always)
     assert kappa(balanced) == 1.0
     assert kappa(half) == pytest.approx(1 / 3)
